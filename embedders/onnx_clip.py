@@ -1,0 +1,159 @@
+"""CLIP from a model folder (visual.onnx, textual.onnx, tokenizer.json, config.json) on ONNX Runtime."""
+
+from __future__ import annotations
+
+import json
+import os
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from framesearch.errors import MissingDependency, ModelError
+from store.schema import normalize
+
+REQUIRED_FILES = ("config.json", "visual.onnx", "textual.onnx", "tokenizer.json")
+DEFAULT_THRESHOLD = 0.2
+
+
+@dataclass(frozen=True)
+class ClipConfig:
+    """The model folder's config.json (see docs/model-format.md)."""
+
+    name: str
+    embed_dim: int
+    image_size: int
+    image_mean: tuple[float, float, float]
+    image_std: tuple[float, float, float]
+    context_length: int
+    pad_token_id: int = 0
+    aliases: tuple[str, ...] = ()
+    default_threshold: float = DEFAULT_THRESHOLD
+
+    @classmethod
+    def from_file(cls, path: Path) -> ClipConfig:
+        try:
+            raw = json.loads(path.read_text())
+            return cls(
+                name=str(raw["name"]),
+                embed_dim=int(raw["embed_dim"]),
+                image_size=int(raw["image_size"]),
+                image_mean=tuple(float(x) for x in raw["image_mean"]),
+                image_std=tuple(float(x) for x in raw["image_std"]),
+                context_length=int(raw["context_length"]),
+                pad_token_id=int(raw.get("pad_token_id", 0)),
+                aliases=tuple(str(a) for a in raw.get("aliases", ())),
+                default_threshold=float(raw.get("default_threshold", DEFAULT_THRESHOLD)),
+            )
+        except (OSError, ValueError, KeyError, TypeError) as exc:
+            raise ModelError(f"{path}: invalid model config ({type(exc).__name__}: {exc})") from exc
+
+
+def _ort() -> Any:
+    try:
+        import onnxruntime
+    except ImportError as exc:
+        raise MissingDependency("local CLIP needs onnxruntime: pip install onnxruntime (or onnxruntime-gpu)") from exc
+    return onnxruntime
+
+
+def session_options(threads: int | None = None) -> Any:
+    """ONNX Runtime options with a deliberate thread count (FRAMESEARCH_ORT_THREADS, else all cores)."""
+    ort = _ort()
+    opts = ort.SessionOptions()
+    threads = threads or int(os.environ.get("FRAMESEARCH_ORT_THREADS", "0") or 0) or (os.cpu_count() or 1)
+    opts.intra_op_num_threads = threads
+    opts.inter_op_num_threads = 1
+    opts.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
+    return opts
+
+
+def providers() -> list[str]:
+    """CUDA when this onnxruntime build and machine have it, else CPU."""
+    available = _ort().get_available_providers()
+    preferred = [p for p in ("CUDAExecutionProvider", "CoreMLExecutionProvider") if p in available]
+    return preferred + ["CPUExecutionProvider"]
+
+
+class OnnxClip:
+    """Text and image towers of one CLIP model folder; sessions are created on first use."""
+
+    def __init__(self, folder: Path, threads: int | None = None) -> None:
+        self.folder = Path(folder)
+        missing = [f for f in REQUIRED_FILES if not (self.folder / f).is_file()]
+        if missing:
+            raise ModelError(f"model folder {self.folder} lacks {', '.join(missing)} (see docs/model-format.md)")
+        self.config = ClipConfig.from_file(self.folder / "config.json")
+        self.name = self.config.name
+        self.aliases = self.config.aliases
+        self.dim = self.config.embed_dim
+        self.default_threshold = self.config.default_threshold
+        self.threads = threads
+        self._sessions: dict[str, Any] = {}
+        self._tokenizer: Any = None
+
+    def _session(self, tower: str) -> Any:
+        if tower not in self._sessions:
+            path = self.folder / f"{tower}.onnx"
+            try:
+                self._sessions[tower] = _ort().InferenceSession(
+                    str(path), sess_options=session_options(self.threads), providers=providers()
+                )
+            except MissingDependency:
+                raise
+            except Exception as exc:  # onnxruntime raises its own unexported error types
+                raise ModelError(f"cannot load {path}: {exc}") from exc
+        return self._sessions[tower]
+
+    def _tokenize(self, texts: Sequence[str]) -> tuple[np.ndarray, np.ndarray]:
+        if self._tokenizer is None:
+            from tokenizers import Tokenizer
+
+            tok = Tokenizer.from_file(str(self.folder / "tokenizer.json"))
+            tok.enable_truncation(self.config.context_length)
+            tok.enable_padding(length=self.config.context_length, pad_id=self.config.pad_token_id)
+            self._tokenizer = tok
+        encoded = self._tokenizer.encode_batch(list(texts))
+        ids = np.asarray([e.ids for e in encoded], dtype=np.int64)
+        mask = np.asarray([e.attention_mask for e in encoded], dtype=np.int64)
+        return ids, mask
+
+    def embed_texts(self, texts: Sequence[str]) -> np.ndarray:
+        """L2-normalised text vectors, one row per text."""
+        session = self._session("textual")
+        ids, mask = self._tokenize(texts)
+        inputs = session.get_inputs()
+        feed = {inputs[0].name: ids}
+        if len(inputs) > 1:
+            feed[inputs[1].name] = mask
+        return normalize(session.run(None, feed)[0])
+
+    def preprocess(self, images: Sequence[np.ndarray]) -> np.ndarray:
+        """Resize (shorter side, bicubic), centre-crop, scale and normalise to a [N,3,S,S] batch."""
+        from PIL import Image
+
+        size = self.config.image_size
+        mean = np.asarray(self.config.image_mean, dtype=np.float32)
+        std = np.asarray(self.config.image_std, dtype=np.float32)
+        batch = np.empty((len(images), 3, size, size), dtype=np.float32)
+        for i, array in enumerate(images):
+            img = Image.fromarray(np.asarray(array, dtype=np.uint8)).convert("RGB")
+            w, h = img.size
+            scale = size / min(w, h)
+            img = img.resize((max(size, round(w * scale)), max(size, round(h * scale))), Image.BICUBIC)
+            left, top = (img.width - size) // 2, (img.height - size) // 2
+            img = img.crop((left, top, left + size, top + size))
+            pixels = (np.asarray(img, dtype=np.float32) / 255.0 - mean) / std
+            batch[i] = pixels.transpose(2, 0, 1)
+        return batch
+
+    def embed_pixels(self, batch: np.ndarray) -> np.ndarray:
+        """L2-normalised vectors of an already preprocessed batch."""
+        session = self._session("visual")
+        return normalize(session.run(None, {session.get_inputs()[0].name: batch})[0])
+
+    def embed_images(self, images: Sequence[np.ndarray]) -> np.ndarray:
+        """L2-normalised image vectors of RGB uint8 arrays (H x W x 3)."""
+        return self.embed_pixels(self.preprocess(images))

@@ -1,0 +1,57 @@
+"""Domain errors, raised by the core and translated once at each edge (CLI exit, HTTP status)."""
+
+
+class FrameSearchError(Exception):
+    """Base of every error framesearch reports to a user: the message says what and why."""
+
+    http_status = 500
+
+
+class InvalidInput(FrameSearchError):
+    """A user-supplied value (file, option, request field) is malformed or out of range."""
+
+    http_status = 422
+
+
+class ResultsFormatError(InvalidInput):
+    """A Roboflow-style results JSON cannot be parsed or fails validation."""
+
+
+class NotFound(FrameSearchError):
+    """A named video, job or collection does not exist."""
+
+    http_status = 404
+
+
+class ModelMismatch(FrameSearchError):
+    """Vectors of one embedding model were about to meet vectors of another."""
+
+    http_status = 409
+
+
+class StoreLocked(FrameSearchError):
+    """The embedded store is held by another process (usually a running `framesearch serve`)."""
+
+    http_status = 423
+
+
+class StoreError(FrameSearchError):
+    """The vector store failed or is unreachable."""
+
+    http_status = 503
+
+
+class ModelError(FrameSearchError):
+    """A model folder or model service is missing, incomplete or failing."""
+
+    http_status = 400
+
+
+class MissingDependency(FrameSearchError):
+    """An optional package needed for this operation is not installed."""
+
+
+class UpstreamError(FrameSearchError):
+    """A remote API (Roboflow) answered with an error."""
+
+    http_status = 502

@@ -1,0 +1,1 @@
+"""Turn videos (or Roboflow results for them) into frame points in the store."""

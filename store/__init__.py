@@ -1,0 +1,16 @@
+"""The Qdrant point schema and the two store backends (Qdrant Edge, qdrant-client)."""
+
+from store.base import SearchFilter, VectorStore
+from store.open import open_store
+from store.schema import CollectionInfo, FrameHit, FramePoint, VideoRecord, point_id
+
+__all__ = [
+    "CollectionInfo",
+    "FrameHit",
+    "FramePoint",
+    "SearchFilter",
+    "VectorStore",
+    "VideoRecord",
+    "open_store",
+    "point_id",
+]

@@ -1,0 +1,175 @@
+"""The store interface: frame points and video records in Qdrant, whichever way Qdrant is reached.
+
+Backends implement a handful of primitives over two collections (frames, videos); the frame and
+video semantics (model check, stale sweep, records) live here once.
+"""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
+from typing import Any, Literal
+
+import numpy as np
+
+from framesearch.errors import InvalidInput, ModelMismatch, NotFound
+from store.schema import (
+    RUN,
+    VIDEO_ID,
+    CollectionInfo,
+    FrameHit,
+    FramePoint,
+    VideoRecord,
+    normalize,
+    point_id,
+    video_point_id,
+)
+
+Kind = Literal["frames", "videos"]
+
+
+@dataclass(frozen=True)
+class SearchFilter:
+    """Payload conditions: any of `video_ids`, a time range, and points not written by run `not_run`."""
+
+    video_ids: tuple[str, ...] = ()
+    t_min: float | None = None
+    t_max: float | None = None
+    not_run: str | None = None
+
+
+@dataclass(frozen=True)
+class StoredPoint:
+    id: str
+    payload: dict[str, Any]
+    vector: list[float] | None = None
+
+
+class VectorStore(ABC):
+    """Frames and videos in Qdrant. Subclasses provide the primitives below."""
+
+    description: str = "store"
+
+    @abstractmethod
+    def _read_info(self) -> CollectionInfo | None: ...
+
+    @abstractmethod
+    def _create(self, info: CollectionInfo) -> None:
+        """Create the frames collection (cosine, payload indexes, model metadata) and the videos one."""
+
+    @abstractmethod
+    def _upsert(self, kind: Kind, ids: list[str], vectors: list[list[float]], payloads: list[dict]) -> None: ...
+
+    @abstractmethod
+    def _query(self, vector: list[float], flt: SearchFilter, limit: int, threshold: float | None) -> list[tuple[dict, float]]: ...
+
+    @abstractmethod
+    def _delete(self, kind: Kind, flt: SearchFilter) -> None: ...
+
+    @abstractmethod
+    def _scroll(self, kind: Kind, flt: SearchFilter, with_vectors: bool = False) -> Iterator[StoredPoint]: ...
+
+    @abstractmethod
+    def _count(self, kind: Kind, flt: SearchFilter) -> int: ...
+
+    @abstractmethod
+    def _retrieve(self, kind: Kind, ids: list[str], with_vectors: bool = False) -> list[StoredPoint]: ...
+
+    @abstractmethod
+    def close(self) -> None: ...
+
+    def __enter__(self) -> VectorStore:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def info(self) -> CollectionInfo | None:
+        """The model and dimension the collection was created for; None before the first ingest."""
+        return self._read_info()
+
+    def ensure_collection(self, model: str, dim: int) -> CollectionInfo:
+        """Create the collection for `model` or check that it already holds that model's vectors."""
+        info = self._read_info()
+        if info is None:
+            info = CollectionInfo(model=model, dim=int(dim))
+            self._create(info)
+            return info
+        if info.model != model or info.dim != dim:
+            raise ModelMismatch(
+                f"{self.description} holds vectors of model {info.model!r} ({info.dim} dims); "
+                f"refusing vectors of model {model!r} ({dim} dims). Use another --collection or --store."
+            )
+        return info
+
+    def upsert_frames(self, frames: Sequence[FramePoint], run: str) -> None:
+        """Write frame points (idempotent: ids derive from video id and frame number)."""
+        if not frames:
+            return
+        vectors = normalize(np.stack([f.vector for f in frames]))
+        self._upsert("frames", [f.id for f in frames], vectors.tolist(), [f.payload(run) for f in frames])
+
+    def sweep_stale(self, video_id: str, run: str) -> None:
+        """Delete the video's points that the ingest `run` did not write (left from an older ingest)."""
+        self._delete("frames", SearchFilter(video_ids=(video_id,), not_run=run))
+
+    def search(
+        self, vector: np.ndarray, flt: SearchFilter = SearchFilter(), limit: int = 100, threshold: float | None = None
+    ) -> list[FrameHit]:
+        """Cosine ANN search over frames, best first."""
+        info = self._read_info()
+        if info is None:
+            return []
+        vec = np.asarray(vector, dtype=np.float32).reshape(-1)
+        if vec.shape[0] != info.dim:
+            raise InvalidInput(f"query vector has {vec.shape[0]} dimensions; the collection's have {info.dim}")
+        rows = self._query(normalize(vec).tolist(), flt, limit, threshold)
+        return [FrameHit.from_payload(payload, score) for payload, score in rows]
+
+    def frame_vector(self, video_id: str, frame: int) -> np.ndarray:
+        """The stored vector of one frame (for 'more like this')."""
+        found = self._retrieve("frames", [point_id(video_id, frame)], with_vectors=True) if self._read_info() else []
+        if not found or found[0].vector is None:
+            raise NotFound(f"no frame {frame} of video {video_id!r} in {self.description}")
+        return np.asarray(found[0].vector, dtype=np.float32)
+
+    def frame_count(self, video_id: str | None = None) -> int:
+        if self._read_info() is None:
+            return 0
+        return self._count("frames", SearchFilter(video_ids=(video_id,) if video_id else ()))
+
+    def frame_hits(self, video_id: str) -> list[FrameHit]:
+        """Every stored frame of a video, in time order (score 0)."""
+        if self._read_info() is None:
+            return []
+        points = self._scroll("frames", SearchFilter(video_ids=(video_id,)))
+        return sorted((FrameHit.from_payload(p.payload, 0.0) for p in points), key=lambda h: h.timestamp)
+
+    def put_video(self, record: VideoRecord) -> None:
+        self._upsert("videos", [video_point_id(record.video_id)], [[1.0]], [record.to_payload()])
+
+    def get_video(self, video_id: str) -> VideoRecord:
+        found = self._retrieve("videos", [video_point_id(video_id)]) if self._read_info() else []
+        if not found:
+            raise NotFound(f"no video {video_id!r} in {self.description}")
+        return VideoRecord.from_payload(found[0].payload)
+
+    def list_videos(self) -> list[VideoRecord]:
+        if self._read_info() is None:
+            return []
+        records = [VideoRecord.from_payload(p.payload) for p in self._scroll("videos", SearchFilter())]
+        return sorted(records, key=lambda r: r.video_id)
+
+    def delete_video(self, video_id: str) -> int:
+        """Delete a video's frames and record; returns the number of frames deleted."""
+        frames = self.frame_count(video_id)
+        known = bool(self._read_info()) and bool(self._retrieve("videos", [video_point_id(video_id)]))
+        if not frames and not known:
+            raise NotFound(f"no video {video_id!r} in {self.description}")
+        self._delete("frames", SearchFilter(video_ids=(video_id,)))
+        self._delete("videos", SearchFilter(video_ids=(video_id,)))
+        return frames
+
+
+__all__ = ["Kind", "RUN", "SearchFilter", "StoredPoint", "VIDEO_ID", "VectorStore"]

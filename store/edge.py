@@ -1,0 +1,181 @@
+"""Qdrant Edge backend: the Qdrant engine in-process, data in a local folder, nothing to start.
+
+Layout of the folder: `<store>/<collection>/frames` and `/videos` (two Edge shards), `collection.json`
+(the model the vectors came from) and a lock file, so that a second process gets a clear error.
+"""
+
+from __future__ import annotations
+
+import fcntl
+import json
+import os
+import sys
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+from framesearch.errors import StoreError, StoreLocked
+from store.base import Kind, SearchFilter, StoredPoint, VectorStore
+from store.schema import INDEXED_FIELDS, RUN, TIMESTAMP, VIDEO_ID, CollectionInfo
+
+SCROLL_PAGE = 1000
+
+
+def _edge():
+    import qdrant_edge
+
+    return qdrant_edge
+
+
+def _edge_filter(flt: SearchFilter) -> Any:
+    q = _edge()
+    must: list[Any] = []
+    if flt.video_ids:
+        must.append(q.FieldCondition(VIDEO_ID, match=q.MatchAny(list(flt.video_ids))))
+    if flt.t_min is not None or flt.t_max is not None:
+        must.append(q.FieldCondition(TIMESTAMP, range=q.RangeFloat(gte=flt.t_min, lte=flt.t_max)))
+    must_not = [q.FieldCondition(RUN, match=q.MatchValue(flt.not_run))] if flt.not_run else None
+    if not must and not must_not:
+        return None
+    return q.Filter(must=must or None, must_not=must_not)
+
+
+class EdgeStore(VectorStore):
+    """A store in a local folder through `qdrant-edge-py`; one process at a time."""
+
+    def __init__(self, root: Path, collection: str = "frames") -> None:
+        self.root = Path(root) / collection
+        self.description = f"store {Path(root)} (collection {collection!r})"
+        self.root.mkdir(parents=True, exist_ok=True)
+        self._lock_file = self._acquire_lock()
+        self._shards: dict[str, Any] = {}
+        self._info = self._load_info()
+        if self._info is not None:
+            self._open_shards()
+
+    def _acquire_lock(self) -> Any:
+        path = self.root / "lock"
+        handle = open(path, "a+")
+        try:
+            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            handle.seek(0)
+            holder = handle.read().strip() or "another process"
+            handle.close()
+            raise StoreLocked(
+                f"{self.description} is in use by {holder}. Qdrant Edge lets one process open a store: "
+                "stop that process, use its HTTP API, or run a Qdrant server and pass --qdrant-url."
+            ) from None
+        handle.seek(0)
+        handle.truncate()
+        handle.write(f"pid {os.getpid()} ({' '.join(sys.argv[:2]) or 'python'})")
+        handle.flush()
+        return handle
+
+    def _load_info(self) -> CollectionInfo | None:
+        path = self.root / "collection.json"
+        if not path.exists():
+            return None
+        try:
+            return CollectionInfo.from_metadata(json.loads(path.read_text()))
+        except (ValueError, KeyError) as exc:
+            raise StoreError(f"{path} is corrupt: {exc}") from exc
+
+    def _open_shards(self) -> None:
+        q = _edge()
+        for kind in ("frames", "videos"):
+            path = self.root / kind
+            try:
+                self._shards[kind] = q.EdgeShard.load(str(path))
+            except Exception as exc:  # qdrant_edge raises plain Exception
+                raise StoreError(f"cannot open {path}: {exc}") from exc
+
+    def _read_info(self) -> CollectionInfo | None:
+        return self._info
+
+    def _create(self, info: CollectionInfo) -> None:
+        q = _edge()
+        frames = q.EdgeShard.create(
+            str(self.root / "frames"),
+            q.EdgeConfig(vectors=q.EdgeVectorParams(size=info.dim, distance=q.Distance.Cosine), on_disk_payload=True),
+        )
+        kinds = {"keyword": q.PayloadSchemaType.Keyword, "float": q.PayloadSchemaType.Float}
+        for name, kind in INDEXED_FIELDS.items():
+            frames.update(q.UpdateOperation.create_field_index(name, kinds[kind]))
+        videos = q.EdgeShard.create(
+            str(self.root / "videos"), q.EdgeConfig(vectors=q.EdgeVectorParams(size=1, distance=q.Distance.Dot))
+        )
+        videos.update(q.UpdateOperation.create_field_index(VIDEO_ID, q.PayloadSchemaType.Keyword))
+        frames.flush()
+        videos.flush()
+        self._shards = {"frames": frames, "videos": videos}
+        tmp = self.root / "collection.json.tmp"
+        tmp.write_text(json.dumps(info.to_metadata()))
+        tmp.replace(self.root / "collection.json")
+        self._info = info
+
+    def _upsert(self, kind: Kind, ids: list[str], vectors: list[list[float]], payloads: list[dict]) -> None:
+        q = _edge()
+        points = [q.Point(pid, vec, payload) for pid, vec, payload in zip(ids, vectors, payloads, strict=False)]
+        self._shards[kind].update(q.UpdateOperation.upsert_points(points))
+        self._shards[kind].flush()
+
+    def _query(self, vector: list[float], flt: SearchFilter, limit: int, threshold: float | None) -> list[tuple[dict, float]]:
+        q = _edge()
+        request = q.QueryRequest(
+            limit=limit,
+            query=q.Query.Nearest(vector),
+            filter=_edge_filter(flt),
+            with_payload=True,
+            score_threshold=threshold,
+        )
+        return [(p.payload or {}, p.score) for p in self._shards["frames"].query(request)]
+
+    def _delete(self, kind: Kind, flt: SearchFilter) -> None:
+        q = _edge()
+        condition = _edge_filter(flt)
+        if condition is None:
+            raise ValueError("refusing to delete without a filter")
+        self._shards[kind].update(q.UpdateOperation.delete_points_by_filter(condition))
+        self._shards[kind].flush()
+
+    def _scroll(self, kind: Kind, flt: SearchFilter, with_vectors: bool = False) -> Iterator[StoredPoint]:
+        q = _edge()
+        offset = None
+        while True:
+            request = q.ScrollRequest(
+                offset=offset, limit=SCROLL_PAGE, filter=_edge_filter(flt), with_payload=True, with_vector=with_vectors
+            )
+            records, offset = self._shards[kind].scroll(request)
+            for r in records:
+                yield StoredPoint(str(r.id), r.payload or {}, _plain_vector(r.vector) if with_vectors else None)
+            if offset is None:
+                return
+
+    def _count(self, kind: Kind, flt: SearchFilter) -> int:
+        q = _edge()
+        return int(self._shards[kind].count(q.CountRequest(exact=True, filter=_edge_filter(flt))))
+
+    def _retrieve(self, kind: Kind, ids: list[str], with_vectors: bool = False) -> list[StoredPoint]:
+        records = self._shards[kind].retrieve([uuid.UUID(i) for i in ids], with_payload=True, with_vector=with_vectors)
+        return [
+            StoredPoint(str(r.id), r.payload or {}, _plain_vector(r.vector) if with_vectors else None) for r in records
+        ]
+
+    def close(self) -> None:
+        for shard in self._shards.values():
+            shard.flush()
+            shard.close()
+        self._shards = {}
+        if self._lock_file is not None:
+            fcntl.flock(self._lock_file, fcntl.LOCK_UN)
+            self._lock_file.close()
+            self._lock_file = None
+
+
+def _plain_vector(vector: Any) -> list[float] | None:
+    """Edge returns a dense vector as a list, or a dict of named vectors."""
+    if isinstance(vector, dict):
+        vector = next(iter(vector.values()), None)
+    return None if vector is None else [float(x) for x in vector]

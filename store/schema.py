@@ -1,0 +1,155 @@
+"""The point schema, defined once and imported by ingest and service alike.
+
+One sampled video frame is one Qdrant point: its CLIP vector plus a payload naming the video, the
+frame number and the time. Point ids are UUIDv5 of (video id, frame), so re-ingesting a video
+overwrites its points instead of duplicating them.
+"""
+
+from __future__ import annotations
+
+import math
+import uuid
+from dataclasses import asdict, dataclass, field, fields
+from typing import Any
+
+import numpy as np
+
+POINT_NAMESPACE = uuid.UUID("6c1c3f8e-8d0a-4f5e-9a57-1f0c5a0e7b21")
+
+VIDEO_ID = "video_id"
+FRAME = "frame"
+TIMESTAMP = "timestamp"
+FPS = "fps"
+MODEL = "model"
+SOURCE = "source"
+RUN = "ingest_run"
+
+INDEXED_FIELDS = {VIDEO_ID: "keyword", TIMESTAMP: "float", RUN: "keyword"}
+
+SOURCES = ("roboflow", "results", "local")
+
+
+def point_id(video_id: str, frame: int) -> str:
+    """Deterministic point id of one frame of one video."""
+    return str(uuid.uuid5(POINT_NAMESPACE, f"{video_id}\x00{int(frame)}"))
+
+
+def video_point_id(video_id: str) -> str:
+    """Deterministic id of a video's record in the videos collection."""
+    return str(uuid.uuid5(POINT_NAMESPACE, f"video\x00{video_id}"))
+
+
+@dataclass(frozen=True)
+class FramePoint:
+    """One sampled frame ready to be stored."""
+
+    video_id: str
+    frame: int
+    timestamp: float
+    vector: np.ndarray
+    fps: float | None
+    model: str
+    source: str
+
+    @property
+    def id(self) -> str:
+        return point_id(self.video_id, self.frame)
+
+    def payload(self, run: str) -> dict[str, Any]:
+        """The stored payload; `run` tags the ingest that wrote it (stale points are swept by it)."""
+        return {
+            VIDEO_ID: self.video_id,
+            FRAME: int(self.frame),
+            TIMESTAMP: round(float(self.timestamp), 4),
+            FPS: None if self.fps is None else float(self.fps),
+            MODEL: self.model,
+            SOURCE: self.source,
+            RUN: run,
+        }
+
+
+@dataclass(frozen=True)
+class FrameHit:
+    """A stored frame returned by a vector search."""
+
+    video_id: str
+    frame: int
+    timestamp: float
+    score: float
+    fps: float | None = None
+
+    @classmethod
+    def from_payload(cls, payload: dict[str, Any], score: float) -> FrameHit:
+        return cls(
+            video_id=str(payload[VIDEO_ID]),
+            frame=int(payload[FRAME]),
+            timestamp=float(payload[TIMESTAMP]),
+            score=float(score),
+            fps=payload.get(FPS),
+        )
+
+
+@dataclass
+class VideoRecord:
+    """What the library knows of one indexed video (stored in the videos collection)."""
+
+    video_id: str
+    model: str
+    source: str
+    frames: int
+    fps: float | None = None
+    duration: float | None = None
+    path: str | None = None
+    content_hash: str | None = None
+    indexed_at: str | None = None
+    skipped_frames: int = 0
+    width: int | None = None
+    height: int | None = None
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    def to_payload(self) -> dict[str, Any]:
+        return asdict(self)
+
+    @classmethod
+    def from_payload(cls, payload: dict[str, Any]) -> VideoRecord:
+        known = {f.name for f in fields(cls)}
+        return cls(**{k: v for k, v in payload.items() if k in known})
+
+
+@dataclass(frozen=True)
+class CollectionInfo:
+    """The embedding model a collection was created for, and its vector size."""
+
+    model: str
+    dim: int
+
+    def to_metadata(self) -> dict[str, Any]:
+        return {"framesearch_model": self.model, "framesearch_dim": self.dim}
+
+    @classmethod
+    def from_metadata(cls, meta: dict[str, Any] | None) -> CollectionInfo | None:
+        if not meta or "framesearch_model" not in meta:
+            return None
+        return cls(model=str(meta["framesearch_model"]), dim=int(meta["framesearch_dim"]))
+
+
+def normalize(vectors: np.ndarray) -> np.ndarray:
+    """L2-normalise rows (cosine scores then equal dot products); zero rows are left as they are."""
+    vectors = np.asarray(vectors, dtype=np.float32)
+    norms = np.linalg.norm(vectors, axis=-1, keepdims=True)
+    return vectors / np.where(norms == 0, 1.0, norms)
+
+
+def is_finite_number(value: Any) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
+
+
+def validate_video_id(video_id: str) -> str:
+    """A video id is 1-256 printable characters (paths like `shows/ep1.mp4` are fine)."""
+    from framesearch.errors import InvalidInput
+
+    if not isinstance(video_id, str) or not video_id.strip():
+        raise InvalidInput("video id must be a non-empty string")
+    if len(video_id) > 256 or not video_id.isprintable():
+        raise InvalidInput(f"video id {video_id[:40]!r} must be at most 256 printable characters")
+    return video_id

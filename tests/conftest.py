@@ -1,0 +1,118 @@
+"""Shared fixtures: a tiny CLIP model folder, results files, and every store backend."""
+
+from __future__ import annotations
+
+import json
+import shutil
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from tests.helpers.tiny_clip import build_tiny_clip, solid_frame
+
+MEDIA = Path(__file__).resolve().parents[1].parent / "shared" / "media"
+
+
+@pytest.fixture(scope="session")
+def tiny_clip_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return build_tiny_clip(tmp_path_factory.mktemp("models") / "tiny-colour-clip")
+
+
+@pytest.fixture(scope="session")
+def tiny_clip(tiny_clip_dir: Path):
+    from embedders.onnx_clip import OnnxClip
+
+    return OnnxClip(tiny_clip_dir)
+
+
+def results_json(frames: list[int], times: list[float], vectors: list[list[float] | None], spelling: str = "") -> dict:
+    """A results document in Roboflow's format (`spelling='s'` for the plural keys)."""
+    return {
+        f"frame_offset{spelling}": frames,
+        f"time_offset{spelling}": times,
+        "clip": [None if v is None else {"time": 0.01, "embeddings": [list(map(float, v))]} for v in vectors],
+    }
+
+
+@pytest.fixture
+def colour_results(tmp_path: Path, tiny_clip) -> Callable[..., Path]:
+    """Write a results file whose frames are embedded solid colours, one colour per time run.
+
+    `runs` is a list of (colour, seconds); frames are sampled at `fps` from a `video_fps` video.
+    """
+
+    def make(name: str, runs: list[tuple[str, float]], fps: float = 2.0, video_fps: float = 24.0) -> Path:
+        colours: list[str] = []
+        for colour, seconds in runs:
+            colours += [colour] * round(seconds * fps)
+        vectors = tiny_clip.embed_images([solid_frame(c) for c in colours])
+        step = video_fps / fps
+        frames = [round(i * step) for i in range(len(colours))]
+        times = [round(f / video_fps, 4) for f in frames]
+        path = tmp_path / f"{name}.json"
+        path.write_text(json.dumps(results_json(frames, times, vectors.tolist())))
+        return path
+
+    return make
+
+
+def _docker_available() -> str | None:
+    """None when a Docker engine answers, else why not."""
+    if shutil.which("docker") is None:
+        return "no docker client"
+    try:
+        import docker
+
+        docker.from_env().ping()
+    except Exception as exc:  # any failure to reach the engine means: skip
+        return f"no Docker engine ({type(exc).__name__})"
+    return None
+
+
+@pytest.fixture(scope="session")
+def qdrant_server_url() -> Iterator[str]:
+    reason = _docker_available()
+    if reason:
+        pytest.skip(f"Qdrant server contract tests need Docker: {reason}")
+    from testcontainers.core.container import DockerContainer
+    from testcontainers.core.waiting_utils import wait_for_logs
+
+    with DockerContainer("qdrant/qdrant:latest").with_exposed_ports(6333) as container:
+        wait_for_logs(container, "Qdrant HTTP listening", timeout=60)
+        yield f"http://{container.get_container_host_ip()}:{container.get_exposed_port(6333)}"
+
+
+@pytest.fixture(params=["edge", "client-local", "client-server"])
+def store_factory(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Callable[[], object]]:
+    """Opens a store of the parametrised backend; call again to reopen the same data."""
+    from store.client import ClientStore
+    from store.edge import EdgeStore
+
+    opened: list = []
+    collection = f"t{abs(hash(request.node.name)) % 10**8}"
+    if request.param == "client-server":
+        url = request.getfixturevalue("qdrant_server_url")
+
+    def factory():
+        for st in opened:
+            st.close()
+        opened.clear()
+        if request.param == "edge":
+            st = EdgeStore(tmp_path / "edge", collection)
+        elif request.param == "client-local":
+            st = ClientStore(path=str(tmp_path / "local"), collection=collection)
+        else:
+            st = ClientStore(url=url, collection=collection)
+        opened.append(st)
+        return st
+
+    yield factory
+    for st in opened:
+        st.close()
+
+
+def unit(vector: list[float]) -> np.ndarray:
+    v = np.asarray(vector, dtype=np.float32)
+    return v / np.linalg.norm(v)
