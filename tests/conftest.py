@@ -32,7 +32,7 @@ def results_json(frames: list[int], times: list[float], vectors: list[list[float
     return {
         f"frame_offset{spelling}": frames,
         f"time_offset{spelling}": times,
-        "clip": [None if v is None else {"time": 0.01, "embeddings": [list(map(float, v))]} for v in vectors],
+        "clip": [None if v is None else {"time": 0.01, "embeddings": [list(v)]} for v in vectors],
     }
 
 

@@ -1,0 +1,129 @@
+"""The `framesearch` command, driven in-process through Typer's CliRunner."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+from typer.testing import CliRunner
+
+from framesearch.cli import app
+
+runner = CliRunner()
+
+
+@pytest.fixture
+def cli(tmp_path, tiny_clip_dir):
+    store = tmp_path / "store"
+
+    def run(*args: str):
+        return runner.invoke(app, ["--store", str(store), *args])
+
+    run.store = store
+    run.model = str(tiny_clip_dir)
+    return run
+
+
+def test_ingest_then_text_search_finds_the_right_time_range(cli, colour_results):
+    path = colour_results("clip1", [("green", 3), ("red", 2), ("blue", 3)])
+    result = cli("ingest", "results", str(path), "--model", "tests/tiny-colour-clip")
+    assert result.exit_code == 0, result.output
+    assert "indexed clip1: 16 frames" in result.output
+    found = cli("--model", cli.model, "search", "red", "--json")
+    assert found.exit_code == 0, found.output
+    top = json.loads(found.output)["results"][0]
+    assert top["video_id"] == "clip1"
+    assert (top["start"], top["end"]) == (3.0, 4.5)
+    assert top["score"] == pytest.approx(1.0, abs=1e-4)
+
+
+def test_reingest_leaves_the_same_points(cli, colour_results):
+    path = colour_results("v", [("red", 2), ("green", 2)])
+    for _ in range(2):
+        assert cli("ingest", "results", str(path), "--video-id", "same", "--model", "tests/tiny-colour-clip").exit_code == 0
+    listed = json.loads(cli("videos", "list", "--json").output)
+    assert [(v["video_id"], v["frames"]) for v in listed] == [("same", 8)]
+
+
+def test_video_id_defaults_to_stem_and_several_files_at_once(cli, colour_results):
+    a = colour_results("alpha", [("red", 1)])
+    b = colour_results("beta", [("blue", 1)])
+    result = cli("ingest", "results", str(a), str(b), "--model", "tests/tiny-colour-clip", "--json")
+    assert result.exit_code == 0, result.output
+    assert [r["video_id"] for r in json.loads(result.output)] == ["alpha", "beta"]
+
+
+def test_a_bad_file_fails_naming_the_file_and_writes_nothing(cli, colour_results, tmp_path):
+    good = colour_results("good", [("red", 1)])
+    bad = tmp_path / "bad.json"
+    bad.write_text(json.dumps({"frame_offset": [0, 1], "time_offset": [0.0], "clip": [None, None]}))
+    result = cli("ingest", "results", str(good), str(bad))
+    assert result.exit_code == 1
+    assert "bad.json" in result.output and "differ in length" in result.output
+    assert json.loads(cli("videos", "list", "--json").output) == []
+
+
+def test_search_with_a_vector_file_filters_and_threshold(cli, colour_results, tiny_clip, tmp_path):
+    cli("ingest", "results", str(colour_results("a", [("red", 1), ("green", 1)])), "--model", "tests/tiny-colour-clip")
+    cli("ingest", "results", str(colour_results("b", [("red", 1)])), "--model", "tests/tiny-colour-clip")
+    vec = tmp_path / "v.json"
+    vec.write_text(json.dumps(tiny_clip.embed_texts(["red"])[0].tolist()))
+    both = json.loads(cli("search", "--vector-file", str(vec), "--json", "--threshold", "0.9").output)
+    assert sorted(r["video_id"] for r in both["results"]) == ["a", "b"]
+    only_b = json.loads(cli("search", "--vector-file", str(vec), "--video-id", "b", "--json").output)
+    assert {r["video_id"] for r in only_b["results"]} == {"b"}
+    frames = json.loads(cli("search", "--vector-file", str(vec), "--mode", "frames", "--limit", "3", "--json").output)
+    assert len(frames["results"]) == 3 and all(r["score"] > 0.99 for r in frames["results"])
+
+
+def test_query_with_another_model_is_refused(cli, colour_results, tmp_path):
+    from tests.helpers.tiny_clip import build_tiny_clip
+
+    other = build_tiny_clip(tmp_path / "other", name="tests/other-model")
+    cli("ingest", "results", str(colour_results("a", [("red", 1)])), "--model", "tests/tiny-colour-clip")
+    result = cli("--model", str(other), "search", "red")
+    assert result.exit_code == 1
+    assert "tests/tiny-colour-clip" in result.output and "tests/other-model" in result.output
+
+
+def test_ingest_of_another_models_vectors_is_refused(cli, colour_results):
+    cli("ingest", "results", str(colour_results("a", [("red", 1)])), "--model", "tests/tiny-colour-clip")
+    result = cli("ingest", "results", str(colour_results("b", [("red", 1)])), "--model", "clip/ViT-B-16")
+    assert result.exit_code == 1 and "refusing" in result.output
+
+
+def test_delete_and_unknown_video(cli, colour_results):
+    cli("ingest", "results", str(colour_results("a", [("red", 1)])), "--model", "tests/tiny-colour-clip")
+    assert "deleted a: 2 frames" in cli("videos", "delete", "a").output
+    gone = cli("videos", "delete", "a")
+    assert gone.exit_code == 1 and "no video 'a'" in gone.output
+
+
+def test_search_input_errors(cli, tmp_path):
+    assert cli("search").exit_code == 1
+    assert "limit" in cli("search", "x", "--limit", "0").output
+    bad = tmp_path / "v.json"
+    bad.write_text('{"oops": 1}')
+    assert cli("search", "--vector-file", str(bad)).exit_code == 1
+
+
+def test_store_held_by_another_process_is_reported_clearly(cli, colour_results):
+    from store.edge import EdgeStore
+
+    holder = EdgeStore(cli.store, "frames")
+    try:
+        result = cli("videos", "list")
+        assert result.exit_code == 1
+        assert "in use by" in result.output and "--qdrant-url" in result.output
+    finally:
+        holder.close()
+    assert cli("videos", "list").exit_code == 0
+
+
+def test_options_after_the_command_and_env_settings(cli, colour_results, monkeypatch, tmp_path):
+    path = colour_results("a", [("red", 1)])
+    other = tmp_path / "elsewhere"
+    assert runner.invoke(app, ["ingest", "results", str(path), "--store", str(other), "--model", "m/x"]).exit_code == 0
+    monkeypatch.setenv("FRAMESEARCH_STORE", str(other))
+    listed = runner.invoke(app, ["videos", "list", "--json"])
+    assert [v["video_id"] for v in json.loads(listed.output)] == ["a"]
