@@ -50,6 +50,13 @@ def resolve_model(spec: str) -> Path | str:
     raise ModelError(f"model {spec!r} is neither a model folder nor 'roboflow' nor a bundled model ({names})")
 
 
+def _recorded_spec(info: CollectionInfo) -> str | None:
+    """The model folder the collection recorded (if still there), else a bundled model of that name."""
+    if info.model_path and Path(info.model_path, "config.json").is_file():
+        return info.model_path
+    return info.model if info.model in bundled_models() else None
+
+
 def load_embedder(spec: str, settings: Settings) -> TextEmbedder:
     """Load the embedder a spec names (no check against a collection)."""
     target = resolve_model(spec)
@@ -69,7 +76,7 @@ def load_text_embedder(settings: Settings, info: CollectionInfo | None) -> TextE
     if spec is None:
         if info is None:
             raise ModelError("no model given and the store is empty: pass --model (a model folder or 'roboflow')")
-        spec = info.model if info.model in bundled_models() else None
+        spec = _recorded_spec(info)
         if spec is None and info.model.startswith("clip/"):
             spec = ROBOFLOW
         if spec is None:
@@ -79,5 +86,25 @@ def load_text_embedder(settings: Settings, info: CollectionInfo | None) -> TextE
         raise ModelMismatch(
             f"the collection's vectors come from model {info.model!r}; the query model is {embedder.name!r}. "
             "Scores across different models are meaningless, even at the same dimension."
+        )
+    return embedder
+
+
+def load_image_embedder(settings: Settings, info: CollectionInfo | None):
+    """The local CLIP (an OnnxClip) that embeds frames; it must match the collection's model if there is one."""
+    from embedders.onnx_clip import OnnxClip
+
+    spec = settings.model
+    if spec is None and info is not None:
+        spec = _recorded_spec(info)
+    if spec is None:
+        raise ModelError("local inference needs a model folder: pass --model DIR (see docs/models.md)")
+    embedder = load_embedder(spec, settings)
+    if not isinstance(embedder, OnnxClip):
+        raise ModelError("local inference needs a local CLIP model folder, not 'roboflow'")
+    if info is not None and info.model != embedder.name:
+        raise ModelMismatch(
+            f"the collection holds vectors of model {info.model!r}; the model folder is {embedder.name!r}. "
+            "Use another --collection or --store for another model."
         )
     return embedder

@@ -236,3 +236,6 @@ def serve(
         uvicorn.run(create_app(settings, opened), host=settings.host, port=settings.port, log_level="info")
     finally:
         opened.close()
+
+
+from framesearch import cli_local  # noqa: E402,F401  (registers its commands on the apps above)

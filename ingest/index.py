@@ -30,7 +30,9 @@ class IngestReport:
     source: str
 
 
-def index_frames(store: VectorStore, video: VideoRecord, batches: Iterable[Sequence[FramePoint]]) -> VideoRecord:
+def index_frames(
+    store: VectorStore, video: VideoRecord, batches: Iterable[Sequence[FramePoint]], model_path: str | None = None
+) -> VideoRecord:
     """Upsert the batches of frames of `video`, then sweep stale points and write the record."""
     validate_video_id(video.video_id)
     run = uuid.uuid4().hex
@@ -39,7 +41,7 @@ def index_frames(store: VectorStore, video: VideoRecord, batches: Iterable[Seque
     for batch in batches:
         if not batch:
             continue
-        store.ensure_collection(batch[0].model, int(batch[0].vector.shape[-1]))
+        store.ensure_collection(batch[0].model, int(batch[0].vector.shape[-1]), model_path)
         store.upsert_frames(batch, run)
         count += len(batch)
         last_time = max(last_time, max(f.timestamp for f in batch))

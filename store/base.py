@@ -89,11 +89,11 @@ class VectorStore(ABC):
         """The model and dimension the collection was created for; None before the first ingest."""
         return self._read_info()
 
-    def ensure_collection(self, model: str, dim: int) -> CollectionInfo:
-        """Create the collection for `model` or check that it already holds that model's vectors."""
+    def ensure_collection(self, model: str, dim: int, model_path: str | None = None) -> CollectionInfo:
+        """Create the collection for `model` (recording where its folder is) or check it holds that model's vectors."""
         info = self._read_info()
         if info is None:
-            info = CollectionInfo(model=model, dim=int(dim))
+            info = CollectionInfo(model=model, dim=int(dim), model_path=model_path)
             self._create(info)
             return info
         if info.model != model or info.dim != dim:

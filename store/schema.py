@@ -122,15 +122,20 @@ class CollectionInfo:
 
     model: str
     dim: int
+    model_path: str | None = None
 
     def to_metadata(self) -> dict[str, Any]:
-        return {"framesearch_model": self.model, "framesearch_dim": self.dim}
+        return {"framesearch_model": self.model, "framesearch_dim": self.dim, "framesearch_model_path": self.model_path}
 
     @classmethod
     def from_metadata(cls, meta: dict[str, Any] | None) -> CollectionInfo | None:
         if not meta or "framesearch_model" not in meta:
             return None
-        return cls(model=str(meta["framesearch_model"]), dim=int(meta["framesearch_dim"]))
+        return cls(
+            model=str(meta["framesearch_model"]),
+            dim=int(meta["framesearch_dim"]),
+            model_path=meta.get("framesearch_model_path"),
+        )
 
 
 def normalize(vectors: np.ndarray) -> np.ndarray:

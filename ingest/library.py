@@ -1,0 +1,97 @@
+"""Bulk mode: index every video under a folder, skipping what is already indexed, never stopping on a bad file."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Literal
+
+from embedders.onnx_clip import OnnxClip
+from framesearch.errors import FrameSearchError, InvalidInput, NotFound
+from ingest.local import Progress, content_hash, ingest_video
+from ingest.video import VIDEO_EXTENSIONS
+from store.base import VectorStore
+
+Status = Literal["indexed", "skipped", "failed"]
+
+
+@dataclass(frozen=True)
+class LibraryItem:
+    path: Path
+    video_id: str
+
+
+@dataclass(frozen=True)
+class Outcome:
+    video_id: str
+    path: Path
+    status: Status
+    frames: int = 0
+    reason: str = ""
+
+
+def find_videos(root: Path, recursive: bool = True) -> list[Path]:
+    """Video files under `root` by extension, in a stable order."""
+    pattern = "**/*" if recursive else "*"
+    return sorted(p for p in root.glob(pattern) if p.is_file() and p.suffix.lower() in VIDEO_EXTENSIONS)
+
+
+def library_items(inputs: Iterable[Path], recursive: bool, video_id: str | None = None) -> list[LibraryItem]:
+    """Files and folders given on the command line → (file, video id). Ids in folders are relative paths."""
+    items: list[LibraryItem] = []
+    for given in inputs:
+        if given.is_dir():
+            if video_id:
+                raise InvalidInput("--video-id names one video; it cannot be used with a folder")
+            items += [LibraryItem(p, p.relative_to(given).as_posix()) for p in find_videos(given, recursive)]
+        elif given.exists():
+            items.append(LibraryItem(given, video_id or given.stem))
+        else:
+            raise InvalidInput(f"{given}: no such file or folder")
+    if video_id and len(items) > 1:
+        raise InvalidInput("--video-id names one video; give one file")
+    seen: dict[str, Path] = {}
+    for item in items:
+        if item.video_id in seen:
+            raise InvalidInput(f"video id {item.video_id!r} is given by both {seen[item.video_id]} and {item.path}")
+        seen[item.video_id] = item.path
+    return items
+
+
+def already_indexed(store: VectorStore, video_id: str, digest: str, model: str, fps: float) -> bool:
+    """Same bytes, same model, same sampling rate: nothing new to do."""
+    try:
+        record = store.get_video(video_id)
+    except NotFound:
+        return False
+    return record.content_hash == digest and record.model == model and record.fps == fps
+
+
+def ingest_library(
+    store: VectorStore,
+    items: list[LibraryItem],
+    *,
+    embedder: OnnxClip,
+    fps: float,
+    force: bool = False,
+    progress_for: Callable[[LibraryItem], Progress | None] = lambda item: None,
+) -> list[Outcome]:
+    """Index each item; failures are recorded and the run goes on."""
+    outcomes: list[Outcome] = []
+    for item in items:
+        try:
+            digest = content_hash(item.path)
+            if not force and already_indexed(store, item.video_id, digest, embedder.name, fps):
+                outcomes.append(Outcome(item.video_id, item.path, "skipped", reason="already indexed"))
+                continue
+            record = ingest_video(
+                store, item.path, embedder=embedder, fps=fps, video_id=item.video_id,
+                progress=progress_for(item), digest=digest,
+            )
+            outcomes.append(Outcome(item.video_id, item.path, "indexed", record.frames))
+        except (FrameSearchError, OSError) as exc:
+            if isinstance(exc, FrameSearchError) and exc.http_status not in (404, 422):
+                raise
+            outcomes.append(Outcome(item.video_id, item.path, "failed", reason=str(exc)))
+    return outcomes

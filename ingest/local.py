@@ -1,0 +1,109 @@
+"""Local inference: sample a video's frames at N fps and embed them with a CLIP model folder on this machine."""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Callable, Iterator
+from itertools import islice
+from pathlib import Path
+
+import numpy as np
+
+from embedders.onnx_clip import OnnxClip
+from ingest.index import index_frames
+from ingest.video import SampledFrame, VideoInfo, prefetch, sample_frames
+from store.base import VectorStore
+from store.schema import FramePoint, VideoRecord
+
+Progress = Callable[[int, int | None], None]
+BATCH = 32
+HASH_CHUNK = 1 << 20
+
+
+def content_hash(path: Path) -> str:
+    """SHA-256 of the file's bytes: the same video under another name or path is recognised."""
+    digest = hashlib.sha256()
+    with open(path, "rb") as handle:
+        while chunk := handle.read(HASH_CHUNK):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+def expected_samples(info: VideoInfo, fps: float) -> int | None:
+    """Roughly how many frames sampling at `fps` keeps (for progress bars), when the duration is known."""
+    return None if info.duration is None else max(1, round(info.duration * fps))
+
+
+def embedded_batches(
+    frames: Iterator[SampledFrame], embedder: OnnxClip, batch_size: int = BATCH
+) -> Iterator[tuple[list[SampledFrame], np.ndarray]]:
+    """Batches of sampled frames with their vectors (frames are decoded in a reader thread meanwhile)."""
+    it = prefetch(frames)
+    while batch := list(islice(it, batch_size)):
+        yield batch, embedder.embed_images([f.image for f in batch])
+
+
+def infer_video(
+    path: Path, *, embedder: OnnxClip, fps: float, progress: Progress | None = None, batch_size: int = BATCH
+) -> tuple[list[int], list[float], np.ndarray]:
+    """Frame numbers, timestamps and vectors of a video, as a Roboflow results file would hold them."""
+    info = VideoInfo.from_video_path(path)
+    total = expected_samples(info, fps)
+    frames: list[int] = []
+    times: list[float] = []
+    vectors: list[np.ndarray] = []
+    for batch, vecs in embedded_batches(sample_frames(path, fps, embedder.config.image_size), embedder, batch_size):
+        frames += [f.index for f in batch]
+        times += [f.timestamp for f in batch]
+        vectors.append(vecs)
+        if progress:
+            progress(len(frames), total)
+    if not frames:
+        from ingest.video import DecodeError
+
+        raise DecodeError(f"{path}: no frames could be decoded")
+    return frames, times, np.concatenate(vectors)
+
+
+def ingest_video(
+    store: VectorStore,
+    path: Path,
+    *,
+    embedder: OnnxClip,
+    fps: float,
+    video_id: str | None = None,
+    progress: Progress | None = None,
+    batch_size: int = BATCH,
+    digest: str | None = None,
+) -> VideoRecord:
+    """Sample, embed and index one video file; returns its library record."""
+    path = Path(path)
+    info = VideoInfo.from_video_path(path)
+    video_id = video_id or path.stem
+    total = expected_samples(info, fps)
+    record = VideoRecord(
+        video_id=video_id,
+        model=embedder.name,
+        source="local",
+        frames=0,
+        fps=fps,
+        duration=info.duration,
+        path=str(path.resolve()),
+        content_hash=digest or content_hash(path),
+        width=info.width,
+        height=info.height,
+        extra={"video_fps": info.fps, "codec": info.codec},
+    )
+    done = 0
+
+    def points() -> Iterator[list[FramePoint]]:
+        nonlocal done
+        frames = sample_frames(path, fps, embedder.config.image_size)
+        for batch, vecs in embedded_batches(frames, embedder, batch_size):
+            done += len(batch)
+            if progress:
+                progress(done, total)
+            name = embedder.name
+            yield [FramePoint(video_id, f.index, f.timestamp, v, fps, name, "local") for f, v in zip(batch, vecs, strict=True)]
+
+    return index_frames(store, record, points(), model_path=str(embedder.folder.resolve()))

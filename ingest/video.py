@@ -1,0 +1,216 @@
+"""Video decoding with PyAV: probe a file, and sample frames at a requested rate on the real timestamps.
+
+Timestamps come from each frame's presentation time (pts x time base), measured from the stream's
+start, so variable frame rates, odd time bases and streams without a duration are all handled. The
+first frame at or after each multiple of 1/fps is kept.
+"""
+
+from __future__ import annotations
+
+import math
+import queue
+import threading
+from collections.abc import Iterator
+from dataclasses import dataclass
+from fractions import Fraction
+from pathlib import Path
+
+import numpy as np
+
+from framesearch.errors import InvalidInput
+
+VIDEO_EXTENSIONS = (".mp4", ".m4v", ".mkv", ".mov", ".webm", ".avi", ".mpg", ".mpeg", ".gif", ".wmv", ".flv", ".ts")
+
+
+TIME_EPSILON = 1e-4
+
+
+class BestEffortClock:
+    """FFmpeg's best-effort timestamp: a frame's pts, unless pts have gone backwards more often than dts.
+
+    Some files (e.g. with broken B-frame reordering) carry non-monotonic pts; FFmpeg then trusts dts.
+    """
+
+    def __init__(self) -> None:
+        self.faulty_pts = self.faulty_dts = 0
+        self.last_pts: int | None = None
+        self.last_dts: int | None = None
+
+    def guess(self, pts: int | None, dts: int | None) -> int | None:
+        if dts is not None:
+            self.faulty_dts += self.last_dts is not None and dts <= self.last_dts
+            self.last_dts = dts
+        if pts is not None:
+            self.faulty_pts += self.last_pts is not None and pts <= self.last_pts
+            self.last_pts = pts
+        if pts is not None and (self.faulty_pts <= self.faulty_dts or dts is None):
+            return pts
+        return dts
+
+
+class DecodeError(InvalidInput):
+    """A file is not a decodable video (or breaks while decoding)."""
+
+
+@dataclass(frozen=True)
+class VideoInfo:
+    """What the container says of a video's first video stream (duration may be unknown)."""
+
+    path: Path
+    width: int
+    height: int
+    fps: float | None
+    duration: float | None
+    frame_count: int | None
+    codec: str
+
+    @classmethod
+    def from_video_path(cls, path: Path) -> VideoInfo:
+        container = open_video(path)
+        try:
+            stream = container.streams.video[0]
+            rate = stream.average_rate or stream.guessed_rate
+            duration = None
+            if stream.duration is not None and stream.time_base is not None:
+                duration = float(stream.duration * stream.time_base)
+            elif container.duration is not None:
+                duration = container.duration / 1_000_000
+            return cls(
+                path=Path(path),
+                width=stream.codec_context.width,
+                height=stream.codec_context.height,
+                fps=float(rate) if rate else None,
+                duration=duration,
+                frame_count=stream.frames or None,
+                codec=stream.codec_context.name,
+            )
+        finally:
+            container.close()
+
+
+@dataclass(frozen=True)
+class SampledFrame:
+    """One kept frame: its index among decoded frames, its time (s) and its RGB pixels."""
+
+    index: int
+    timestamp: float
+    image: np.ndarray
+
+
+def open_video(path: Path):
+    """Open a container that has a video stream, or raise DecodeError naming the file."""
+    import av
+
+    path = Path(path)
+    if not path.is_file():
+        raise DecodeError(f"{path}: no such file")
+    try:
+        container = av.open(str(path))
+    except (av.error.FFmpegError, OSError, ValueError) as exc:
+        raise DecodeError(f"{path}: not a readable video ({exc})") from None
+    if not container.streams.video:
+        container.close()
+        raise DecodeError(f"{path}: has no video stream")
+    return container
+
+
+def _scaled_size(width: int, height: int, short_side: int | None) -> tuple[int, int]:
+    if not short_side or min(width, height) <= short_side:
+        return width, height
+    scale = short_side / min(width, height)
+    return max(1, round(width * scale)), max(1, round(height * scale))
+
+
+def sample_frames(path: Path, fps: float, short_side: int | None = None) -> Iterator[SampledFrame]:
+    """Yield the first frame at or after each multiple of 1/fps; pixels scaled so the shorter side is `short_side`."""
+    import av
+
+    if not fps or fps <= 0 or not math.isfinite(fps):
+        raise InvalidInput(f"--fps must be a positive number, got {fps}")
+    container = open_video(path)
+    try:
+        stream = container.streams.video[0]
+        stream.thread_type = "AUTO"
+        base = stream.time_base or Fraction(1, 1_000_000)
+        start = stream.start_time or 0
+        step = 1.0 / float(stream.average_rate or stream.guessed_rate or 25)
+        next_slot, last_time = 0, -step
+        clock = BestEffortClock()
+        for index, frame in enumerate(container.decode(stream)):
+            ticks = clock.guess(frame.pts, frame.dts)
+            timestamp = float((ticks - start) * base) if ticks is not None else last_time + step
+            last_time = timestamp
+            if timestamp + TIME_EPSILON < next_slot / fps:
+                continue
+            next_slot = math.floor((timestamp + TIME_EPSILON) * fps) + 1
+            width, height = _scaled_size(frame.width, frame.height, short_side)
+            image = frame.to_ndarray(format="rgb24", width=width, height=height)
+            yield SampledFrame(index, round(max(timestamp, 0.0), 4), image)
+    except av.error.FFmpegError as exc:
+        raise DecodeError(f"{path}: decoding failed ({exc})") from None
+    finally:
+        container.close()
+
+
+_DONE = object()
+
+
+def prefetch(frames: Iterator[SampledFrame], depth: int = 64) -> Iterator[SampledFrame]:
+    """Run a frame generator in a reader thread feeding a bounded queue, so decoding overlaps embedding."""
+    buffer: queue.Queue = queue.Queue(maxsize=depth)
+    stop = threading.Event()
+
+    def reader() -> None:
+        try:
+            for item in frames:
+                if stop.is_set():
+                    return
+                buffer.put(item)
+            buffer.put(_DONE)
+        except BaseException as exc:  # handed to the consumer, re-raised there
+            buffer.put(exc)
+
+    thread = threading.Thread(target=reader, name="framesearch-decode", daemon=True)
+    thread.start()
+    try:
+        while True:
+            item = buffer.get()
+            if item is _DONE:
+                return
+            if isinstance(item, BaseException):
+                raise item
+            yield item
+    finally:
+        stop.set()
+        while thread.is_alive():
+            try:
+                buffer.get_nowait()
+            except queue.Empty:
+                thread.join(timeout=0.05)
+
+
+def frame_at(path: Path, timestamp: float, short_side: int | None = None) -> np.ndarray:
+    """The RGB pixels of the frame shown at `timestamp` seconds (seek to the keyframe before, decode forward)."""
+    import av
+
+    container = open_video(path)
+    try:
+        stream = container.streams.video[0]
+        base = stream.time_base or Fraction(1, 1_000_000)
+        start = stream.start_time or 0
+        target = max(float(timestamp), 0.0)
+        container.seek(int(target / base) + start, stream=stream, backward=True, any_frame=False)
+        chosen = None
+        for frame in container.decode(stream):
+            t = float((frame.pts - start) * base) if frame.pts is not None else target
+            if chosen is not None and t > target + 1e-6:
+                break
+            chosen = frame
+        if chosen is None:
+            raise DecodeError(f"{path}: no frame at {timestamp} s")
+        width, height = _scaled_size(chosen.width, chosen.height, short_side)
+        return chosen.to_ndarray(format="rgb24", width=width, height=height)
+    except av.error.FFmpegError as exc:
+        raise DecodeError(f"{path}: decoding failed ({exc})") from None
+    finally:
+        container.close()
