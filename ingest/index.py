@@ -55,6 +55,7 @@ def index_frames(
         indexed_at=datetime.now(UTC).isoformat(timespec="seconds"),
     )
     store.put_video(record)
+    store.flush()
     return record
 
 

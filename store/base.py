@@ -79,6 +79,10 @@ class VectorStore(ABC):
     @abstractmethod
     def close(self) -> None: ...
 
+    def flush(self) -> None:
+        """Persist pending writes where the backend buffers them (Qdrant servers persist on their own)."""
+        return None
+
     def __enter__(self) -> VectorStore:
         return self
 

@@ -119,7 +119,6 @@ class EdgeStore(VectorStore):
         q = _edge()
         points = [q.Point(pid, vec, payload) for pid, vec, payload in zip(ids, vectors, payloads, strict=False)]
         self._shards[kind].update(q.UpdateOperation.upsert_points(points))
-        self._shards[kind].flush()
 
     def _query(self, vector: list[float], flt: SearchFilter, limit: int, threshold: float | None) -> list[tuple[dict, float]]:
         q = _edge()
@@ -138,7 +137,6 @@ class EdgeStore(VectorStore):
         if condition is None:
             raise ValueError("refusing to delete without a filter")
         self._shards[kind].update(q.UpdateOperation.delete_points_by_filter(condition))
-        self._shards[kind].flush()
 
     def _scroll(self, kind: Kind, flt: SearchFilter, with_vectors: bool = False) -> Iterator[StoredPoint]:
         q = _edge()
@@ -163,9 +161,14 @@ class EdgeStore(VectorStore):
             StoredPoint(str(r.id), r.payload or {}, _plain_vector(r.vector) if with_vectors else None) for r in records
         ]
 
-    def close(self) -> None:
+    def flush(self) -> None:
+        """Persist segments (updates are already in the write-ahead log, so this is for speed of reopening)."""
         for shard in self._shards.values():
             shard.flush()
+
+    def close(self) -> None:
+        self.flush()
+        for shard in self._shards.values():
             shard.close()
         self._shards = {}
         if self._lock_file is not None:
