@@ -107,6 +107,138 @@ def ingest_results_cmd(
         print_json(reports)
 
 
+def _roboflow_jobs(videos: list[str], fps: float, video_id: str | None, job_id: str | None, root: Path) -> list[Any]:
+    """The jobs an `ingest roboflow` call names, validated before anything is paid for."""
+    from ingest import roboflow_job as rj
+
+    if fps <= 0:
+        raise InvalidInput(f"--fps must be positive, got {fps}")
+    if job_id:
+        if len(videos) > 1:
+            raise InvalidInput("--job-id resumes one job: give at most one VIDEO_OR_URL with it")
+        return [rj.resumed_job(root, job_id, source=videos[0] if videos else None, video_id=video_id, fps=fps)]
+    if not videos:
+        raise InvalidInput("give at least one video file or URL (or --job-id to resume a job)")
+    if video_id and len(videos) > 1:
+        raise InvalidInput("--video-id names one video; give one, or let ids default to file names")
+    for source in videos:
+        rj.check_source(source)
+    ids = [video_id or rj.default_video_id(v) for v in videos]
+    if len(set(ids)) < len(ids):
+        same = ", ".join(sorted(ids))
+        raise InvalidInput(f"several videos would get the same id ({same}): run them one by one with --video-id")
+    return [rj.VideoJob(source, vid, fps) for source, vid in zip(videos, ids, strict=True)]
+
+
+def _stage_text(stage: str, info: dict[str, Any]) -> str:
+    if stage == "running":
+        return f"running at Roboflow (poll {info['polls']}, {info['elapsed']:.0f} s)"
+    if stage == "submitted":
+        return f"submitted job {info['job_id']}"
+    return stage
+
+
+def _run_roboflow_jobs(
+    api: Any, st: Any, jobs: list[Any], root: Path, policy: Any, workers: int, quiet: bool
+) -> tuple[list, list]:
+    """Submit, poll and download concurrently; index in this thread as results arrive."""
+    import threading
+    from concurrent.futures import ThreadPoolExecutor, as_completed
+
+    from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
+
+    from ingest import roboflow_job as rj
+    from ingest.roboflow_api import Interrupted
+
+    stop = threading.Event()
+
+    def sleep(seconds: float) -> None:
+        if stop.wait(seconds):
+            raise Interrupted()
+
+    def work(job: Any, task: Any) -> tuple[Any, Path]:
+        def on_stage(stage: str, info: dict[str, Any]) -> None:
+            progress.update(task, description=f"{job.video_id}: {_stage_text(stage, info)}")
+
+        submitted = job if job.job_id else rj.submit(api, job, root, on_stage)
+        return submitted, rj.fetch(api, submitted, root, policy, on_stage=on_stage, sleep=sleep)
+
+    outcomes: list = []
+    failures: list = []
+    columns = (SpinnerColumn(), TextColumn("{task.description}"), TimeElapsedColumn())
+    with Progress(*columns, console=err, disable=quiet) as progress, ThreadPoolExecutor(min(workers, len(jobs))) as pool:
+        tasks = {job: progress.add_task(f"{job.video_id}: queued", total=None) for job in jobs}
+        futures = {pool.submit(work, job, task): job for job, task in tasks.items()}
+        try:
+            for future in as_completed(futures):
+                job = futures[future]
+                try:
+                    submitted, path = future.result()
+                    progress.update(tasks[job], description=f"{job.video_id}: indexing")
+                    outcomes.append(rj.index_saved(st, submitted, path, root))
+                    progress.update(tasks[job], description=f"{job.video_id}: indexed", total=1, completed=1)
+                except FrameSearchError as exc:
+                    progress.update(tasks[job], description=f"{job.video_id}: failed", total=1, completed=1)
+                    failures.append((job, exc))
+        except KeyboardInterrupt:
+            stop.set()
+            pool.shutdown(cancel_futures=True)
+            err.print(f"interrupted: submitted jobs go on at Roboflow; resume each with --job-id (see {root / rj.PENDING})")
+            raise typer.Exit(130) from None
+    return outcomes, failures
+
+
+@ingest_app.command("roboflow")
+@fail_cleanly
+def ingest_roboflow_cmd(
+    ctx: typer.Context,
+    videos: Annotated[
+        Optional[list[str]], typer.Argument(metavar="VIDEO_OR_URL", help="Video files or http(s) URLs.", show_default=False)
+    ] = None,
+    fps: Annotated[float, typer.Option("--fps", help="Frames per second Roboflow embeds.")] = 3.0,
+    api_key: Annotated[Optional[str], typer.Option("--api-key", help="Roboflow API key (env ROBOFLOW_API_KEY).")] = None,
+    video_id: Annotated[Optional[str], typer.Option("--video-id", help="Video id (default: file or URL name).")] = None,
+    job_id: Annotated[Optional[str], typer.Option("--job-id", help="Resume a job submitted earlier.")] = None,
+    timeout: Annotated[float, typer.Option("--timeout", help="Stop waiting after this many seconds.")] = 3600.0,
+    poll_interval: Annotated[float, typer.Option("--poll-interval", help="Seconds between first polls (backs off).")] = 5.0,
+    concurrency: Annotated[int, typer.Option("--concurrency", min=1, help="Jobs run at once.")] = 4,
+    store: StoreOpt = None,
+    qdrant_url: UrlOpt = None,
+    collection: CollectionOpt = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """Embed videos with CLIP in Roboflow's cloud (Video Inference), save the raw results and index them."""
+    from ingest import roboflow_job as rj
+    from ingest.roboflow_api import PollPolicy, RoboflowVideoAPI
+    from store.open import open_store
+
+    if timeout <= 0 or poll_interval <= 0:
+        raise InvalidInput("--timeout and --poll-interval must be positive")
+    settings = settings_for(ctx, store=store, qdrant_url=qdrant_url, collection=collection, roboflow_api_key=api_key)
+    root = rj.results_dir(settings)
+    jobs = _roboflow_jobs(videos or [], fps, video_id, job_id, root)
+    key = settings.roboflow_api_key.get_secret_value() if settings.roboflow_api_key else None
+    api = RoboflowVideoAPI(key, settings.roboflow_api_url)
+    policy = PollPolicy(interval=poll_interval, max_interval=max(poll_interval, 60.0), timeout=timeout)
+    try:
+        with open_store(settings) as st:
+            rj.check_store(st)
+            outcomes, failures = _run_roboflow_jobs(api, st, jobs, root, policy, concurrency, as_json)
+    finally:
+        api.close()
+    for o in outcomes:
+        if not as_json:
+            out.print(f"indexed {o.record.video_id}: {o.record.frames} frames ({o.skipped} null skipped) "
+                      f"from Roboflow job {o.job.job_id}; raw results in {o.results_path}", highlight=False, soft_wrap=True)
+    if as_json:
+        print_json([{"video_id": o.record.video_id, "frames": o.record.frames, "skipped": o.skipped,
+                     "job_id": o.job.job_id, "results_path": str(o.results_path)} for o in outcomes])
+    for job, exc in failures:
+        err.print(f"[red]error:[/red] {job.source}: {exc}", highlight=False, markup=True, soft_wrap=True)
+    if failures:
+        raise typer.Exit(1)
+
+
 def _read_vector_file(path: Path) -> list[float]:
     try:
         data = json.loads(path.read_text())

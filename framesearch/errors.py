@@ -55,3 +55,25 @@ class UpstreamError(FrameSearchError):
     """A remote API (Roboflow) answered with an error."""
 
     http_status = 502
+
+
+class PayloadTooLarge(InvalidInput):
+    """An upload exceeds the configured size limit."""
+
+    http_status = 413
+
+
+class JobFailed(UpstreamError):
+    """A remote inference job ended in failure (or its results are gone)."""
+
+
+class JobTimeout(UpstreamError):
+    """A remote inference job did not finish within the allowed time; it may still finish later."""
+
+    http_status = 504
+
+
+class UpstreamUnavailable(UpstreamError):
+    """A remote API is unreachable or answered 5xx: worth retrying later."""
+
+    http_status = 503

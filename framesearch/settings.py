@@ -39,6 +39,9 @@ class Settings(BaseSettings):
         ROBOFLOW_INFERENCE_API, description="Hosted or self-hosted Roboflow Inference server for clip/embed_text."
     )
     roboflow_clip_version: str = "ViT-B-16"
+    roboflow_poll_interval: float = Field(5.0, gt=0, description="Seconds between first job status polls (backs off).")
+    roboflow_timeout: float = Field(3600.0, gt=0, description="Seconds to wait for a Roboflow job before giving up.")
+    job_workers: int = Field(2, ge=1, le=32, description="Ingest jobs the service runs at once.")
 
     @property
     def work_dir(self) -> Path:

@@ -15,6 +15,8 @@ from framesearch.errors import FrameSearchError, InvalidInput
 from framesearch.settings import Settings
 from ingest.index import ROBOFLOW_CLIP_MODEL, ingest_results
 from ingest.results import parse_results
+from service.jobs_api import router as jobs_router
+from service.jobs_api import start_jobs
 from service.search import SearchRequest, search
 from service.state import AppState
 from store.base import VectorStore
@@ -50,13 +52,16 @@ def create_app(settings: Settings, store: VectorStore | None = None) -> FastAPI:
     async def lifespan(app: FastAPI):
         opened = store or open_store(settings)
         app.state.framesearch = AppState(settings, opened)
+        app.state.jobs = start_jobs(settings, opened)
         try:
             yield
         finally:
+            app.state.jobs.stop()
             if store is None:
                 opened.close()
 
     app = FastAPI(title="framesearch", version=__version__, lifespan=lifespan)
+    app.include_router(jobs_router)
 
     @app.exception_handler(FrameSearchError)
     async def domain_error(request: Request, exc: FrameSearchError) -> JSONResponse:

@@ -116,3 +116,30 @@ def store_factory(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Ca
 def unit(vector: list[float]) -> np.ndarray:
     v = np.asarray(vector, dtype=np.float32)
     return v / np.linalg.norm(v)
+
+
+ROBOFLOW_TEST_KEY = "rf-test-SECRET-9b2e7c41"
+
+
+@pytest.fixture
+def roboflow_standin(monkeypatch: pytest.MonkeyPatch, tiny_clip) -> Iterator[object]:
+    """A running stand-in for Roboflow's Video Inference API; the product reaches it through API_URL."""
+    from tests.roboflow_standin import RoboflowStandIn, plan_results
+
+    standin = RoboflowStandIn(ROBOFLOW_TEST_KEY, plan_results(tiny_clip)).start()
+    monkeypatch.setenv("API_URL", standin.api_url)
+    for name in ("ROBOFLOW_API_KEY", "FRAMESEARCH_ROBOFLOW_API_KEY", "FRAMESEARCH_ROBOFLOW_API_URL"):
+        monkeypatch.delenv(name, raising=False)
+    yield standin
+    standin.stop()
+
+
+@pytest.fixture(scope="session")
+def roboflow_text_model(tmp_path_factory: pytest.TempPathFactory, tiny_clip_dir: Path) -> Path:
+    """The tiny CLIP, declared the same weights as Roboflow's `clip/ViT-B-16`, to query Roboflow vectors."""
+    folder = tmp_path_factory.mktemp("models") / "tiny-as-roboflow"
+    shutil.copytree(tiny_clip_dir, folder)
+    config = json.loads((folder / "config.json").read_text())
+    config["aliases"] = ["clip/ViT-B-16"]
+    (folder / "config.json").write_text(json.dumps(config))
+    return folder

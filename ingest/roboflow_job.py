@@ -1,0 +1,228 @@
+"""One video through Roboflow's Video Inference, end to end: upload (or URL), job, poll, save, index.
+
+The raw results JSON is written to `<results dir>/<job_id>.json` before anything is indexed, and
+every submitted job is listed in `pending.json` there until it is indexed, so neither a crash nor a
+timeout loses what was paid for: `framesearch ingest roboflow --job-id ID` picks the job up again.
+"""
+
+from __future__ import annotations
+
+import fcntl
+import json
+import re
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, replace
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+from urllib.parse import unquote, urlsplit
+
+from framesearch.errors import InvalidInput, ModelMismatch
+from framesearch.settings import Settings
+from ingest.index import ROBOFLOW_CLIP_MODEL, ingest_results
+from ingest.results import load_results_file
+from ingest.roboflow_api import PollPolicy, RoboflowVideoAPI, wait_for_job
+from store.base import VectorStore
+from store.schema import VideoRecord
+
+RESULTS_DIR = "roboflow-results"
+PENDING = "pending.json"
+SOURCE = "roboflow"
+
+Stage = Callable[[str, dict[str, Any]], None]
+
+
+@dataclass(frozen=True)
+class VideoJob:
+    """A video to run (or being run) at Roboflow: a local file or an http(s) URL, and its job id once submitted."""
+
+    source: str
+    video_id: str
+    fps: float
+    job_id: str | None = None
+
+
+@dataclass(frozen=True)
+class JobOutcome:
+    job: VideoJob
+    record: VideoRecord
+    skipped: int
+    results_path: Path
+
+
+def _no_stage(stage: str, info: dict[str, Any]) -> None:
+    return None
+
+
+def is_url(source: str) -> bool:
+    return source.startswith(("http://", "https://"))
+
+
+def default_video_id(source: str) -> str:
+    """A file's stem, or the stem of a URL's last path segment (the whole URL if it has none)."""
+    name = unquote(urlsplit(source).path).rstrip("/").rsplit("/", 1)[-1] if is_url(source) else Path(source).name
+    stem = Path(name).stem if name else ""
+    return stem or source
+
+
+def results_dir(settings: Settings) -> Path:
+    """Where raw results and the pending-jobs list live: beside the store (the work dir for a Qdrant server)."""
+    return (settings.work_dir if settings.qdrant_url else settings.store) / RESULTS_DIR
+
+
+def results_path(root: Path, job_id: str) -> Path:
+    return root / f"{re.sub(r'[^A-Za-z0-9_.-]', '_', job_id)}.json"
+
+
+def _write_atomic(path: Path, data: bytes) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(path.name + ".part")
+    tmp.write_bytes(data)
+    tmp.replace(path)
+
+
+def _update_pending(root: Path, change: Callable[[dict[str, dict]], None]) -> dict[str, dict]:
+    """Read-modify-write `pending.json` under a file lock (jobs run in threads and processes)."""
+    root.mkdir(parents=True, exist_ok=True)
+    with open(root / (PENDING + ".lock"), "a") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        pending = read_pending(root)
+        change(pending)
+        _write_atomic(root / PENDING, json.dumps(pending, indent=2, sort_keys=True).encode())
+    return pending
+
+
+def read_pending(root: Path) -> dict[str, dict]:
+    """Submitted jobs not yet indexed, by job id."""
+    try:
+        data = json.loads((root / PENDING).read_text())
+    except (OSError, ValueError):
+        return {}
+    return data if isinstance(data, dict) else {}
+
+
+def remember(root: Path, job: VideoJob, owner: str | None = None) -> None:
+    """List a submitted job as pending; `owner` names who submitted it (a service job id), if anyone."""
+    entry = {"video_id": job.video_id, "source": job.source, "fps": job.fps,
+             "submitted_at": datetime.now(UTC).isoformat(timespec="seconds")}
+    if owner:
+        entry["owner"] = owner
+    _update_pending(root, lambda pending: pending.__setitem__(job.job_id, entry))
+
+
+def forget(root: Path, job_id: str) -> None:
+    _update_pending(root, lambda pending: pending.pop(job_id, None))
+
+
+def resumed_job(root: Path, job_id: str, *, source: str | None, video_id: str | None, fps: float) -> VideoJob:
+    """The job to resume: what the pending list recorded, overridden by what the caller names."""
+    entry = read_pending(root).get(job_id, {})
+    source = source or entry.get("source")
+    video_id = video_id or entry.get("video_id") or (default_video_id(source) if source else None)
+    if not video_id:
+        raise InvalidInput(f"job {job_id} is not in {root / PENDING}: name its video with --video-id")
+    return VideoJob(source or f"roboflow-job:{job_id}", video_id, float(entry.get("fps") or fps), job_id)
+
+
+def check_source(source: str) -> None:
+    """A local source must be a readable file (checked before anything is paid for)."""
+    if not is_url(source) and not Path(source).is_file():
+        raise InvalidInput(f"{source}: no such video file (give a file or an http(s) URL)")
+
+
+def check_store(store: VectorStore) -> None:
+    """Refuse before paying when the collection holds another model's vectors."""
+    info = store.info()
+    if info is not None and info.model != ROBOFLOW_CLIP_MODEL:
+        raise ModelMismatch(
+            f"{store.description} holds vectors of model {info.model!r}; Roboflow's are {ROBOFLOW_CLIP_MODEL!r}. "
+            "Use another --collection or --store."
+        )
+
+
+def submit(
+    api: RoboflowVideoAPI,
+    job: VideoJob,
+    root: Path,
+    on_stage: Stage = _no_stage,
+    *,
+    upload: Path | None = None,
+    owner: str | None = None,
+) -> VideoJob:
+    """Upload the video (`upload`, else the source unless it is a URL), start the job, record it as pending."""
+    if job.fps <= 0:
+        raise InvalidInput(f"--fps must be positive, got {job.fps}")
+    if upload is None:
+        check_source(job.source)
+    input_url = job.source
+    if upload is not None or not is_url(job.source):
+        on_stage("uploading", {})
+        input_url = api.upload(upload or Path(job.source))
+    on_stage("submitting", {})
+    submitted = replace(job, job_id=api.submit(input_url, job.fps))
+    remember(root, submitted, owner)
+    on_stage("submitted", {"job_id": submitted.job_id})
+    return submitted
+
+
+def fetch(
+    api: RoboflowVideoAPI,
+    job: VideoJob,
+    root: Path,
+    policy: PollPolicy = PollPolicy(),
+    *,
+    on_stage: Stage = _no_stage,
+    sleep: Callable[[float], None] = time.sleep,
+    clock: Callable[[], float] = time.monotonic,
+) -> Path:
+    """Wait for the job and save its raw results JSON (skipped when already saved); returns the file."""
+    assert job.job_id, "fetch needs a submitted job"
+    path = results_path(root, job.job_id)
+    if path.is_file():
+        return path
+    on_stage("running", {"polls": 0, "elapsed": 0.0})
+    status = wait_for_job(
+        api, job.job_id, policy, sleep=sleep, clock=clock,
+        on_poll=lambda polls, elapsed: on_stage("running", {"polls": polls, "elapsed": round(elapsed, 1)}),
+    )
+    on_stage("downloading", {})
+    _write_atomic(path, api.download(status))
+    on_stage("saved", {"path": str(path)})
+    return path
+
+
+def index_saved(store: VectorStore, job: VideoJob, path: Path, root: Path) -> JobOutcome:
+    """Index saved raw results as the job's video, then drop the job from the pending list."""
+    assert job.job_id, "index_saved needs a submitted job"
+    parsed = load_results_file(path)
+    record = ingest_results(
+        store,
+        parsed,
+        job.video_id,
+        fps=parsed.sample_fps() or job.fps,
+        model=ROBOFLOW_CLIP_MODEL,
+        source=SOURCE,
+        path=job.source,
+        extra={"roboflow_job_id": job.job_id, "requested_fps": job.fps},
+    )
+    forget(root, job.job_id)
+    return JobOutcome(job, record, parsed.skipped, path)
+
+
+def run_video(
+    api: RoboflowVideoAPI,
+    store: VectorStore,
+    job: VideoJob,
+    root: Path,
+    policy: PollPolicy = PollPolicy(),
+    *,
+    on_stage: Stage = _no_stage,
+    sleep: Callable[[float], None] = time.sleep,
+) -> JobOutcome:
+    """Submit (unless the job has an id), wait, save and index one video."""
+    if job.job_id is None:
+        job = submit(api, job, root, on_stage)
+    path = fetch(api, job, root, policy, on_stage=on_stage, sleep=sleep)
+    on_stage("indexing", {})
+    return index_saved(store, job, path, root)

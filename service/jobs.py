@@ -1,0 +1,365 @@
+"""Ingest jobs run by the service: persisted records, a pool of workers, and resumption after a restart.
+
+Every job is a JSON file `<work dir>/jobs/<id>/job.json` (its upload beside it), rewritten on each
+change. On start, queued and running jobs are resumed: a Roboflow job with a known remote id goes back
+to polling, one whose results were saved is indexed from them, a local job is re-run from its saved
+upload (idempotent). A job that cannot be resumed is marked failed with the reason; none is lost.
+"""
+
+from __future__ import annotations
+
+import functools
+import json
+import logging
+import shutil
+import threading
+import time
+import uuid
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import asdict, dataclass, field, fields
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any, Literal
+
+from embedders.roboflow import redact
+from framesearch.errors import FrameSearchError, InvalidInput, MissingDependency, ModelError, NotFound, PayloadTooLarge
+from framesearch.settings import Settings
+from ingest import roboflow_job as rj
+from ingest.roboflow_api import Interrupted, PollPolicy, RoboflowVideoAPI
+from service.uploads import safe_suffix
+from store.base import VectorStore
+from store.schema import validate_video_id
+
+log = logging.getLogger(__name__)
+
+Status = Literal["queued", "running", "done", "failed"]
+PROVIDERS = ("local", "roboflow")
+ACTIVE = ("queued", "running")
+MAX_FPS = 60.0
+PROGRESS_WRITE_S = 1.0
+DOWNLOAD_CHUNK = 1 << 20
+
+
+def _now() -> str:
+    return datetime.now(UTC).isoformat(timespec="microseconds")
+
+
+@dataclass
+class JobRecord:
+    """One ingest job as persisted and reported (`upload` is a server path and is not reported)."""
+
+    job_id: str
+    provider: str
+    video_id: str
+    fps: float
+    source: str
+    upload: str | None = None
+    status: Status = "queued"
+    stage: str | None = None
+    progress: dict[str, Any] = field(default_factory=dict)
+    remote_job_id: str | None = None
+    results_path: str | None = None
+    frames: int | None = None
+    skipped: int | None = None
+    error: str | None = None
+    resumed: int = 0
+    created_at: str = field(default_factory=_now)
+    updated_at: str = field(default_factory=_now)
+    started_at: str | None = None
+    finished_at: str | None = None
+
+    def public(self) -> dict[str, Any]:
+        data = asdict(self)
+        data.pop("upload")
+        return data
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> JobRecord:
+        known = {f.name for f in fields(cls)}
+        return cls(**{k: v for k, v in data.items() if k in known})
+
+
+def parse_fps(value: str | float | None) -> float:
+    try:
+        fps = float(value) if value is not None else 3.0
+    except (TypeError, ValueError):
+        raise InvalidInput(f"fps must be a number, got {value!r}") from None
+    if not 0 < fps <= MAX_FPS:
+        raise InvalidInput(f"fps must be above 0 and at most {MAX_FPS:g}, got {fps:g}")
+    return fps
+
+
+class JobManager:
+    """Runs ingest jobs on a worker pool; state lives in files so that it outlasts the process."""
+
+    def __init__(self, settings: Settings, store: VectorStore) -> None:
+        self.settings, self.store = settings, store
+        self.root = settings.work_dir / "jobs"
+        self._jobs: dict[str, JobRecord] = {}
+        self._lock = threading.RLock()
+        self._ingest_lock = threading.Lock()
+        self._stop = threading.Event()
+        self._pool: ThreadPoolExecutor | None = None
+        self._api: RoboflowVideoAPI | None = None
+        self._embedder: Any = None
+        self._last_write: dict[str, float] = {}
+
+    # lifecycle
+
+    def start(self) -> None:
+        """Load persisted jobs and resume (or fail) the unfinished ones."""
+        self.root.mkdir(parents=True, exist_ok=True)
+        self._pool = ThreadPoolExecutor(self.settings.job_workers, thread_name_prefix="framesearch-job")
+        for record in sorted(self._load_all(), key=lambda r: r.created_at):
+            self._jobs[record.job_id] = record
+            if record.status in ACTIVE:
+                self._recover(record)
+
+    def stop(self) -> None:
+        """Stop polling and let running work end; unfinished jobs stay persisted as queued/running."""
+        self._stop.set()
+        if self._pool is not None:
+            self._pool.shutdown(wait=True, cancel_futures=True)
+        if self._api is not None:
+            self._api.close()
+
+    def _load_all(self) -> list[JobRecord]:
+        records = []
+        for path in self.root.glob("*/job.json"):
+            try:
+                records.append(JobRecord.from_dict(json.loads(path.read_text())))
+            except (OSError, ValueError, TypeError) as exc:
+                log.warning("skipping unreadable job file %s: %s", path, exc)
+        return records
+
+    def _recover(self, record: JobRecord) -> None:
+        reason = self._unresumable(record)
+        if reason:
+            self._update(record, status="failed", error=f"not resumed after a restart: {reason}", finished_at=_now())
+            if record.upload and Path(record.upload).is_file():
+                self._drop_upload(record)
+            return
+        self._update(record, status="queued", stage="resumed after a restart", resumed=record.resumed + 1)
+        self._schedule(record)
+
+    def _unresumable(self, record: JobRecord) -> str | None:
+        if record.provider == "roboflow" and not (record.remote_job_id or record.results_path):
+            self._adopt_pending(record)
+        if record.provider == "roboflow" and (record.remote_job_id or record.results_path):
+            return None
+        if record.provider == "roboflow" and record.stage == "submitting":
+            return (
+                "the service stopped while submitting the video to Roboflow, so whether Roboflow started a job "
+                "is unknown; check your Roboflow dashboard before submitting it again"
+            )
+        if record.upload and not Path(record.upload).is_file():
+            return f"its uploaded video {record.upload} is gone"
+        if record.provider not in PROVIDERS:
+            return f"unknown provider {record.provider!r}"
+        return None
+
+    def _adopt_pending(self, record: JobRecord) -> None:
+        """Find the remote job id of a job stopped right after submission in the pending-jobs list."""
+        pending = rj.read_pending(rj.results_dir(self.settings))
+        owned = [job_id for job_id, entry in pending.items() if entry.get("owner") == record.job_id]
+        if len(owned) == 1:
+            self._update(record, remote_job_id=owned[0])
+
+    # submission and queries
+
+    def new_folder(self) -> tuple[str, Path]:
+        """A fresh job id and its folder (where an upload is streamed before the job is submitted)."""
+        job_id = uuid.uuid4().hex
+        folder = self.root / job_id
+        folder.mkdir(parents=True)
+        return job_id, folder
+
+    def discard(self, job_id: str) -> None:
+        """Remove the folder of a submission that was refused."""
+        if job_id not in self._jobs:
+            shutil.rmtree(self.root / job_id, ignore_errors=True)
+
+    def submit(
+        self, job_id: str, *, provider: str, fps: str | float | None, url: str | None = None,
+        upload: Path | None = None, filename: str | None = None, video_id: str | None = None,
+    ) -> dict[str, Any]:
+        """Queue a job for an uploaded file or a URL; returns its record as queued, at once."""
+        if provider not in PROVIDERS:
+            raise InvalidInput(f"provider must be one of {', '.join(PROVIDERS)}, got {provider!r}")
+        if (url is None) == (upload is None):
+            raise InvalidInput("give a video: either a 'file' upload or a 'url', not both")
+        if url is not None and not rj.is_url(url):
+            raise InvalidInput(f"url must be an http(s) URL, got {url[:80]!r}")
+        source = url if url is not None else (filename or "upload")
+        video_id = validate_video_id(video_id or rj.default_video_id(source))
+        record = JobRecord(job_id, provider, video_id, parse_fps(fps), source, str(upload) if upload else None)
+        with self._lock:
+            self._jobs[job_id] = record
+            self._save(record)
+            queued = record.public()
+        self._schedule(record)
+        return queued
+
+    def get(self, job_id: str) -> dict[str, Any]:
+        with self._lock:
+            if job_id not in self._jobs:
+                raise NotFound(f"no job {job_id!r}")
+            return self._jobs[job_id].public()
+
+    def list(self) -> list[dict[str, Any]]:
+        """All jobs, newest first."""
+        with self._lock:
+            records = sorted(self._jobs.values(), key=lambda r: r.created_at, reverse=True)
+            return [r.public() for r in records]
+
+    # state
+
+    def _save(self, record: JobRecord) -> None:
+        folder = self.root / record.job_id
+        folder.mkdir(parents=True, exist_ok=True)
+        tmp = folder / "job.json.part"
+        tmp.write_text(json.dumps(asdict(record), indent=2))
+        tmp.replace(folder / "job.json")
+        self._last_write[record.job_id] = time.monotonic()
+
+    def _update(self, record: JobRecord, *, persist: bool = True, **changes: Any) -> None:
+        with self._lock:
+            for key, value in changes.items():
+                setattr(record, key, value)
+            record.updated_at = _now()
+            if persist or time.monotonic() - self._last_write.get(record.job_id, 0.0) >= PROGRESS_WRITE_S:
+                self._save(record)
+
+    def _drop_upload(self, record: JobRecord) -> None:
+        if record.upload:
+            Path(record.upload).unlink(missing_ok=True)
+            self._update(record, upload=None)
+
+    # running
+
+    def _schedule(self, record: JobRecord) -> None:
+        assert self._pool is not None, "start() the manager first"
+        self._pool.submit(self._run, record.job_id)
+
+    def _sleep(self, seconds: float) -> None:
+        if self._stop.wait(seconds):
+            raise Interrupted()
+
+    def _run(self, job_id: str) -> None:
+        if self._stop.is_set():
+            return
+        record = self._jobs[job_id]
+        self._update(record, status="running", started_at=record.started_at or _now(), error=None)
+        try:
+            frames, skipped = self._run_roboflow(record) if record.provider == "roboflow" else self._run_local(record)
+        except Interrupted:
+            return  # the service is stopping: the record stays active on disk and is resumed next start
+        except FrameSearchError as exc:
+            self._update(record, status="failed", stage=None, error=self._clean(str(exc)), finished_at=_now())
+        except Exception as exc:  # a bug must fail the job visibly, not kill the worker silently
+            log.exception("job %s crashed", job_id)
+            error = self._clean(f"internal error: {type(exc).__name__}: {exc}")
+            self._update(record, status="failed", stage=None, error=error, finished_at=_now())
+        else:
+            self._update(record, status="done", stage=None, frames=frames, skipped=skipped, finished_at=_now())
+        self._drop_upload(record)
+
+    def _clean(self, text: str) -> str:
+        key = self.settings.roboflow_api_key
+        return redact(text, key.get_secret_value() if key else None)
+
+    def _roboflow_api(self) -> RoboflowVideoAPI:
+        with self._lock:
+            if self._api is None:
+                key = self.settings.roboflow_api_key
+                if key is None:
+                    raise InvalidInput("the service has no Roboflow API key: set ROBOFLOW_API_KEY and restart it")
+                self._api = RoboflowVideoAPI(key.get_secret_value(), self.settings.roboflow_api_url)
+            return self._api
+
+    def _on_roboflow_stage(self, record: JobRecord, stage: str, info: dict[str, Any]) -> None:
+        if stage == "submitted":
+            self._update(record, stage="submitted", remote_job_id=info["job_id"])
+        elif stage == "running":
+            self._update(record, stage="running at Roboflow", progress=info)
+        elif stage == "saved":
+            self._update(record, stage="results saved", results_path=info["path"])
+        else:
+            self._update(record, stage=stage)
+
+    def _run_roboflow(self, record: JobRecord) -> tuple[int, int]:
+        api = self._roboflow_api()
+        root = rj.results_dir(self.settings)
+        job = rj.VideoJob(record.source, record.video_id, record.fps, record.remote_job_id)
+        on_stage = functools.partial(self._on_roboflow_stage, record)
+        if job.job_id is None:
+            rj.check_store(self.store)
+            upload = Path(record.upload) if record.upload else None
+            job = rj.submit(api, job, root, on_stage, upload=upload, owner=record.job_id)
+        policy = PollPolicy(
+            interval=self.settings.roboflow_poll_interval,
+            max_interval=max(self.settings.roboflow_poll_interval, 60.0),
+            timeout=self.settings.roboflow_timeout,
+        )
+        path = rj.fetch(api, job, root, policy, on_stage=on_stage, sleep=self._sleep)
+        self._update(record, stage="indexing", results_path=str(path))
+        with self._ingest_lock:
+            outcome = rj.index_saved(self.store, job, path, root)
+        return outcome.record.frames, outcome.skipped
+
+    def _image_embedder(self) -> Any:
+        with self._lock:
+            if self._embedder is None:
+                from embedders.resolve import load_embedder
+
+                if not self.settings.model:
+                    raise ModelError("local jobs need an image model: start the service with --model FOLDER or FRAMESEARCH_MODEL")
+                embedder = load_embedder(self.settings.model, self.settings)
+                if not hasattr(embedder, "embed_images"):
+                    raise ModelError(f"model {self.settings.model!r} embeds text only; local jobs need a model folder")
+                self._embedder = embedder
+            return self._embedder
+
+    def _run_local(self, record: JobRecord) -> tuple[int, int]:
+        try:
+            from ingest.local import ingest_video
+        except ImportError as exc:
+            raise MissingDependency(f"local ingest is not available in this installation ({exc})") from None
+        embedder = self._image_embedder()
+        path = Path(record.upload) if record.upload else self._download(record)
+
+        def progress(done: int, total: int | None) -> None:
+            if self._stop.is_set():
+                raise Interrupted()
+            self._update(record, persist=False, stage="embedding frames", progress={"frames": done, "total": total})
+
+        with self._ingest_lock:
+            video = ingest_video(self.store, path, embedder=embedder, fps=record.fps, video_id=record.video_id,
+                                 progress=progress)
+        return video.frames, video.skipped_frames
+
+    def _download(self, record: JobRecord) -> Path:
+        """Fetch a local job's URL into its folder (again after a restart), under the upload size limit."""
+        import httpx
+
+        limit = self.settings.max_upload_mb * 1024 * 1024
+        target = self.root / record.job_id / f"download{safe_suffix(record.source.split('?', 1)[0])}"
+        self._update(record, stage="downloading")
+        try:
+            with httpx.stream("GET", record.source, follow_redirects=True, timeout=60) as response:
+                if response.status_code >= 400:
+                    raise InvalidInput(f"cannot download {record.source}: HTTP {response.status_code}")
+                size = 0
+                with target.open("wb") as handle:
+                    for chunk in response.iter_bytes(DOWNLOAD_CHUNK):
+                        size += len(chunk)
+                        if size > limit:
+                            raise PayloadTooLarge(f"{record.source} exceeds {self.settings.max_upload_mb} MB")
+                        if self._stop.is_set():
+                            raise Interrupted()
+                        handle.write(chunk)
+        except httpx.HTTPError as exc:
+            raise InvalidInput(f"cannot download {record.source}: {exc}") from None
+        self._update(record, upload=str(target))
+        return target
+
