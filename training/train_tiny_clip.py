@@ -284,7 +284,7 @@ def train(
     opt = torch.optim.AdamW(model.parameters(), lr=args.lr, weight_decay=0.05)
     warm = max(1, args.steps // 20)
     sched = torch.optim.lr_scheduler.LambdaLR(
-        opt, lambda s: min(1.0, (s + 1) / warm) * 0.5 * (1 + math.cos(math.pi * min(1.0, s / args.steps)))
+        opt, lambda s: min(1.0, (s + 1) / warm) * 0.5 * (1 + math.cos(math.pi * min(1.0, s / max(1, args.steps))))
     )
     start = time.time()
     for step in range(1, args.steps + 1):
