@@ -13,7 +13,7 @@ from training.evaluate_tiny_clip import OnnxClip, green_triangle_check, heldout_
 from training.shapes import render_scene
 
 ROOT = Path(__file__).resolve().parents[1]
-MODEL = ROOT / "models" / "tiny-shapes-clip"
+MODEL = ROOT / "embedders" / "models" / "tiny-shapes-clip"
 CONFIG_KEYS = {"name", "aliases", "embed_dim", "image_size", "image_mean", "image_std", "context_length", "pad_token_id"}
 TEST_SEED = 20_240_611  # not used by training (1234, 1235) nor by evaluate_tiny_clip
 
@@ -37,22 +37,24 @@ def test_folder_layout_and_config() -> None:
 @pytest.mark.parametrize("batch", [1, 3])
 def test_tower_shapes(model: OnnxClip, batch: int) -> None:
     cfg = model.config
-    s, d, length = cfg["image_size"], cfg["embed_dim"], cfg["context_length"]
-    vin, tin = model.visual.get_inputs()[0], model.textual.get_inputs()[0]
+    s, d, length = cfg.image_size, cfg.embed_dim, cfg.context_length
+    visual, textual = model._session("visual"), model._session("textual")
+    vin, tin = visual.get_inputs()[0], textual.get_inputs()[0]
     assert vin.type == "tensor(float)" and tin.type == "tensor(int64)"
     pixels = np.zeros((batch, 3, s, s), np.float32)
     ids = np.zeros((batch, length), np.int64)
     ids[:, 0] = 5
-    assert model.visual.run(None, {vin.name: pixels})[0].shape == (batch, d)
-    assert model.textual.run(None, {tin.name: ids})[0].shape == (batch, d)
+    assert visual.run(None, {vin.name: pixels})[0].shape == (batch, d)
+    assert textual.run(None, {tin.name: ids})[0].shape == (batch, d)
 
 
 def test_tokenizer_lowercases_and_pads(model: OnnxClip) -> None:
-    a, b = model.tokenizer.encode_batch(["A RED Circle", "a red circle"])
-    assert a.ids == b.ids
-    assert len(a.ids) == model.config["context_length"]
-    assert a.ids[3:] == [model.config["pad_token_id"]] * (len(a.ids) - 3)
-    assert model.tokenizer.token_to_id("[UNK]") not in a.ids
+    ids, _ = model._tokenize(["A RED Circle", "a red circle"])
+    a, b = ids.tolist()
+    assert a == b
+    assert len(a) == model.config.context_length
+    assert a[3:] == [model.config.pad_token_id] * (len(a) - 3)
+    assert model._tokenizer.token_to_id("[UNK]") not in a
 
 
 def test_queries_rank_matching_scenes_first(model: OnnxClip) -> None:

@@ -4,7 +4,7 @@ Loads the folder with onnxruntime + tokenizers only, preprocessing exactly as
 framesearch does (shorter side -> image_size bicubic, centre crop, /255,
 mean/std, CHW), and prints retrieval figures::
 
-    python -m training.evaluate_tiny_clip --model models/tiny-shapes-clip
+    python -m training.evaluate_tiny_clip --model embedders/models/tiny-shapes-clip
 """
 
 from __future__ import annotations
@@ -13,13 +13,11 @@ import argparse
 import io
 import json
 import sys
-from pathlib import Path
 
 import numpy as np
-import onnxruntime as ort
 from PIL import Image
-from tokenizers import Tokenizer
 
+from embedders.onnx_clip import OnnxClip as ProductClip
 from training.shapes import (
     BACKGROUNDS,
     COLORS,
@@ -45,44 +43,12 @@ def resize_center_crop(image: Image.Image, size: int) -> Image.Image:
     return image.crop((left, top, left + size, top + size))
 
 
-class OnnxClip:
-    """A CLIP model folder (config.json, visual.onnx, textual.onnx, tokenizer.json)."""
+class OnnxClip(ProductClip):
+    """The product's own model-folder loader (same preprocessing and tokenisation), fed PIL images."""
 
-    def __init__(self, folder: str | Path) -> None:
-        folder = Path(folder)
-        self.config = json.loads((folder / "config.json").read_text())
-        opts = ort.SessionOptions()
-        opts.intra_op_num_threads = 2
-        providers = ["CPUExecutionProvider"]
-        self.visual = ort.InferenceSession(str(folder / "visual.onnx"), opts, providers=providers)
-        self.textual = ort.InferenceSession(str(folder / "textual.onnx"), opts, providers=providers)
-        self.tokenizer = Tokenizer.from_file(str(folder / "tokenizer.json"))
-        length, pad = self.config["context_length"], self.config["pad_token_id"]
-        self.tokenizer.enable_truncation(length)
-        self.tokenizer.enable_padding(length=length, pad_id=pad)
-
-    def preprocess(self, image: Image.Image) -> np.ndarray:
-        """PIL image -> float32 CHW array, as framesearch preprocesses frames."""
-        size = self.config["image_size"]
-        x = np.asarray(resize_center_crop(image, size), dtype=np.float32) / 255.0
-        x = (x - np.asarray(self.config["image_mean"], np.float32)) / np.asarray(self.config["image_std"], np.float32)
-        return x.transpose(2, 0, 1)
-
-    def embed_images(self, images: list[Image.Image]) -> np.ndarray:
+    def embed_images(self, images: list[Image.Image]) -> np.ndarray:  # type: ignore[override]
         """L2-normalised image embeddings [N, D]."""
-        batch = np.stack([self.preprocess(im) for im in images])
-        inp = self.visual.get_inputs()[0].name
-        return _l2(self.visual.run(None, {inp: batch})[0])
-
-    def embed_texts(self, texts: list[str]) -> np.ndarray:
-        """L2-normalised text embeddings [N, D]."""
-        ids = np.asarray([e.ids for e in self.tokenizer.encode_batch(texts)], dtype=np.int64)
-        inp = self.textual.get_inputs()[0].name
-        return _l2(self.textual.run(None, {inp: ids})[0])
-
-
-def _l2(x: np.ndarray) -> np.ndarray:
-    return x / np.linalg.norm(x, axis=1, keepdims=True).clip(1e-12)
+        return super().embed_images([np.asarray(im.convert("RGB")) for im in images])
 
 
 def class_queries() -> list[tuple[str, str]]:
@@ -219,7 +185,7 @@ def evaluate(model: OnnxClip, n: int, k: int) -> dict:
 def main(argv: list[str] | None = None) -> int:
     """Command-line entry point; exit status 1 if the green-triangle check fails."""
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--model", default="models/tiny-shapes-clip")
+    ap.add_argument("--model", default="embedders/models/tiny-shapes-clip")
     ap.add_argument("--n", type=int, default=960, help="held-out images")
     ap.add_argument("--k", type=int, default=10, help="k for precision@k")
     ap.add_argument("--json", action="store_true", help="print JSON only")

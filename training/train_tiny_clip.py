@@ -2,7 +2,7 @@
 
 CPU only, a few minutes on 2 cores::
 
-    python -m training.train_tiny_clip --out models/tiny-shapes-clip
+    python -m training.train_tiny_clip --out embedders/models/tiny-shapes-clip
 
 The folder follows docs/model-format.md: config.json, visual.onnx, textual.onnx,
 tokenizer.json. Evaluate it with ``python -m training.evaluate_tiny_clip``.
@@ -351,7 +351,7 @@ def export(model: TinyClip, tok: Tokenizer, out: Path, args: argparse.Namespace)
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     """Command-line options."""
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--out", type=Path, default=Path("models/tiny-shapes-clip"))
+    ap.add_argument("--out", type=Path, default=Path("embedders/models/tiny-shapes-clip"))
     ap.add_argument("--steps", type=int, default=1500)
     ap.add_argument("--seed", type=int, default=1234)
     ap.add_argument("--image-size", type=int, default=64)
