@@ -184,6 +184,7 @@
     syncUrl();
     status(`Searching ${query.label}…`);
     $("#results").setAttribute("aria-busy", "true");
+    $("#results").dataset.started = String(seq);
     try {
       const data = await request(query);
       if (seq !== state.searchSeq) return;
@@ -194,7 +195,10 @@
       $("#results").replaceChildren();
       status(err.message, true);
     } finally {
-      if (seq === state.searchSeq) $("#results").removeAttribute("aria-busy");
+      if (seq === state.searchSeq) {
+        $("#results").removeAttribute("aria-busy");
+        $("#results").dataset.done = String(seq); // the latest search is answered (tests wait on started == done)
+      }
     }
   }
 
