@@ -115,6 +115,7 @@ def cards(page) -> list[dict]:
         "#results .card",
         """els => els.map(e => ({id: e.dataset.videoId, start: +e.dataset.start, end: +e.dataset.end,
              peak: +e.dataset.peakTime, score: +e.dataset.score, text: e.innerText,
+             name: e.querySelector('.card-folder').textContent + e.querySelector('.card-title').textContent,
              thumb: e.querySelector('img').naturalWidth, missing: !e.querySelector('.thumb-missing').hidden}))""",
     )
 
@@ -131,8 +132,9 @@ def test_search_shows_moments_best_first_and_plays_one(page, server, tmp_path):
     imported, creek = found
     assert (imported["start"], imported["end"]) == (0.0, 1.5) and imported["missing"]
     assert "video file not available" in imported["text"] and "0:00.0 – 0:01.5" in imported["text"]
+    assert imported["name"] == "imported"
     assert CREEK[0] - 0.3 <= creek["start"] <= CREEK[0] + 0.3 and CREEK[1] - 0.5 <= creek["end"] <= CREEK[1] + 0.1
-    assert f"{fmt(creek['start'])} – {fmt(creek['end'])}" in creek["text"] and BUNNY in creek["text"]
+    assert f"{fmt(creek['start'])} – {fmt(creek['end'])}" in creek["text"] and creek["name"] == BUNNY
     assert 0.8 <= creek["score"] < imported["score"] == 1.0
     page.wait_for_function(f"() => document.querySelector('.card[data-video-id=\"{BUNNY}\"] img').naturalWidth > 0")
     assert "q=yellow" in page.url and "threshold=0.8" in page.url

@@ -224,7 +224,9 @@
       score: seg.score,
     });
     const times = `${fmtTime(seg.start)} – ${fmtTime(seg.end)}`;
-    li.querySelector(".card-title").textContent = seg.video_id;
+    const slash = seg.video_id.lastIndexOf("/");
+    li.querySelector(".card-folder").textContent = slash > 0 ? seg.video_id.slice(0, slash + 1) : "";
+    li.querySelector(".card-title").textContent = seg.video_id.slice(slash + 1) || seg.video_id;
     li.querySelector(".card-title").title = seg.video_id;
     li.querySelector(".card-times").textContent = times;
     li.querySelector(".card-score").textContent = Number(seg.score).toFixed(3);
@@ -300,6 +302,7 @@
     const video = $("#video");
     const seq = ++state.playSeq;
     $("#player").hidden = false;
+    $("#stage").classList.add("playing");
     $("#player-title").textContent = `${seg.video_id} · ${times}`;
     $("#player-info").textContent = `Best frame at ${fmtTime(seg.peak_time)} · score ${Number(seg.score).toFixed(3)}`;
     Object.assign(video.dataset, { state: "loading", start: seg.start, videoId: seg.video_id });
@@ -330,6 +333,7 @@
     const video = $("#video");
     video.pause();
     $("#player").hidden = true;
+    $("#stage").classList.remove("playing");
     document.querySelectorAll(".card.active").forEach((c) => c.classList.remove("active"));
   }
 
