@@ -83,6 +83,7 @@ def page(browser, server):
     context.route("**/*", only_local)
     pg = context.new_page()
     pg.on("pageerror", lambda exc: errors.append(str(exc)))
+    pg.on("console", lambda msg: errors.append(msg.text) if msg.type == "error" else None)
     pg.set_default_timeout(15_000)
     yield pg
     context.close()
@@ -224,6 +225,9 @@ def test_library_lists_videos_and_deletes_one(page, server):
     page.wait_for_selector(f'#library tr[data-video-id="{FLOWER}"]', state="detached")
     assert FLOWER in messages[0] and "Deleted flower.mp4" in page.inner_text("#library-status")
     assert FLOWER not in page.eval_on_selector_all("#videos option", "os => os.map(o => o.value)")
+    page.keyboard.press("/")
+    assert page.evaluate("() => document.activeElement.id") == "q" and page.is_hidden("#view-library")
+    page.click("#tab-library")
+    page.wait_for_selector("#view-library", state="visible")
     page.click("#tab-search")
     page.wait_for_selector("#q", state="visible")
-    assert page.is_hidden("#view-library")

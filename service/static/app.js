@@ -277,7 +277,7 @@
       status("That is not an image: drop or choose a JPEG, PNG or WebP file.", true);
       return;
     }
-    showView("search");
+    goTo("search");
     setQuery({ kind: "image", file, label: `image ${file.name || ""}`.trim(), preview: URL.createObjectURL(file) });
     runSearch();
   }
@@ -359,6 +359,11 @@
       else $(tab).removeAttribute("aria-current");
     }
     if (library && refresh) loadVideos().catch((err) => setStatus($("#library-status"), err.message, true));
+  }
+
+  function goTo(view) {
+    showView(view);
+    if (location.hash !== `#${view}`) history.replaceState(null, "", `${location.pathname}${location.search}#${view}`);
   }
 
   function syncUrl() {
@@ -445,7 +450,7 @@
       const typing = /^(INPUT|TEXTAREA|SELECT)$/.test(document.activeElement.tagName);
       if (e.key === "/" && !typing) {
         e.preventDefault();
-        showView("search");
+        goTo("search");
         $("#q").focus();
       } else if (e.key === "Escape" && !$("#player").hidden) {
         closePlayer();
