@@ -62,7 +62,8 @@ def thumbnail(
     request: Request, video_id: str, t: Annotated[float, Query(ge=0, description="Time in seconds.")] = 0.0
 ) -> Response:
     """The video's frame at `t` as a JPEG, extracted on first request and cached on disk."""
-    thumb = _state(request).thumbnails().get(_state(request).store, video_id, t)
+    state = _state(request)
+    thumb = state.thumbnails().get(state.store, video_id, t)
     headers = {"Cache-Control": THUMB_CACHE_CONTROL, "ETag": thumb.etag}
     if thumb.etag in [tag.strip() for tag in request.headers.get("if-none-match", "").split(",")]:
         return Response(status_code=304, headers=headers)
