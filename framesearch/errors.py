@@ -23,6 +23,10 @@ class NotFound(FrameSearchError):
     http_status = 404
 
 
+class VideoFileUnavailable(NotFound):
+    """A video is indexed but its file is not here (results imported without the video, or the file moved)."""
+
+
 class ModelMismatch(FrameSearchError):
     """Vectors of one embedding model were about to meet vectors of another."""
 

@@ -8,6 +8,7 @@ from typing import Annotated, Any, Literal
 
 from fastapi import FastAPI, Query, Request
 from fastapi.responses import JSONResponse
+from fastapi.staticfiles import StaticFiles
 from pydantic import BaseModel, Field
 
 from framesearch import __version__
@@ -19,6 +20,8 @@ from service.jobs_api import router as jobs_router
 from service.jobs_api import start_jobs
 from service.search import SearchRequest, search
 from service.state import AppState
+from service.web import STATIC_DIR
+from service.web import router as web_router
 from store.base import VectorStore
 from store.open import open_store
 
@@ -61,6 +64,9 @@ def create_app(settings: Settings, store: VectorStore | None = None) -> FastAPI:
                 opened.close()
 
     app = FastAPI(title="framesearch", version=__version__, lifespan=lifespan)
+    # The page and media routes go first: /videos/{id}/thumbnail and /file must precede the greedy GET /videos/{id}.
+    app.include_router(web_router)
+    app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")
     app.include_router(jobs_router)
 
     @app.exception_handler(FrameSearchError)

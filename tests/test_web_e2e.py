@@ -1,0 +1,233 @@
+"""The search page in a real headless Chromium, against a real `framesearch serve` over real indexed videos.
+
+The tiny colour CLIP embeds a frame by its mean colour: in big_buck_bunny_0_30.webm only the creek with
+purple flowers (cut in at 11.80 s, out at 15.67 s) scores above 0.8 for "yellow"; a results-only
+import of four solid yellow frames (no video file) scores 1.0.
+"""
+
+from __future__ import annotations
+
+import base64
+import io
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from tests.conftest import MEDIA, results_json
+from tests.helpers.tiny_clip import solid_frame
+from tests.helpers.web import browser_missing, index_videos, launch_chromium, serve
+
+VIDEOS = MEDIA / "videos"
+BUNNY = "bunny/big_buck_bunny_0_30.webm"
+FLOWER = "flower.mp4"
+CREEK = (11.8, 15.67)
+
+pytestmark = [
+    pytest.mark.slow,
+    pytest.mark.skipif(browser_missing() is not None, reason=f"browser tests: {browser_missing()}"),
+    pytest.mark.skipif(not (VIDEOS / "big_buck_bunny_0_30.webm").is_file(), reason=f"no test media at {VIDEOS}"),
+]
+
+
+def png_bytes(pixels: np.ndarray) -> bytes:
+    buf = io.BytesIO()
+    Image.fromarray(pixels).save(buf, "PNG")
+    return buf.getvalue()
+
+
+def fmt(t: float) -> str:
+    """The page's time format (m:ss.s)."""
+    return f"{int(t // 60)}:{t % 60:04.1f}"
+
+
+@pytest.fixture(scope="module")
+def server(tmp_path_factory, tiny_clip_dir, tiny_clip):
+    root = tmp_path_factory.mktemp("e2e")
+    videos = {BUNNY: VIDEOS / "big_buck_bunny_0_30.webm", FLOWER: VIDEOS / "flower.mp4"}
+    index_videos(root / "store", tiny_clip_dir, videos, fps=3.0)
+    with serve(root / "store", tiny_clip_dir, root / "serve.log") as base:
+        import httpx
+
+        vectors = tiny_clip.embed_images([solid_frame("yellow")] * 4).tolist()
+        doc = results_json([0, 12, 24, 36], [0.0, 0.5, 1.0, 1.5], vectors)
+        r = httpx.post(f"{base}/videos/imported/results", json=doc, params={"model": "tests/tiny-colour-clip", "fps": 2})
+        assert r.status_code == 201, r.text
+        yield base
+
+
+@pytest.fixture(scope="module")
+def browser():
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as pw:
+        chromium = launch_chromium(pw)
+        yield chromium
+        chromium.close()
+
+
+@pytest.fixture
+def page(browser, server):
+    """A fresh page that may fetch from the server only; page errors and outside requests fail the test."""
+    context = browser.new_context(viewport={"width": 1280, "height": 900})
+    errors: list[str] = []
+    outside: list[str] = []
+
+    def only_local(route):
+        if route.request.url.startswith(server):
+            route.continue_()
+        else:
+            outside.append(route.request.url)
+            route.abort()
+
+    context.route("**/*", only_local)
+    pg = context.new_page()
+    pg.on("pageerror", lambda exc: errors.append(str(exc)))
+    pg.on("console", lambda msg: errors.append(msg.text) if msg.type == "error" else None)
+    pg.set_default_timeout(15_000)
+    yield pg
+    context.close()
+    assert not errors, f"page errors: {errors}"
+    assert not outside, f"the page asked for outside URLs: {outside}"
+
+
+def open_page(page, server, query: str = "") -> None:
+    page.goto(f"{server}/{query}")
+    page.wait_for_selector("body[data-ready=true]")
+
+
+def answered(page, action) -> list[dict]:
+    """Do `action` (which starts a search), wait for the page to show its answer, return the cards."""
+    seq = "() => { const d = document.querySelector('#results').dataset; return [Number(d.started || 0), Number(d.done || 0)]; }"
+    before = page.evaluate(seq)[0]
+    action()
+    page.wait_for_function(f"n => {{ const [s, d] = ({seq})(); return s > n && d === s; }}", arg=before)
+    return cards(page)
+
+
+def search(page, text: str, threshold: float) -> list[dict]:
+    page.fill("#q", text)
+    page.fill("#threshold", str(threshold))
+    return answered(page, lambda: page.press("#q", "Enter"))
+
+
+def cards(page) -> list[dict]:
+    return page.eval_on_selector_all(
+        "#results .card",
+        """els => els.map(e => ({id: e.dataset.videoId, start: +e.dataset.start, end: +e.dataset.end,
+             peak: +e.dataset.peakTime, score: +e.dataset.score, text: e.innerText,
+             name: e.querySelector('.card-folder').textContent + e.querySelector('.card-title').textContent,
+             thumb: e.querySelector('img').naturalWidth, missing: !e.querySelector('.thumb-missing').hidden}))""",
+    )
+
+
+def player_time(page) -> float:
+    page.wait_for_selector("#video[data-state=ready]")
+    return page.evaluate("() => { const v = document.getElementById('video'); v.pause(); return v.currentTime; }")
+
+
+def test_search_shows_moments_best_first_and_plays_one(page, server, tmp_path):
+    open_page(page, server)
+    found = search(page, "yellow", 0.8)
+    assert [c["id"] for c in found] == ["imported", BUNNY]
+    imported, creek = found
+    assert (imported["start"], imported["end"]) == (0.0, 1.5) and imported["missing"]
+    assert "video file not available" in imported["text"] and "0:00.0 – 0:01.5" in imported["text"]
+    assert imported["name"] == "imported"
+    assert CREEK[0] - 0.3 <= creek["start"] <= CREEK[0] + 0.3 and CREEK[1] - 0.5 <= creek["end"] <= CREEK[1] + 0.1
+    assert f"{fmt(creek['start'])} – {fmt(creek['end'])}" in creek["text"] and creek["name"] == BUNNY
+    assert 0.8 <= creek["score"] < imported["score"] == 1.0
+    page.wait_for_function(f"() => document.querySelector('.card[data-video-id=\"{BUNNY}\"] img').naturalWidth > 0")
+    assert "q=yellow" in page.url and "threshold=0.8" in page.url
+
+    page.click(f'.card[data-video-id="{BUNNY}"] .card-play')
+    assert player_time(page) == pytest.approx(creek["start"], abs=0.5)
+    assert BUNNY in page.inner_text("#player-title")
+    page.screenshot(path=str(tmp_path / "search.png"), full_page=True)
+    assert (tmp_path / "search.png").stat().st_size > 10_000
+
+
+def test_keyboard_play_and_more_like_this(page, server):
+    open_page(page, server, "?q=yellow&threshold=0.8")
+    page.wait_for_selector("#results[data-done]")
+    assert page.input_value("#q") == "yellow"
+    page.focus(f'.card[data-video-id="{BUNNY}"] .card-play')
+    page.keyboard.press("Enter")
+    creek = next(c for c in cards(page) if c["id"] == BUNNY)
+    assert player_time(page) == pytest.approx(creek["start"], abs=0.5)
+    page.keyboard.press("Escape")
+    assert page.is_hidden("#player")
+
+    similar = answered(page, lambda: page.click(f'.card[data-video-id="{BUNNY}"] .more'))
+    assert "frames like" in page.inner_text("#status")
+    assert similar[0]["id"] == BUNNY and similar[0]["score"] == pytest.approx(1.0, abs=1e-3)
+    assert similar[0]["start"] <= creek["peak"] <= similar[0]["end"]
+    assert page.is_visible("#query-chip")
+
+
+def test_image_query_by_file_and_by_drop(page, server, tmp_path):
+    from ingest.video import frame_at
+
+    open_page(page, server)
+    page.fill("#threshold", "0.95")
+    shot = tmp_path / "creek.png"
+    shot.write_bytes(png_bytes(frame_at(VIDEOS / "big_buck_bunny_0_30.webm", 13.0, 360)))
+    first = answered(page, lambda: page.set_input_files("#image-input", str(shot)))[0]
+    assert "image creek.png" in page.inner_text("#status")
+    assert first["id"] == BUNNY and first["start"] <= 13.0 <= first["end"]
+
+    yellow = base64.b64encode(png_bytes(solid_frame("yellow", (64, 48)))).decode()
+    drop = """([data, name]) => {
+            const bytes = Uint8Array.from(atob(data), (c) => c.charCodeAt(0));
+            const dt = new DataTransfer();
+            dt.items.add(new File([bytes], name, {type: "image/png"}));
+            for (const type of ["dragenter", "dragover", "drop"]) {
+                document.body.dispatchEvent(new DragEvent(type, {dataTransfer: dt, bubbles: true, cancelable: true}));
+            }
+        }"""
+    dropped = answered(page, lambda: page.evaluate(drop, [yellow, "yellow.png"]))
+    assert "image yellow.png" in page.inner_text("#status")
+    assert dropped[0]["id"] == "imported" and page.is_hidden("#drop-overlay")
+
+
+def test_video_filter_limits_results(page, server):
+    open_page(page, server)
+    unfiltered = search(page, "red", 0.55)
+    assert {c["id"] for c in unfiltered} >= {FLOWER, BUNNY}
+    filtered = answered(page, lambda: page.select_option("#videos", [FLOWER]))
+    assert {c["id"] for c in filtered} == {FLOWER} and "video=flower.mp4" in page.url
+
+
+def test_small_screens_fit_without_sideways_scroll(browser, server, tmp_path):
+    context = browser.new_context(viewport={"width": 390, "height": 844}, is_mobile=True)
+    try:
+        pg = context.new_page()
+        open_page(pg, server, "?q=yellow&threshold=0.8")
+        pg.wait_for_function(f"() => document.querySelector('.card[data-video-id=\"{BUNNY}\"] img')?.naturalWidth > 0")
+        assert pg.evaluate("() => document.documentElement.scrollWidth <= window.innerWidth")
+        pg.screenshot(path=str(tmp_path / "mobile.png"), full_page=True)
+    finally:
+        context.close()
+
+
+def test_library_lists_videos_and_deletes_one(page, server):
+    open_page(page, server, "#library")
+    page.wait_for_selector(f'#library tr[data-video-id="{FLOWER}"]')
+    rows = page.eval_on_selector_all("#library tbody tr", "rs => rs.map(r => [...r.cells].map(c => c.innerText))")
+    by_id = {r[0]: r for r in rows}
+    assert set(by_id) == {BUNNY, FLOWER, "imported"}
+    assert by_id[BUNNY][1] == "0:30.0" and by_id[BUNNY][2] == "90"
+    assert by_id[BUNNY][3] == "tests/tiny-colour-clip" and by_id[BUNNY][4] == "local"
+    assert by_id["imported"][4] == "results (no video file)"
+    messages: list[str] = []
+    page.once("dialog", lambda dialog: (messages.append(dialog.message), dialog.accept()))
+    page.click(f'#library tr[data-video-id="{FLOWER}"] button')
+    page.wait_for_selector(f'#library tr[data-video-id="{FLOWER}"]', state="detached")
+    assert FLOWER in messages[0] and "Deleted flower.mp4" in page.inner_text("#library-status")
+    assert FLOWER not in page.eval_on_selector_all("#videos option", "os => os.map(o => o.value)")
+    page.keyboard.press("/")
+    assert page.evaluate("() => document.activeElement.id") == "q" and page.is_hidden("#view-library")
+    page.click("#tab-library")
+    page.wait_for_selector("#view-library", state="visible")
+    page.click("#tab-search")
+    page.wait_for_selector("#q", state="visible")
