@@ -239,4 +239,4 @@ def serve(
         opened.close()
 
 
-from framesearch import cli_local  # noqa: E402,F401  (registers its commands on the apps above)
+from framesearch import cli_local, cli_model  # noqa: E402,F401  (register their commands on the apps above)
