@@ -126,17 +126,20 @@ def _export_onnx(module: Any, args: tuple[Any, ...], path: Path, input_names: li
     axes = {n: {0: "batch"} for n in [*input_names, output_name]}
     with torch.no_grad(), warnings.catch_warnings():
         warnings.simplefilter("ignore")  # the legacy exporter's deprecation notes; the result is checked numerically
-        torch.onnx.export(
-            module,
-            args,
-            str(path),
-            input_names=input_names,
-            output_names=[output_name],
-            dynamic_axes=axes,
-            opset_version=17,
-            dynamo=False,
-            do_constant_folding=True,
-        )
+        try:
+            torch.onnx.export(
+                module,
+                args,
+                str(path),
+                input_names=input_names,
+                output_names=[output_name],
+                dynamic_axes=axes,
+                opset_version=17,
+                dynamo=False,
+                do_constant_folding=True,
+            )
+        except Exception as exc:  # torch raises many unexported error types from tracing and export
+            raise ModelError(f"ONNX export of {path.stem} failed: {type(exc).__name__}: {exc}") from exc
 
 
 def _save_tokenizer(backend: Any, path: Path) -> None:
@@ -202,13 +205,22 @@ def verify_folder(
     return worst
 
 
-def _into_folder(out: Path, build: Callable[[Path], None]) -> Path:
-    """Run `build` on a temporary sibling folder and rename it to `out` only when it succeeds."""
+def _check_output(out: Path) -> Path:
+    """`out` (expanded), refused if it exists as anything but an empty folder."""
     out = Path(out).expanduser()
     if out.exists() and (not out.is_dir() or any(out.iterdir())):
         raise InvalidInput(f"{out} already exists and is not an empty folder: choose another output folder")
-    out.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.", suffix=".partial", dir=out.parent))
+    return out
+
+
+def _into_folder(out: Path, build: Callable[[Path], None]) -> Path:
+    """Run `build` on a temporary sibling folder and rename it to `out` only when it succeeds."""
+    out = _check_output(out)
+    try:
+        out.parent.mkdir(parents=True, exist_ok=True)
+        tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.", suffix=".partial", dir=out.parent))
+    except OSError as exc:
+        raise InvalidInput(f"cannot write a model folder in {out.parent}: {exc}") from exc
     try:
         build(tmp)
         if out.exists():
@@ -237,6 +249,7 @@ def _load_hf(transformers: Any, source: str) -> tuple[Any, Any, Any]:
 def export_hf_clip(source: str, out: Path, name: str | None = None) -> Path:
     """Export a transformers CLIPModel (hub id or local folder) to a model folder at `out`; returns `out`."""
     transformers, torch = _transformers(), _torch()
+    _check_output(out)
     if source.startswith(("/", ".", "~")) and not Path(source).expanduser().is_dir():
         raise InvalidInput(f"{source}: no such model folder")
     model, tokenizer, processor = _load_hf(transformers, source)
@@ -328,6 +341,7 @@ def export_open_clip(
     only models with OpenAI's vocabulary (the CLIP ViT/RN families, not SigLIP, mT5 or XLM-R text towers) export correctly.
     """
     open_clip, torch = _open_clip(), _torch()
+    _check_output(out)
     if name is None and Path(pretrained).expanduser().is_file():
         raise InvalidInput("a checkpoint file has no known identity: give --name (e.g. ViT-B-32/my-finetune)")
     try:
