@@ -77,6 +77,20 @@ def providers() -> list[str]:
     return preferred + ["CPUExecutionProvider"]
 
 
+INPUT_TYPES = {"tensor(int64)": np.int64, "tensor(int32)": np.int32, "tensor(float)": np.float32, "tensor(float16)": np.float16}
+
+
+def run_tower(session: Any, arrays: list[np.ndarray]) -> np.ndarray:
+    """Run a tower on its first inputs, cast to their declared types (some exports take int32 ids or float16
+    pixels); row by row when the export fixed its batch size at 1."""
+    inputs = session.get_inputs()[: len(arrays)]
+    feed = {i.name: a.astype(INPUT_TYPES.get(i.type, a.dtype), copy=False) for i, a in zip(inputs, arrays, strict=True)}
+    if inputs[0].shape and inputs[0].shape[0] == 1 and len(arrays[0]) > 1:
+        rows = [session.run(None, {k: v[j : j + 1] for k, v in feed.items()})[0] for j in range(len(arrays[0]))]
+        return np.concatenate(rows)
+    return session.run(None, feed)[0]
+
+
 class OnnxClip:
     """Text and image towers of one CLIP model folder; sessions are created on first use."""
 
@@ -124,11 +138,7 @@ class OnnxClip:
         """L2-normalised text vectors, one row per text."""
         session = self._session("textual")
         ids, mask = self._tokenize(texts)
-        inputs = session.get_inputs()
-        feed = {inputs[0].name: ids}
-        if len(inputs) > 1:
-            feed[inputs[1].name] = mask
-        return normalize(session.run(None, feed)[0])
+        return normalize(run_tower(session, [ids, mask][: len(session.get_inputs())]))
 
     def preprocess(self, images: Sequence[np.ndarray]) -> np.ndarray:
         """Resize (shorter side, bicubic), centre-crop, scale and normalise to a [N,3,S,S] batch."""
@@ -151,8 +161,7 @@ class OnnxClip:
 
     def embed_pixels(self, batch: np.ndarray) -> np.ndarray:
         """L2-normalised vectors of an already preprocessed batch."""
-        session = self._session("visual")
-        return normalize(session.run(None, {session.get_inputs()[0].name: batch})[0])
+        return normalize(run_tower(self._session("visual"), [batch]))
 
     def embed_images(self, images: Sequence[np.ndarray]) -> np.ndarray:
         """L2-normalised image vectors of RGB uint8 arrays (H x W x 3)."""

@@ -11,6 +11,7 @@ from typing import Annotated, Any, Optional
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
 
 from framesearch.errors import FrameSearchError, InvalidInput
@@ -39,7 +40,7 @@ def fail_cleanly(func: Callable[..., Any]) -> Callable[..., Any]:
         try:
             return func(*args, **kwargs)
         except FrameSearchError as exc:
-            err.print(f"[red]error:[/red] {exc}", highlight=False, markup=True, soft_wrap=True)
+            err.print(f"[red]error:[/red] {escape(str(exc))}", highlight=False, markup=True, soft_wrap=True)
             raise typer.Exit(1) from None
 
     return wrapper
@@ -370,4 +371,4 @@ def serve(
         opened.close()
 
 
-from framesearch import cli_local  # noqa: E402,F401  (registers its commands on the apps above)
+from framesearch import cli_local, cli_model  # noqa: E402,F401  (register their commands on the apps above)

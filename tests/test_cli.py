@@ -127,3 +127,9 @@ def test_options_after_the_command_and_env_settings(cli, colour_results, monkeyp
     monkeypatch.setenv("FRAMESEARCH_STORE", str(other))
     listed = runner.invoke(app, ["videos", "list", "--json"])
     assert [v["video_id"] for v in json.loads(listed.output)] == ["a"]
+
+
+def test_error_messages_keep_square_brackets(cli, tmp_path):
+    result = cli("search", "--vector-file", str(tmp_path / "[v].json"))
+    assert result.exit_code == 1
+    assert "[v].json" in result.output

@@ -1,0 +1,66 @@
+"""CLI commands for CLIP model folders: `model export` (Hugging Face or open_clip to ONNX) and `model info`."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated, Optional
+
+import typer
+from rich.table import Table
+
+from framesearch.cli import JsonOpt, app, err, fail_cleanly, out, print_json
+from framesearch.errors import ModelError
+
+model_app = typer.Typer(help="CLIP model folders: export real CLIPs to ONNX, inspect a folder.", no_args_is_help=True)
+app.add_typer(model_app, name="model")
+
+
+@model_app.command("export")
+@fail_cleanly
+def export_cmd(
+    source: Annotated[str, typer.Argument(help="Hugging Face hub id or folder; or an open_clip architecture.")],
+    output: Annotated[Path, typer.Option("--output", "-o", help="The model folder to create (must not exist).")],
+    fmt: Annotated[
+        Optional[str], typer.Option("--format", help="hf or open_clip (default: open_clip with --pretrained, else hf).")
+    ] = None,
+    pretrained: Annotated[
+        Optional[str], typer.Option("--pretrained", help="open_clip weights tag (e.g. openai) or checkpoint file.")
+    ] = None,
+    name: Annotated[Optional[str], typer.Option("--name", help="Model identity (default: derived from SOURCE).")] = None,
+) -> None:
+    """Convert a real CLIP to an ONNX model folder, checked against PyTorch (needs the export extra and, the first
+    time, a network to download the weights; see docs/models.md)."""
+    from embedders.export import describe_folder, export_model
+
+    weights = f"{source} + {pretrained}" if pretrained else source
+    err.print(f"exporting {weights} to {output} ...", highlight=False, markup=False, soft_wrap=True)
+    folder = export_model(source, output, fmt, pretrained, name)
+    info = describe_folder(folder)
+    aliases = f" (aliases: {', '.join(info['aliases'])})" if info["aliases"] else ""
+    summary = f"wrote {folder}: {info['name']}{aliases}, {info['embed_dim']}-dim, checked against PyTorch"
+    out.print(summary, highlight=False, markup=False, soft_wrap=True)
+
+
+@model_app.command("info")
+@fail_cleanly
+def info_cmd(
+    folder: Annotated[str, typer.Argument(help="Model folder (or a bundled model's name).")],
+    as_json: JsonOpt = False,
+) -> None:
+    """Print a model folder's config and check that both towers load and give vectors of its size."""
+    from embedders.export import describe_folder
+    from embedders.resolve import ROBOFLOW, resolve_model
+
+    target = resolve_model(folder)
+    if target == ROBOFLOW:
+        raise ModelError("'roboflow' is a hosted model, not a model folder")
+    info = describe_folder(Path(target))
+    if as_json:
+        print_json(info)
+        return
+    table = Table("key", "value", show_header=False)
+    for key, value in info.items():
+        shown = ", ".join(str(v) for v in value) if isinstance(value, list) else str(value)
+        table.add_row(key, shown or "-")
+    out.print(table)
+    out.print(f"ok: text and image towers load and give {info['embed_dim']}-dim vectors")
