@@ -33,3 +33,11 @@ class ImageEmbedder(Protocol):
 def accepts(embedder: TextEmbedder, model: str) -> bool:
     """Whether vectors recorded as `model` are comparable with this embedder's."""
     return model == embedder.name or model in embedder.aliases
+
+
+def recorded_name(embedder: TextEmbedder | ImageEmbedder, collection_model: str | None) -> str:
+    """The model name to store with new vectors: the collection's, when it is this model under another name."""
+    aliases = getattr(embedder, "aliases", ())
+    if collection_model and (collection_model == embedder.name or collection_model in aliases):
+        return collection_model
+    return embedder.name

@@ -102,7 +102,7 @@ def load_image_embedder(settings: Settings, info: CollectionInfo | None):
     embedder = load_embedder(spec, settings)
     if not isinstance(embedder, OnnxClip):
         raise ModelError("local inference needs a local CLIP model folder, not 'roboflow'")
-    if info is not None and info.model != embedder.name:
+    if info is not None and not accepts(embedder, info.model):
         raise ModelMismatch(
             f"the collection holds vectors of model {info.model!r}; the model folder is {embedder.name!r}. "
             "Use another --collection or --store for another model."

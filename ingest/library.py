@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
 
+from embedders.base import recorded_name
 from embedders.onnx_clip import OnnxClip
 from framesearch.errors import FrameSearchError, InvalidInput, NotFound
 from ingest.local import Progress, content_hash, ingest_video
@@ -82,7 +83,9 @@ def ingest_library(
     for item in items:
         try:
             digest = content_hash(item.path)
-            if not force and already_indexed(store, item.video_id, digest, embedder.name, fps):
+            info = store.info()
+            name = recorded_name(embedder, info.model if info else None)
+            if not force and already_indexed(store, item.video_id, digest, name, fps):
                 outcomes.append(Outcome(item.video_id, item.path, "skipped", reason="already indexed"))
                 continue
             record = ingest_video(

@@ -9,6 +9,7 @@ from pathlib import Path
 
 import numpy as np
 
+from embedders.base import recorded_name
 from embedders.onnx_clip import OnnxClip
 from ingest.index import index_frames
 from ingest.video import SampledFrame, VideoInfo, prefetch, sample_frames
@@ -81,9 +82,11 @@ def ingest_video(
     info = VideoInfo.from_video_path(path)
     video_id = video_id or path.stem
     total = expected_samples(info, fps)
+    collection = store.info()
+    name = recorded_name(embedder, collection.model if collection else None)
     record = VideoRecord(
         video_id=video_id,
-        model=embedder.name,
+        model=name,
         source="local",
         frames=0,
         fps=fps,
@@ -103,7 +106,6 @@ def ingest_video(
             done += len(batch)
             if progress:
                 progress(done, total)
-            name = embedder.name
             yield [FramePoint(video_id, f.index, f.timestamp, v, fps, name, "local") for f, v in zip(batch, vecs, strict=True)]
 
     return index_frames(store, record, points(), model_path=str(embedder.folder.resolve()))

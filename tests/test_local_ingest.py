@@ -99,3 +99,17 @@ def test_local_ingest_errors(tmp_path, tiny_clip_dir):
     bikes = str(MEDIA / "videos" / "bikes.mp4")
     bad_fps = invoke(tmp_path, "ingest", "local", bikes, "--fps", "0", "--model", str(tiny_clip_dir))
     assert bad_fps.exit_code == 1 and "fps" in bad_fps.output
+
+
+def test_an_alias_of_the_collections_model_can_add_local_videos_and_query(tmp_path, colour_results):
+    from tests.helpers.tiny_clip import build_tiny_clip
+
+    alias = build_tiny_clip(tmp_path / "vit", name="ViT-B-16/openai", aliases=("clip/ViT-B-16",))
+    results = colour_results("from-roboflow", [("red", 1)])
+    assert invoke(tmp_path, "ingest", "results", str(results)).exit_code == 0  # recorded as clip/ViT-B-16
+    bikes = str(MEDIA / "videos" / "bikes.mp4")
+    local = invoke(tmp_path, "ingest", "local", bikes, "--fps", "1", "--model", str(alias))
+    assert local.exit_code == 0, local.output
+    assert {v["model"] for v in listed(tmp_path).values()} == {"clip/ViT-B-16"}
+    found = invoke(tmp_path, "--model", str(alias), "search", "red", "--json", "--threshold", "0.9")
+    assert json.loads(found.output)["results"][0]["video_id"] == "from-roboflow"

@@ -84,7 +84,9 @@ def _textual(path: Path, table: np.ndarray, rotation: np.ndarray) -> None:
     _save(graph, path)
 
 
-def build_tiny_clip(folder: Path, name: str = "tests/tiny-colour-clip", image_size: int = 16) -> Path:
+def build_tiny_clip(
+    folder: Path, name: str = "tests/tiny-colour-clip", image_size: int = 16, aliases: tuple[str, ...] = ()
+) -> Path:
     """Write the model folder and return it."""
     from tokenizers import Tokenizer, models, normalizers, pre_tokenizers
 
@@ -103,7 +105,7 @@ def build_tiny_clip(folder: Path, name: str = "tests/tiny-colour-clip", image_si
     _textual(folder / "textual.onnx", table, rotation)
     config = {
         "name": name,
-        "aliases": [],
+        "aliases": list(aliases),
         "embed_dim": DIM,
         "image_size": image_size,
         "image_mean": list(MEAN),
