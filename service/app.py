@@ -9,7 +9,6 @@ from typing import Annotated, Any, Literal
 from fastapi import FastAPI, Query, Request
 from fastapi.responses import JSONResponse
 from fastapi.staticfiles import StaticFiles
-from pydantic import BaseModel, Field
 
 from framesearch import __version__
 from framesearch.errors import FrameSearchError, InvalidInput
@@ -18,29 +17,14 @@ from ingest.index import ROBOFLOW_CLIP_MODEL, ingest_results
 from ingest.results import parse_results
 from service.jobs_api import router as jobs_router
 from service.jobs_api import start_jobs
+from service.requests import SearchBody
+from service.requests import app_state as _state
 from service.search import SearchRequest, search
 from service.state import AppState
 from service.web import STATIC_DIR
 from service.web import router as web_router
 from store.base import VectorStore
 from store.open import open_store
-
-
-class SearchBody(BaseModel):
-    """POST /search: a text query `q` or a raw `vector`, and filters."""
-
-    q: str | None = Field(None, description="Text query.")
-    vector: list[float] | None = Field(None, description="Raw query vector (the collection's model).")
-    video_id: list[str] = Field(default_factory=list, description="Only these videos.")
-    t_min: float | None = None
-    t_max: float | None = None
-    threshold: float | None = Field(None, ge=-1, le=1)
-    limit: int = Field(20, ge=1, le=1000)
-    mode: Literal["segments", "frames"] = "segments"
-
-
-def _state(request: Request) -> AppState:
-    return request.app.state.framesearch
 
 
 def _record_dict(state: AppState, video_id: str) -> dict[str, Any]:
@@ -104,10 +88,7 @@ def create_app(settings: Settings, store: VectorStore | None = None) -> FastAPI:
 
     @app.post("/search")
     def search_post(request: Request, body: SearchBody) -> dict[str, Any]:
-        req = SearchRequest(
-            body.q, body.vector, body.video_id, body.t_min, body.t_max, body.threshold, body.limit, body.mode
-        )
-        return run_search(_state(request), req)
+        return run_search(_state(request), body.request(body.q, body.vector))
 
     @app.get("/videos")
     def videos(request: Request) -> dict[str, Any]:

@@ -11,11 +11,11 @@ from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, File, Form, Query, Request, UploadFile
 from fastapi.responses import FileResponse, Response
-from pydantic import BaseModel, Field
 
 from service.media import MAX_IMAGE_BYTES, image_vector, media_type, video_file
+from service.requests import SimilarBody
+from service.requests import app_state as _state
 from service.search import SearchRequest, search
-from service.state import AppState
 
 STATIC_DIR = Path(__file__).parent / "static"
 THUMB_CACHE_CONTROL = "public, max-age=604800"
@@ -25,29 +25,6 @@ PAGE_POLICY = (
 )
 
 router = APIRouter()
-
-
-class FrameRef(BaseModel):
-    """One stored frame of one video."""
-
-    video_id: str
-    frame: int = Field(ge=0)
-
-
-class SimilarBody(BaseModel):
-    """POST /search/similar: frames like a stored frame ('more like this'), with the filters of POST /search."""
-
-    like: FrameRef
-    video_id: list[str] = Field(default_factory=list, description="Only these videos.")
-    t_min: float | None = None
-    t_max: float | None = None
-    threshold: float | None = Field(None, ge=-1, le=1)
-    limit: int = Field(20, ge=1, le=1000)
-    mode: Literal["segments", "frames"] = "segments"
-
-
-def _state(request: Request) -> AppState:
-    return request.app.state.framesearch
 
 
 @router.get("/", include_in_schema=False)
@@ -100,5 +77,4 @@ def search_similar(request: Request, body: SimilarBody) -> dict[str, Any]:
     """More like this: the stored vector of one frame is the query; same answer as /search."""
     state = _state(request)
     vector = state.store.frame_vector(body.like.video_id, body.like.frame).astype(float).tolist()
-    req = SearchRequest(None, vector, body.video_id, body.t_min, body.t_max, body.threshold, body.limit, body.mode)
-    return search(state.store, req).to_dict()
+    return search(state.store, body.request(vector=vector)).to_dict()
