@@ -7,7 +7,7 @@ from typing import Any
 
 from framesearch.errors import StoreError
 from store.base import Kind, SearchFilter, StoredPoint, VectorStore
-from store.schema import INDEXED_FIELDS, RUN, TIMESTAMP, VIDEO_ID, CollectionInfo
+from store.schema import HNSW_EF, INDEXED_FIELDS, RUN, TIMESTAMP, VIDEO_ID, CollectionInfo
 
 SCROLL_PAGE = 1000
 
@@ -106,6 +106,7 @@ class ClientStore(VectorStore):
             limit=limit,
             score_threshold=threshold,
             with_payload=True,
+            search_params=_models().SearchParams(hnsw_ef=max(HNSW_EF, limit)),
         )
         return [(p.payload or {}, p.score) for p in result.points]
 

@@ -17,7 +17,7 @@ from typing import Any
 
 from framesearch.errors import StoreError, StoreLocked
 from store.base import Kind, SearchFilter, StoredPoint, VectorStore
-from store.schema import INDEXED_FIELDS, RUN, TIMESTAMP, VIDEO_ID, CollectionInfo
+from store.schema import HNSW_EF, INDEXED_FIELDS, RUN, TIMESTAMP, VIDEO_ID, CollectionInfo
 
 SCROLL_PAGE = 1000
 
@@ -128,6 +128,7 @@ class EdgeStore(VectorStore):
             filter=_edge_filter(flt),
             with_payload=True,
             score_threshold=threshold,
+            params=q.SearchParams(hnsw_ef=max(HNSW_EF, limit)),
         )
         return [(p.payload or {}, p.score) for p in self._shards["frames"].query(request)]
 

@@ -27,6 +27,7 @@ RUN = "ingest_run"
 INDEXED_FIELDS = {VIDEO_ID: "keyword", TIMESTAMP: "float", RUN: "keyword"}
 
 SOURCES = ("roboflow", "results", "local")
+HNSW_EF = 128  # search breadth: recall over speed (a query still takes a few ms on 100k frames)
 
 
 def point_id(video_id: str, frame: int) -> str:
