@@ -231,9 +231,19 @@ class JobManager:
                 self._save(record)
 
     def _drop_upload(self, record: JobRecord) -> None:
-        if record.upload:
+        """Delete a finished job's upload from its folder (a video kept in the library is not in it)."""
+        if record.upload and Path(record.upload).parent == self.root / record.job_id:
             Path(record.upload).unlink(missing_ok=True)
             self._update(record, upload=None)
+
+    def _keep_in_library(self, record: JobRecord, path: Path) -> Path:
+        """Move a local job's video to `<work dir>/media`, so the page can play it and show thumbnails."""
+        kept = self.settings.work_dir / "media" / f"{record.job_id}{safe_suffix(record.source.split('?', 1)[0])}"
+        if path != kept:
+            kept.parent.mkdir(parents=True, exist_ok=True)
+            path.replace(kept)
+            self._update(record, upload=str(kept))
+        return kept
 
     # running
 
@@ -326,7 +336,7 @@ class JobManager:
         except ImportError as exc:
             raise MissingDependency(f"local ingest is not available in this installation ({exc})") from None
         embedder = self._image_embedder()
-        path = Path(record.upload) if record.upload else self._download(record)
+        path = self._keep_in_library(record, Path(record.upload) if record.upload else self._download(record))
 
         def progress(done: int, total: int | None) -> None:
             if self._stop.is_set():

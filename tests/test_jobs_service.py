@@ -9,7 +9,6 @@ import socket
 import subprocess
 import sys
 import time
-import types
 from pathlib import Path
 
 import httpx
@@ -179,30 +178,19 @@ def test_bad_job_requests_are_4xx(service, kwargs, status):
         assert client.get("/jobs/nope").status_code == 404
 
 
-def test_local_jobs_use_the_local_ingest_and_report_progress(service, monkeypatch, tiny_clip_dir, tmp_path):
-    from ingest.index import index_frames
-    from store.schema import FramePoint, VideoRecord
-    from tests.helpers.tiny_clip import solid_frame
-
-    calls = []
-
-    def ingest_video(store, path, *, embedder, fps, video_id=None, progress=None):
-        calls.append((path.read_bytes(), fps, video_id))
-        vectors = embedder.embed_images([solid_frame("red"), solid_frame("blue")])
-        points = [FramePoint(video_id, i, i / fps, v, fps, embedder.name, "local") for i, v in enumerate(vectors)]
-        progress(1, 2)
-        progress(2, 2)
-        return index_frames(store, VideoRecord(video_id, embedder.name, "local", 0, fps), [points])
-
-    monkeypatch.setitem(sys.modules, "ingest.local", types.SimpleNamespace(ingest_video=ingest_video))
-    video = tmp_path / "clip.mp4"
-    video.write_bytes(b"not really a video")
+def test_local_jobs_run_the_real_local_ingest_and_report_progress(service, tiny_clip_dir):
     with service(model=str(tiny_clip_dir)) as client:
-        job = wait_for(client, post_file(client, video, fps="2")["job_id"], lambda j: j["status"] == "done")
-        assert (job["provider"], job["frames"], job["progress"]) == ("local", 2, {"frames": 2, "total": 2})
-        assert calls == [(b"not really a video", 2.0, "clip")]
+        posted = post_file(client, BIKES, fps="2", provider="local")
+        job = wait_for(client, posted["job_id"], lambda j: j["status"] == "done", timeout=60)
+        assert (job["provider"], job["frames"]) == ("local", 20)
+        assert job["progress"]["frames"] == 20
+        video = client.get("/videos/bikes").json()
+        assert (video["source"], video["frames"], video["fps"]) == ("local", 20, 2.0)
+        assert Path(video["path"]).is_file()
+        found = client.post("/search", json={"q": "white", "threshold": -1, "video_id": ["bikes"], "mode": "frames"})
+        assert found.json()["count"] == 20
     with service() as client:  # no model configured: the job fails and says why
-        job = wait_for(client, post_file(client, video)["job_id"], lambda j: j["status"] == "failed")
+        job = wait_for(client, post_file(client, BIKES, provider="local")["job_id"], lambda j: j["status"] == "failed")
         assert "local jobs need an image model" in job["error"]
 
 
