@@ -9,6 +9,7 @@ from typing import Annotated, Any, Literal
 from fastapi import FastAPI, Query, Request
 from fastapi.responses import JSONResponse
 from fastapi.staticfiles import StaticFiles
+from fastapi_offline import FastAPIOffline
 
 from framesearch import __version__
 from framesearch.errors import FrameSearchError, InvalidInput
@@ -47,7 +48,8 @@ def create_app(settings: Settings, store: VectorStore | None = None) -> FastAPI:
             if store is None:
                 opened.close()
 
-    app = FastAPI(title="framesearch", version=__version__, lifespan=lifespan)
+    # FastAPIOffline serves the /docs and /redoc assets itself (FastAPI's default pulls them from a CDN).
+    app = FastAPIOffline(title="framesearch", version=__version__, lifespan=lifespan)
     # The page and media routes go first: /videos/{id}/thumbnail and /file must precede the greedy GET /videos/{id}.
     app.include_router(web_router)
     app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")

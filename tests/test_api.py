@@ -94,8 +94,15 @@ def test_vector_of_wrong_dimension_and_model_mismatch(client, colour_results):
     assert other.status_code == 409
 
 
-def test_openapi_docs_are_served(client):
-    assert client.get("/docs").status_code == 200
+def test_openapi_docs_are_served_without_a_cdn(client):
+    import re
+
+    page = client.get("/docs")
+    assert page.status_code == 200
+    assets = re.findall(r'(?:src|href)="([^"]+)"', page.text) + re.findall(r"url: '([^']+)'", page.text)
+    assert assets and not [a for a in assets if a.startswith(("http:", "https:", "//"))]
+    for asset in assets:
+        assert client.get(asset).status_code == 200, asset
     paths = client.get("/openapi.json").json()["paths"]
     assert {"/search", "/videos", "/healthz"} <= set(paths)
 
