@@ -106,7 +106,7 @@ def test_restart_in_the_middle_of_a_job_resumes_it(service):
         assert resumed["resumed"] == 1 and resumed["status"] in ("queued", "running")
         service.standin.release(remote)
         assert wait_for(client, first, lambda j: j["status"] == "done")["frames"] == 15
-        later = wait_for(client, second["job_id"], lambda j: j["status"] == "running")
+        later = wait_for(client, second["job_id"], running_remotely)
         service.standin.release(later["remote_job_id"])
         wait_for(client, second["job_id"], lambda j: j["status"] == "done")
         assert {v["video_id"] for v in client.get("/videos").json()["videos"]} == {"first", "b"}
