@@ -4,8 +4,9 @@
 
 Uses ../shared/media/eval (eval.mp4, eval_ground_truth.json, score_eval.py). Predictions are scored twice in
 the same run: the 50 best raw frame hits (the baseline, no threshold) and framesearch's segments at the model's
-default threshold (one prediction per moment, at its best frame), so the effect of grouping is visible. Meaningful only with a real pretrained CLIP: the bundled
-tiny-shapes-clip knows nothing of these scenes and scores near chance.
+default threshold (one prediction per moment, at its best frame), so the effect of grouping is visible.
+Meaningful only with a real pretrained CLIP: the bundled tiny-shapes-clip knows nothing of these scenes and
+scores near chance.
 """
 
 from __future__ import annotations
