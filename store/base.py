@@ -15,8 +15,6 @@ import numpy as np
 
 from framesearch.errors import InvalidInput, ModelMismatch, NotFound
 from store.schema import (
-    RUN,
-    VIDEO_ID,
     CollectionInfo,
     FrameHit,
     FramePoint,
@@ -176,4 +174,4 @@ class VectorStore(ABC):
         return frames
 
 
-__all__ = ["Kind", "RUN", "SearchFilter", "StoredPoint", "VIDEO_ID", "VectorStore"]
+__all__ = ["Kind", "SearchFilter", "StoredPoint", "VectorStore"]
