@@ -34,7 +34,7 @@ def create_app(settings: Settings, store: VectorStore | None = None) -> FastAPI:
     async def lifespan(app: FastAPI):
         opened = store or open_store(settings)
         app.state.framesearch = AppState(settings, opened)
-        app.state.jobs = start_jobs(settings, opened)
+        app.state.jobs = start_jobs(settings, opened, app.state.framesearch.image_embedder)
         try:
             yield
         finally:

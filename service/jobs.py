@@ -15,6 +15,7 @@ import shutil
 import threading
 import time
 import uuid
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass, field, fields
 from datetime import UTC, datetime
@@ -92,8 +93,10 @@ def parse_fps(value: str | float | None) -> float:
 class JobManager:
     """Runs ingest jobs on a worker pool; state lives in files so that it outlasts the process."""
 
-    def __init__(self, settings: Settings, store: VectorStore) -> None:
+    def __init__(self, settings: Settings, store: VectorStore, image_embedder: Callable[[], Any]) -> None:
+        """`image_embedder` gives the local CLIP for local jobs (shared with the app, loaded once)."""
         self.settings, self.store = settings, store
+        self._load_image_embedder = image_embedder
         self.root = settings.work_dir / "jobs"
         self._jobs: dict[str, JobRecord] = {}
         self._lock = threading.RLock()
@@ -101,7 +104,6 @@ class JobManager:
         self._stop = threading.Event()
         self._pool: ThreadPoolExecutor | None = None
         self._api: RoboflowVideoAPI | None = None
-        self._embedder: Any = None
         self._last_write: dict[str, float] = {}
 
     # lifecycle
@@ -318,17 +320,9 @@ class JobManager:
         return outcome.record.frames, outcome.skipped
 
     def _image_embedder(self) -> Any:
-        with self._lock:
-            if self._embedder is None:
-                from embedders.resolve import load_embedder
-
-                if not self.settings.model:
-                    raise ModelError("local jobs need an image model: start the service with --model FOLDER or FRAMESEARCH_MODEL")
-                embedder = load_embedder(self.settings.model, self.settings)
-                if not hasattr(embedder, "embed_images"):
-                    raise ModelError(f"model {self.settings.model!r} embeds text only; local jobs need a model folder")
-                self._embedder = embedder
-            return self._embedder
+        if not self.settings.model:
+            raise ModelError("local jobs need an image model: start the service with --model FOLDER or FRAMESEARCH_MODEL")
+        return self._load_image_embedder()
 
     def _run_local(self, record: JobRecord) -> tuple[int, int]:
         try:

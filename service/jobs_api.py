@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 from fastapi import APIRouter, Request
@@ -33,9 +34,9 @@ _OPENAPI = {
 }
 
 
-def start_jobs(settings: Settings, store: Any) -> JobManager:
+def start_jobs(settings: Settings, store: Any, image_embedder: Callable[[], Any]) -> JobManager:
     """Create and start the service's job manager (resuming jobs left by a previous run)."""
-    manager = JobManager(settings, store)
+    manager = JobManager(settings, store, image_embedder)
     manager.start()
     return manager
 

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import threading
+from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import Any
 
 from embedders.base import ImageEmbedder, TextEmbedder
 from embedders.resolve import load_image_embedder, load_text_embedder
@@ -21,23 +23,22 @@ class AppState:
     _lock: threading.Lock = field(default_factory=threading.Lock)
     _thumbnails: ThumbnailCache | None = None
 
-    def embedder(self) -> TextEmbedder:
-        """The query embedder for the collection's model, loaded once and reused."""
+    def _cached(self, cache: dict, load: Callable) -> Any:
+        """The embedder for the collection's current model, loaded on first use and reused."""
         info = self.store.info()
         key = info.model if info else None
         with self._lock:
-            if key not in self._embedders:
-                self._embedders[key] = load_text_embedder(self.settings, info)
-            return self._embedders[key]
+            if key not in cache:
+                cache[key] = load(self.settings, info)
+            return cache[key]
+
+    def embedder(self) -> TextEmbedder:
+        """The query embedder for the collection's model."""
+        return self._cached(self._embedders, load_text_embedder)
 
     def image_embedder(self) -> ImageEmbedder:
-        """The local CLIP that embeds query images for the collection's model, loaded once and reused."""
-        info = self.store.info()
-        key = info.model if info else None
-        with self._lock:
-            if key not in self._image_embedders:
-                self._image_embedders[key] = load_image_embedder(self.settings, info)
-            return self._image_embedders[key]
+        """The local CLIP that embeds query images and local-job frames for the collection's model."""
+        return self._cached(self._image_embedders, load_image_embedder)
 
     def thumbnails(self) -> ThumbnailCache:
         """The thumbnail cache under the work folder."""
