@@ -20,11 +20,11 @@ DEFAULT_VIDEOS = ["big_buck_bunny_0_30.webm", "one-by-one-person-detection.mp4",
 
 
 def measure(videos: list[Path], model: str, fps: float, batch: int, repeat: int) -> dict[str, float]:
-    from embedders.resolve import load_embedder
+    from framesearch.embedders.resolve import load_embedder
     from framesearch.settings import Settings
-    from ingest.local import ingest_video
-    from ingest.video import sample_frames
-    from store.edge import EdgeStore
+    from framesearch.ingest.local import ingest_video
+    from framesearch.ingest.video import sample_frames
+    from framesearch.store.edge import EdgeStore
 
     embedder = load_embedder(model, Settings())
     size = embedder.config.image_size

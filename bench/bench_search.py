@@ -22,7 +22,7 @@ FRAMES_PER_VIDEO = 1000
 
 
 def fill(store, vectors: np.ndarray, batch: int = 2048) -> None:
-    from store.schema import FramePoint
+    from framesearch.store.schema import FramePoint
 
     store.ensure_collection("bench/random", vectors.shape[1])
     points = []
@@ -51,11 +51,11 @@ def main() -> None:
     parser.add_argument("--backend", choices=["edge", "local"], default="edge")
     args = parser.parse_args()
 
-    from service.search import SearchRequest, search
-    from store.base import SearchFilter
-    from store.client import ClientStore
-    from store.edge import EdgeStore
-    from store.schema import normalize
+    from framesearch.search.core import SearchRequest, search
+    from framesearch.store.base import SearchFilter
+    from framesearch.store.client import ClientStore
+    from framesearch.store.edge import EdgeStore
+    from framesearch.store.schema import normalize
 
     rng = np.random.default_rng(0)
     vectors = normalize(rng.normal(size=(args.frames, args.dim)).astype(np.float32))

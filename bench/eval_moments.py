@@ -28,7 +28,7 @@ def load_scorer(folder: Path):
 
 
 def predictions(store, embedder, queries: list[str], mode: str) -> dict[str, list[list[float]]]:
-    from service.search import SearchRequest, search
+    from framesearch.search.core import SearchRequest, search
 
     preds = {}
     for query in queries:
@@ -47,10 +47,10 @@ def main() -> None:
     parser.add_argument("--save", type=Path, help="write the segment predictions JSON here")
     args = parser.parse_args()
 
-    from embedders.resolve import load_embedder
+    from framesearch.embedders.resolve import load_embedder
     from framesearch.settings import Settings
-    from ingest.local import ingest_video
-    from store.edge import EdgeStore
+    from framesearch.ingest.local import ingest_video
+    from framesearch.store.edge import EdgeStore
 
     truth = json.loads((args.eval_dir / "eval_ground_truth.json").read_text())
     queries = [q["query"] for q in truth["queries"]]

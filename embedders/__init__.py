@@ -1,6 +1,6 @@
 """CLIP embedders: text and image vectors from a local ONNX model folder, or text from Roboflow."""
 
-from embedders.base import ImageEmbedder, TextEmbedder
-from embedders.resolve import bundled_models_dir, load_text_embedder, resolve_model
+from framesearch.embedders.base import ImageEmbedder, TextEmbedder
+from framesearch.embedders.resolve import bundled_models_dir, load_text_embedder, resolve_model
 
 __all__ = ["ImageEmbedder", "TextEmbedder", "bundled_models_dir", "load_text_embedder", "resolve_model"]

@@ -16,7 +16,7 @@ from typing import Any
 
 import numpy as np
 
-from embedders.onnx_clip import DEFAULT_THRESHOLD
+from framesearch.embedders.onnx_clip import DEFAULT_THRESHOLD
 from framesearch.errors import InvalidInput, MissingDependency, ModelError
 
 INSTALL = "pip install 'framesearch[export]'"
@@ -186,7 +186,7 @@ def verify_folder(
     image_reference: Callable[[np.ndarray], np.ndarray],
 ) -> float:
     """Load the folder as framesearch does and compare its vectors with PyTorch's; the lowest cosine."""
-    from embedders.onnx_clip import OnnxClip
+    from framesearch.embedders.onnx_clip import OnnxClip
 
     clip = OnnxClip(folder)
     pixels = clip.preprocess(check_images())
@@ -391,7 +391,7 @@ def export_model(source: str, out: Path, fmt: str | None = None, pretrained: str
 
 def describe_folder(folder: Path) -> dict[str, Any]:
     """A model folder's config, checked by loading both towers and embedding a text and an image."""
-    from embedders.onnx_clip import OnnxClip
+    from framesearch.embedders.onnx_clip import OnnxClip
 
     clip = OnnxClip(folder)
     text = clip.embed_texts(["a photo of a cat"])

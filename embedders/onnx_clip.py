@@ -12,7 +12,7 @@ from typing import Any
 import numpy as np
 
 from framesearch.errors import MissingDependency, ModelError
-from store.schema import normalize
+from framesearch.store.schema import normalize
 
 REQUIRED_FILES = ("config.json", "visual.onnx", "textual.onnx", "tokenizer.json")
 DEFAULT_THRESHOLD = 0.2

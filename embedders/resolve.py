@@ -8,10 +8,10 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from embedders.base import TextEmbedder, accepts
+from framesearch.embedders.base import TextEmbedder, accepts
 from framesearch.errors import ModelError, ModelMismatch
 from framesearch.settings import Settings
-from store.schema import CollectionInfo
+from framesearch.store.schema import CollectionInfo
 
 ROBOFLOW = "roboflow"
 
@@ -61,11 +61,11 @@ def load_embedder(spec: str, settings: Settings) -> TextEmbedder:
     """Load the embedder a spec names (no check against a collection)."""
     target = resolve_model(spec)
     if target == ROBOFLOW:
-        from embedders.roboflow import RoboflowClipText
+        from framesearch.embedders.roboflow import RoboflowClipText
 
         key = settings.roboflow_api_key.get_secret_value() if settings.roboflow_api_key else None
         return RoboflowClipText(key, settings.roboflow_inference_url, settings.roboflow_clip_version)
-    from embedders.onnx_clip import OnnxClip
+    from framesearch.embedders.onnx_clip import OnnxClip
 
     return OnnxClip(Path(target))
 
@@ -92,7 +92,7 @@ def load_text_embedder(settings: Settings, info: CollectionInfo | None) -> TextE
 
 def load_image_embedder(settings: Settings, info: CollectionInfo | None):
     """The local CLIP (an OnnxClip) that embeds frames; it must match the collection's model if there is one."""
-    from embedders.onnx_clip import OnnxClip
+    from framesearch.embedders.onnx_clip import OnnxClip
 
     spec = settings.model
     if spec is None and info is not None:

@@ -8,7 +8,7 @@ import httpx
 import numpy as np
 
 from framesearch.errors import ModelError, UpstreamError
-from store.schema import normalize
+from framesearch.store.schema import normalize
 
 
 def redact(text: str, secret: str | None) -> str:

@@ -13,9 +13,9 @@ from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 
 from framesearch.errors import InvalidInput
-from ingest.results import ParsedResults
-from store.base import VectorStore
-from store.schema import FramePoint, VideoRecord, validate_video_id
+from framesearch.ingest.results import ParsedResults
+from framesearch.store.base import VectorStore
+from framesearch.store.schema import FramePoint, VideoRecord, validate_video_id
 
 ROBOFLOW_CLIP_MODEL = "clip/ViT-B-16"
 BATCH = 256

@@ -7,12 +7,12 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
 
-from embedders.base import recorded_name
-from embedders.onnx_clip import OnnxClip
+from framesearch.embedders.base import recorded_name
+from framesearch.embedders.onnx_clip import OnnxClip
 from framesearch.errors import FrameSearchError, InvalidInput, NotFound
-from ingest.local import Progress, content_hash, ingest_video
-from ingest.video import VIDEO_EXTENSIONS
-from store.base import VectorStore
+from framesearch.ingest.local import Progress, content_hash, ingest_video
+from framesearch.ingest.video import VIDEO_EXTENSIONS
+from framesearch.store.base import VectorStore
 
 Status = Literal["indexed", "skipped", "failed"]
 

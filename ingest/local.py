@@ -9,12 +9,12 @@ from pathlib import Path
 
 import numpy as np
 
-from embedders.base import recorded_name
-from embedders.onnx_clip import OnnxClip
-from ingest.index import index_frames
-from ingest.video import SampledFrame, VideoInfo, prefetch, sample_frames
-from store.base import VectorStore
-from store.schema import FramePoint, VideoRecord
+from framesearch.embedders.base import recorded_name
+from framesearch.embedders.onnx_clip import OnnxClip
+from framesearch.ingest.index import index_frames
+from framesearch.ingest.video import SampledFrame, VideoInfo, prefetch, sample_frames
+from framesearch.store.base import VectorStore
+from framesearch.store.schema import FramePoint, VideoRecord
 
 Progress = Callable[[int, int | None], None]
 BATCH = 32
@@ -60,7 +60,7 @@ def infer_video(
         if progress:
             progress(len(frames), total)
     if not frames:
-        from ingest.video import DecodeError
+        from framesearch.ingest.video import DecodeError
 
         raise DecodeError(f"{path}: no frames could be decoded")
     return frames, times, np.concatenate(vectors)

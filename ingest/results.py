@@ -15,7 +15,7 @@ from typing import Any
 import numpy as np
 
 from framesearch.errors import ResultsFormatError
-from store.schema import is_finite_number
+from framesearch.store.schema import is_finite_number
 
 FRAME_KEYS = ("frame_offset", "frame_offsets")
 TIME_KEYS = ("time_offset", "time_offsets")

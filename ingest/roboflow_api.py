@@ -19,7 +19,7 @@ from urllib.parse import urlsplit
 
 import httpx
 
-from embedders.roboflow import redact
+from framesearch.embedders.roboflow import redact
 from framesearch.errors import InvalidInput, JobFailed, JobTimeout, UpstreamError, UpstreamUnavailable
 
 CLIP_MODEL_SPEC = {"model_id": "clip", "model_version": "1", "inference_type": "clip-embed-image"}

@@ -20,11 +20,11 @@ from urllib.parse import unquote, urlsplit
 
 from framesearch.errors import InvalidInput, ModelMismatch
 from framesearch.settings import Settings
-from ingest.index import ROBOFLOW_CLIP_MODEL, ingest_results
-from ingest.results import load_results_file
-from ingest.roboflow_api import PollPolicy, RoboflowVideoAPI, wait_for_job
-from store.base import VectorStore
-from store.schema import VideoRecord
+from framesearch.ingest.index import ROBOFLOW_CLIP_MODEL, ingest_results
+from framesearch.ingest.results import load_results_file
+from framesearch.ingest.roboflow_api import PollPolicy, RoboflowVideoAPI, wait_for_job
+from framesearch.store.base import VectorStore
+from framesearch.store.schema import VideoRecord
 
 RESULTS_DIR = "roboflow-results"
 PENDING = "pending.json"

@@ -9,11 +9,11 @@ from fastapi import APIRouter, Query, Request
 from starlette.concurrency import run_in_threadpool
 
 from framesearch.errors import InvalidInput
-from ingest.index import ROBOFLOW_CLIP_MODEL, ingest_results
-from ingest.results import parse_results
-from service.requests import SearchBody, app_state
-from service.search import SearchRequest, search
-from service.state import AppState
+from framesearch.ingest.index import ROBOFLOW_CLIP_MODEL, ingest_results
+from framesearch.ingest.results import parse_results
+from framesearch.service.requests import SearchBody, app_state
+from framesearch.search.core import SearchRequest, search
+from framesearch.service.state import AppState
 
 router = APIRouter()
 

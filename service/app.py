@@ -12,14 +12,14 @@ from fastapi_offline import FastAPIOffline
 from framesearch import __version__
 from framesearch.errors import FrameSearchError
 from framesearch.settings import Settings
-from service.api import router as api_router
-from service.jobs_api import router as jobs_router
-from service.jobs_api import start_jobs
-from service.state import AppState
-from service.web import STATIC_DIR
-from service.web import router as web_router
-from store.base import VectorStore
-from store.open import open_store
+from framesearch.service.api import router as api_router
+from framesearch.service.jobs_api import router as jobs_router
+from framesearch.service.jobs_api import start_jobs
+from framesearch.service.state import AppState
+from framesearch.service.web import STATIC_DIR
+from framesearch.service.web import router as web_router
+from framesearch.store.base import VectorStore
+from framesearch.store.open import open_store
 
 
 async def domain_error(request: Request, exc: FrameSearchError) -> JSONResponse:

@@ -22,14 +22,14 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, Literal
 
-from embedders.roboflow import redact
+from framesearch.embedders.roboflow import redact
 from framesearch.errors import FrameSearchError, InvalidInput, MissingDependency, ModelError, NotFound, PayloadTooLarge
 from framesearch.settings import Settings
-from ingest import roboflow_job as rj
-from ingest.roboflow_api import Interrupted, PollPolicy, RoboflowVideoAPI
-from service.uploads import safe_suffix
-from store.base import VectorStore
-from store.schema import validate_video_id
+from framesearch.ingest import roboflow_job as rj
+from framesearch.ingest.roboflow_api import Interrupted, PollPolicy, RoboflowVideoAPI
+from framesearch.service.uploads import safe_suffix
+from framesearch.store.base import VectorStore
+from framesearch.store.schema import validate_video_id
 
 log = logging.getLogger(__name__)
 
@@ -326,7 +326,7 @@ class JobManager:
 
     def _run_local(self, record: JobRecord) -> tuple[int, int]:
         try:
-            from ingest.local import ingest_video
+            from framesearch.ingest.local import ingest_video
         except ImportError as exc:
             raise MissingDependency(f"local ingest is not available in this installation ({exc})") from None
         embedder = self._image_embedder()

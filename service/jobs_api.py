@@ -10,8 +10,8 @@ from fastapi.responses import JSONResponse
 
 from framesearch.errors import PayloadTooLarge
 from framesearch.settings import Settings
-from service.jobs import JobManager
-from service.uploads import receive_job_body
+from framesearch.service.jobs import JobManager
+from framesearch.service.uploads import receive_job_body
 
 router = APIRouter(tags=["jobs"])
 FORM_SLACK = 1024 * 1024

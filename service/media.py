@@ -12,10 +12,10 @@ from pathlib import Path
 
 import numpy as np
 
-from embedders.base import ImageEmbedder
+from framesearch.embedders.base import ImageEmbedder
 from framesearch.errors import InvalidInput, VideoFileUnavailable
-from store.base import VectorStore
-from store.schema import VideoRecord
+from framesearch.store.base import VectorStore
+from framesearch.store.schema import VideoRecord
 
 THUMB_SHORT_SIDE = 240
 THUMB_QUALITY = 82
@@ -105,7 +105,7 @@ class ThumbnailCache:
     def _render(self, video: Path, t: float, target: Path) -> None:
         from PIL import Image
 
-        from ingest.video import frame_at
+        from framesearch.ingest.video import frame_at
 
         pixels = frame_at(video, t, self.short_side)
         target.parent.mkdir(parents=True, exist_ok=True)

@@ -7,8 +7,8 @@ from typing import Literal
 from fastapi import Request
 from pydantic import BaseModel, Field
 
-from service.search import SearchRequest
-from service.state import AppState
+from framesearch.search.core import SearchRequest
+from framesearch.service.state import AppState
 
 
 class SearchFilters(BaseModel):

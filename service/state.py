@@ -7,11 +7,11 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from embedders.base import ImageEmbedder, TextEmbedder
-from embedders.resolve import load_image_embedder, load_text_embedder
+from framesearch.embedders.base import ImageEmbedder, TextEmbedder
+from framesearch.embedders.resolve import load_image_embedder, load_text_embedder
 from framesearch.settings import Settings
-from service.media import ThumbnailCache
-from store.base import VectorStore
+from framesearch.service.media import ThumbnailCache
+from framesearch.store.base import VectorStore
 
 
 @dataclass

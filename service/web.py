@@ -12,10 +12,10 @@ from typing import Annotated, Any, Literal
 from fastapi import APIRouter, File, Form, Query, Request, UploadFile
 from fastapi.responses import FileResponse, Response
 
-from service.media import MAX_IMAGE_BYTES, image_vector, media_type, video_file
-from service.requests import SimilarBody
-from service.requests import app_state as _state
-from service.search import SearchRequest, search
+from framesearch.service.media import MAX_IMAGE_BYTES, image_vector, media_type, video_file
+from framesearch.service.requests import SimilarBody
+from framesearch.service.requests import app_state as _state
+from framesearch.search.core import SearchRequest, search
 
 STATIC_DIR = Path(__file__).parent / "static"
 THUMB_CACHE_CONTROL = "public, max-age=604800"

@@ -1,8 +1,8 @@
 """The Qdrant point schema and the two store backends (Qdrant Edge, qdrant-client)."""
 
-from store.base import SearchFilter, VectorStore
-from store.open import open_store
-from store.schema import CollectionInfo, FrameHit, FramePoint, VideoRecord, point_id
+from framesearch.store.base import SearchFilter, VectorStore
+from framesearch.store.open import open_store
+from framesearch.store.schema import CollectionInfo, FrameHit, FramePoint, VideoRecord, point_id
 
 __all__ = [
     "CollectionInfo",

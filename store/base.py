@@ -14,7 +14,7 @@ from typing import Any, Literal
 import numpy as np
 
 from framesearch.errors import InvalidInput, ModelMismatch, NotFound
-from store.schema import (
+from framesearch.store.schema import (
     CollectionInfo,
     FrameHit,
     FramePoint,

@@ -16,8 +16,8 @@ from pathlib import Path
 from typing import Any
 
 from framesearch.errors import StoreError, StoreLocked
-from store.base import Kind, SearchFilter, StoredPoint, VectorStore
-from store.schema import HNSW_EF, INDEXED_FIELDS, RUN, TIMESTAMP, VIDEO_ID, CollectionInfo
+from framesearch.store.base import Kind, SearchFilter, StoredPoint, VectorStore
+from framesearch.store.schema import HNSW_EF, INDEXED_FIELDS, RUN, TIMESTAMP, VIDEO_ID, CollectionInfo
 
 SCROLL_PAGE = 1000
 

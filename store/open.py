@@ -3,16 +3,16 @@
 from __future__ import annotations
 
 from framesearch.settings import Settings
-from store.base import VectorStore
+from framesearch.store.base import VectorStore
 
 
 def open_store(settings: Settings) -> VectorStore:
     """Open the store the settings name (the caller closes it)."""
     if settings.qdrant_url:
-        from store.client import ClientStore
+        from framesearch.store.client import ClientStore
 
         key = settings.qdrant_api_key.get_secret_value() if settings.qdrant_api_key else None
         return ClientStore(url=settings.qdrant_url, api_key=key, collection=settings.collection)
-    from store.edge import EdgeStore
+    from framesearch.store.edge import EdgeStore
 
     return EdgeStore(settings.store, settings.collection)

@@ -22,7 +22,7 @@ def tiny_clip_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 @pytest.fixture(scope="session")
 def tiny_clip(tiny_clip_dir: Path):
-    from embedders.onnx_clip import OnnxClip
+    from framesearch.embedders.onnx_clip import OnnxClip
 
     return OnnxClip(tiny_clip_dir)
 
@@ -87,8 +87,8 @@ def qdrant_server_url() -> Iterator[str]:
 @pytest.fixture(params=["edge", "client-local", "client-server"])
 def store_factory(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Callable[[], object]]:
     """Opens a store of the parametrised backend; call again to reopen the same data."""
-    from store.client import ClientStore
-    from store.edge import EdgeStore
+    from framesearch.store.client import ClientStore
+    from framesearch.store.edge import EdgeStore
 
     opened: list = []
     collection = f"t{abs(hash(request.node.name)) % 10**8}"

@@ -14,7 +14,7 @@ import pytest
 from fastapi.testclient import TestClient
 
 from framesearch.settings import Settings
-from service.app import create_app
+from framesearch.service.app import create_app
 
 
 @pytest.fixture

@@ -7,7 +7,7 @@ import json
 import pytest
 from typer.testing import CliRunner
 
-from framesearch.cli import app
+from framesearch.cli.app import app
 
 runner = CliRunner()
 
@@ -108,7 +108,7 @@ def test_search_input_errors(cli, tmp_path):
 
 
 def test_store_held_by_another_process_is_reported_clearly(cli, colour_results):
-    from store.edge import EdgeStore
+    from framesearch.store.edge import EdgeStore
 
     holder = EdgeStore(cli.store, "frames")
     try:

@@ -11,12 +11,12 @@ from urllib.parse import parse_qs, urlparse
 import numpy as np
 import pytest
 
-from embedders.onnx_clip import OnnxClip
-from embedders.resolve import load_text_embedder, resolve_model
-from embedders.roboflow import RoboflowClipText
+from framesearch.embedders.onnx_clip import OnnxClip
+from framesearch.embedders.resolve import load_text_embedder, resolve_model
+from framesearch.embedders.roboflow import RoboflowClipText
 from framesearch.errors import ModelError, ModelMismatch, UpstreamError
 from framesearch.settings import Settings
-from store.schema import CollectionInfo
+from framesearch.store.schema import CollectionInfo
 from tests.helpers.tiny_clip import solid_frame
 
 KEY = "rf-secret-key-123"

@@ -16,9 +16,9 @@ pytest.importorskip("onnx", reason="model export needs onnx: pip install 'frames
 
 import torch  # noqa: E402
 
-from embedders.export import check_images  # noqa: E402
-from embedders.onnx_clip import OnnxClip  # noqa: E402
-from framesearch.cli import app  # noqa: E402
+from framesearch.embedders.export import check_images  # noqa: E402
+from framesearch.embedders.onnx_clip import OnnxClip  # noqa: E402
+from framesearch.cli.app import app  # noqa: E402
 from tests.helpers.tiny_hf_clip import CONTEXT, DIM, IMAGE, build_tiny_hf_clip, fake_open_clip  # noqa: E402
 
 runner = CliRunner()
@@ -106,7 +106,7 @@ def test_default_name_of_a_local_folder_is_its_name_without_roboflow_alias(hf_so
 
 
 def test_a_failed_export_leaves_nothing_behind(hf_source: Path, tmp_path: Path, monkeypatch):
-    import embedders.export as export
+    import framesearch.embedders.export as export
     from framesearch.errors import ModelError
 
     def disagree(*_args, **_kwargs):
@@ -127,7 +127,7 @@ def test_an_existing_output_folder_is_refused(hf_source: Path, tmp_path: Path):
 
 
 def test_open_clip_export_through_a_stand_in_module(hf_source: Path, tmp_path: Path, monkeypatch):
-    import embedders.export as export
+    import framesearch.embedders.export as export
 
     fake = fake_open_clip(hf_source / "tokenizer.json")
     monkeypatch.setitem(sys.modules, "open_clip", fake)

@@ -16,7 +16,7 @@ import pytest
 from fastapi.testclient import TestClient
 
 from framesearch.settings import Settings
-from service.app import create_app
+from framesearch.service.app import create_app
 from tests.conftest import MEDIA, ROBOFLOW_TEST_KEY
 
 BIKES = MEDIA / "videos" / "bikes.mp4"
@@ -135,8 +135,8 @@ def test_jobs_that_cannot_be_resumed_are_marked_failed_with_the_reason(service):
 
 def test_a_job_stopped_right_after_submission_is_found_in_the_pending_list(service, tmp_path):
     from framesearch.settings import Settings as S
-    from ingest import roboflow_job as rj
-    from ingest.roboflow_api import RoboflowVideoAPI
+    from framesearch.ingest import roboflow_job as rj
+    from framesearch.ingest.roboflow_api import RoboflowVideoAPI
 
     url = "https://videos.example.com/late.mp4"
     remote = RoboflowVideoAPI(ROBOFLOW_TEST_KEY, service.standin.api_url).submit(url, 3)

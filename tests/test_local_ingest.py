@@ -8,8 +8,8 @@ import shutil
 import pytest
 from typer.testing import CliRunner
 
-from framesearch.cli import app
-from ingest.results import load_results_file
+from framesearch.cli.app import app
+from framesearch.ingest.results import load_results_file
 from tests.conftest import MEDIA
 
 runner = CliRunner()

@@ -8,7 +8,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from embedders.onnx_clip import OnnxClip
+from framesearch.embedders.onnx_clip import OnnxClip
 from tests.helpers.tiny_clip import solid_frame
 
 COLOURS = ["red", "green", "blue"]

@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 from framesearch.errors import ResultsFormatError
-from ingest.results import load_results_file, parse_results, to_results_json
+from framesearch.ingest.results import load_results_file, parse_results, to_results_json
 from tests.conftest import results_json
 
 

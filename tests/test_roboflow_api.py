@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from framesearch.errors import JobFailed, JobTimeout, UpstreamError, UpstreamUnavailable
-from ingest.roboflow_api import JobStatus, PollPolicy, wait_for_job
+from framesearch.ingest.roboflow_api import JobStatus, PollPolicy, wait_for_job
 
 
 class FakeClock:

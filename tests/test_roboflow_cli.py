@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
-from framesearch.cli import app
+from framesearch.cli.app import app
 from tests.conftest import MEDIA, ROBOFLOW_TEST_KEY
 
 runner = CliRunner()

@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from service.segments import group_segments
-from store.schema import FrameHit
+from framesearch.search.segments import group_segments
+from framesearch.store.schema import FrameHit
 
 
 def hit(t: float, score: float = 0.5, video: str = "v", fps: float | None = 2.0) -> FrameHit:

@@ -6,8 +6,8 @@ import numpy as np
 import pytest
 
 from framesearch.errors import InvalidInput, ModelMismatch, NotFound
-from store.base import SearchFilter
-from store.schema import FramePoint, VideoRecord
+from framesearch.store.base import SearchFilter
+from framesearch.store.schema import FramePoint, VideoRecord
 
 DIM = 4
 

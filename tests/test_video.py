@@ -10,7 +10,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from ingest.video import TIME_EPSILON, DecodeError, VideoInfo, frame_at, sample_frames
+from framesearch.ingest.video import TIME_EPSILON, DecodeError, VideoInfo, frame_at, sample_frames
 from tests.conftest import MEDIA
 
 VIDEOS = sorted((MEDIA / "videos").glob("*")) if (MEDIA / "videos").is_dir() else []

@@ -12,9 +12,9 @@ from fastapi.testclient import TestClient
 from PIL import Image
 
 from framesearch.settings import Settings
-from ingest.video import frame_at
-from service.app import create_app
-from service.media import decode_image, media_type
+from framesearch.ingest.video import frame_at
+from framesearch.service.app import create_app
+from framesearch.service.media import decode_image, media_type
 from tests.conftest import MEDIA, results_json
 from tests.helpers.tiny_clip import solid_frame
 from tests.helpers.web import index_videos
@@ -62,7 +62,7 @@ def test_page_and_assets_are_served_by_the_service(client):
 
 
 def test_static_files_name_no_external_url():
-    from service.web import STATIC_DIR
+    from framesearch.service.web import STATIC_DIR
 
     for path in STATIC_DIR.rglob("*"):
         if path.is_file():

@@ -166,7 +166,7 @@ def test_keyboard_play_and_more_like_this(page, server):
 
 
 def test_image_query_by_file_and_by_drop(page, server, tmp_path):
-    from ingest.video import frame_at
+    from framesearch.ingest.video import frame_at
 
     open_page(page, server)
     page.fill("#threshold", "0.95")

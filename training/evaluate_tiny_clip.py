@@ -17,7 +17,7 @@ import sys
 import numpy as np
 from PIL import Image
 
-from embedders.onnx_clip import OnnxClip as ProductClip
+from framesearch.embedders.onnx_clip import OnnxClip as ProductClip
 from training.shapes import (
     BACKGROUNDS,
     COLORS,

@@ -54,10 +54,10 @@ def launch_chromium(playwright):
 
 def index_videos(store_dir: Path, model_dir: Path, videos: dict[str, Path], fps: float = 3.0) -> None:
     """Index real video files (id -> path) into an embedded store with a local CLIP model folder."""
-    from embedders.onnx_clip import OnnxClip
+    from framesearch.embedders.onnx_clip import OnnxClip
     from framesearch.settings import Settings
-    from ingest.local import ingest_video
-    from store.open import open_store
+    from framesearch.ingest.local import ingest_video
+    from framesearch.store.open import open_store
 
     embedder = OnnxClip(model_dir)
     with open_store(Settings(store=store_dir, model=str(model_dir))) as store:

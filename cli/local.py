@@ -12,7 +12,7 @@ import typer
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
 from rich.table import Table
 
-from framesearch.cli import (
+from framesearch.cli.app import (
     CollectionOpt,
     JsonOpt,
     StoreOpt,
@@ -72,9 +72,9 @@ def ingest_local(
     as_json: JsonOpt = False,
 ) -> None:
     """Sample frames locally, embed them with CLIP (CPU or GPU) and index them; folders index a whole library."""
-    from embedders.resolve import load_image_embedder
-    from ingest.library import ingest_library, library_items
-    from store.open import open_store
+    from framesearch.embedders.resolve import load_image_embedder
+    from framesearch.ingest.library import ingest_library, library_items
+    from framesearch.store.open import open_store
 
     items = library_items(inputs, recursive, video_id)
     settings = settings_for(ctx, model=model, store=store, qdrant_url=qdrant_url, collection=collection)
@@ -112,9 +112,9 @@ def infer(
     model: ModelDirOpt = None,
 ) -> None:
     """Embed a video's frames locally and write Roboflow's results format (no store needed)."""
-    from embedders.resolve import load_image_embedder
-    from ingest.local import infer_video
-    from ingest.results import to_results_json
+    from framesearch.embedders.resolve import load_image_embedder
+    from framesearch.ingest.local import infer_video
+    from framesearch.ingest.results import to_results_json
 
     settings = settings_for(ctx, model=model)
     embedder = load_image_embedder(settings, None)

@@ -8,7 +8,7 @@ from typing import Annotated, Optional
 import typer
 from rich.table import Table
 
-from framesearch.cli import JsonOpt, app, err, fail_cleanly, out, print_json
+from framesearch.cli.app import JsonOpt, app, err, fail_cleanly, out, print_json
 from framesearch.errors import ModelError
 
 model_app = typer.Typer(help="CLIP model folders: export real CLIPs to ONNX, inspect a folder.", no_args_is_help=True)
@@ -30,7 +30,7 @@ def export_cmd(
 ) -> None:
     """Convert a real CLIP to an ONNX model folder, checked against PyTorch (needs the export extra and, the first
     time, a network to download the weights; see docs/models.md)."""
-    from embedders.export import describe_folder, export_model
+    from framesearch.embedders.export import describe_folder, export_model
 
     weights = f"{source} + {pretrained}" if pretrained else source
     err.print(f"exporting {weights} to {output} ...", highlight=False, markup=False, soft_wrap=True)
@@ -48,8 +48,8 @@ def info_cmd(
     as_json: JsonOpt = False,
 ) -> None:
     """Print a model folder's config and check that both towers load and give vectors of its size."""
-    from embedders.export import describe_folder
-    from embedders.resolve import ROBOFLOW, resolve_model
+    from framesearch.embedders.export import describe_folder
+    from framesearch.embedders.resolve import ROBOFLOW, resolve_model
 
     target = resolve_model(folder)
     if target == ROBOFLOW:

@@ -8,11 +8,11 @@ from typing import Literal
 
 import numpy as np
 
-from embedders.base import TextEmbedder
+from framesearch.embedders.base import TextEmbedder
 from framesearch.errors import InvalidInput
-from service.segments import group_segments
-from store.base import SearchFilter, VectorStore
-from store.schema import is_finite_number
+from framesearch.search.segments import group_segments
+from framesearch.store.base import SearchFilter, VectorStore
+from framesearch.store.schema import is_finite_number
 
 Mode = Literal["segments", "frames"]
 FALLBACK_THRESHOLD = 0.2

@@ -8,7 +8,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from store.schema import FrameHit
+from framesearch.store.schema import FrameHit
 
 GAP_FACTOR = 1.5
 

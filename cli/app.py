@@ -89,9 +89,9 @@ def ingest_results_cmd(
     as_json: JsonOpt = False,
 ) -> None:
     """Index Roboflow CLIP results files: every file is validated before anything is written."""
-    from ingest.index import ingest_results
-    from ingest.results import load_results_file
-    from store.open import open_store
+    from framesearch.ingest.index import ingest_results
+    from framesearch.ingest.results import load_results_file
+    from framesearch.store.open import open_store
 
     if video_id and len(files) > 1:
         raise InvalidInput("--video-id names one video; give one file, or let ids default to file stems")
@@ -110,7 +110,7 @@ def ingest_results_cmd(
 
 def _roboflow_jobs(videos: list[str], fps: float, video_id: str | None, job_id: str | None, root: Path) -> list[Any]:
     """The jobs an `ingest roboflow` call names, validated before anything is paid for."""
-    from ingest import roboflow_job as rj
+    from framesearch.ingest import roboflow_job as rj
 
     if fps <= 0:
         raise InvalidInput(f"--fps must be positive, got {fps}")
@@ -148,8 +148,8 @@ def _run_roboflow_jobs(
 
     from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 
-    from ingest import roboflow_job as rj
-    from ingest.roboflow_api import Interrupted
+    from framesearch.ingest import roboflow_job as rj
+    from framesearch.ingest.roboflow_api import Interrupted
 
     stop = threading.Event()
 
@@ -209,9 +209,9 @@ def ingest_roboflow_cmd(
     as_json: JsonOpt = False,
 ) -> None:
     """Embed videos with CLIP in Roboflow's cloud (Video Inference), save the raw results and index them."""
-    from ingest import roboflow_job as rj
-    from ingest.roboflow_api import PollPolicy, RoboflowVideoAPI
-    from store.open import open_store
+    from framesearch.ingest import roboflow_job as rj
+    from framesearch.ingest.roboflow_api import PollPolicy, RoboflowVideoAPI
+    from framesearch.store.open import open_store
 
     if timeout <= 0 or poll_interval <= 0:
         raise InvalidInput("--timeout and --poll-interval must be positive")
@@ -273,9 +273,9 @@ def search_cmd(
     as_json: JsonOpt = False,
 ) -> None:
     """Find the moments matching TEXT (or a vector) across the library, best first."""
-    from embedders.resolve import load_text_embedder
-    from service.search import SearchRequest, search
-    from store.open import open_store
+    from framesearch.embedders.resolve import load_text_embedder
+    from framesearch.search.core import SearchRequest, search
+    from framesearch.store.open import open_store
 
     if (text is None) == (vector_file is None):
         raise InvalidInput("give a text query or --vector-file, not both or neither")
@@ -315,7 +315,7 @@ def videos_list(
     as_json: JsonOpt = False,
 ) -> None:
     """List indexed videos."""
-    from store.open import open_store
+    from framesearch.store.open import open_store
 
     with open_store(settings_for(ctx, store=store, qdrant_url=qdrant_url, collection=collection)) as st:
         records = st.list_videos()
@@ -340,7 +340,7 @@ def videos_delete(
     collection: CollectionOpt = None,
 ) -> None:
     """Delete a video's frames and record."""
-    from store.open import open_store
+    from framesearch.store.open import open_store
 
     with open_store(settings_for(ctx, store=store, qdrant_url=qdrant_url, collection=collection)) as st:
         deleted = st.delete_video(video_id)
@@ -360,8 +360,8 @@ def serve(
     """Run the HTTP API and web page (uvicorn); docs at /docs."""
     import uvicorn
 
-    from service.app import create_app
-    from store.open import open_store
+    from framesearch.service.app import create_app
+    from framesearch.store.open import open_store
 
     settings = settings_for(ctx, host=host, port=port, store=store, qdrant_url=qdrant_url, collection=collection)
     opened = open_store(settings)
@@ -371,4 +371,4 @@ def serve(
         opened.close()
 
 
-from framesearch import cli_local, cli_model  # noqa: E402,F401  (register their commands on the apps above)
+from framesearch.cli import local, model  # noqa: E402,F401  (register their commands on the apps above)
