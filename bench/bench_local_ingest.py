@@ -21,9 +21,9 @@ DEFAULT_VIDEOS = ["big_buck_bunny_0_30.webm", "one-by-one-person-detection.mp4",
 
 def measure(videos: list[Path], model: str, fps: float, batch: int, repeat: int) -> dict[str, float]:
     from framesearch.embedders.resolve import load_embedder
-    from framesearch.settings import Settings
     from framesearch.ingest.local import ingest_video
     from framesearch.ingest.video import sample_frames
+    from framesearch.settings import Settings
     from framesearch.store.edge import EdgeStore
 
     embedder = load_embedder(model, Settings())

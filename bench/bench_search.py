@@ -55,7 +55,7 @@ def main() -> None:
     from framesearch.store.base import SearchFilter
     from framesearch.store.client import ClientStore
     from framesearch.store.edge import EdgeStore
-    from framesearch.store.schema import normalize
+    from framesearch.vectors import normalize
 
     rng = np.random.default_rng(0)
     vectors = normalize(rng.normal(size=(args.frames, args.dim)).astype(np.float32))

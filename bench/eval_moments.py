@@ -48,8 +48,8 @@ def main() -> None:
     args = parser.parse_args()
 
     from framesearch.embedders.resolve import load_embedder
-    from framesearch.settings import Settings
     from framesearch.ingest.local import ingest_video
+    from framesearch.settings import Settings
     from framesearch.store.edge import EdgeStore
 
     truth = json.loads((args.eval_dir / "eval_ground_truth.json").read_text())

@@ -1,5 +1,6 @@
-"""The `framesearch` command (Typer): the CLI edge. It builds request models, calls the core, prints its answers."""
+"""The `framesearch` command (Typer), the CLI edge: it builds request models, calls the core, prints its answers."""
 
-from framesearch.cli.app import app
+from framesearch.cli import ingest, model, search  # noqa: F401  (each registers its commands on the apps)
+from framesearch.cli.main import app
 
 __all__ = ["app"]

@@ -8,11 +8,8 @@ from typing import Annotated, Optional
 import typer
 from rich.table import Table
 
-from framesearch.cli.app import JsonOpt, app, err, fail_cleanly, out, print_json
+from framesearch.cli.main import JsonOpt, err, fail_cleanly, model_app, out, print_json
 from framesearch.errors import ModelError
-
-model_app = typer.Typer(help="CLIP model folders: export real CLIPs to ONNX, inspect a folder.", no_args_is_help=True)
-app.add_typer(model_app, name="model")
 
 
 @model_app.command("export")

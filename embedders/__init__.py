@@ -1,6 +1,14 @@
-"""CLIP embedders: text and image vectors from a local ONNX model folder, or text from Roboflow."""
+"""CLIP embedders: text and image vectors from a local ONNX model folder, or from Roboflow."""
 
-from framesearch.embedders.base import ImageEmbedder, TextEmbedder
-from framesearch.embedders.resolve import bundled_models_dir, load_text_embedder, resolve_model
+from framesearch.embedders.base import DEFAULT_THRESHOLD, ImageEmbedder, TextEmbedder
+from framesearch.embedders.resolve import bundled_models_dir, image_embedder, resolve_model, text_embedder
 
-__all__ = ["ImageEmbedder", "TextEmbedder", "bundled_models_dir", "load_text_embedder", "resolve_model"]
+__all__ = [
+    "DEFAULT_THRESHOLD",
+    "ImageEmbedder",
+    "TextEmbedder",
+    "bundled_models_dir",
+    "image_embedder",
+    "resolve_model",
+    "text_embedder",
+]

@@ -7,6 +7,9 @@ from typing import Protocol, runtime_checkable
 
 import numpy as np
 
+DEFAULT_THRESHOLD = 0.2  # CLIP ViT-B: matches score 0.25-0.35, unrelated pairs 0.10-0.18 (README)
+ROBOFLOW_CLIP_MODEL = "clip/ViT-B-16"  # the identity of the vectors Roboflow's Video Inference returns
+
 
 @runtime_checkable
 class TextEmbedder(Protocol):
@@ -25,9 +28,19 @@ class ImageEmbedder(Protocol):
     """Turns RGB images (HxWx3 uint8 arrays) into L2-normalised vectors of a named model."""
 
     name: str
+    aliases: tuple[str, ...]
     dim: int
+    default_threshold: float
 
     def embed_images(self, images: Sequence[np.ndarray]) -> np.ndarray: ...
+
+
+@runtime_checkable
+class ModelRecord(Protocol):
+    """What a collection records of the model its vectors come from (the store's CollectionInfo fits)."""
+
+    model: str
+    model_path: str | None
 
 
 def accepts(embedder: TextEmbedder, model: str) -> bool:

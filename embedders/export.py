@@ -16,7 +16,7 @@ from typing import Any
 
 import numpy as np
 
-from framesearch.embedders.onnx_clip import DEFAULT_THRESHOLD
+from framesearch.embedders.base import DEFAULT_THRESHOLD
 from framesearch.errors import InvalidInput, MissingDependency, ModelError
 
 INSTALL = "pip install 'framesearch[export]'"

@@ -11,11 +11,11 @@ from typing import Any
 
 import numpy as np
 
+from framesearch.embedders.base import DEFAULT_THRESHOLD
 from framesearch.errors import MissingDependency, ModelError
-from framesearch.store.schema import normalize
+from framesearch.vectors import normalize
 
 REQUIRED_FILES = ("config.json", "visual.onnx", "textual.onnx", "tokenizer.json")
-DEFAULT_THRESHOLD = 0.2
 
 
 @dataclass(frozen=True)
@@ -60,10 +60,10 @@ def _ort() -> Any:
 
 
 def session_options(threads: int | None = None) -> Any:
-    """ONNX Runtime options with a deliberate thread count (FRAMESEARCH_ORT_THREADS, else all cores)."""
+    """ONNX Runtime options with a deliberate thread count (the `ort_threads` setting, else all cores)."""
     ort = _ort()
     opts = ort.SessionOptions()
-    threads = threads or int(os.environ.get("FRAMESEARCH_ORT_THREADS", "0") or 0) or (os.cpu_count() or 1)
+    threads = threads or os.cpu_count() or 1
     opts.intra_op_num_threads = threads
     opts.inter_op_num_threads = 1
     opts.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL

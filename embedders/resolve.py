@@ -1,19 +1,23 @@
-"""Find the embedder for a model spec: a folder path, a bundled model's name, or `roboflow`.
+"""Which model embeds text and images for a collection: one resolver for the CLI, the service and its jobs.
 
-Without a spec, the collection's recorded model is used (its folder if recorded, a bundled model of
-that name, or Roboflow for `clip/...` names), so queries always meet vectors of the same model.
+A model spec is a folder path, a bundled model's name, or `roboflow`. Without one, the collection's
+recorded model is used (its folder if still there, a bundled model of that name, or Roboflow for the
+`clip/...` names Roboflow's vectors carry), so queries always meet vectors of the same model.
 """
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
+from typing import Any
 
-from framesearch.embedders.base import TextEmbedder, accepts
+from framesearch.embedders.base import ImageEmbedder, ModelRecord, TextEmbedder, accepts
 from framesearch.errors import ModelError, ModelMismatch
 from framesearch.settings import Settings
-from framesearch.store.schema import CollectionInfo
 
 ROBOFLOW = "roboflow"
+ROBOFLOW_PREFIX = "clip/"
+MODEL_CHOICES = "a model folder, a bundled model name (e.g. 'tiny-shapes-clip') or 'roboflow'"
 
 
 def bundled_models_dir() -> Path:
@@ -23,8 +27,6 @@ def bundled_models_dir() -> Path:
 
 def bundled_models() -> dict[str, Path]:
     """Bundled model folders by folder name and by their config's name."""
-    import json
-
     found: dict[str, Path] = {}
     root = bundled_models_dir()
     for config in sorted(root.glob("*/config.json")) if root.is_dir() else []:
@@ -50,61 +52,55 @@ def resolve_model(spec: str) -> Path | str:
     raise ModelError(f"model {spec!r} is neither a model folder nor 'roboflow' nor a bundled model ({names})")
 
 
-def _recorded_spec(info: CollectionInfo) -> str | None:
-    """The model folder the collection recorded (if still there), else a bundled model of that name."""
-    if info.model_path and Path(info.model_path, "config.json").is_file():
-        return info.model_path
-    return info.model if info.model in bundled_models() else None
-
-
-def load_embedder(spec: str, settings: Settings) -> TextEmbedder:
-    """Load the embedder a spec names (no check against a collection)."""
+def load_embedder(spec: str, settings: Settings) -> Any:
+    """The embedder a spec names (no check against a collection): an OnnxClip or Roboflow's text CLIP."""
     target = resolve_model(spec)
     if target == ROBOFLOW:
         from framesearch.embedders.roboflow import RoboflowClipText
 
-        key = settings.roboflow_api_key.get_secret_value() if settings.roboflow_api_key else None
-        return RoboflowClipText(key, settings.roboflow_inference_url, settings.roboflow_clip_version)
+        return RoboflowClipText(settings.roboflow_key(), settings.roboflow_inference_url, settings.roboflow_clip_version)
     from framesearch.embedders.onnx_clip import OnnxClip
 
-    return OnnxClip(Path(target))
+    return OnnxClip(Path(target), threads=settings.ort_threads)
 
 
-def load_text_embedder(settings: Settings, info: CollectionInfo | None) -> TextEmbedder:
-    """The query embedder for a collection: the configured one (checked) or the one it records."""
+def _recorded_spec(recorded: ModelRecord, images: bool) -> str:
+    """The spec of the model a collection records: its folder if still there, a bundled model, or Roboflow."""
+    if recorded.model_path and Path(recorded.model_path, "config.json").is_file():
+        return recorded.model_path
+    if recorded.model in bundled_models():
+        return recorded.model
+    if recorded.model.startswith(ROBOFLOW_PREFIX) and not images:
+        return ROBOFLOW
+    raise ModelError(
+        f"the collection's vectors come from model {recorded.model!r}, whose folder is not here: "
+        f"name that model ({MODEL_CHOICES})"
+    )
+
+
+def _embedder_for(settings: Settings, recorded: ModelRecord | None, images: bool) -> Any:
     spec = settings.model
     if spec is None:
-        if info is None:
-            raise ModelError("no model given and the store is empty: pass --model (a model folder or 'roboflow')")
-        spec = _recorded_spec(info)
-        if spec is None and info.model.startswith("clip/"):
-            spec = ROBOFLOW
-        if spec is None:
-            raise ModelError(f"the collection's vectors come from {info.model!r}: pass --model with that model's folder")
+        if recorded is None:
+            raise ModelError(f"no model given and the store is empty: name one ({MODEL_CHOICES})")
+        spec = _recorded_spec(recorded, images)
     embedder = load_embedder(spec, settings)
-    if info is not None and not accepts(embedder, info.model):
+    if images and not hasattr(embedder, "embed_images"):
+        raise ModelError(f"model {spec!r} embeds text only; frames and query images need a CLIP model folder")
+    if recorded is not None and not accepts(embedder, recorded.model):
         raise ModelMismatch(
-            f"the collection's vectors come from model {info.model!r}; the query model is {embedder.name!r}. "
-            "Scores across different models are meaningless, even at the same dimension."
+            f"the collection's vectors come from model {recorded.model!r}; the chosen model is {embedder.name!r}. "
+            "Scores across different models are meaningless, even at the same dimension: "
+            "use that model, or another collection or store."
         )
     return embedder
 
 
-def load_image_embedder(settings: Settings, info: CollectionInfo | None):
-    """The local CLIP (an OnnxClip) that embeds frames; it must match the collection's model if there is one."""
-    from framesearch.embedders.onnx_clip import OnnxClip
+def text_embedder(settings: Settings, recorded: ModelRecord | None) -> TextEmbedder:
+    """The query embedder for a collection: the configured model (checked against it) or the one it records."""
+    return _embedder_for(settings, recorded, images=False)
 
-    spec = settings.model
-    if spec is None and info is not None:
-        spec = _recorded_spec(info)
-    if spec is None:
-        raise ModelError("local inference needs a model folder: pass --model DIR (see docs/models.md)")
-    embedder = load_embedder(spec, settings)
-    if not isinstance(embedder, OnnxClip):
-        raise ModelError("local inference needs a local CLIP model folder, not 'roboflow'")
-    if info is not None and not accepts(embedder, info.model):
-        raise ModelMismatch(
-            f"the collection holds vectors of model {info.model!r}; the model folder is {embedder.name!r}. "
-            "Use another --collection or --store for another model."
-        )
-    return embedder
+
+def image_embedder(settings: Settings, recorded: ModelRecord | None) -> ImageEmbedder:
+    """The embedder of frames and query images for a collection, chosen and checked like `text_embedder`."""
+    return _embedder_for(settings, recorded, images=True)

@@ -1,5 +1,5 @@
 """`python -m framesearch` runs the CLI."""
 
-from framesearch.cli.app import app
+from framesearch.cli import app
 
 app(prog_name="framesearch")

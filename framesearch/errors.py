@@ -6,6 +6,11 @@ class FrameSearchError(Exception):
 
     http_status = 500
 
+    @property
+    def code(self) -> str:
+        """The error's name in API answers (`{"error": code, "detail": message}`)."""
+        return type(self).__name__
+
 
 class InvalidInput(FrameSearchError):
     """A user-supplied value (file, option, request field) is malformed or out of range."""

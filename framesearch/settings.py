@@ -1,4 +1,8 @@
-"""One settings object (env `FRAMESEARCH_*`, overridden by CLI options), passed explicitly."""
+"""One settings object (env `FRAMESEARCH_*`, overridden by CLI options), passed explicitly, never built at import.
+
+The `Settings` fields are the single source of the settings table: their env names, defaults and
+descriptions make the README's table (`settings_table()`), and a test checks each one changes behaviour.
+"""
 
 from __future__ import annotations
 
@@ -7,6 +11,9 @@ from pathlib import Path
 from pydantic import AliasChoices, Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from framesearch.validation import Limit, Threshold
+
+ENV_PREFIX = "FRAMESEARCH_"
 ROBOFLOW_PRODUCTION_API = "https://api.roboflow.com"
 ROBOFLOW_INFERENCE_API = "https://infer.roboflow.com"
 
@@ -14,36 +21,74 @@ ROBOFLOW_INFERENCE_API = "https://infer.roboflow.com"
 class Settings(BaseSettings):
     """Where the vectors live, which model embeds queries, and service defaults."""
 
-    model_config = SettingsConfigDict(env_prefix="FRAMESEARCH_", extra="ignore")
+    model_config = SettingsConfigDict(env_prefix=ENV_PREFIX, extra="ignore")
 
     store: Path = Field(Path("data"), description="Folder of the embedded Qdrant Edge store.")
-    qdrant_url: str | None = Field(None, description="Qdrant server URL; when set, used instead of --store.")
-    qdrant_api_key: SecretStr | None = None
-    collection: str = Field("frames", pattern=r"^[A-Za-z0-9_-]{1,64}$")
+    qdrant_url: str | None = Field(None, description="A Qdrant server or cluster to use instead of the embedded store.")
+    qdrant_api_key: SecretStr | None = Field(None, description="API key of that Qdrant server.")
+    collection: str = Field("frames", pattern=r"^[A-Za-z0-9_-]{1,64}$", description="Collection name (one model per collection).")
     model: str | None = Field(
-        None, description="Model folder path, a bundled model name, or 'roboflow'. Default: the collection's."
+        None,
+        description="Model folder, bundled model name, or `roboflow`; default: the model the collection records.",
     )
-    threshold: float | None = Field(None, ge=-1.0, le=1.0, description="Cosine score floor for search.")
-    limit: int = Field(20, ge=1, le=1000)
-    host: str = "127.0.0.1"
-    port: int = Field(8000, ge=1, le=65535)
-    cache_dir: Path | None = Field(None, description="Thumbnails and uploads; default <store>/cache.")
-    max_upload_mb: int = Field(2048, ge=1)
+    threshold: Threshold | None = Field(None, description="Cosine score floor of searches; default: the model's own.")
+    limit: Limit = Field(20, description="Results a search returns when the request names no limit.")
+    host: str = Field("127.0.0.1", description="Address `serve` listens on.")
+    port: int = Field(8000, ge=1, le=65535, description="Port `serve` listens on.")
+    cache_dir: Path | None = Field(None, description="Thumbnails, uploads and job state; default `<store>/cache`.")
+    max_upload_mb: int = Field(2048, ge=1, description="Largest upload the service accepts, in MB.")
+    ort_threads: int | None = Field(None, ge=1, le=1024, description="ONNX Runtime intra-op threads; default all cores.")
+    job_workers: int = Field(2, ge=1, le=32, description="Ingest jobs the service runs at once.")
     roboflow_api_key: SecretStr | None = Field(
-        None, validation_alias=AliasChoices("FRAMESEARCH_ROBOFLOW_API_KEY", "ROBOFLOW_API_KEY")
+        None,
+        validation_alias=AliasChoices("FRAMESEARCH_ROBOFLOW_API_KEY", "ROBOFLOW_API_KEY"),
+        description="Roboflow API key (never printed, logged or stored).",
     )
     roboflow_api_url: str = Field(
-        ROBOFLOW_PRODUCTION_API, validation_alias=AliasChoices("FRAMESEARCH_ROBOFLOW_API_URL", "API_URL")
+        ROBOFLOW_PRODUCTION_API,
+        validation_alias=AliasChoices("FRAMESEARCH_ROBOFLOW_API_URL", "API_URL"),
+        description="Roboflow API base URL (Video Inference).",
     )
     roboflow_inference_url: str = Field(
-        ROBOFLOW_INFERENCE_API, description="Hosted or self-hosted Roboflow Inference server for clip/embed_text."
+        ROBOFLOW_INFERENCE_API, description="Roboflow Inference server (hosted or self-hosted) for CLIP embeddings."
     )
-    roboflow_clip_version: str = "ViT-B-16"
-    roboflow_poll_interval: float = Field(5.0, gt=0, description="Seconds between first job status polls (backs off).")
-    roboflow_timeout: float = Field(3600.0, gt=0, description="Seconds to wait for a Roboflow job before giving up.")
-    job_workers: int = Field(2, ge=1, le=32, description="Ingest jobs the service runs at once.")
+    roboflow_clip_version: str = Field("ViT-B-16", description="CLIP version asked of Roboflow Inference.")
+    roboflow_poll_interval: float = Field(
+        5.0, gt=0, allow_inf_nan=False, description="Seconds between first Roboflow job status polls (backs off)."
+    )
+    roboflow_timeout: float = Field(
+        3600.0, gt=0, allow_inf_nan=False, description="Seconds to wait for a Roboflow job before giving up."
+    )
 
     @property
     def work_dir(self) -> Path:
         """Folder for caches, uploads and job state beside the store."""
         return self.cache_dir or (self.store / "cache")
+
+    def roboflow_key(self) -> str | None:
+        """The Roboflow API key's value, for the clients that send it."""
+        return self.roboflow_api_key.get_secret_value() if self.roboflow_api_key else None
+
+
+def env_names(name: str) -> list[str]:
+    """The environment variables that set field `name`, preferred first."""
+    field = Settings.model_fields[name]
+    if isinstance(field.validation_alias, AliasChoices):
+        return [str(choice) for choice in field.validation_alias.choices]
+    return [f"{ENV_PREFIX}{name.upper()}"]
+
+
+def _default_text(name: str) -> str:
+    default = Settings.model_fields[name].default
+    if default is None:
+        return "unset"
+    return f"`{default}`"
+
+
+def settings_table() -> str:
+    """The Markdown table of every setting: variables, default and meaning (the README embeds it)."""
+    rows = ["| variable | default | meaning |", "|---|---|---|"]
+    for name, field in Settings.model_fields.items():
+        variables = ", ".join(f"`{v}`" for v in env_names(name))
+        rows.append(f"| {variables} | {_default_text(name)} | {field.description} |")
+    return "\n".join(rows)

@@ -9,32 +9,38 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 
+from pydantic import BaseModel
+
+from framesearch.embedders.base import ROBOFLOW_CLIP_MODEL
 from framesearch.errors import InvalidInput
 from framesearch.ingest.results import ParsedResults
 from framesearch.store.base import VectorStore
-from framesearch.store.schema import FramePoint, VideoRecord, validate_video_id
+from framesearch.store.schema import FramePoint, VideoRecord
+from framesearch.validation import check_video_id
 
-ROBOFLOW_CLIP_MODEL = "clip/ViT-B-16"
 BATCH = 256
 
 
-@dataclass(frozen=True)
-class IngestReport:
+class IngestReport(BaseModel):
+    """What indexing one video did: its id, frames written, null frames skipped, and its library record."""
+
     video_id: str
     frames: int
     skipped: int
-    model: str
-    source: str
+    video: VideoRecord
+
+    @classmethod
+    def of(cls, record: VideoRecord) -> IngestReport:
+        return cls(video_id=record.video_id, frames=record.frames, skipped=record.skipped_frames, video=record)
 
 
 def index_frames(
     store: VectorStore, video: VideoRecord, batches: Iterable[Sequence[FramePoint]], model_path: str | None = None
 ) -> VideoRecord:
     """Upsert the batches of frames of `video`, then sweep stale points and write the record."""
-    validate_video_id(video.video_id)
+    check_video_id(video.video_id)
     run = uuid.uuid4().hex
     count = 0
     last_time = 0.0
@@ -48,11 +54,12 @@ def index_frames(
     if count == 0:
         raise InvalidInput(f"video {video.video_id!r}: no frames to index")
     store.sweep_stale(video.video_id, run)
-    record = replace(
-        video,
-        frames=count,
-        duration=video.duration if video.duration is not None else last_time,
-        indexed_at=datetime.now(UTC).isoformat(timespec="seconds"),
+    record = video.model_copy(
+        update={
+            "frames": count,
+            "duration": video.duration if video.duration is not None else last_time,
+            "indexed_at": datetime.now(UTC).isoformat(timespec="seconds"),
+        }
     )
     store.put_video(record)
     store.flush()
@@ -81,9 +88,7 @@ def ingest_results(
     extra: dict | None = None,
 ) -> VideoRecord:
     """Index an already validated results file as video `video_id`."""
-    validate_video_id(video_id)
-    if fps is not None and fps <= 0:
-        raise InvalidInput(f"--fps must be positive, got {fps}")
+    check_video_id(video_id)
     fps = fps or parsed.sample_fps()
     points = results_points(parsed, video_id, fps=fps, model=model, source=source)
     record = VideoRecord(

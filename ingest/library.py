@@ -7,6 +7,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
 
+from pydantic import BaseModel
+
 from framesearch.embedders.base import recorded_name
 from framesearch.embedders.onnx_clip import OnnxClip
 from framesearch.errors import FrameSearchError, InvalidInput, NotFound
@@ -23,10 +25,11 @@ class LibraryItem:
     video_id: str
 
 
-@dataclass(frozen=True)
-class Outcome:
+class Outcome(BaseModel):
+    """What became of one video of a library ingest."""
+
     video_id: str
-    path: Path
+    path: str
     status: Status
     frames: int = 0
     reason: str = ""
@@ -44,14 +47,14 @@ def library_items(inputs: Iterable[Path], recursive: bool, video_id: str | None 
     for given in inputs:
         if given.is_dir():
             if video_id:
-                raise InvalidInput("--video-id names one video; it cannot be used with a folder")
+                raise InvalidInput("a video id names one video; it cannot be given with a folder")
             items += [LibraryItem(p, p.relative_to(given).as_posix()) for p in find_videos(given, recursive)]
         elif given.exists():
             items.append(LibraryItem(given, video_id or given.stem))
         else:
             raise InvalidInput(f"{given}: no such file or folder")
     if video_id and len(items) > 1:
-        raise InvalidInput("--video-id names one video; give one file")
+        raise InvalidInput("a video id names one video; give one file")
     seen: dict[str, Path] = {}
     for item in items:
         if item.video_id in seen:
@@ -86,15 +89,15 @@ def ingest_library(
             info = store.info()
             name = recorded_name(embedder, info.model if info else None)
             if not force and already_indexed(store, item.video_id, digest, name, fps):
-                outcomes.append(Outcome(item.video_id, item.path, "skipped", reason="already indexed"))
+                outcomes.append(Outcome(video_id=item.video_id, path=str(item.path), status="skipped", reason="already indexed"))
                 continue
             record = ingest_video(
                 store, item.path, embedder=embedder, fps=fps, video_id=item.video_id,
                 progress=progress_for(item), digest=digest,
             )
-            outcomes.append(Outcome(item.video_id, item.path, "indexed", record.frames))
+            outcomes.append(Outcome(video_id=item.video_id, path=str(item.path), status="indexed", frames=record.frames))
         except (FrameSearchError, OSError) as exc:
             if isinstance(exc, FrameSearchError) and exc.http_status not in (404, 422):
                 raise
-            outcomes.append(Outcome(item.video_id, item.path, "failed", reason=str(exc)))
+            outcomes.append(Outcome(video_id=item.video_id, path=str(item.path), status="failed", reason=str(exc)))
     return outcomes

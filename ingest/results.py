@@ -15,7 +15,7 @@ from typing import Any
 import numpy as np
 
 from framesearch.errors import ResultsFormatError
-from framesearch.store.schema import is_finite_number
+from framesearch.vectors import is_finite_number
 
 FRAME_KEYS = ("frame_offset", "frame_offsets")
 TIME_KEYS = ("time_offset", "time_offsets")
@@ -125,6 +125,15 @@ def parse_results(data: Any, where: str = "results", model_key: str | None = Non
     if not np.all(np.isfinite(vectors)) or np.any(np.linalg.norm(vectors, axis=1) == 0):
         raise ResultsFormatError(f"{where}: a vector is all zeros or overflows float32")
     return ParsedResults([f for f, _, _ in rows], [t for _, t, _ in rows], vectors, skipped, key)
+
+
+def parse_results_bytes(raw: bytes, where: str = "results", model_key: str | None = None) -> ParsedResults:
+    """Decode and validate a results JSON held in memory (an upload)."""
+    try:
+        data = json.loads(raw)
+    except (ValueError, UnicodeDecodeError, RecursionError) as exc:
+        raise ResultsFormatError(f"{where}: not valid JSON: {type(exc).__name__}: {str(exc)[:200]}") from None
+    return parse_results(data, where=where, model_key=model_key)
 
 
 def load_results_file(path: Path, model_key: str | None = None) -> ParsedResults:

@@ -8,19 +8,17 @@ job, `GET /videoinfer/?job_id=` reports status 0 (done, with `output_signed_url`
 
 from __future__ import annotations
 
-import logging
-import threading
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, BinaryIO
-from urllib.parse import urlsplit
 
 import httpx
 
-from framesearch.embedders.roboflow import redact
+from framesearch.embedders.roboflow import RoboflowHTTP, host_of
 from framesearch.errors import InvalidInput, JobFailed, JobTimeout, UpstreamError, UpstreamUnavailable
+from framesearch.settings import Settings
 
 CLIP_MODEL_SPEC = {"model_id": "clip", "model_version": "1", "inference_type": "clip-embed-image"}
 DONE, RUNNING = 0, 1
@@ -60,101 +58,27 @@ class PollPolicy:
     timeout: float = 3600.0
 
 
-class _Redactor(logging.Filter):
-    """Scrubs registered secrets from httpx's request log lines (they carry the URL and its query)."""
-
-    def __init__(self) -> None:
-        super().__init__()
-        self.secrets: set[str] = set()
-
-    def filter(self, record: logging.LogRecord) -> bool:
-        message = record.getMessage()
-        if any(s in message for s in self.secrets):
-            for secret in self.secrets:
-                message = redact(message, secret)
-            record.msg, record.args = message, ()
-        return True
-
-
-_REDACTOR = _Redactor()
-_REDACTOR_LOCK = threading.Lock()
-
-
-def _guard_logs(secret: str) -> None:
-    with _REDACTOR_LOCK:
-        if not _REDACTOR.secrets:
-            logging.getLogger("httpx").addFilter(_REDACTOR)
-        _REDACTOR.secrets.add(secret)
-
-
-def _host(url: str) -> str:
-    return urlsplit(url).netloc or "?"
-
-
 def _chunks(handle: BinaryIO) -> Iterator[bytes]:
     while chunk := handle.read(UPLOAD_CHUNK):
         yield chunk
 
 
-class RoboflowVideoAPI:
+def poll_policy(settings: Settings, interval: float | None = None, timeout: float | None = None) -> PollPolicy:
+    """How to wait for a job: the given interval and timeout, else the `roboflow_*` settings."""
+    interval = interval or settings.roboflow_poll_interval
+    return PollPolicy(interval=interval, max_interval=max(interval, 60.0), timeout=timeout or settings.roboflow_timeout)
+
+
+class RoboflowVideoAPI(RoboflowHTTP):
     """A client of the Video Inference endpoints for one API key."""
 
-    def __init__(self, api_key: str | None, base_url: str, *, timeout: float = 60.0, client: httpx.Client | None = None) -> None:
-        if not api_key:
-            raise InvalidInput("Roboflow needs an API key: pass --api-key or set ROBOFLOW_API_KEY")
-        self._key = api_key
-        _guard_logs(api_key)
-        self.base_url = base_url.rstrip("/")
-        self._client = client or httpx.Client(timeout=timeout, follow_redirects=True)
-
-    def close(self) -> None:
-        self._client.close()
-
-    def _clean(self, text: str) -> str:
-        return redact(text, self._key)
-
-    def _detail(self, response: httpx.Response) -> str:
-        try:
-            body = response.json()
-        except ValueError:
-            body = None
-        if isinstance(body, dict):
-            err = body.get("error")
-            message = err.get("message") if isinstance(err, dict) else err or body.get("message")
-            text = str(message) if message else ""
-        else:
-            text = response.text.strip()
-        return f": {self._clean(text[:300])}" if text else ""
-
-    def _check(self, response: httpx.Response, what: str, transient: tuple[int, ...] = ()) -> None:
-        code = response.status_code
-        if code < 400:
-            return
-        detail = self._detail(response)
-        if code >= 500 or code in transient:
-            raise UpstreamUnavailable(f"Roboflow {what}: HTTP {code}{detail}")
-        if code in (401, 403):
-            raise UpstreamError(f"Roboflow refused the API key ({what}: HTTP {code}){detail}; check --api-key / ROBOFLOW_API_KEY")
-        if code in (402, 429):
-            raise UpstreamError(f"Roboflow quota or rate limit reached ({what}: HTTP {code}){detail}")
-        raise UpstreamError(f"Roboflow {what} failed: HTTP {code}{detail}")
+    service = "Roboflow API"
 
     def _api(self, method: str, path: str, what: str, *, params: dict | None = None, body: Any = None,
              transient: tuple[int, ...] = ()) -> dict[str, Any]:
-        try:
-            response = self._client.request(
-                method, f"{self.base_url}{path}", params={"api_key": self._key, **(params or {})}, json=body
-            )
-        except httpx.HTTPError as exc:
-            where = _host(self.base_url)
-            raise UpstreamUnavailable(f"Roboflow API at {where} unreachable ({what}): {self._clean(str(exc))}") from None
-        self._check(response, what, transient)
-        try:
-            data = response.json()
-        except ValueError:
-            data = None
+        data = self.request_json(method, path, what, params=params, body=body, transient=transient)
         if not isinstance(data, dict):
-            raise UpstreamError(f"Roboflow {what}: expected a JSON object, got {self._clean(response.text[:200])!r}")
+            raise UpstreamError(f"Roboflow {what}: expected a JSON object, got {type(data).__name__}")
         return data
 
     def upload(self, path: Path) -> str:
@@ -171,13 +95,13 @@ class RoboflowVideoAPI:
         except OSError as exc:
             raise InvalidInput(f"{path}: cannot read: {exc.strerror or exc}") from None
         except httpx.HTTPError as exc:
-            raise UpstreamUnavailable(f"upload of {path.name} to {_host(signed)} failed: {self._clean(str(exc))}") from None
+            raise UpstreamUnavailable(f"upload of {path.name} to {host_of(signed)} failed: {self.clean(str(exc))}") from None
         if response.status_code in EXPIRED_CODES:
             raise UpstreamError(
-                f"upload of {path.name} refused by {_host(signed)} (HTTP {response.status_code}): "
+                f"upload of {path.name} refused by {host_of(signed)} (HTTP {response.status_code}): "
                 "the signed upload URL expired or is invalid; run the command again"
             )
-        self._check(response, f"upload of {path.name}")
+        self.check(response, f"upload of {path.name}")
         return signed
 
     def submit(self, input_url: str, fps: float) -> str:
@@ -199,13 +123,13 @@ class RoboflowVideoAPI:
         output = data.get("output_signed_url")
         reason = data.get("status_info") or data.get("message") or data.get("error")
         return JobStatus(job_id, status, output if isinstance(output, str) else None,
-                         self._clean(str(reason)) if reason else None)
+                         self.clean(str(reason)) if reason else None)
 
     def _get_output(self, url: str) -> httpx.Response:
         try:
             return self._client.get(url)
         except httpx.HTTPError as exc:
-            raise UpstreamUnavailable(f"results download from {_host(url)} failed: {self._clean(str(exc))}") from None
+            raise UpstreamUnavailable(f"results download from {host_of(url)} failed: {self.clean(str(exc))}") from None
 
     def download(self, status: JobStatus) -> bytes:
         """The results JSON of a finished job; an expired output URL is refreshed once through a status poll."""
@@ -219,9 +143,9 @@ class RoboflowVideoAPI:
         if response.status_code in EXPIRED_CODES:
             raise JobFailed(
                 f"the results of Roboflow job {status.job_id} are no longer downloadable "
-                f"(HTTP {response.status_code} from {_host(str(response.request.url))}): the signed URL expired"
+                f"(HTTP {response.status_code} from {host_of(str(response.request.url))}): the signed URL expired"
             )
-        self._check(response, f"results download of job {status.job_id}")
+        self.check(response, f"results download of job {status.job_id}")
         return response.content
 
 

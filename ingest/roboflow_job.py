@@ -12,26 +12,25 @@ import json
 import re
 import time
 from collections.abc import Callable
+from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 from urllib.parse import unquote, urlsplit
 
+from framesearch.embedders.base import ROBOFLOW_CLIP_MODEL
 from framesearch.errors import InvalidInput, ModelMismatch
-from framesearch.settings import Settings
-from framesearch.ingest.index import ROBOFLOW_CLIP_MODEL, ingest_results
+from framesearch.ingest.index import IngestReport, ingest_results
 from framesearch.ingest.results import load_results_file
 from framesearch.ingest.roboflow_api import PollPolicy, RoboflowVideoAPI, wait_for_job
+from framesearch.ingest.stages import OnStage, Stage, no_stage
+from framesearch.settings import Settings
 from framesearch.store.base import VectorStore
-from framesearch.store.schema import VideoRecord
 
 RESULTS_DIR = "roboflow-results"
 PENDING = "pending.json"
 SOURCE = "roboflow"
-
-Stage = Callable[[str, dict[str, Any]], None]
-
 
 @dataclass(frozen=True)
 class VideoJob:
@@ -43,16 +42,11 @@ class VideoJob:
     job_id: str | None = None
 
 
-@dataclass(frozen=True)
-class JobOutcome:
-    job: VideoJob
-    record: VideoRecord
-    skipped: int
-    results_path: Path
+class RoboflowReport(IngestReport):
+    """A video indexed from a Roboflow job, and where its raw results are kept."""
 
-
-def _no_stage(stage: str, info: dict[str, Any]) -> None:
-    return None
+    job_id: str
+    results_path: str
 
 
 def is_url(source: str) -> bool:
@@ -121,7 +115,7 @@ def resumed_job(root: Path, job_id: str, *, source: str | None, video_id: str | 
     source = source or entry.get("source")
     video_id = video_id or entry.get("video_id") or (default_video_id(source) if source else None)
     if not video_id:
-        raise InvalidInput(f"job {job_id} is not in {root / PENDING}: name its video with --video-id")
+        raise InvalidInput(f"job {job_id} is not in {root / PENDING}: name its video id")
     return VideoJob(source or f"roboflow-job:{job_id}", video_id, float(entry.get("fps") or fps), job_id)
 
 
@@ -145,24 +139,22 @@ def submit(
     api: RoboflowVideoAPI,
     job: VideoJob,
     root: Path,
-    on_stage: Stage = _no_stage,
+    on_stage: OnStage = no_stage,
     *,
     upload: Path | None = None,
     owner: str | None = None,
 ) -> VideoJob:
     """Upload the video (`upload`, else the source unless it is a URL), start the job, record it as pending."""
-    if job.fps <= 0:
-        raise InvalidInput(f"--fps must be positive, got {job.fps}")
     if upload is None:
         check_source(job.source)
     input_url = job.source
     if upload is not None or not is_url(job.source):
-        on_stage("uploading", {})
+        on_stage(Stage.UPLOADING, {})
         input_url = api.upload(upload or Path(job.source))
-    on_stage("submitting", {})
+    on_stage(Stage.SUBMITTING, {})
     submitted = replace(job, job_id=api.submit(input_url, job.fps))
     remember(root, submitted, owner)
-    on_stage("submitted", {"job_id": submitted.job_id})
+    on_stage(Stage.SUBMITTED, {"job_id": submitted.job_id})
     return submitted
 
 
@@ -172,7 +164,7 @@ def fetch(
     root: Path,
     policy: PollPolicy = PollPolicy(),
     *,
-    on_stage: Stage = _no_stage,
+    on_stage: OnStage = no_stage,
     sleep: Callable[[float], None] = time.sleep,
     clock: Callable[[], float] = time.monotonic,
 ) -> Path:
@@ -181,18 +173,18 @@ def fetch(
     path = results_path(root, job.job_id)
     if path.is_file():
         return path
-    on_stage("running", {"polls": 0, "elapsed": 0.0})
+    on_stage(Stage.RUNNING, {"polls": 0, "elapsed": 0.0})
     status = wait_for_job(
         api, job.job_id, policy, sleep=sleep, clock=clock,
-        on_poll=lambda polls, elapsed: on_stage("running", {"polls": polls, "elapsed": round(elapsed, 1)}),
+        on_poll=lambda polls, elapsed: on_stage(Stage.RUNNING, {"polls": polls, "elapsed": round(elapsed, 1)}),
     )
-    on_stage("downloading", {})
+    on_stage(Stage.DOWNLOADING, {})
     _write_atomic(path, api.download(status))
-    on_stage("saved", {"path": str(path)})
+    on_stage(Stage.SAVED, {"path": str(path)})
     return path
 
 
-def index_saved(store: VectorStore, job: VideoJob, path: Path, root: Path) -> JobOutcome:
+def index_saved(store: VectorStore, job: VideoJob, path: Path, root: Path) -> RoboflowReport:
     """Index saved raw results as the job's video, then drop the job from the pending list."""
     assert job.job_id, "index_saved needs a submitted job"
     parsed = load_results_file(path)
@@ -207,7 +199,7 @@ def index_saved(store: VectorStore, job: VideoJob, path: Path, root: Path) -> Jo
         extra={"roboflow_job_id": job.job_id, "requested_fps": job.fps},
     )
     forget(root, job.job_id)
-    return JobOutcome(job, record, parsed.skipped, path)
+    return RoboflowReport(**IngestReport.of(record).model_dump(), job_id=job.job_id, results_path=str(path))
 
 
 def run_video(
@@ -217,12 +209,18 @@ def run_video(
     root: Path,
     policy: PollPolicy = PollPolicy(),
     *,
-    on_stage: Stage = _no_stage,
+    on_stage: OnStage = no_stage,
     sleep: Callable[[float], None] = time.sleep,
-) -> JobOutcome:
-    """Submit (unless the job has an id), wait, save and index one video."""
+    upload: Path | None = None,
+    owner: str | None = None,
+    index_lock: AbstractContextManager[Any] | None = None,
+) -> RoboflowReport:
+    """The Roboflow pipeline of one video, for the CLI and the service alike: submit (unless the job has an id),
+    wait, save the raw results, then index them (under `index_lock`, when writers share the store)."""
     if job.job_id is None:
-        job = submit(api, job, root, on_stage)
+        check_store(store)
+        job = submit(api, job, root, on_stage, upload=upload, owner=owner)
     path = fetch(api, job, root, policy, on_stage=on_stage, sleep=sleep)
-    on_stage("indexing", {})
-    return index_saved(store, job, path, root)
+    on_stage(Stage.INDEXING, {"path": str(path)})
+    with index_lock or nullcontext():
+        return index_saved(store, job, path, root)

@@ -19,7 +19,21 @@ import numpy as np
 
 from framesearch.errors import InvalidInput
 
-VIDEO_EXTENSIONS = (".mp4", ".m4v", ".mkv", ".mov", ".webm", ".avi", ".mpg", ".mpeg", ".gif", ".wmv", ".flv", ".ts")
+VIDEO_TYPES = {  # video file extensions and the Content-Type each is served with
+    ".mp4": "video/mp4",
+    ".m4v": "video/mp4",
+    ".mov": "video/quicktime",
+    ".mkv": "video/x-matroska",
+    ".webm": "video/webm",
+    ".avi": "video/x-msvideo",
+    ".mpg": "video/mpeg",
+    ".mpeg": "video/mpeg",
+    ".ts": "video/mp2t",
+    ".gif": "image/gif",
+    ".wmv": "video/x-ms-wmv",
+    ".flv": "video/x-flv",
+}
+VIDEO_EXTENSIONS = tuple(VIDEO_TYPES)
 
 
 TIME_EPSILON = 1e-4
@@ -126,7 +140,7 @@ def sample_frames(path: Path, fps: float, short_side: int | None = None) -> Iter
     import av
 
     if not fps or fps <= 0 or not math.isfinite(fps):
-        raise InvalidInput(f"--fps must be a positive number, got {fps}")
+        raise InvalidInput(f"fps must be a positive finite number, got {fps}")
     container = open_video(path)
     try:
         stream = container.streams.video[0]

@@ -4,38 +4,14 @@ from __future__ import annotations
 
 from collections import defaultdict
 from collections.abc import Iterable
-from dataclasses import dataclass, field
 
 import numpy as np
 
+from framesearch.search.models import FrameScore, Segment
 from framesearch.store.schema import FrameHit
 
 GAP_FACTOR = 1.5
-
-
-@dataclass
-class Segment:
-    """A time range of one video where the query matches; `score` is its best frame's."""
-
-    video_id: str
-    start: float
-    end: float
-    score: float
-    peak_time: float
-    peak_frame: int
-    frames: list[FrameHit] = field(default_factory=list)
-
-    def to_dict(self) -> dict:
-        return {
-            "video_id": self.video_id,
-            "start": self.start,
-            "end": self.end,
-            "score": round(self.score, 6),
-            "peak_time": self.peak_time,
-            "peak_frame": self.peak_frame,
-            "frame_count": len(self.frames),
-            "frames": [{"frame": h.frame, "timestamp": h.timestamp, "score": round(h.score, 6)} for h in self.frames],
-        }
+SCORE_DIGITS = 6
 
 
 def sampling_interval(hits: list[FrameHit]) -> float | None:
@@ -58,6 +34,20 @@ def _split(hits: list[FrameHit], max_gap: float) -> list[list[FrameHit]]:
     return runs
 
 
+def _segment(video_id: str, run: list[FrameHit]) -> Segment:
+    peak = max(run, key=lambda h: h.score)
+    return Segment(
+        video_id=video_id,
+        start=run[0].timestamp,
+        end=run[-1].timestamp,
+        score=round(peak.score, SCORE_DIGITS),
+        peak_time=peak.timestamp,
+        peak_frame=peak.frame,
+        frame_count=len(run),
+        frames=[FrameScore(frame=h.frame, timestamp=h.timestamp, score=round(h.score, SCORE_DIGITS)) for h in run],
+    )
+
+
 def group_segments(hits: Iterable[FrameHit], gap_factor: float = GAP_FACTOR) -> list[Segment]:
     """Merge each video's hits whose gap is at most `gap_factor` sampling intervals; rank by best score."""
     by_video: dict[str, list[FrameHit]] = defaultdict(list)
@@ -68,10 +58,6 @@ def group_segments(hits: Iterable[FrameHit], gap_factor: float = GAP_FACTOR) -> 
         video_hits.sort(key=lambda h: h.timestamp)
         interval = sampling_interval(video_hits)
         max_gap = gap_factor * interval if interval else 0.0
-        for run in _split(video_hits, max_gap):
-            peak = max(run, key=lambda h: h.score)
-            segments.append(
-                Segment(video_id, run[0].timestamp, run[-1].timestamp, peak.score, peak.timestamp, peak.frame, run)
-            )
+        segments += [_segment(video_id, run) for run in _split(video_hits, max_gap)]
     segments.sort(key=lambda s: (-s.score, s.video_id, s.start))
     return segments

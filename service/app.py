@@ -1,30 +1,59 @@
-"""The HTTP app (FastAPI): assembles the routers, opens the store for the app's lifetime, maps domain errors."""
+"""The HTTP app (FastAPI): assembles the routers, opens the store for the app's lifetime, translates errors once.
+
+Every error answer is `{"error": CODE, "detail": TEXT}`: domain errors with their status, FastAPI's
+validation errors as 422 InvalidInput (naming the fields, never echoing values, which may be NaN),
+unknown routes and methods as 404/405, and anything unexpected as a logged 500 InternalError.
+"""
 
 from __future__ import annotations
 
+import logging
 from contextlib import asynccontextmanager
 
 from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from fastapi.staticfiles import StaticFiles
 from fastapi_offline import FastAPIOffline
+from starlette.exceptions import HTTPException
 
 from framesearch import __version__
 from framesearch.errors import FrameSearchError
-from framesearch.settings import Settings
 from framesearch.service.api import router as api_router
 from framesearch.service.jobs_api import router as jobs_router
 from framesearch.service.jobs_api import start_jobs
 from framesearch.service.state import AppState
 from framesearch.service.web import STATIC_DIR
 from framesearch.service.web import router as web_router
+from framesearch.settings import Settings
 from framesearch.store.base import VectorStore
 from framesearch.store.open import open_store
+from framesearch.validation import describe
+
+log = logging.getLogger(__name__)
+HTTP_CODES = {404: "NotFound", 405: "MethodNotAllowed", 413: "PayloadTooLarge"}
+
+
+def error_answer(status: int, code: str, detail: str, headers: dict | None = None) -> JSONResponse:
+    return JSONResponse({"error": code, "detail": detail}, status_code=status, headers=headers)
 
 
 async def domain_error(request: Request, exc: FrameSearchError) -> JSONResponse:
-    """Every domain error becomes one JSON answer with the error's status (4xx for bad input)."""
-    return JSONResponse({"error": type(exc).__name__, "detail": str(exc)}, status_code=exc.http_status)
+    return error_answer(exc.http_status, exc.code, str(exc))
+
+
+async def validation_error(request: Request, exc: RequestValidationError) -> JSONResponse:
+    return error_answer(422, "InvalidInput", describe(list(exc.errors())))
+
+
+async def http_error(request: Request, exc: HTTPException) -> JSONResponse:
+    code = HTTP_CODES.get(exc.status_code, "InvalidInput" if exc.status_code < 500 else "InternalError")
+    return error_answer(exc.status_code, code, str(exc.detail), getattr(exc, "headers", None))
+
+
+async def unexpected_error(request: Request, exc: Exception) -> JSONResponse:
+    log.exception("unexpected error on %s %s", request.method, request.url.path)
+    return error_answer(500, "InternalError", "the service failed unexpectedly; the log has the details")
 
 
 def create_app(settings: Settings, store: VectorStore | None = None) -> FastAPI:
@@ -45,6 +74,9 @@ def create_app(settings: Settings, store: VectorStore | None = None) -> FastAPI:
     # FastAPIOffline serves the /docs and /redoc assets itself (FastAPI's default pulls them from a CDN).
     app = FastAPIOffline(title="framesearch", version=__version__, lifespan=lifespan)
     app.add_exception_handler(FrameSearchError, domain_error)
+    app.add_exception_handler(RequestValidationError, validation_error)
+    app.add_exception_handler(HTTPException, http_error)
+    app.add_exception_handler(Exception, unexpected_error)
     # The page and media routes go first: /videos/{id}/thumbnail and /file must precede the greedy GET /videos/{id}.
     app.include_router(web_router)
     app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")

@@ -9,7 +9,6 @@ upload (idempotent). A job that cannot be resumed is marked failed with the reas
 from __future__ import annotations
 
 import functools
-import json
 import logging
 import shutil
 import threading
@@ -17,26 +16,28 @@ import time
 import uuid
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import asdict, dataclass, field, fields
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, Literal
 
+from pydantic import BaseModel, ConfigDict, Field
+
 from framesearch.embedders.roboflow import redact
-from framesearch.errors import FrameSearchError, InvalidInput, MissingDependency, ModelError, NotFound, PayloadTooLarge
-from framesearch.settings import Settings
+from framesearch.errors import FrameSearchError, InvalidInput, MissingDependency, NotFound, PayloadTooLarge
 from framesearch.ingest import roboflow_job as rj
-from framesearch.ingest.roboflow_api import Interrupted, PollPolicy, RoboflowVideoAPI
-from framesearch.service.uploads import safe_suffix
+from framesearch.ingest.requests import JobRequest
+from framesearch.ingest.roboflow_api import Interrupted, RoboflowVideoAPI, poll_policy
+from framesearch.ingest.stages import Stage
+from framesearch.service.uploads import MB, safe_suffix
+from framesearch.settings import Settings
 from framesearch.store.base import VectorStore
-from framesearch.store.schema import validate_video_id
+from framesearch.validation import check_video_id
 
 log = logging.getLogger(__name__)
 
 Status = Literal["queued", "running", "done", "failed"]
 PROVIDERS = ("local", "roboflow")
 ACTIVE = ("queued", "running")
-MAX_FPS = 60.0
 PROGRESS_WRITE_S = 1.0
 DOWNLOAD_CHUNK = 1 << 20
 
@@ -45,49 +46,48 @@ def _now() -> str:
     return datetime.now(UTC).isoformat(timespec="microseconds")
 
 
-@dataclass
-class JobRecord:
-    """One ingest job as persisted and reported (`upload` is a server path and is not reported)."""
+class Job(BaseModel):
+    """One ingest job as reported: queued, running (with stage and progress), done (counts) or failed (reason)."""
+
+    model_config = ConfigDict(extra="ignore")
 
     job_id: str
     provider: str
     video_id: str
     fps: float
     source: str
-    upload: str | None = None
     status: Status = "queued"
     stage: str | None = None
-    progress: dict[str, Any] = field(default_factory=dict)
+    progress: dict[str, Any] = Field(default_factory=dict)
     remote_job_id: str | None = None
     results_path: str | None = None
     frames: int | None = None
     skipped: int | None = None
     error: str | None = None
     resumed: int = 0
-    created_at: str = field(default_factory=_now)
-    updated_at: str = field(default_factory=_now)
+    created_at: str = Field(default_factory=_now)
+    updated_at: str = Field(default_factory=_now)
     started_at: str | None = None
     finished_at: str | None = None
 
-    def public(self) -> dict[str, Any]:
-        data = asdict(self)
-        data.pop("upload")
-        return data
 
-    @classmethod
-    def from_dict(cls, data: dict[str, Any]) -> JobRecord:
-        known = {f.name for f in fields(cls)}
-        return cls(**{k: v for k, v in data.items() if k in known})
+class JobRecord(Job):
+    """A job as persisted: its report plus the server path of its upload (never reported)."""
+
+    upload: str | None = None
+
+    def public(self) -> Job:
+        return Job.model_validate(self.model_dump(exclude={"upload"}))
 
 
-def parse_fps(value: str | float | None) -> float:
-    try:
-        fps = float(value) if value is not None else 3.0
-    except (TypeError, ValueError):
-        raise InvalidInput(f"fps must be a number, got {value!r}") from None
-    if not 0 < fps <= MAX_FPS:
-        raise InvalidInput(f"fps must be above 0 and at most {MAX_FPS:g}, got {fps:g}")
-    return fps
+class JobList(BaseModel):
+    count: int
+    jobs: list[Job]
+
+
+class JobAccepted(BaseModel):
+    job_id: str
+    status: Status
 
 
 class JobManager:
@@ -129,7 +129,7 @@ class JobManager:
         records = []
         for path in self.root.glob("*/job.json"):
             try:
-                records.append(JobRecord.from_dict(json.loads(path.read_text())))
+                records.append(JobRecord.model_validate_json(path.read_text()))
             except (OSError, ValueError, TypeError) as exc:
                 log.warning("skipping unreadable job file %s: %s", path, exc)
         return records
@@ -141,7 +141,7 @@ class JobManager:
             if record.upload and Path(record.upload).is_file():
                 self._drop_upload(record)
             return
-        self._update(record, status="queued", stage="resumed after a restart", resumed=record.resumed + 1)
+        self._update(record, status="queued", stage=Stage.RESUMED, resumed=record.resumed + 1)
         self._schedule(record)
 
     def _unresumable(self, record: JobRecord) -> str | None:
@@ -149,7 +149,7 @@ class JobManager:
             self._adopt_pending(record)
         if record.provider == "roboflow" and (record.remote_job_id or record.results_path):
             return None
-        if record.provider == "roboflow" and record.stage == "submitting":
+        if record.provider == "roboflow" and record.stage == Stage.SUBMITTING:
             return (
                 "the service stopped while submitting the video to Roboflow, so whether Roboflow started a job "
                 "is unknown; check your Roboflow dashboard before submitting it again"
@@ -182,19 +182,17 @@ class JobManager:
             shutil.rmtree(self.root / job_id, ignore_errors=True)
 
     def submit(
-        self, job_id: str, *, provider: str, fps: str | float | None, url: str | None = None,
-        upload: Path | None = None, filename: str | None = None, video_id: str | None = None,
-    ) -> dict[str, Any]:
+        self, job_id: str, req: JobRequest, *, upload: Path | None = None, filename: str | None = None
+    ) -> Job:
         """Queue a job for an uploaded file or a URL; returns its record as queued, at once."""
-        if provider not in PROVIDERS:
-            raise InvalidInput(f"provider must be one of {', '.join(PROVIDERS)}, got {provider!r}")
-        if (url is None) == (upload is None):
+        if (req.url is None) == (upload is None):
             raise InvalidInput("give a video: either a 'file' upload or a 'url', not both")
-        if url is not None and not rj.is_url(url):
-            raise InvalidInput(f"url must be an http(s) URL, got {url[:80]!r}")
-        source = url if url is not None else (filename or "upload")
-        video_id = validate_video_id(video_id or rj.default_video_id(source))
-        record = JobRecord(job_id, provider, video_id, parse_fps(fps), source, str(upload) if upload else None)
+        source = req.url if req.url is not None else (filename or "upload")
+        video_id = check_video_id(req.video_id or rj.default_video_id(source))
+        if req.provider == "local":
+            self._load_image_embedder()  # refuse now, not after the upload was queued, when there is no model
+        record = JobRecord(job_id=job_id, provider=req.provider, video_id=video_id, fps=req.fps, source=source,
+                           upload=str(upload) if upload else None)
         with self._lock:
             self._jobs[job_id] = record
             self._save(record)
@@ -202,13 +200,13 @@ class JobManager:
         self._schedule(record)
         return queued
 
-    def get(self, job_id: str) -> dict[str, Any]:
+    def get(self, job_id: str) -> Job:
         with self._lock:
             if job_id not in self._jobs:
                 raise NotFound(f"no job {job_id!r}")
             return self._jobs[job_id].public()
 
-    def list(self) -> list[dict[str, Any]]:
+    def list(self) -> list[Job]:
         """All jobs, newest first."""
         with self._lock:
             records = sorted(self._jobs.values(), key=lambda r: r.created_at, reverse=True)
@@ -220,7 +218,7 @@ class JobManager:
         folder = self.root / record.job_id
         folder.mkdir(parents=True, exist_ok=True)
         tmp = folder / "job.json.part"
-        tmp.write_text(json.dumps(asdict(record), indent=2))
+        tmp.write_text(record.model_dump_json(indent=2))
         tmp.replace(folder / "job.json")
         self._last_write[record.job_id] = time.monotonic()
 
@@ -277,65 +275,46 @@ class JobManager:
         self._drop_upload(record)
 
     def _clean(self, text: str) -> str:
-        key = self.settings.roboflow_api_key
-        return redact(text, key.get_secret_value() if key else None)
+        return redact(text, self.settings.roboflow_key())
 
     def _roboflow_api(self) -> RoboflowVideoAPI:
         with self._lock:
             if self._api is None:
-                key = self.settings.roboflow_api_key
-                if key is None:
-                    raise InvalidInput("the service has no Roboflow API key: set ROBOFLOW_API_KEY and restart it")
-                self._api = RoboflowVideoAPI(key.get_secret_value(), self.settings.roboflow_api_url)
+                self._api = RoboflowVideoAPI(self.settings.roboflow_key(), self.settings.roboflow_api_url)
             return self._api
 
-    def _on_roboflow_stage(self, record: JobRecord, stage: str, info: dict[str, Any]) -> None:
-        if stage == "submitted":
-            self._update(record, stage="submitted", remote_job_id=info["job_id"])
-        elif stage == "running":
-            self._update(record, stage="running at Roboflow", progress=info)
-        elif stage == "saved":
-            self._update(record, stage="results saved", results_path=info["path"])
+    def _on_roboflow_stage(self, record: JobRecord, stage: Stage, info: dict[str, Any]) -> None:
+        if stage == Stage.SUBMITTED:
+            self._update(record, stage=stage, remote_job_id=info["job_id"])
+        elif stage == Stage.RUNNING:
+            self._update(record, stage=stage, progress=info)
+        elif stage in (Stage.SAVED, Stage.INDEXING) and "path" in info:
+            self._update(record, stage=stage, results_path=info["path"])
         else:
             self._update(record, stage=stage)
 
     def _run_roboflow(self, record: JobRecord) -> tuple[int, int]:
-        api = self._roboflow_api()
-        root = rj.results_dir(self.settings)
+        upload = Path(record.upload) if record.upload else None
         job = rj.VideoJob(record.source, record.video_id, record.fps, record.remote_job_id)
-        on_stage = functools.partial(self._on_roboflow_stage, record)
-        if job.job_id is None:
-            rj.check_store(self.store)
-            upload = Path(record.upload) if record.upload else None
-            job = rj.submit(api, job, root, on_stage, upload=upload, owner=record.job_id)
-        policy = PollPolicy(
-            interval=self.settings.roboflow_poll_interval,
-            max_interval=max(self.settings.roboflow_poll_interval, 60.0),
-            timeout=self.settings.roboflow_timeout,
+        report = rj.run_video(
+            self._roboflow_api(), self.store, job, rj.results_dir(self.settings), poll_policy(self.settings),
+            on_stage=functools.partial(self._on_roboflow_stage, record), sleep=self._sleep,
+            upload=upload, owner=record.job_id, index_lock=self._ingest_lock,
         )
-        path = rj.fetch(api, job, root, policy, on_stage=on_stage, sleep=self._sleep)
-        self._update(record, stage="indexing", results_path=str(path))
-        with self._ingest_lock:
-            outcome = rj.index_saved(self.store, job, path, root)
-        return outcome.record.frames, outcome.skipped
-
-    def _image_embedder(self) -> Any:
-        if not self.settings.model:
-            raise ModelError("local jobs need an image model: start the service with --model FOLDER or FRAMESEARCH_MODEL")
-        return self._load_image_embedder()
+        return report.frames, report.skipped
 
     def _run_local(self, record: JobRecord) -> tuple[int, int]:
         try:
             from framesearch.ingest.local import ingest_video
         except ImportError as exc:
             raise MissingDependency(f"local ingest is not available in this installation ({exc})") from None
-        embedder = self._image_embedder()
+        embedder = self._load_image_embedder()
         path = self._keep_in_library(record, Path(record.upload) if record.upload else self._download(record))
 
         def progress(done: int, total: int | None) -> None:
             if self._stop.is_set():
                 raise Interrupted()
-            self._update(record, persist=False, stage="embedding frames", progress={"frames": done, "total": total})
+            self._update(record, persist=False, stage=Stage.EMBEDDING, progress={"frames": done, "total": total})
 
         with self._ingest_lock:
             video = ingest_video(self.store, path, embedder=embedder, fps=record.fps, video_id=record.video_id,
@@ -346,9 +325,9 @@ class JobManager:
         """Fetch a local job's URL into its folder (again after a restart), under the upload size limit."""
         import httpx
 
-        limit = self.settings.max_upload_mb * 1024 * 1024
+        limit = self.settings.max_upload_mb * MB
         target = self.root / record.job_id / f"download{safe_suffix(record.source.split('?', 1)[0])}"
-        self._update(record, stage="downloading")
+        self._update(record, stage=Stage.DOWNLOADING)
         try:
             with httpx.stream("GET", record.source, follow_redirects=True, timeout=60) as response:
                 if response.status_code >= 400:

@@ -6,15 +6,15 @@ from collections.abc import Callable
 from typing import Any
 
 from fastapi import APIRouter, Request
-from fastapi.responses import JSONResponse
 
-from framesearch.errors import PayloadTooLarge
+from framesearch.ingest.requests import JobRequest
+from framesearch.service.jobs import Job, JobAccepted, JobList, JobManager
+from framesearch.service.responses import ERRORS
+from framesearch.service.uploads import MB, receive_job_body, refuse_declared_size
 from framesearch.settings import Settings
-from framesearch.service.jobs import JobManager
-from framesearch.service.uploads import receive_job_body
+from framesearch.validation import build
 
-router = APIRouter(tags=["jobs"])
-FORM_SLACK = 1024 * 1024
+router = APIRouter(tags=["jobs"], responses=ERRORS)
 
 _FIELDS = {
     "url": {"type": "string", "description": "Video URL (instead of a file)."},
@@ -46,41 +46,34 @@ def _jobs(request: Request) -> JobManager:
 
 
 @router.post("/jobs", status_code=202, openapi_extra=_OPENAPI)
-async def create_job(request: Request) -> JSONResponse:
+async def create_job(request: Request) -> JobAccepted:
     """Queue an ingest job for an uploaded video (multipart `file`) or a `url`; answers at once with its id."""
     manager = _jobs(request)
-    limit = manager.settings.max_upload_mb * 1024 * 1024
-    declared = request.headers.get("content-length", "")
-    if declared.isdigit() and int(declared) > limit + FORM_SLACK:
-        raise PayloadTooLarge(f"upload exceeds the limit of {manager.settings.max_upload_mb} MB")
+    max_mb = manager.settings.max_upload_mb
+    refuse_declared_size(request.headers, max_mb)
     job_id, folder = manager.new_folder()
     try:
         content_type = request.headers.get("content-type", "")
-        body, upload = await receive_job_body(request.stream(), content_type, folder, limit)
+        body, upload = await receive_job_body(request.stream(), content_type, folder, max_mb * MB)
         fields = {**request.query_params, **body}
+        req = build(JobRequest, **{k: v for k, v in fields.items() if k in JobRequest.model_fields and v != ""})
         record = manager.submit(
-            job_id,
-            provider=fields.get("provider", "local"),
-            fps=fields.get("fps"),
-            url=fields.get("url") or None,
-            upload=upload.path if upload else None,
-            filename=upload.filename if upload else None,
-            video_id=fields.get("video_id") or None,
+            job_id, req, upload=upload.path if upload else None, filename=upload.filename if upload else None
         )
     except BaseException:
         manager.discard(job_id)
         raise
-    return JSONResponse({"job_id": record["job_id"], "status": record["status"]}, status_code=202)
+    return JobAccepted(job_id=record.job_id, status=record.status)
 
 
 @router.get("/jobs")
-def list_jobs(request: Request) -> dict[str, Any]:
+def list_jobs(request: Request) -> JobList:
     """Every job, newest first."""
     jobs = _jobs(request).list()
-    return {"count": len(jobs), "jobs": jobs}
+    return JobList(count=len(jobs), jobs=jobs)
 
 
 @router.get("/jobs/{job_id}")
-def get_job(request: Request, job_id: str) -> dict[str, Any]:
+def get_job(request: Request, job_id: str) -> Job:
     """A job's state: queued, running (with stage and progress), done (with counts) or failed (with the reason)."""
     return _jobs(request).get(job_id)

@@ -3,40 +3,21 @@
 from __future__ import annotations
 
 import hashlib
-import io
 import math
 import os
 import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
-import numpy as np
-
-from framesearch.embedders.base import ImageEmbedder
 from framesearch.errors import InvalidInput, VideoFileUnavailable
+from framesearch.ingest.video import VIDEO_TYPES
 from framesearch.store.base import VectorStore
 from framesearch.store.schema import VideoRecord
 
 THUMB_SHORT_SIDE = 240
 THUMB_QUALITY = 82
 THUMB_TIME_STEP = 0.01
-MAX_IMAGE_BYTES = 25 * 1024 * 1024
-QUERY_IMAGE_SIDE = 1024
 
-VIDEO_TYPES = {
-    ".mp4": "video/mp4",
-    ".m4v": "video/mp4",
-    ".mov": "video/quicktime",
-    ".mkv": "video/x-matroska",
-    ".webm": "video/webm",
-    ".avi": "video/x-msvideo",
-    ".mpg": "video/mpeg",
-    ".mpeg": "video/mpeg",
-    ".ts": "video/mp2t",
-    ".gif": "image/gif",
-    ".wmv": "video/x-ms-wmv",
-    ".flv": "video/x-flv",
-}
 
 
 def media_type(path: Path) -> str:
@@ -117,28 +98,3 @@ class ThumbnailCache:
         except BaseException:
             Path(tmp).unlink(missing_ok=True)
             raise
-
-
-def decode_image(data: bytes, max_side: int = QUERY_IMAGE_SIDE) -> np.ndarray:
-    """RGB pixels of an uploaded image (any format Pillow reads), downscaled so its longer side is at most `max_side`."""
-    from PIL import Image, ImageOps, UnidentifiedImageError
-
-    if not data:
-        raise InvalidInput("the query image is empty")
-    if len(data) > MAX_IMAGE_BYTES:
-        raise InvalidInput(f"the query image is larger than {MAX_IMAGE_BYTES // (1024 * 1024)} MB")
-    try:
-        with Image.open(io.BytesIO(data)) as img:
-            img.draft("RGB", (max_side, max_side))
-            img = ImageOps.exif_transpose(img).convert("RGB")
-            img.thumbnail((max_side, max_side))
-            return np.asarray(img, dtype=np.uint8)
-    except (UnidentifiedImageError, Image.DecompressionBombError) as exc:
-        raise InvalidInput(f"the query is not a readable image ({exc})") from None
-    except (OSError, ValueError, SyntaxError) as exc:
-        raise InvalidInput(f"the query image is damaged ({exc})") from None
-
-
-def image_vector(data: bytes, embedder: ImageEmbedder) -> list[float]:
-    """The CLIP image embedding of an uploaded image, as a query vector."""
-    return embedder.embed_images([decode_image(data)])[0].astype(float).tolist()

@@ -1,4 +1,4 @@
-"""What the web app holds for its lifetime: settings, the open store, and the query embedders."""
+"""What the web app holds for its lifetime: settings, the open store, the embedders and the thumbnail cache."""
 
 from __future__ import annotations
 
@@ -7,10 +7,12 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
+from fastapi import Request
+
 from framesearch.embedders.base import ImageEmbedder, TextEmbedder
-from framesearch.embedders.resolve import load_image_embedder, load_text_embedder
-from framesearch.settings import Settings
+from framesearch.embedders.resolve import image_embedder, text_embedder
 from framesearch.service.media import ThumbnailCache
+from framesearch.settings import Settings
 from framesearch.store.base import VectorStore
 
 
@@ -34,11 +36,11 @@ class AppState:
 
     def embedder(self) -> TextEmbedder:
         """The query embedder for the collection's model."""
-        return self._cached(self._embedders, load_text_embedder)
+        return self._cached(self._embedders, text_embedder)
 
     def image_embedder(self) -> ImageEmbedder:
-        """The local CLIP that embeds query images and local-job frames for the collection's model."""
-        return self._cached(self._image_embedders, load_image_embedder)
+        """The CLIP that embeds query images and local-job frames for the collection's model."""
+        return self._cached(self._image_embedders, image_embedder)
 
     def thumbnails(self) -> ThumbnailCache:
         """The thumbnail cache under the work folder."""
@@ -46,3 +48,8 @@ class AppState:
             if self._thumbnails is None:
                 self._thumbnails = ThumbnailCache(self.settings.work_dir / "thumbs")
             return self._thumbnails
+
+
+def app_state(request: Request) -> AppState:
+    """The state the app's lifespan set up."""
+    return request.app.state.framesearch

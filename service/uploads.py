@@ -149,3 +149,80 @@ async def receive_job_body(
     if body:
         raise InvalidInput(f"unsupported content type {kind!r}: send multipart/form-data, JSON or a url-encoded form")
     return {}, None
+
+
+MB = 1024 * 1024
+FORM_SLACK = MB  # room for multipart headers and small fields beside a file at the size limit
+
+
+def upload_limit(max_mb: int) -> int:
+    """The byte limit of an upload body (the `max_upload_mb` setting plus room for form headers)."""
+    return max_mb * MB + FORM_SLACK
+
+
+def refuse_declared_size(headers: Any, max_mb: int) -> None:
+    """Refuse at once a body whose declared length is over the limit (nothing is read)."""
+    declared = headers.get("content-length", "")
+    if declared.isdigit() and int(declared) > upload_limit(max_mb):
+        raise PayloadTooLarge(f"upload exceeds the limit of {max_mb} MB")
+
+
+def _multipart_field(body: bytes, content_type: str, field: str) -> bytes:
+    """The bytes of one part of a multipart body held in memory."""
+    from python_multipart.exceptions import MultipartParseError
+    from python_multipart.multipart import MultipartParser, parse_options_header
+
+    boundary = parse_options_header(content_type)[1].get(b"boundary")
+    if not boundary:
+        raise InvalidInput("multipart body without a boundary")
+    parts: dict[str, bytearray] = {}
+    current: dict[str, Any] = {}
+
+    def part_begin() -> None:
+        current.update(field=b"", value=b"", disposition=b"", name="")
+
+    def header_end() -> None:
+        if current["field"].lower() == b"content-disposition":
+            current["disposition"] = current["value"]
+        current["field"], current["value"] = b"", b""
+
+    def headers_finished() -> None:
+        _, options = parse_options_header(current["disposition"])
+        current["name"] = options.get(b"name", b"").decode("utf-8", "replace")
+        parts.setdefault(current["name"], bytearray())
+
+    def part_data(data: bytes, start: int, end: int) -> None:
+        parts[current["name"]] += data[start:end]
+
+    callbacks = {
+        "on_part_begin": part_begin,
+        "on_header_field": lambda data, start, end: current.__setitem__("field", current["field"] + data[start:end]),
+        "on_header_value": lambda data, start, end: current.__setitem__("value", current["value"] + data[start:end]),
+        "on_header_end": header_end,
+        "on_headers_finished": headers_finished,
+        "on_part_data": part_data,
+    }
+    try:
+        parser = MultipartParser(boundary, callbacks)
+        parser.write(body)
+        parser.finalize()
+    except MultipartParseError as exc:
+        raise InvalidInput(f"malformed multipart body: {exc}") from None
+    if field not in parts:
+        raise InvalidInput(f"multipart upload needs a {field!r} field")
+    return bytes(parts[field])
+
+
+async def read_body(request: Any, max_mb: int, field: str = FILE_FIELD) -> bytes:
+    """A request body (or its multipart `field`), read as it streams in and refused past the size limit."""
+    refuse_declared_size(request.headers, max_mb)
+    limit = upload_limit(max_mb)
+    body = bytearray()
+    async for chunk in request.stream():
+        body += chunk
+        if len(body) > limit:
+            raise PayloadTooLarge(f"upload exceeds the limit of {max_mb} MB")
+    content_type = request.headers.get("content-type", "")
+    if content_type.split(";", 1)[0].strip().lower() == "multipart/form-data":
+        return _multipart_field(bytes(body), content_type, field)
+    return bytes(body)

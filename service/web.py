@@ -1,21 +1,24 @@
 """The search page and its media routes: the page itself, thumbnails, video files with ranges, image and similar-frame queries.
 
-A thin HTTP layer over service.media and service.search; included by service.app before its greedy
+A thin HTTP layer over service.media and the search core; included by service.app before its greedy
 `/videos/{video_id:path}` routes, which would otherwise swallow `/videos/{id}/thumbnail` and `/videos/{id}/file`.
 """
 
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated, Any, Literal
+from typing import Annotated
 
 from fastapi import APIRouter, File, Form, Query, Request, UploadFile
 from fastapi.responses import FileResponse, Response
 
-from framesearch.service.media import MAX_IMAGE_BYTES, image_vector, media_type, video_file
-from framesearch.service.requests import SimilarBody
-from framesearch.service.requests import app_state as _state
-from framesearch.search.core import SearchRequest, search
+from framesearch.search.core import search_vector, similar
+from framesearch.search.images import MAX_IMAGE_BYTES, image_vector
+from framesearch.search.models import SearchFilters, SearchResponse, SimilarRequest
+from framesearch.service.media import media_type, video_file
+from framesearch.service.responses import ERRORS
+from framesearch.service.state import app_state as _state
+from framesearch.validation import build
 
 STATIC_DIR = Path(__file__).parent / "static"
 THUMB_CACHE_CONTROL = "public, max-age=604800"
@@ -24,7 +27,7 @@ PAGE_POLICY = (
     "base-uri 'none'; form-action 'self'; frame-ancestors 'none'"
 )
 
-router = APIRouter()
+router = APIRouter(responses=ERRORS)
 
 
 @router.get("/", include_in_schema=False)
@@ -36,7 +39,7 @@ def page() -> FileResponse:
 
 @router.get("/videos/{video_id:path}/thumbnail", response_class=FileResponse, tags=["media"])
 def thumbnail(
-    request: Request, video_id: str, t: Annotated[float, Query(ge=0, description="Time in seconds.")] = 0.0
+    request: Request, video_id: str, t: Annotated[float, Query(ge=0, allow_inf_nan=False, description="Time in seconds.")] = 0.0
 ) -> Response:
     """The video's frame at `t` as a JPEG, extracted on first request and cached on disk."""
     state = _state(request)
@@ -59,22 +62,22 @@ def search_image(
     request: Request,
     file: Annotated[UploadFile, File(description="The query image (JPEG, PNG, WebP, ...).")],
     video_id: Annotated[list[str], Form()] = [],  # noqa: B006 - FastAPI reads the default
-    threshold: Annotated[float | None, Form(ge=-1, le=1)] = None,
-    limit: Annotated[int, Form(ge=1, le=1000)] = 20,
-    mode: Annotated[Literal["segments", "frames"], Form()] = "segments",
+    threshold: Annotated[float | None, Form()] = None,
+    limit: Annotated[int | None, Form()] = None,
+    mode: Annotated[str, Form()] = "segments",
     t_min: Annotated[float | None, Form()] = None,
     t_max: Annotated[float | None, Form()] = None,
-) -> dict[str, Any]:
+) -> SearchResponse:
     """Search by an image: its CLIP image embedding is the query vector; same answer as /search."""
+    filters = build(SearchFilters, video_id=video_id, threshold=threshold, limit=limit, mode=mode, t_min=t_min, t_max=t_max)
     state = _state(request)
-    vector = image_vector(file.file.read(MAX_IMAGE_BYTES + 1), state.image_embedder())
-    req = SearchRequest(None, vector, video_id, t_min, t_max, threshold, limit, mode)
-    return search(state.store, req).to_dict()
+    embedder = state.image_embedder()
+    vector = image_vector(file.file.read(MAX_IMAGE_BYTES + 1), embedder)
+    return search_vector(state.store, vector, filters, state.settings, embedder)
 
 
 @router.post("/search/similar", tags=["search"])
-def search_similar(request: Request, body: SimilarBody) -> dict[str, Any]:
+def search_similar(request: Request, body: SimilarRequest) -> SearchResponse:
     """More like this: the stored vector of one frame is the query; same answer as /search."""
     state = _state(request)
-    vector = state.store.frame_vector(body.like.video_id, body.like.frame).astype(float).tolist()
-    return search(state.store, body.request(vector=vector)).to_dict()
+    return similar(state.store, body, state.settings)

@@ -19,10 +19,10 @@ from framesearch.store.schema import (
     FrameHit,
     FramePoint,
     VideoRecord,
-    normalize,
     point_id,
     video_point_id,
 )
+from framesearch.vectors import normalize
 
 Kind = Literal["frames", "videos"]
 

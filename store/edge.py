@@ -65,7 +65,7 @@ class EdgeStore(VectorStore):
             handle.close()
             raise StoreLocked(
                 f"{self.description} is in use by {holder}. Qdrant Edge lets one process open a store: "
-                "stop that process, use its HTTP API, or run a Qdrant server and pass --qdrant-url."
+                "stop that process, use its HTTP API, or run a Qdrant server (setting qdrant_url)."
             ) from None
         handle.seek(0)
         handle.truncate()

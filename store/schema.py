@@ -7,12 +7,12 @@ overwrites its points instead of duplicating them.
 
 from __future__ import annotations
 
-import math
 import uuid
-from dataclasses import asdict, dataclass, field, fields
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
+from pydantic import BaseModel, ConfigDict, Field
 
 POINT_NAMESPACE = uuid.UUID("6c1c3f8e-8d0a-4f5e-9a57-1f0c5a0e7b21")
 
@@ -90,9 +90,10 @@ class FrameHit:
         )
 
 
-@dataclass
-class VideoRecord:
+class VideoRecord(BaseModel):
     """What the library knows of one indexed video (stored in the videos collection)."""
+
+    model_config = ConfigDict(extra="ignore")
 
     video_id: str
     model: str
@@ -106,15 +107,14 @@ class VideoRecord:
     skipped_frames: int = 0
     width: int | None = None
     height: int | None = None
-    extra: dict[str, Any] = field(default_factory=dict)
+    extra: dict[str, Any] = Field(default_factory=dict)
 
     def to_payload(self) -> dict[str, Any]:
-        return asdict(self)
+        return self.model_dump()
 
     @classmethod
     def from_payload(cls, payload: dict[str, Any]) -> VideoRecord:
-        known = {f.name for f in fields(cls)}
-        return cls(**{k: v for k, v in payload.items() if k in known})
+        return cls.model_validate(payload)
 
 
 @dataclass(frozen=True)
@@ -137,25 +137,3 @@ class CollectionInfo:
             dim=int(meta["framesearch_dim"]),
             model_path=meta.get("framesearch_model_path"),
         )
-
-
-def normalize(vectors: np.ndarray) -> np.ndarray:
-    """L2-normalise rows (cosine scores then equal dot products); zero rows are left as they are."""
-    vectors = np.asarray(vectors, dtype=np.float32)
-    norms = np.linalg.norm(vectors, axis=-1, keepdims=True)
-    return vectors / np.where(norms == 0, 1.0, norms)
-
-
-def is_finite_number(value: Any) -> bool:
-    return isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
-
-
-def validate_video_id(video_id: str) -> str:
-    """A video id is 1-256 printable characters (paths like `shows/ep1.mp4` are fine)."""
-    from framesearch.errors import InvalidInput
-
-    if not isinstance(video_id, str) or not video_id.strip():
-        raise InvalidInput("video id must be a non-empty string")
-    if len(video_id) > 256 or not video_id.isprintable():
-        raise InvalidInput(f"video id {video_id[:40]!r} must be at most 256 printable characters")
-    return video_id

@@ -13,8 +13,8 @@ import httpx
 import pytest
 from fastapi.testclient import TestClient
 
-from framesearch.settings import Settings
 from framesearch.service.app import create_app
+from framesearch.settings import Settings
 
 
 @pytest.fixture

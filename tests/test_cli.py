@@ -7,7 +7,7 @@ import json
 import pytest
 from typer.testing import CliRunner
 
-from framesearch.cli.app import app
+from framesearch.cli import app
 
 runner = CliRunner()
 

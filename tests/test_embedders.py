@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 
 from framesearch.embedders.onnx_clip import OnnxClip
-from framesearch.embedders.resolve import load_text_embedder, resolve_model
+from framesearch.embedders.resolve import resolve_model, text_embedder
 from framesearch.embedders.roboflow import RoboflowClipText
 from framesearch.errors import ModelError, ModelMismatch, UpstreamError
 from framesearch.settings import Settings
@@ -59,11 +59,11 @@ def test_model_specs_resolve_or_fail_clearly(tiny_clip_dir):
 
 def test_query_model_defaults_to_the_collections_recorded_folder(tiny_clip_dir):
     info = CollectionInfo("tests/tiny-colour-clip", 8, str(tiny_clip_dir))
-    assert load_text_embedder(Settings(), info).name == "tests/tiny-colour-clip"
+    assert text_embedder(Settings(), info).name == "tests/tiny-colour-clip"
     with pytest.raises(ModelError, match="store is empty"):
-        load_text_embedder(Settings(), None)
+        text_embedder(Settings(), None)
     with pytest.raises(ModelMismatch, match="other/model"):
-        load_text_embedder(Settings(model=str(tiny_clip_dir)), CollectionInfo("other/model", 8))
+        text_embedder(Settings(model=str(tiny_clip_dir)), CollectionInfo("other/model", 8))
 
 
 class StandIn(BaseHTTPRequestHandler):
@@ -131,6 +131,6 @@ def test_roboflow_errors_never_show_the_key(roboflow_standin):
 def test_roboflow_model_is_chosen_for_roboflow_made_vectors(roboflow_standin, monkeypatch):
     monkeypatch.setenv("ROBOFLOW_API_KEY", KEY)
     settings = Settings(roboflow_inference_url=roboflow_standin)
-    embedder = load_text_embedder(settings, CollectionInfo("clip/ViT-B-16", 512))
+    embedder = text_embedder(settings, CollectionInfo("clip/ViT-B-16", 512))
     assert isinstance(embedder, RoboflowClipText)
     assert embedder.embed_texts(["x"]).shape == (1, 512)

@@ -16,9 +16,9 @@ pytest.importorskip("onnx", reason="model export needs onnx: pip install 'frames
 
 import torch  # noqa: E402
 
+from framesearch.cli import app  # noqa: E402
 from framesearch.embedders.export import check_images  # noqa: E402
 from framesearch.embedders.onnx_clip import OnnxClip  # noqa: E402
-from framesearch.cli.app import app  # noqa: E402
 from tests.helpers.tiny_hf_clip import CONTEXT, DIM, IMAGE, build_tiny_hf_clip, fake_open_clip  # noqa: E402
 
 runner = CliRunner()

@@ -7,8 +7,8 @@ import sys
 import pytest
 from typer.testing import CliRunner
 
+from framesearch.cli import app
 from framesearch.embedders.export import aliases_for, hf_model_name, open_clip_model_name
-from framesearch.cli.app import app
 
 runner = CliRunner()
 

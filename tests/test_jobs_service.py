@@ -15,8 +15,8 @@ import httpx
 import pytest
 from fastapi.testclient import TestClient
 
-from framesearch.settings import Settings
 from framesearch.service.app import create_app
+from framesearch.settings import Settings
 from tests.conftest import MEDIA, ROBOFLOW_TEST_KEY
 
 BIKES = MEDIA / "videos" / "bikes.mp4"
@@ -134,9 +134,9 @@ def test_jobs_that_cannot_be_resumed_are_marked_failed_with_the_reason(service):
 
 
 def test_a_job_stopped_right_after_submission_is_found_in_the_pending_list(service, tmp_path):
-    from framesearch.settings import Settings as S
     from framesearch.ingest import roboflow_job as rj
     from framesearch.ingest.roboflow_api import RoboflowVideoAPI
+    from framesearch.settings import Settings as S
 
     url = "https://videos.example.com/late.mp4"
     remote = RoboflowVideoAPI(ROBOFLOW_TEST_KEY, service.standin.api_url).submit(url, 3)
@@ -189,9 +189,16 @@ def test_local_jobs_run_the_real_local_ingest_and_report_progress(service, tiny_
         assert Path(video["path"]).is_file()
         found = client.post("/search", json={"q": "white", "threshold": -1, "video_id": ["bikes"], "mode": "frames"})
         assert found.json()["count"] == 20
-    with service() as client:  # no model configured: the job fails and says why
-        job = wait_for(client, post_file(client, BIKES, provider="local")["job_id"], lambda j: j["status"] == "failed")
-        assert "local jobs need an image model" in job["error"]
+    with service() as client:  # no model configured: the collection's recorded model embeds the frames
+        again = post_file(client, BIKES, fps="2", provider="local", video_id="bikes-again")
+        assert wait_for(client, again["job_id"], lambda j: j["status"] == "done", timeout=60)["frames"] == 20
+
+
+def test_local_jobs_on_an_empty_store_without_a_model_are_refused_up_front(service, tmp_path):
+    with service(store=tmp_path / "empty") as client, BIKES.open("rb") as handle:
+        response = client.post("/jobs", files={"file": ("bikes.mp4", handle, "video/mp4")}, data={"provider": "local"})
+        assert response.status_code == 400 and response.json()["error"] == "ModelError"
+        assert "no model given" in response.json()["detail"] and client.get("/jobs").json()["count"] == 0
 
 
 def _free_port() -> int:

@@ -8,7 +8,7 @@ import shutil
 import pytest
 from typer.testing import CliRunner
 
-from framesearch.cli.app import app
+from framesearch.cli import app
 from framesearch.ingest.results import load_results_file
 from tests.conftest import MEDIA
 

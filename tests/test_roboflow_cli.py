@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
-from framesearch.cli.app import app
+from framesearch.cli import app
 from tests.conftest import MEDIA, ROBOFLOW_TEST_KEY
 
 runner = CliRunner()
@@ -182,9 +182,10 @@ def test_the_key_never_reaches_the_logs(rf, caplog):
     [
         ((), "give at least one video"),
         (("missing.mp4",), "no such video file"),
-        (("a.mp4", "b.mp4", "--video-id", "x"), "--video-id names one video"),
-        ((str(BIKES), "--fps", "0"), "--fps must be positive"),
-        (("--job-id", "job-unknown"), "name its video with --video-id"),
+        (("a.mp4", "b.mp4", "--video-id", "x"), "a video id names one video"),
+        ((str(BIKES), "--fps", "0"), "fps: Input should be greater than 0"),
+        ((str(BIKES), "--fps", "nan"), "fps: Input should be a finite number"),
+        (("--job-id", "job-unknown"), "name its video id"),
     ],
 )
 def test_bad_arguments_fail_before_anything_is_paid_for(rf, args, message):

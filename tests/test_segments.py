@@ -48,7 +48,7 @@ def test_empty_input():
     assert group_segments([]) == []
 
 
-def test_to_dict_has_the_documented_keys():
-    data = group_segments([hit(1.0, 0.7), hit(1.5, 0.8)])[0].to_dict()
+def test_segments_have_the_documented_keys():
+    data = group_segments([hit(1.0, 0.7), hit(1.5, 0.8)])[0].model_dump()
     assert {"video_id", "start", "end", "score", "peak_time", "frames"} <= set(data)
     assert data["frame_count"] == 2 and [f["timestamp"] for f in data["frames"]] == [1.0, 1.5]

@@ -11,10 +11,11 @@ import pytest
 from fastapi.testclient import TestClient
 from PIL import Image
 
-from framesearch.settings import Settings
 from framesearch.ingest.video import frame_at
+from framesearch.search.images import decode_image
 from framesearch.service.app import create_app
-from framesearch.service.media import decode_image, media_type
+from framesearch.service.media import media_type
+from framesearch.settings import Settings
 from tests.conftest import MEDIA, results_json
 from tests.helpers.tiny_clip import solid_frame
 from tests.helpers.web import index_videos
@@ -233,4 +234,4 @@ def test_image_search_without_a_local_model_is_a_clear_4xx(tmp_path, colour_resu
         c.post("/videos/r/results", content=path.read_bytes(), params={"model": "clip/ViT-B-16"},
                headers={"content-type": "application/json"})
         r = c.post("/search/image", files={"file": ("y.png", png(solid_frame("yellow")), "image/png")})
-        assert r.status_code == 400 and r.json()["error"] == "ModelError" and "--model" in r.json()["detail"]
+        assert r.status_code == 400 and r.json()["error"] == "ModelError" and "name that model" in r.json()["detail"]

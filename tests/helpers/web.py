@@ -55,8 +55,8 @@ def launch_chromium(playwright):
 def index_videos(store_dir: Path, model_dir: Path, videos: dict[str, Path], fps: float = 3.0) -> None:
     """Index real video files (id -> path) into an embedded store with a local CLIP model folder."""
     from framesearch.embedders.onnx_clip import OnnxClip
-    from framesearch.settings import Settings
     from framesearch.ingest.local import ingest_video
+    from framesearch.settings import Settings
     from framesearch.store.open import open_store
 
     embedder = OnnxClip(model_dir)

@@ -1,0 +1,297 @@
+"""`framesearch ingest results|roboflow|local` and `framesearch infer`: build the ingest request, run the pipeline."""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor, as_completed
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Annotated, Any, Optional
+
+import typer
+from rich.progress import (
+    BarColumn,
+    MofNCompleteColumn,
+    Progress,
+    SpinnerColumn,
+    TextColumn,
+    TimeElapsedColumn,
+    TimeRemainingColumn,
+)
+from rich.table import Table
+
+from framesearch.cli.main import (
+    CollectionOpt,
+    JsonOpt,
+    StoreOpt,
+    UrlOpt,
+    app,
+    err,
+    fail_cleanly,
+    ingest_app,
+    out,
+    print_json,
+    report,
+    request,
+    settings_for,
+)
+from framesearch.errors import FrameSearchError, InvalidInput
+from framesearch.ingest.requests import LocalIngest, ResultsIngest, RoboflowIngest
+
+FpsOpt = Annotated[Optional[float], typer.Option("--fps", help="Frames sampled per second of video (default 3).")]
+ModelDirOpt = Annotated[Optional[str], typer.Option("--model", help="CLIP model folder or bundled model name.")]
+
+
+@ingest_app.command("results")
+@fail_cleanly
+def ingest_results_cmd(
+    ctx: typer.Context,
+    files: Annotated[list[Path], typer.Argument(help="Roboflow video inference results JSON file(s).")],
+    video_id: Annotated[Optional[str], typer.Option("--video-id", help="Video id (default: file stem).")] = None,
+    fps: Annotated[Optional[float], typer.Option("--fps", help="Sampling rate of the results (default: inferred).")] = None,
+    model: Annotated[Optional[str], typer.Option("--model", help="Model that made the vectors (default clip/ViT-B-16).")] = None,
+    store: StoreOpt = None,
+    qdrant_url: UrlOpt = None,
+    collection: CollectionOpt = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """Index Roboflow CLIP results files: every file is validated before anything is written."""
+    from framesearch.ingest.index import IngestReport, ingest_results
+    from framesearch.ingest.results import load_results_file
+    from framesearch.store.open import open_store
+
+    req = request(ResultsIngest, video_id=video_id, fps=fps, model=model)
+    if req.video_id and len(files) > 1:
+        raise InvalidInput("--video-id names one video; give one file, or let ids default to file stems")
+    parsed = [(path, load_results_file(path)) for path in files]
+    settings = settings_for(ctx, store=store, qdrant_url=qdrant_url, collection=collection)
+    reports = []
+    with open_store(settings) as st:
+        for path, results in parsed:
+            record = ingest_results(st, results, req.video_id or path.stem, fps=req.fps, model=req.model, path=None)
+            reports.append(IngestReport.of(record))
+            if not as_json:
+                out.print(f"indexed {record.video_id}: {record.frames} frames ({results.skipped} null skipped)")
+    if as_json:
+        print_json(reports)
+
+
+def _roboflow_jobs(req: RoboflowIngest, root: Path) -> list[Any]:
+    """The jobs an `ingest roboflow` call names, checked before anything is paid for."""
+    from framesearch.ingest import roboflow_job as rj
+
+    if req.job_id:
+        source = req.sources[0] if req.sources else None
+        return [rj.resumed_job(root, req.job_id, source=source, video_id=req.video_id, fps=req.fps)]
+    for source in req.sources:
+        rj.check_source(source)
+    ids = [req.video_id or rj.default_video_id(v) for v in req.sources]
+    if len(set(ids)) < len(ids):
+        same = ", ".join(sorted(ids))
+        raise InvalidInput(f"several videos would get the same id ({same}): run them one by one with --video-id")
+    return [rj.VideoJob(source, vid, req.fps) for source, vid in zip(req.sources, ids, strict=True)]
+
+
+def _stage_text(stage: str, info: dict[str, Any]) -> str:
+    from framesearch.ingest.stages import Stage
+
+    if stage == Stage.RUNNING:
+        return f"running at Roboflow (poll {info['polls']}, {info['elapsed']:.0f} s)"
+    if stage == Stage.SUBMITTED:
+        return f"submitted job {info['job_id']}"
+    return str(stage)
+
+
+def _run_roboflow_jobs(api: Any, st: Any, jobs: list[Any], root: Path, policy: Any, workers: int, quiet: bool):
+    """Run each job's pipeline concurrently (indexing one at a time); returns reports and failures."""
+    from framesearch.ingest import roboflow_job as rj
+    from framesearch.ingest.roboflow_api import Interrupted
+
+    stop = threading.Event()
+    index_lock = threading.Lock()
+
+    def sleep(seconds: float) -> None:
+        if stop.wait(seconds):
+            raise Interrupted()
+
+    def work(job: Any, task: Any) -> Any:
+        def on_stage(stage: Any, info: dict[str, Any]) -> None:
+            progress.update(task, description=f"{job.video_id}: {_stage_text(stage, info)}")
+
+        return rj.run_video(api, st, job, root, policy, on_stage=on_stage, sleep=sleep, index_lock=index_lock)
+
+    reports: list = []
+    failures: list = []
+    columns = (SpinnerColumn(), TextColumn("{task.description}"), TimeElapsedColumn())
+    with Progress(*columns, console=err, disable=quiet) as progress, ThreadPoolExecutor(min(workers, len(jobs))) as pool:
+        tasks = {job: progress.add_task(f"{job.video_id}: queued", total=None) for job in jobs}
+        futures = {pool.submit(work, job, task): job for job, task in tasks.items()}
+        try:
+            for future in as_completed(futures):
+                job = futures[future]
+                try:
+                    reports.append(future.result())
+                    progress.update(tasks[job], description=f"{job.video_id}: indexed", total=1, completed=1)
+                except FrameSearchError as exc:
+                    progress.update(tasks[job], description=f"{job.video_id}: failed", total=1, completed=1)
+                    failures.append((job, exc))
+        except KeyboardInterrupt:
+            stop.set()
+            pool.shutdown(cancel_futures=True)
+            err.print(f"interrupted: submitted jobs go on at Roboflow; resume each with --job-id (see {root / rj.PENDING})")
+            raise typer.Exit(130) from None
+    return reports, failures
+
+
+@ingest_app.command("roboflow")
+@fail_cleanly
+def ingest_roboflow_cmd(
+    ctx: typer.Context,
+    videos: Annotated[
+        Optional[list[str]], typer.Argument(metavar="VIDEO_OR_URL", help="Video files or http(s) URLs.", show_default=False)
+    ] = None,
+    fps: FpsOpt = None,
+    api_key: Annotated[Optional[str], typer.Option("--api-key", help="Roboflow API key (env ROBOFLOW_API_KEY).")] = None,
+    video_id: Annotated[Optional[str], typer.Option("--video-id", help="Video id (default: file or URL name).")] = None,
+    job_id: Annotated[Optional[str], typer.Option("--job-id", help="Resume a job submitted earlier.")] = None,
+    timeout: Annotated[
+        Optional[float], typer.Option("--timeout", help="Give up waiting after this many seconds (default 3600).")
+    ] = None,
+    poll_interval: Annotated[
+        Optional[float], typer.Option("--poll-interval", help="Seconds between first polls, backing off (default 5).")
+    ] = None,
+    concurrency: Annotated[Optional[int], typer.Option("--concurrency", help="Jobs run at once (default 4).")] = None,
+    store: StoreOpt = None,
+    qdrant_url: UrlOpt = None,
+    collection: CollectionOpt = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """Embed videos with CLIP in Roboflow's cloud (Video Inference), save the raw results and index them."""
+    from framesearch.ingest import roboflow_job as rj
+    from framesearch.ingest.roboflow_api import RoboflowVideoAPI, poll_policy
+    from framesearch.store.open import open_store
+
+    req = request(RoboflowIngest, sources=videos or [], fps=fps, video_id=video_id, job_id=job_id, timeout=timeout,
+                  poll_interval=poll_interval, concurrency=concurrency)
+    settings = settings_for(ctx, store=store, qdrant_url=qdrant_url, collection=collection, roboflow_api_key=api_key)
+    root = rj.results_dir(settings)
+    jobs = _roboflow_jobs(req, root)
+    api = RoboflowVideoAPI(settings.roboflow_key(), settings.roboflow_api_url)
+    policy = poll_policy(settings, req.poll_interval, req.timeout)
+    try:
+        with open_store(settings) as st:
+            rj.check_store(st)
+            reports, failures = _run_roboflow_jobs(api, st, jobs, root, policy, req.concurrency, as_json)
+    finally:
+        api.close()
+    if as_json:
+        print_json(reports)
+    for r in [] if as_json else reports:
+        out.print(f"indexed {r.video_id}: {r.frames} frames ({r.skipped} null skipped) "
+                  f"from Roboflow job {r.job_id}; raw results in {r.results_path}", highlight=False, soft_wrap=True)
+    for job, exc in failures:
+        report(exc, prefix=f"{job.source}: ")
+    if failures:
+        raise typer.Exit(1)
+
+
+@contextmanager
+def progress_bar(enabled: bool = True) -> Iterator[Progress]:
+    """A rich progress bar on stderr: frames done, rate, ETA."""
+    columns = [
+        TextColumn("{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TextColumn("{task.fields[rate]}"),
+        TimeElapsedColumn(),
+        TimeRemainingColumn(),
+    ]
+    with Progress(*columns, console=err, disable=not enabled, transient=False) as bar:
+        yield bar
+
+
+def tracker(bar: Progress, label: str):
+    """A progress callback (frames done, expected total) drawing one bar task."""
+    task = bar.add_task(label, total=None, rate="")
+
+    def update(done: int, total: int | None) -> None:
+        elapsed = bar.tasks[task].elapsed or 0
+        rate = f"{done / elapsed:5.1f} frames/s" if elapsed > 0 else ""
+        bar.update(task, completed=done, total=max(total, done) if total else None, rate=rate)
+
+    return update
+
+
+@ingest_app.command("local")
+@fail_cleanly
+def ingest_local(
+    ctx: typer.Context,
+    inputs: Annotated[list[Path], typer.Argument(help="Video files and/or folders.")],
+    fps: FpsOpt = None,
+    model: ModelDirOpt = None,
+    video_id: Annotated[Optional[str], typer.Option("--video-id", help="Id for a single video (default: stem).")] = None,
+    recursive: Annotated[bool, typer.Option("--recursive", "-r", help="Descend into sub-folders.")] = False,
+    force: Annotated[bool, typer.Option("--force", help="Re-index even if already indexed.")] = False,
+    store: StoreOpt = None,
+    qdrant_url: UrlOpt = None,
+    collection: CollectionOpt = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """Sample frames locally, embed them with CLIP (CPU or GPU) and index them; folders index a whole library."""
+    from framesearch.embedders.resolve import image_embedder
+    from framesearch.ingest.library import ingest_library, library_items
+    from framesearch.store.open import open_store
+
+    req = request(LocalIngest, fps=fps, video_id=video_id, recursive=recursive, force=force)
+    items = library_items(inputs, req.recursive, req.video_id)
+    settings = settings_for(ctx, model=model, store=store, qdrant_url=qdrant_url, collection=collection)
+    with open_store(settings) as st, progress_bar(not as_json) as bar:
+        embedder = image_embedder(settings, st.info())
+        outcomes = ingest_library(
+            st, items, embedder=embedder, fps=req.fps, force=req.force,
+            progress_for=lambda item: tracker(bar, item.video_id),
+        )
+    if as_json:
+        print_json(outcomes)
+    else:
+        _summary(outcomes)
+    if any(o.status == "failed" for o in outcomes):
+        raise typer.Exit(1)
+
+
+def _summary(outcomes) -> None:
+    table = Table("video", "status", "frames", "note")
+    for o in outcomes:
+        colour = {"indexed": "green", "skipped": "yellow", "failed": "red"}[o.status]
+        table.add_row(o.video_id, f"[{colour}]{o.status}[/{colour}]", str(o.frames or ""), o.reason)
+    out.print(table)
+    counts = {s: sum(o.status == s for o in outcomes) for s in ("indexed", "skipped", "failed")}
+    out.print(f"indexed {counts['indexed']}, skipped {counts['skipped']}, failed {counts['failed']}")
+
+
+@app.command("infer")
+@fail_cleanly
+def infer(
+    ctx: typer.Context,
+    video: Annotated[Path, typer.Argument(help="Video file.")],
+    output: Annotated[Path, typer.Option("--output", "-o", help="Where to write the results JSON.")],
+    fps: FpsOpt = None,
+    model: ModelDirOpt = None,
+) -> None:
+    """Embed a video's frames locally and write Roboflow's results format (no store needed)."""
+    import json
+
+    from framesearch.embedders.resolve import image_embedder
+    from framesearch.ingest.local import infer_video
+    from framesearch.ingest.results import to_results_json
+
+    req = request(LocalIngest, fps=fps)
+    settings = settings_for(ctx, model=model)
+    embedder = image_embedder(settings, None)
+    with progress_bar() as bar:
+        frames, times, vectors = infer_video(video, embedder=embedder, fps=req.fps, progress=tracker(bar, video.name))
+    tmp = output.with_name(output.name + ".tmp")
+    tmp.write_text(json.dumps(to_results_json(frames, times, vectors)))
+    tmp.replace(output)
+    out.print(f"wrote {output}: {len(frames)} frames of {embedder.name} at {req.fps:g} fps")

@@ -1,0 +1,104 @@
+"""The Typer app, its global options and the CLI's one translation of domain errors (a line on stderr, exit 1).
+
+Commands live in sibling modules (`ingest`, `search`, `library`, `model`), each registered on the apps
+defined here; this module imports none of them, so there is no import cycle.
+"""
+
+from __future__ import annotations
+
+import functools
+import sys
+from collections.abc import Callable
+from pathlib import Path
+from typing import Annotated, Any, Optional, TypeVar
+
+import typer
+from pydantic import BaseModel
+from rich.console import Console
+from rich.markup import escape
+
+from framesearch.errors import FrameSearchError, InvalidInput, ModelError, StoreLocked
+from framesearch.settings import Settings
+from framesearch.validation import build
+
+app = typer.Typer(help="Search for moments in video: CLIP frame vectors in Qdrant.", no_args_is_help=True)
+ingest_app = typer.Typer(help="Index videos (or Roboflow results for them) into the store.", no_args_is_help=True)
+videos_app = typer.Typer(help="The indexed video library.", no_args_is_help=True)
+model_app = typer.Typer(help="CLIP model folders: export real CLIPs to ONNX, inspect a folder.", no_args_is_help=True)
+app.add_typer(ingest_app, name="ingest")
+app.add_typer(videos_app, name="videos")
+app.add_typer(model_app, name="model")
+
+out = Console()
+err = Console(stderr=True)
+
+StoreOpt = Annotated[Optional[Path], typer.Option("--store", help="Qdrant Edge folder (env FRAMESEARCH_STORE).")]
+UrlOpt = Annotated[Optional[str], typer.Option("--qdrant-url", help="Qdrant server URL (env FRAMESEARCH_QDRANT_URL).")]
+CollectionOpt = Annotated[Optional[str], typer.Option("--collection", help="Collection name (default frames).")]
+JsonOpt = Annotated[bool, typer.Option("--json", help="Print JSON.")]
+
+# What a CLI user can do about an error, in this edge's words (the core's messages name no flags).
+HINTS: dict[type[FrameSearchError], str] = {
+    StoreLocked: "pass --qdrant-url to use a Qdrant server instead",
+    ModelError: "choose the model with --model",
+}
+
+M = TypeVar("M", bound=BaseModel)
+
+
+def fail_cleanly(func: Callable[..., Any]) -> Callable[..., Any]:
+    """Turn domain errors into one 'error: ...' line on stderr and exit status 1."""
+
+    @functools.wraps(func)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        try:
+            return func(*args, **kwargs)
+        except FrameSearchError as exc:
+            report(exc)
+            raise typer.Exit(1) from None
+
+    return wrapper
+
+
+def report(exc: FrameSearchError, prefix: str = "") -> None:
+    """Print a domain error as one line, with this edge's hint for its kind."""
+    hint = next((h for kind, h in HINTS.items() if isinstance(exc, kind)), None)
+    text = f"{prefix}{exc}" + (f" ({hint})" if hint else "")
+    err.print(f"[red]error:[/red] {escape(text)}", highlight=False, markup=True, soft_wrap=True)
+
+
+@app.callback()
+@fail_cleanly
+def main(
+    ctx: typer.Context,
+    store: StoreOpt = None,
+    qdrant_url: UrlOpt = None,
+    model: Annotated[
+        Optional[str], typer.Option("--model", help="Query model: folder, bundled name or 'roboflow'.")
+    ] = None,
+    collection: CollectionOpt = None,
+) -> None:
+    """Global options apply to every command (and may also be given after the command)."""
+    ctx.obj = {"store": store, "qdrant_url": qdrant_url, "model": model, "collection": collection}
+
+
+def settings_for(ctx: typer.Context, **overrides: Any) -> Settings:
+    """Settings from env, overridden by global options, overridden by the command's own options."""
+    chosen = {k: v for k, v in (ctx.find_root().obj or {}).items() if v is not None}
+    chosen.update({k: v for k, v in overrides.items() if v is not None})
+    try:
+        return Settings(**chosen)
+    except ValueError as exc:
+        raise InvalidInput(f"bad setting: {exc}") from None
+
+
+def request(schema: type[M], /, **options: Any) -> M:
+    """The core's request model from the options given (None means: not given, use the model's default)."""
+    return build(schema, **{k: v for k, v in options.items() if v is not None})
+
+
+def print_json(data: Any) -> None:
+    """Write a response model (or a list of them) as JSON on stdout."""
+    from pydantic_core import to_json
+
+    sys.stdout.write(to_json(data, indent=2).decode() + "\n")

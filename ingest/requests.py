@@ -1,0 +1,70 @@
+"""Request models of the ingest operations, validated once here; the CLI and the service build them."""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+
+from framesearch.embedders.base import ROBOFLOW_CLIP_MODEL
+from framesearch.validation import DEFAULT_FPS, Fps, VideoId
+
+Provider = Literal["local", "roboflow"]
+PositiveSeconds = Field(None, gt=0, le=10**7, allow_inf_nan=False)
+URL_MAX = 4096
+
+
+class ResultsIngest(BaseModel):
+    """Index a Roboflow results JSON as one video."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    video_id: VideoId | None = Field(None, description="Video id (default: the file's name).")
+    fps: Fps | None = Field(None, description="Sampling rate of the results (default: derived from the offsets).")
+    model: str = Field(ROBOFLOW_CLIP_MODEL, min_length=1, max_length=200, description="The model that made the vectors.")
+
+
+class LocalIngest(BaseModel):
+    """Sample, embed and index video files or whole folders on this machine."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    fps: Fps = DEFAULT_FPS
+    video_id: VideoId | None = Field(None, description="Id of a single video (default: its file name).")
+    recursive: bool = False
+    force: bool = False
+
+
+class RoboflowIngest(BaseModel):
+    """Run CLIP on videos at Roboflow (Video Inference) and index the results."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    sources: list[str] = Field(default_factory=list, description="Video files or http(s) URLs.")
+    fps: Fps = DEFAULT_FPS
+    video_id: VideoId | None = None
+    job_id: str | None = Field(None, min_length=1, max_length=200, description="Resume a job submitted earlier.")
+    timeout: float | None = PositiveSeconds
+    poll_interval: float | None = PositiveSeconds
+    concurrency: int = Field(4, ge=1, le=32)
+
+    @model_validator(mode="after")
+    def _consistent(self) -> RoboflowIngest:
+        if self.job_id and len(self.sources) > 1:
+            raise ValueError("a job id resumes one job: give at most one video with it")
+        if not self.job_id and not self.sources:
+            raise ValueError("give at least one video file or URL (or a job id to resume)")
+        if self.video_id and len(self.sources) > 1:
+            raise ValueError("a video id names one video; give one, or let ids default to file names")
+        return self
+
+
+class JobRequest(BaseModel):
+    """An ingest job of the service: an uploaded file or a URL, embedded locally or at Roboflow."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    provider: Provider = "local"
+    fps: Fps = DEFAULT_FPS
+    url: str | None = Field(None, max_length=URL_MAX, pattern=r"^https?://", description="Video URL (instead of a file).")
+    video_id: VideoId | None = None
