@@ -216,13 +216,17 @@ def _multipart_field(body: bytes, content_type: str, field: str) -> bytes:
 async def read_body(request: Any, max_mb: int, field: str = FILE_FIELD) -> bytes:
     """A request body (or its multipart `field`), read as it streams in and refused past the size limit."""
     refuse_declared_size(request.headers, max_mb)
-    limit = upload_limit(max_mb)
+    content_type = request.headers.get("content-type", "")
+    multipart = content_type.split(";", 1)[0].strip().lower() == "multipart/form-data"
+    limit = upload_limit(max_mb) if multipart else max_mb * MB
     body = bytearray()
     async for chunk in request.stream():
         body += chunk
         if len(body) > limit:
             raise PayloadTooLarge(f"upload exceeds the limit of {max_mb} MB")
-    content_type = request.headers.get("content-type", "")
-    if content_type.split(";", 1)[0].strip().lower() == "multipart/form-data":
-        return _multipart_field(bytes(body), content_type, field)
-    return bytes(body)
+    if not multipart:
+        return bytes(body)
+    data = _multipart_field(bytes(body), content_type, field)
+    if len(data) > max_mb * MB:
+        raise PayloadTooLarge(f"upload exceeds the limit of {max_mb} MB")
+    return data

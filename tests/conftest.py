@@ -13,6 +13,20 @@ import pytest
 from tests.helpers.tiny_clip import build_tiny_clip, solid_frame
 
 MEDIA = Path(__file__).resolve().parents[1].parent / "shared" / "media"
+needs_media = pytest.mark.skipif(
+    not (MEDIA / "videos").is_dir(),
+    reason=f"needs the project's shared test media at {MEDIA} (a development checkout only)",
+)
+
+
+@pytest.fixture(scope="session")
+def sample_video(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A 10 s H.264 video of coloured shapes, rendered here (no shared media needed): `bikes.mp4`."""
+    from tests.helpers.synthetic_video import write_shapes_video
+
+    path = tmp_path_factory.mktemp("media") / "bikes.mp4"
+    scenes = [("square", "white", "black", 4.0), ("circle", "red", "white", 3.0), ("triangle", "green", "black", 3.0)]
+    return write_shapes_video(path, scenes, fps=10)
 
 
 @pytest.fixture(scope="session")
@@ -130,6 +144,16 @@ def roboflow_standin(monkeypatch: pytest.MonkeyPatch, tiny_clip) -> Iterator[obj
     monkeypatch.setenv("API_URL", standin.api_url)
     for name in ("ROBOFLOW_API_KEY", "FRAMESEARCH_ROBOFLOW_API_KEY", "FRAMESEARCH_ROBOFLOW_API_URL"):
         monkeypatch.delenv(name, raising=False)
+    yield standin
+    standin.stop()
+
+
+@pytest.fixture
+def inference_standin() -> Iterator[object]:
+    """A running stand-in for a Roboflow Inference server's CLIP endpoints (its `url`, its recorded `calls`)."""
+    from tests.helpers.inference_standin import InferenceStandIn
+
+    standin = InferenceStandIn(ROBOFLOW_TEST_KEY).start()
     yield standin
     standin.stop()
 

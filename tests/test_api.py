@@ -3,11 +3,8 @@
 from __future__ import annotations
 
 import json
-import os
-import socket
 import subprocess
 import sys
-import time
 
 import httpx
 import pytest
@@ -15,6 +12,7 @@ from fastapi.testclient import TestClient
 
 from framesearch.service.app import create_app
 from framesearch.settings import Settings
+from tests.helpers.server import running_service
 
 
 @pytest.fixture
@@ -83,7 +81,56 @@ def test_multipart_results_upload(client, colour_results):
 )
 def test_bad_input_is_4xx_never_500(client, request_args, status):
     method, url, kwargs = request_args
-    assert client.request(method, url, **kwargs).status_code == status
+    answer = client.request(method, url, **kwargs)
+    assert answer.status_code == status
+    if status >= 400:
+        assert set(answer.json()) == {"error", "detail"} and answer.json()["detail"]
+
+
+@pytest.mark.parametrize(
+    "request_args, status, error, words",
+    [
+        (("GET", "/search", {"params": {"q": "red", "t_min": "nan"}}), 422, "InvalidInput", "t_min"),
+        (("GET", "/search", {"params": {"q": "red", "threshold": "inf"}}), 422, "InvalidInput", "threshold"),
+        (("POST", "/search", {"content": b'{"vector": [NaN, 1.0]}', "headers": {"content-type": "application/json"}}),
+         422, "InvalidInput", "vector"),
+        (("POST", "/search", {"json": {"q": "red", "limit": 10**400}}), 422, "InvalidInput", "limit"),
+        (("POST", "/search", {"json": {"q": "red", "typo": 1}}), 422, "InvalidInput", "typo"),
+        (("POST", "/search", {"json": {"q": "   "}}), 422, "InvalidInput", "blank"),
+        (("POST", "/videos/x/results?fps=nan", {"json": {}}), 422, "InvalidInput", "fps"),
+        (("GET", "/no/such/route", {}), 404, "NotFound", "Not Found"),
+        (("PUT", "/search", {}), 405, "MethodNotAllowed", "Method Not Allowed"),
+    ],
+)
+def test_every_error_answer_has_the_documented_shape_and_never_echoes_the_input(client, request_args, status, error, words):
+    method, url, kwargs = request_args
+    answer = client.request(method, url, **kwargs)
+    assert answer.status_code == status, answer.text
+    assert answer.json() == {"error": error, "detail": answer.json()["detail"]}
+    assert words in answer.json()["detail"]
+    assert not any(echo in answer.text for echo in ("NaN", "nan", "Infinity", "inf'", "1" * 50))
+
+
+def test_defaults_come_from_the_settings(tmp_path, tiny_clip_dir, colour_results):
+    settings = Settings(store=tmp_path / "store", model=str(tiny_clip_dir), threshold=0.79, limit=1)
+    with TestClient(create_app(settings)) as c:
+        upload(c, "a", colour_results("a", [("red", 1)]), model="tests/tiny-colour-clip")
+        upload(c, "b", colour_results("b", [("red", 1)]), model="tests/tiny-colour-clip")
+        found = c.get("/search", params={"q": "red"}).json()
+        assert found["threshold"] == 0.79 and found["count"] == 1
+        assert c.get("/search", params={"q": "red", "limit": 5}).json()["count"] == 2
+
+
+def test_openapi_documents_the_response_models(client):
+    spec = client.get("/openapi.json").json()
+    schemas = spec["components"]["schemas"]
+    wanted = {"SearchResponse", "Segment", "FrameMatch", "VideoRecord", "VideoList", "Job", "JobList", "ErrorAnswer"}
+    assert wanted <= set(schemas)
+    ok = spec["paths"]["/search"]["get"]["responses"]["200"]["content"]["application/json"]["schema"]
+    assert ok == {"$ref": "#/components/schemas/SearchResponse"}
+    assert spec["paths"]["/videos/{video_id}"]["delete"]["responses"]["404"]["content"]["application/json"]["schema"] == {
+        "$ref": "#/components/schemas/ErrorAnswer"
+    }
 
 
 def test_vector_of_wrong_dimension_and_model_mismatch(client, colour_results):
@@ -107,36 +154,19 @@ def test_openapi_docs_are_served_without_a_cdn(client):
     assert {"/search", "/videos", "/healthz"} <= set(paths)
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
+@pytest.mark.slow
 def test_real_uvicorn_process_serves_search_and_locks_the_store(tmp_path, tiny_clip_dir, colour_results):
-    port = _free_port()
     store = tmp_path / "served"
-    env = {**os.environ, "FRAMESEARCH_STORE": str(store), "FRAMESEARCH_MODEL": str(tiny_clip_dir)}
-    cmd = [sys.executable, "-m", "framesearch", "serve", "--port", str(port)]
-    proc = subprocess.Popen(cmd, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
-    try:
-        base = f"http://127.0.0.1:{port}"
-        for _ in range(100):
-            try:
-                if httpx.get(f"{base}/healthz").status_code == 200:
-                    break
-            except httpx.TransportError:
-                time.sleep(0.1)
+    env = {"FRAMESEARCH_STORE": str(store), "FRAMESEARCH_MODEL": str(tiny_clip_dir)}
+    with running_service(env, tmp_path / "serve.log") as service:
+        base = service.base
         path = colour_results("served", [("green", 1), ("red", 1)])
         r = httpx.post(f"{base}/videos/served/results", params={"model": "tests/tiny-colour-clip"},
                        content=path.read_bytes(), headers={"content-type": "application/json"})
         assert r.status_code == 201, r.text
         found = httpx.get(f"{base}/search", params={"q": "red", "threshold": 0.5}).json()
         assert [(s["video_id"], s["start"]) for s in found["results"]] == [("served", 1.0)]
-        cli = subprocess.run([sys.executable, "-m", "framesearch", "videos", "list"], env=env,
+        cli = subprocess.run([sys.executable, "-m", "framesearch", "videos", "list"], env=service.env,
                              capture_output=True, text=True, timeout=60)
         assert cli.returncode == 1 and "in use by" in cli.stderr
         assert json.loads(httpx.get(f"{base}/videos").text)["count"] == 1
-    finally:
-        proc.terminate()
-        proc.wait(timeout=20)

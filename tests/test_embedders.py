@@ -4,9 +4,6 @@ from __future__ import annotations
 
 import json
 import shutil
-import threading
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from urllib.parse import parse_qs, urlparse
 
 import numpy as np
 import pytest
@@ -17,9 +14,8 @@ from framesearch.embedders.roboflow import RoboflowClipText
 from framesearch.errors import ModelError, ModelMismatch, UpstreamError
 from framesearch.settings import Settings
 from framesearch.store.schema import CollectionInfo
+from tests.conftest import ROBOFLOW_TEST_KEY as KEY
 from tests.helpers.tiny_clip import solid_frame
-
-KEY = "rf-secret-key-123"
 
 
 def test_text_and_image_vectors_are_normalised_and_matched(tiny_clip):
@@ -66,57 +62,18 @@ def test_query_model_defaults_to_the_collections_recorded_folder(tiny_clip_dir):
         text_embedder(Settings(model=str(tiny_clip_dir)), CollectionInfo("other/model", 8))
 
 
-class StandIn(BaseHTTPRequestHandler):
-    """Speaks Roboflow's documented `POST /clip/embed_text?api_key=` (one 512-d vector per text)."""
-
-    calls: list[dict] = []
-
-    def do_POST(self) -> None:  # noqa: N802 - http.server's naming
-        url = urlparse(self.path)
-        body = json.loads(self.rfile.read(int(self.headers["content-length"])))
-        StandIn.calls.append({"path": url.path, "query": parse_qs(url.query), "body": body})
-        if parse_qs(url.query).get("api_key") != [KEY]:
-            return self._reply(401, {"message": f"invalid api key {parse_qs(url.query).get('api_key')}"})
-        if url.path != "/clip/embed_text":
-            return self._reply(404, {"message": "not found"})
-        texts = body["text"] if isinstance(body["text"], list) else [body["text"]]
-        rng = np.random.default_rng(len(texts))
-        self._reply(200, {"embeddings": rng.normal(size=(len(texts), 512)).tolist(), "time": 0.01})
-
-    def _reply(self, status: int, data: dict) -> None:
-        raw = json.dumps(data).encode()
-        self.send_response(status)
-        self.send_header("content-type", "application/json")
-        self.send_header("content-length", str(len(raw)))
-        self.end_headers()
-        self.wfile.write(raw)
-
-    def log_message(self, *args) -> None:
-        pass
-
-
-@pytest.fixture
-def roboflow_standin():
-    server = ThreadingHTTPServer(("127.0.0.1", 0), StandIn)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    StandIn.calls = []
-    yield f"http://127.0.0.1:{server.server_address[1]}"
-    server.shutdown()
-
-
-def test_roboflow_embed_text_speaks_the_documented_api(roboflow_standin):
-    embedder = RoboflowClipText(KEY, roboflow_standin, "ViT-B-16")
+def test_roboflow_embed_text_speaks_the_documented_api(inference_standin):
+    embedder = RoboflowClipText(KEY, inference_standin.url, "ViT-B-16")
     vectors = embedder.embed_texts(["title credits", "an advert"])
     assert vectors.shape == (2, 512) and embedder.dim == 512 and embedder.name == "clip/ViT-B-16"
     np.testing.assert_allclose(np.linalg.norm(vectors, axis=1), 1.0, atol=1e-5)
-    call = StandIn.calls[0]
+    call = inference_standin.calls[0]
     assert call["path"] == "/clip/embed_text"
     assert call["body"] == {"text": ["title credits", "an advert"], "clip_version_id": "ViT-B-16"}
 
 
-def test_roboflow_errors_never_show_the_key(roboflow_standin):
-    wrong = RoboflowClipText("wrong-key-456", roboflow_standin)
+def test_roboflow_errors_never_show_the_key(inference_standin):
+    wrong = RoboflowClipText("wrong-key-456", inference_standin.url)
     with pytest.raises(UpstreamError) as info:
         wrong.embed_texts(["x"])
     assert "401" in str(info.value) and "wrong-key-456" not in str(info.value)
@@ -125,12 +82,12 @@ def test_roboflow_errors_never_show_the_key(roboflow_standin):
         down.embed_texts(["x"])
     assert KEY not in str(info.value)
     with pytest.raises(ModelError, match="ROBOFLOW_API_KEY"):
-        RoboflowClipText(None, roboflow_standin)
+        RoboflowClipText(None, inference_standin.url)
 
 
-def test_roboflow_model_is_chosen_for_roboflow_made_vectors(roboflow_standin, monkeypatch):
+def test_roboflow_model_is_chosen_for_roboflow_made_vectors(inference_standin, monkeypatch):
     monkeypatch.setenv("ROBOFLOW_API_KEY", KEY)
-    settings = Settings(roboflow_inference_url=roboflow_standin)
+    settings = Settings(roboflow_inference_url=inference_standin.url)
     embedder = text_embedder(settings, CollectionInfo("clip/ViT-B-16", 512))
     assert isinstance(embedder, RoboflowClipText)
     assert embedder.embed_texts(["x"]).shape == (1, 512)

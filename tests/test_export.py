@@ -13,6 +13,7 @@ from typer.testing import CliRunner
 pytest.importorskip("torch", reason="model export needs torch: pip install 'framesearch[export]'")
 pytest.importorskip("transformers", reason="model export needs transformers: pip install 'framesearch[export]'")
 pytest.importorskip("onnx", reason="model export needs onnx: pip install 'framesearch[export]'")
+pytestmark = pytest.mark.slow
 
 import torch  # noqa: E402
 

@@ -4,11 +4,6 @@ from __future__ import annotations
 
 import json
 import os
-import signal
-import socket
-import subprocess
-import sys
-import time
 from pathlib import Path
 
 import httpx
@@ -17,9 +12,8 @@ from fastapi.testclient import TestClient
 
 from framesearch.service.app import create_app
 from framesearch.settings import Settings
-from tests.conftest import MEDIA, ROBOFLOW_TEST_KEY
-
-BIKES = MEDIA / "videos" / "bikes.mp4"
+from tests.conftest import ROBOFLOW_TEST_KEY
+from tests.helpers.server import running_service, wait_until
 
 
 @pytest.fixture
@@ -36,13 +30,11 @@ def service(tmp_path, roboflow_standin):
 
 
 def wait_for(client: TestClient, job_id: str, check, timeout: float = 10.0) -> dict:
-    deadline = time.monotonic() + timeout
-    while True:
+    def reached() -> dict | None:
         job = client.get(f"/jobs/{job_id}").json()
-        if check(job):
-            return job
-        assert time.monotonic() < deadline, f"job never got there: {job}"
-        time.sleep(0.02)
+        return job if check(job) else None
+
+    return wait_until(reached, timeout, f"job {job_id} reaching the expected state")
 
 
 def post_file(client: TestClient, path: Path, **fields) -> dict:
@@ -56,15 +48,15 @@ def running_remotely(job: dict) -> bool:
     return job["status"] == "running" and bool(job["remote_job_id"]) and job["progress"].get("polls", 0) > 0
 
 
-def test_upload_job_runs_at_roboflow_and_is_indexed(service, tiny_clip):
+def test_upload_job_runs_at_roboflow_and_is_indexed(service, tiny_clip, sample_video):
     service.standin.slow = True
     with service() as client:
-        created = post_file(client, BIKES, fps="3", provider="roboflow")
+        created = post_file(client, sample_video, fps="3", provider="roboflow")
         assert created["status"] == "queued" and created["job_id"]
         running = wait_for(client, created["job_id"], running_remotely)
         assert running["stage"] == "running at Roboflow" and running["video_id"] == "bikes"
         assert client.get("/jobs").json()["jobs"][0]["job_id"] == created["job_id"]
-        assert service.standin.only_job()["video"] == BIKES.read_bytes()
+        assert service.standin.only_job()["video"] == sample_video.read_bytes()
         service.standin.release(running["remote_job_id"])
         done = wait_for(client, created["job_id"], lambda j: j["status"] == "done")
         assert (done["frames"], done["skipped"], done["error"]) == (15, 0, None)
@@ -92,10 +84,10 @@ def test_url_job_from_json_and_a_failed_job(service):
         assert client.get("/jobs").json()["count"] == 2
 
 
-def test_restart_in_the_middle_of_a_job_resumes_it(service):
+def test_restart_in_the_middle_of_a_job_resumes_it(service, sample_video):
     service.standin.slow = True
     with service(job_workers=1) as client:
-        first = post_file(client, BIKES, fps="3", provider="roboflow", video_id="first")["job_id"]
+        first = post_file(client, sample_video, fps="3", provider="roboflow", video_id="first")["job_id"]
         second = client.post("/jobs", json={"url": "https://videos.example.com/b.mp4", "provider": "roboflow"}).json()
         remote = wait_for(client, first, running_remotely)["remote_job_id"]
         assert client.get(f"/jobs/{second['job_id']}").json()["status"] == "queued"  # one worker, busy
@@ -178,73 +170,48 @@ def test_bad_job_requests_are_4xx(service, kwargs, status):
         assert client.get("/jobs/nope").status_code == 404
 
 
-def test_local_jobs_run_the_real_local_ingest_and_report_progress(service, tiny_clip_dir):
+def test_local_jobs_run_the_real_local_ingest_and_report_progress(service, tiny_clip_dir, sample_video):
     with service(model=str(tiny_clip_dir)) as client:
-        posted = post_file(client, BIKES, fps="2", provider="local")
+        posted = post_file(client, sample_video, fps="2", provider="local")
         job = wait_for(client, posted["job_id"], lambda j: j["status"] == "done", timeout=60)
         assert (job["provider"], job["frames"]) == ("local", 20)
         assert job["progress"]["frames"] == 20
         video = client.get("/videos/bikes").json()
         assert (video["source"], video["frames"], video["fps"]) == ("local", 20, 2.0)
         assert Path(video["path"]).is_file()
-        found = client.post("/search", json={"q": "white", "threshold": -1, "video_id": ["bikes"], "mode": "frames"})
-        assert found.json()["count"] == 20
+        found = client.post("/search", json={"q": "white", "threshold": 0.5, "video_id": ["bikes"], "mode": "frames"})
+        assert sorted(f["timestamp"] for f in found.json()["results"]) == [4.0, 4.5, 5.0, 5.5, 6.0, 6.5]  # the white scene
     with service() as client:  # no model configured: the collection's recorded model embeds the frames
-        again = post_file(client, BIKES, fps="2", provider="local", video_id="bikes-again")
+        again = post_file(client, sample_video, fps="2", provider="local", video_id="bikes-again")
         assert wait_for(client, again["job_id"], lambda j: j["status"] == "done", timeout=60)["frames"] == 20
 
 
-def test_local_jobs_on_an_empty_store_without_a_model_are_refused_up_front(service, tmp_path):
-    with service(store=tmp_path / "empty") as client, BIKES.open("rb") as handle:
+def test_local_jobs_on_an_empty_store_without_a_model_are_refused_up_front(service, tmp_path, sample_video):
+    with service(store=tmp_path / "empty") as client, sample_video.open("rb") as handle:
         response = client.post("/jobs", files={"file": ("bikes.mp4", handle, "video/mp4")}, data={"provider": "local"})
         assert response.status_code == 400 and response.json()["error"] == "ModelError"
         assert "no model given" in response.json()["detail"] and client.get("/jobs").json()["count"] == 0
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def _serve(env: dict, port: int) -> subprocess.Popen:
-    cmd = [sys.executable, "-m", "framesearch", "serve", "--port", str(port)]
-    proc = subprocess.Popen(cmd, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    for _ in range(200):
-        try:
-            if httpx.get(f"http://127.0.0.1:{port}/healthz").status_code == 200:
-                return proc
-        except httpx.TransportError:
-            time.sleep(0.05)
-    proc.kill()
-    raise AssertionError("the service did not start")
-
-
 @pytest.mark.slow
 def test_a_killed_service_resumes_its_roboflow_job(tmp_path, roboflow_standin):
     roboflow_standin.slow = True
-    port = _free_port()
-    base = f"http://127.0.0.1:{port}"
-    env = {**os.environ, "FRAMESEARCH_STORE": str(tmp_path / "store"), "API_URL": roboflow_standin.api_url,
+    env = {"FRAMESEARCH_STORE": str(tmp_path / "store"), "API_URL": roboflow_standin.api_url,
            "ROBOFLOW_API_KEY": ROBOFLOW_TEST_KEY, "FRAMESEARCH_ROBOFLOW_POLL_INTERVAL": "0.05"}
-    proc = _serve(env, port)
-    try:
+    with running_service(env, tmp_path / "serve.log") as service:
         url = "https://videos.example.com/killed.mp4"
-        job_id = httpx.post(f"{base}/jobs", json={"url": url, "provider": "roboflow"}).json()["job_id"]
-        while not roboflow_standin.jobs or next(iter(roboflow_standin.jobs.values()))["polls"] < 2:
-            time.sleep(0.02)
-        proc.send_signal(signal.SIGKILL)
-        proc.wait(timeout=10)
-        proc = _serve(env, port)
-        job = httpx.get(f"{base}/jobs/{job_id}").json()
+        job_id = httpx.post(f"{service.base}/jobs", json={"url": url, "provider": "roboflow"}).json()["job_id"]
+        wait_until(lambda: roboflow_standin.jobs and next(iter(roboflow_standin.jobs.values()))["polls"] >= 2,
+                   what="two status polls at the stand-in")
+        service.kill()
+        service.start()
+        job = httpx.get(f"{service.base}/jobs/{job_id}").json()
         assert job["resumed"] == 1 and job["remote_job_id"] == roboflow_standin.only_job()["job_id"]
         roboflow_standin.release(job["remote_job_id"])
-        for _ in range(200):
-            job = httpx.get(f"{base}/jobs/{job_id}").json()
-            if job["status"] == "done":
-                break
-            time.sleep(0.05)
+
+        def finished() -> dict | None:
+            current = httpx.get(f"{service.base}/jobs/{job_id}").json()
+            return current if current["status"] == "done" else None
+
+        job = wait_until(finished, 10, "the resumed job finishing")
         assert (job["status"], job["frames"]) == ("done", 15)
-    finally:
-        proc.terminate()
-        proc.wait(timeout=20)

@@ -10,10 +10,10 @@ from typer.testing import CliRunner
 
 from framesearch.cli import app
 from framesearch.ingest.results import load_results_file
-from tests.conftest import MEDIA
+from tests.conftest import MEDIA, needs_media
 
 runner = CliRunner()
-pytestmark = pytest.mark.skipif(not (MEDIA / "videos").is_dir(), reason=f"no test media at {MEDIA}")
+pytestmark = [pytest.mark.slow, needs_media]
 
 
 @pytest.fixture

@@ -10,10 +10,9 @@ import pytest
 from typer.testing import CliRunner
 
 from framesearch.cli import app
-from tests.conftest import MEDIA, ROBOFLOW_TEST_KEY
+from tests.conftest import ROBOFLOW_TEST_KEY
 
 runner = CliRunner()
-BIKES = MEDIA / "videos" / "bikes.mp4"
 FAST = ["--poll-interval", "0.02", "--timeout", "5"]
 
 
@@ -46,11 +45,11 @@ def videos(store: Path) -> dict[str, int]:
     return {v["video_id"]: v["frames"] for v in json.loads(listed.stdout)}
 
 
-def test_upload_run_poll_save_and_index_then_search(rf, roboflow_text_model):
-    result = rf(str(BIKES), "--fps", "3")
+def test_upload_run_poll_save_and_index_then_search(rf, roboflow_text_model, sample_video):
+    result = rf(str(sample_video), "--fps", "3")
     assert result.exit_code == 0, result.output
     job = rf.standin.only_job()
-    assert job["fps"] == 3 and job["video"] == BIKES.read_bytes()  # the real file went through the signed URL
+    assert job["fps"] == 3 and job["video"] == sample_video.read_bytes()  # the real file went through the signed URL
     assert job["input_url"].startswith(rf.standin.storage_url) and job["polls"] >= 2
     servers = {(server, method) for server, method, _ in rf.standin.requests}
     assert {("api", "POST"), ("api", "GET"), ("storage", "PUT"), ("storage", "GET")} <= servers
@@ -77,17 +76,17 @@ def test_url_input_skips_the_upload_and_key_comes_from_env(rf, monkeypatch):
     assert videos(rf.store) == {"city walk": 4}
 
 
-def test_a_failed_job_ends_with_roboflows_reason(rf):
+def test_a_failed_job_ends_with_roboflows_reason(rf, sample_video):
     rf.standin.fail = True
-    result = rf(str(BIKES))
+    result = rf(str(sample_video))
     assert result.exit_code == 1
     assert "failed (status 2): video could not be decoded" in result.output
     assert videos(rf.store) == {}
 
 
-def test_timeout_keeps_the_job_pending_and_job_id_resumes_it(rf):
+def test_timeout_keeps_the_job_pending_and_job_id_resumes_it(rf, sample_video):
     rf.standin.slow = True
-    result = rf(str(BIKES), "--video-id", "ride", "--poll-interval", "0.02", "--timeout", "0.3", fast=False)
+    result = rf(str(sample_video), "--video-id", "ride", "--poll-interval", "0.02", "--timeout", "0.3", fast=False)
     assert result.exit_code == 1
     job_id = rf.standin.only_job()["job_id"]
     assert "not done after 0.3 s" in result.output and f"--job-id {job_id}" in result.output
@@ -100,8 +99,8 @@ def test_timeout_keeps_the_job_pending_and_job_id_resumes_it(rf):
     assert json.loads((rf.results / "pending.json").read_text()) == {}
 
 
-def test_resume_reuses_saved_raw_results_without_asking_roboflow(rf):
-    assert rf(str(BIKES)).exit_code == 0
+def test_resume_reuses_saved_raw_results_without_asking_roboflow(rf, sample_video):
+    assert rf(str(sample_video)).exit_code == 0
     job = rf.standin.only_job()
     polls, fetches = job["polls"], job["fetches"]
     again = rf("--job-id", job["job_id"], "--video-id", "bikes-again")
@@ -110,9 +109,9 @@ def test_resume_reuses_saved_raw_results_without_asking_roboflow(rf):
     assert videos(rf.store) == {"bikes": 15, "bikes-again": 15}
 
 
-def test_unparseable_results_are_kept_on_disk_and_named(rf):
+def test_unparseable_results_are_kept_on_disk_and_named(rf, sample_video):
     rf.standin.results = lambda job: {"unexpected": True}
-    result = rf(str(BIKES))
+    result = rf(str(sample_video))
     assert result.exit_code == 1
     saved = rf.results / f"{rf.standin.only_job()['job_id']}.json"
     assert str(saved) in result.output.replace("\n", "") and saved.is_file()
@@ -147,31 +146,31 @@ def test_one_failing_video_does_not_stop_the_others(rf, tmp_path):
         (lambda s: setattr(s, "expired_outputs", 5), "signed URL expired"),
     ],
 )
-def test_roboflow_errors_end_with_a_clear_message(rf, setup, message):
+def test_roboflow_errors_end_with_a_clear_message(rf, setup, message, sample_video):
     setup(rf.standin)
-    result = rf(str(BIKES))
+    result = rf(str(sample_video))
     assert result.exit_code == 1 and message in result.output.replace("\n", " ")
     assert videos(rf.store) == {}
 
 
-def test_an_expired_output_url_is_refreshed_once(rf):
+def test_an_expired_output_url_is_refreshed_once(rf, sample_video):
     rf.standin.expired_outputs = 1
-    result = rf(str(BIKES))
+    result = rf(str(sample_video))
     assert result.exit_code == 0, result.output
     assert videos(rf.store) == {"bikes": 15}
 
 
-def test_a_bad_key_is_refused_and_never_printed(rf):
+def test_a_bad_key_is_refused_and_never_printed(rf, sample_video):
     wrong = "rf-WRONG-key-0000"
-    result = rf(str(BIKES), key=wrong)
+    result = rf(str(sample_video), key=wrong)
     assert result.exit_code == 1 and "refused the API key (upload URL request: HTTP 401)" in result.output
     assert wrong not in result.output and "***" in result.output  # the stand-in echoed it; it was redacted
     assert rf.standin.keys_seen == [wrong]
 
 
-def test_the_key_never_reaches_the_logs(rf, caplog):
+def test_the_key_never_reaches_the_logs(rf, caplog, sample_video):
     caplog.set_level(logging.DEBUG, logger="httpx")
-    assert rf(str(BIKES)).exit_code == 0
+    assert rf(str(sample_video)).exit_code == 0
     assert "HTTP Request" in caplog.text and "videoinfer" in caplog.text
     assert ROBOFLOW_TEST_KEY not in caplog.text
     assert ROBOFLOW_TEST_KEY in rf.standin.keys_seen  # it was sent, as a query parameter, to the API only
@@ -183,8 +182,8 @@ def test_the_key_never_reaches_the_logs(rf, caplog):
         ((), "give at least one video"),
         (("missing.mp4",), "no such video file"),
         (("a.mp4", "b.mp4", "--video-id", "x"), "a video id names one video"),
-        ((str(BIKES), "--fps", "0"), "fps: Input should be greater than 0"),
-        ((str(BIKES), "--fps", "nan"), "fps: Input should be a finite number"),
+        (("clip.mp4", "--fps", "0"), "fps: Input should be greater than 0"),
+        (("clip.mp4", "--fps", "nan"), "fps: Input should be a finite number"),
         (("--job-id", "job-unknown"), "name its video id"),
     ],
 )
@@ -194,14 +193,14 @@ def test_bad_arguments_fail_before_anything_is_paid_for(rf, args, message):
     assert rf.standin.requests == []
 
 
-def test_no_key_at_all(rf):
-    result = rf(str(BIKES), key=None)
+def test_no_key_at_all(rf, sample_video):
+    result = rf(str(sample_video), key=None)
     assert result.exit_code == 1 and "needs an API key" in result.output
 
 
-def test_a_store_of_another_model_is_refused_before_submitting(rf, colour_results):
+def test_a_store_of_another_model_is_refused_before_submitting(rf, colour_results, sample_video):
     path = colour_results("local", [("red", 1)])
     runner.invoke(app, ["--store", str(rf.store), "ingest", "results", str(path), "--model", "tests/tiny-colour-clip"])
-    result = rf(str(BIKES))
+    result = rf(str(sample_video))
     assert result.exit_code == 1 and "tests/tiny-colour-clip" in result.output
     assert rf.standin.requests == []

@@ -11,6 +11,7 @@ from framesearch.cli import app
 from tests.helpers.synthetic_video import write_shapes_video
 
 runner = CliRunner()
+pytestmark = pytest.mark.slow
 SEGMENTS = [
     ("circle", "red", "white", 3.0),  # 0-3 s
     ("square", "blue", "yellow", 3.0),  # 3-6 s

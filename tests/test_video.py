@@ -11,10 +11,9 @@ import numpy as np
 import pytest
 
 from framesearch.ingest.video import TIME_EPSILON, DecodeError, VideoInfo, frame_at, sample_frames
-from tests.conftest import MEDIA
+from tests.conftest import MEDIA, needs_media
 
 VIDEOS = sorted((MEDIA / "videos").glob("*")) if (MEDIA / "videos").is_dir() else []
-needs_media = pytest.mark.skipif(not VIDEOS, reason=f"no test media at {MEDIA}")
 needs_ffprobe = pytest.mark.skipif(shutil.which("ffprobe") is None, reason="ffprobe not installed (apt-get install ffmpeg)")
 
 
@@ -43,6 +42,7 @@ def expected_samples(times: list[float], fps: float) -> list[tuple[int, float]]:
     return kept
 
 
+@pytest.mark.slow
 @needs_media
 @needs_ffprobe
 @pytest.mark.parametrize("path", VIDEOS, ids=[p.name for p in VIDEOS])

@@ -16,13 +16,13 @@ from framesearch.search.images import decode_image
 from framesearch.service.app import create_app
 from framesearch.service.media import media_type
 from framesearch.settings import Settings
-from tests.conftest import MEDIA, results_json
+from tests.conftest import MEDIA, needs_media, results_json
 from tests.helpers.tiny_clip import solid_frame
 from tests.helpers.web import index_videos
 
 FLOWER = MEDIA / "videos" / "flower.mp4"
 FLOWER_ID = "clips/flower.mp4"
-pytestmark = pytest.mark.skipif(not FLOWER.is_file(), reason=f"no test media at {MEDIA}")
+pytestmark = needs_media
 
 
 def png(pixels: np.ndarray) -> bytes:

@@ -14,7 +14,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from tests.conftest import MEDIA, results_json
+from tests.conftest import MEDIA, needs_media, results_json
 from tests.helpers.tiny_clip import solid_frame
 from tests.helpers.web import browser_missing, index_videos, launch_chromium, serve
 
@@ -26,7 +26,7 @@ CREEK = (11.8, 15.67)
 pytestmark = [
     pytest.mark.slow,
     pytest.mark.skipif(browser_missing() is not None, reason=f"browser tests: {browser_missing()}"),
-    pytest.mark.skipif(not (VIDEOS / "big_buck_bunny_0_30.webm").is_file(), reason=f"no test media at {VIDEOS}"),
+    needs_media,
 ]
 
 

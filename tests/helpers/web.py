@@ -4,15 +4,11 @@ from __future__ import annotations
 
 import os
 import shutil
-import socket
-import subprocess
-import sys
-import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
-import httpx
+from tests.helpers.server import running_service
 
 CHROMIUM_ARGS = [
     "--headless",
@@ -65,41 +61,9 @@ def index_videos(store_dir: Path, model_dir: Path, videos: dict[str, Path], fps:
             ingest_video(store, path, embedder=embedder, fps=fps, video_id=video_id)
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 @contextmanager
 def serve(store_dir: Path, model_dir: Path, log: Path, timeout: float = 60.0) -> Iterator[str]:
     """Run `python -m framesearch serve` on a free port; yields its base URL, stops it on exit."""
-    port = free_port()
-    env = {**os.environ, "FRAMESEARCH_STORE": str(store_dir), "FRAMESEARCH_MODEL": str(model_dir)}
-    root = Path(__file__).resolve().parents[2]
-    env["PYTHONPATH"] = os.pathsep.join(p for p in (str(root), env.get("PYTHONPATH", "")) if p)
-    cmd = [sys.executable, "-m", "framesearch", "serve", "--port", str(port)]
-    with open(log, "wb") as out:
-        proc = subprocess.Popen(cmd, env=env, stdout=out, stderr=subprocess.STDOUT, cwd=root)
-    base = f"http://127.0.0.1:{port}"
-    try:
-        deadline = time.monotonic() + timeout
-        while True:
-            if proc.poll() is not None:
-                raise RuntimeError(f"framesearch serve exited with {proc.returncode}:\n{log.read_text()}")
-            try:
-                if httpx.get(f"{base}/healthz", timeout=2).status_code == 200:
-                    break
-            except httpx.TransportError:
-                pass
-            if time.monotonic() > deadline:
-                raise RuntimeError(f"framesearch serve did not answer within {timeout} s:\n{log.read_text()}")
-            time.sleep(0.1)
-        yield base
-    finally:
-        proc.terminate()
-        try:
-            proc.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
+    env = {"FRAMESEARCH_STORE": str(store_dir), "FRAMESEARCH_MODEL": str(model_dir)}
+    with running_service(env, log, timeout=timeout) as service:
+        yield service.base

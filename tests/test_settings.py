@@ -1,0 +1,303 @@
+"""The settings table: one source (the Settings fields) for pydantic-settings, the README and this test.
+
+Every environment variable of every setting has a probe below that sets it and observes the behaviour it
+changes, through the real entry points (the CLI, the app, a subprocess).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import threading
+from collections.abc import Callable
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+
+import numpy as np
+import pytest
+from fastapi.testclient import TestClient
+from typer.testing import CliRunner
+
+from framesearch.cli import app
+from framesearch.settings import Settings, env_names, settings_table
+from tests.conftest import ROBOFLOW_TEST_KEY, results_json
+from tests.helpers.server import free_port, wait_until
+
+ROOT = Path(__file__).resolve().parents[1]
+runner = CliRunner()
+PROBES: dict[str, Callable[..., None]] = {}
+ALL_VARIABLES = [(name, var) for name in Settings.model_fields for var in env_names(name)]
+
+
+def probe(*names: str):
+    def register(func: Callable[..., None]) -> Callable[..., None]:
+        for name in names:
+            PROBES[name] = func
+        return func
+
+    return register
+
+
+def cli(env: dict[str, str], *args: str):
+    return runner.invoke(app, list(args), env=env)
+
+
+def write_results(folder: Path, name: str, vectors: list[list[float]]) -> Path:
+    path = folder / f"{name}.json"
+    frames = list(range(0, 12 * len(vectors), 12))
+    path.write_text(json.dumps(results_json(frames, [f / 24 for f in frames], vectors)))
+    return path
+
+
+def library(folder: Path, env: dict[str, str], videos: int = 1) -> Path:
+    """Index `videos` results files of 4 frames each (the same 8-d vector), returns that vector's file."""
+    vector = [1.0, 0.5, 0, 0, 0, 0, 0, 0.25]
+    for i in range(videos):
+        path = write_results(folder, f"v{i}", [vector] * 4)
+        assert cli(env, "ingest", "results", str(path), "--model", "tests/probe").exit_code == 0
+    query = folder / "query.json"
+    query.write_text(json.dumps(vector))
+    return query
+
+
+# ---- the table ----------------------------------------------------------------------------------------
+
+
+def test_the_readme_shows_the_settings_table_generated_from_the_fields():
+    readme = (ROOT / "README.md").read_text()
+    assert settings_table() in readme, "README's settings table is stale: paste framesearch.settings.settings_table()"
+
+
+def test_every_setting_is_documented():
+    for name, field in Settings.model_fields.items():
+        assert field.description, f"setting {name} has no description"
+
+
+@pytest.mark.parametrize("name, variable", ALL_VARIABLES, ids=[v for _, v in ALL_VARIABLES])
+def test_every_variable_changes_behaviour(name, variable, request, tmp_path, monkeypatch):
+    assert name in PROBES, f"no probe shows that {variable} changes behaviour"
+    for other in {v for _, v in ALL_VARIABLES}:
+        monkeypatch.delenv(other, raising=False)
+    PROBES[name](variable=variable, tmp_path=tmp_path, request=request, monkeypatch=monkeypatch)
+
+
+# ---- where the data lives -------------------------------------------------------------------------------
+
+
+@probe("store")
+def _store(variable, tmp_path, **_):
+    library(tmp_path, {variable: str(tmp_path / "elsewhere")})
+    assert (tmp_path / "elsewhere" / "frames" / "collection.json").is_file()
+
+
+@probe("collection")
+def _collection(variable, tmp_path, **_):
+    library(tmp_path, {"FRAMESEARCH_STORE": str(tmp_path / "s"), variable: "second"})
+    assert (tmp_path / "s" / "second" / "collection.json").is_file() and not (tmp_path / "s" / "frames").exists()
+
+
+@probe("qdrant_url")
+def _qdrant_url(variable, tmp_path, **_):
+    url = f"http://127.0.0.1:{free_port()}"  # nothing listens there
+    result = cli({variable: url, "FRAMESEARCH_STORE": str(tmp_path / "s")}, "videos", "list")
+    assert result.exit_code == 1 and url in result.output
+    assert not (tmp_path / "s").exists()
+
+
+class QdrantStub(BaseHTTPRequestHandler):
+    """Answers the two calls `videos list` makes of an empty Qdrant server, recording the headers."""
+
+    headers_seen: list[dict[str, str]] = []
+
+    def do_GET(self) -> None:  # noqa: N802 - http.server's naming
+        QdrantStub.headers_seen.append({k.lower(): v for k, v in self.headers.items()})
+        body = {"title": "qdrant", "version": "1.16.0"} if self.path == "/" else {"exists": False}
+        raw = json.dumps({"result": body, "status": "ok", "time": 0.0} if self.path != "/" else body).encode()
+        self.send_response(200)
+        self.send_header("content-type", "application/json")
+        self.send_header("content-length", str(len(raw)))
+        self.end_headers()
+        self.wfile.write(raw)
+
+    def log_message(self, *args) -> None:
+        pass
+
+
+@probe("qdrant_api_key")
+def _qdrant_api_key(variable, **_):
+    server = ThreadingHTTPServer(("127.0.0.1", 0), QdrantStub)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    QdrantStub.headers_seen = []
+    try:
+        url = f"http://127.0.0.1:{server.server_address[1]}"
+        result = cli({"FRAMESEARCH_QDRANT_URL": url, variable: "qdrant-secret"}, "videos", "list")
+        assert result.exit_code == 0, result.output
+        assert QdrantStub.headers_seen and all(h.get("api-key") == "qdrant-secret" for h in QdrantStub.headers_seen)
+    finally:
+        server.shutdown()
+        server.server_close()
+
+
+@probe("cache_dir")
+def _cache_dir(variable, tmp_path, monkeypatch, **_):
+    monkeypatch.setenv(variable, str(tmp_path / "cache-here"))
+    with TestClient(app_for(Settings(store=tmp_path / "s"))):
+        assert (tmp_path / "cache-here" / "jobs").is_dir() and not (tmp_path / "s" / "cache").exists()
+
+
+def app_for(settings: Settings):
+    from framesearch.service.app import create_app
+
+    return create_app(settings)
+
+
+# ---- search ---------------------------------------------------------------------------------------------
+
+
+@probe("model")
+def _model(variable, tmp_path, request, **_):
+    model = str(request.getfixturevalue("tiny_clip_dir"))
+    store = {"FRAMESEARCH_STORE": str(tmp_path / "s")}
+    assert "no model given" in cli(store, "search", "red").output
+    result = cli({**store, variable: model}, "search", "red", "--json")
+    assert result.exit_code == 0 and json.loads(result.stdout)["count"] == 0
+
+
+@probe("threshold")
+def _threshold(variable, tmp_path, **_):
+    env = {"FRAMESEARCH_STORE": str(tmp_path / "s")}
+    query = library(tmp_path, env)
+    default = json.loads(cli(env, "search", "--vector-file", str(query), "--json").stdout)
+    chosen = json.loads(cli({**env, variable: "0.79"}, "search", "--vector-file", str(query), "--json").stdout)
+    assert (default["threshold"], chosen["threshold"]) == (0.2, 0.79)
+    assert "threshold" in cli({**env, variable: "7"}, "search", "--vector-file", str(query)).output
+
+
+@probe("limit")
+def _limit(variable, tmp_path, **_):
+    env = {"FRAMESEARCH_STORE": str(tmp_path / "s")}
+    query = library(tmp_path, env, videos=3)
+    assert json.loads(cli(env, "search", "--vector-file", str(query), "--json").stdout)["count"] == 3
+    assert json.loads(cli({**env, variable: "1"}, "search", "--vector-file", str(query), "--json").stdout)["count"] == 1
+
+
+@probe("ort_threads")
+def _ort_threads(variable, request, monkeypatch, **_):
+    from framesearch.embedders.resolve import text_embedder
+
+    model = str(request.getfixturevalue("tiny_clip_dir"))
+    monkeypatch.setenv(variable, "1")
+    embedder = text_embedder(Settings(model=model), None)
+    embedder.embed_texts(["red"])
+    assert embedder._session("textual").get_session_options().intra_op_num_threads == 1
+
+
+# ---- the service ----------------------------------------------------------------------------------------
+
+
+@probe("host", "port")
+def _host_and_port(variable, tmp_path, **_):
+    import httpx
+
+    host, port = "127.0.0.2", free_port("127.0.0.2")  # another loopback address: not the default 127.0.0.1
+    env = {**os.environ, "FRAMESEARCH_STORE": str(tmp_path / "s"), "FRAMESEARCH_HOST": host, "FRAMESEARCH_PORT": str(port)}
+    proc = subprocess.Popen([sys.executable, "-m", "framesearch", "serve"], env=env, cwd=ROOT,
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+
+    def up() -> bool:
+        try:
+            return httpx.get(f"http://{host}:{port}/healthz", timeout=2).status_code == 200
+        except httpx.TransportError:
+            return False
+
+    try:
+        wait_until(up, 60, f"serve on {host}:{port}", interval=0.1)
+        with pytest.raises(httpx.TransportError):
+            httpx.get(f"http://127.0.0.1:{port}/healthz", timeout=2)
+    finally:
+        proc.terminate()
+        proc.wait(timeout=20)
+
+
+@probe("max_upload_mb")
+def _max_upload_mb(variable, tmp_path, monkeypatch, **_):
+    vectors = np.random.default_rng(0).normal(size=(1000, 64)).tolist()  # about 1.3 MB of JSON
+    body = write_results(tmp_path, "big", vectors).read_bytes()
+    assert len(body) > 1024 * 1024
+    monkeypatch.setenv(variable, "1")
+    with TestClient(app_for(Settings(store=tmp_path / "s"))) as client:
+        answer = client.post("/videos/big/results", content=body, headers={"content-type": "application/json"})
+        assert answer.status_code == 413 and answer.json()["error"] == "PayloadTooLarge"
+        assert client.get("/videos").json()["count"] == 0
+
+
+@probe("job_workers")
+def _job_workers(variable, tmp_path, request, monkeypatch, **_):
+    standin = request.getfixturevalue("roboflow_standin")
+    standin.slow = True
+    monkeypatch.setenv("ROBOFLOW_API_KEY", ROBOFLOW_TEST_KEY)
+    monkeypatch.setenv(variable, "1")
+    with TestClient(app_for(Settings(store=tmp_path / "s", roboflow_poll_interval=0.02))) as client:
+        ids = [client.post("/jobs", json={"url": f"https://example.com/{n}.mp4", "provider": "roboflow"}).json()["job_id"]
+               for n in ("a", "b")]
+        wait_until(lambda: client.get(f"/jobs/{ids[0]}").json()["status"] == "running", what="the first job running")
+        assert client.get(f"/jobs/{ids[1]}").json()["status"] == "queued"  # one worker: the second one waits
+        for job in list(standin.jobs):
+            standin.release(job)
+
+
+# ---- Roboflow -------------------------------------------------------------------------------------------
+
+
+def roboflow_cli(tmp_path: Path, env: dict[str, str], *extra: str):
+    return cli({"FRAMESEARCH_STORE": str(tmp_path / "s"), **env}, "ingest", "roboflow", "https://example.com/clip.mp4",
+               "--poll-interval", "0.02", *extra)
+
+
+@probe("roboflow_api_key")
+def _roboflow_api_key(variable, tmp_path, request, **_):
+    request.getfixturevalue("roboflow_standin")
+    assert "needs an API key" in roboflow_cli(tmp_path, {}).output
+    result = roboflow_cli(tmp_path, {variable: ROBOFLOW_TEST_KEY})
+    assert result.exit_code == 0, result.output
+
+
+@probe("roboflow_api_url")
+def _roboflow_api_url(variable, tmp_path, request, monkeypatch, **_):
+    standin = request.getfixturevalue("roboflow_standin")
+    monkeypatch.delenv("API_URL", raising=False)
+    result = roboflow_cli(tmp_path, {"ROBOFLOW_API_KEY": ROBOFLOW_TEST_KEY, variable: standin.api_url})
+    assert result.exit_code == 0, result.output
+    assert ("api", "POST", "/videoinfer/") in standin.requests
+
+
+@probe("roboflow_inference_url", "roboflow_clip_version")
+def _roboflow_inference(variable, tmp_path, request, **_):
+    standin = request.getfixturevalue("inference_standin")
+    env = {"FRAMESEARCH_STORE": str(tmp_path / "s"), "ROBOFLOW_API_KEY": ROBOFLOW_TEST_KEY,
+           "FRAMESEARCH_ROBOFLOW_INFERENCE_URL": standin.url, "FRAMESEARCH_ROBOFLOW_CLIP_VERSION": "ViT-L-14"}
+    result = cli(env, "--model", "roboflow", "search", "a red bicycle")
+    assert result.exit_code == 0, result.output
+    assert [c["body"]["clip_version_id"] for c in standin.calls] == ["ViT-L-14"]
+
+
+@probe("roboflow_poll_interval")
+def _roboflow_poll_interval(variable, tmp_path, request, **_):
+    standin = request.getfixturevalue("roboflow_standin")
+    standin.polls_to_finish = 3
+    env = {"ROBOFLOW_API_KEY": ROBOFLOW_TEST_KEY, "FRAMESEARCH_ROBOFLOW_TIMEOUT": "3", "FRAMESEARCH_STORE": str(tmp_path / "s")}
+    url = "https://example.com/clip.mp4"
+    slow = cli(env, "ingest", "roboflow", url, "--video-id", "a")  # first poll after 5 s: past the 3 s timeout
+    assert slow.exit_code == 1 and "not done after 3 s" in slow.output
+    fast = cli({**env, variable: "0.02"}, "ingest", "roboflow", url, "--video-id", "b")
+    assert fast.exit_code == 0, fast.output
+
+
+@probe("roboflow_timeout")
+def _roboflow_timeout(variable, tmp_path, request, **_):
+    standin = request.getfixturevalue("roboflow_standin")
+    standin.slow = True
+    result = roboflow_cli(tmp_path, {"ROBOFLOW_API_KEY": ROBOFLOW_TEST_KEY, variable: "0.3"})
+    assert result.exit_code == 1 and "not done after 0.3 s" in result.output
