@@ -51,7 +51,9 @@ def main() -> None:
     parser.add_argument("--backend", choices=["edge", "local"], default="edge")
     args = parser.parse_args()
 
-    from framesearch.search.core import SearchRequest, search
+    from framesearch.search.core import search
+    from framesearch.search.models import SearchRequest
+    from framesearch.settings import Settings
     from framesearch.store.base import SearchFilter
     from framesearch.store.client import ClientStore
     from framesearch.store.edge import EdgeStore
@@ -73,7 +75,9 @@ def main() -> None:
         exact_ms, exact = timed(lambda q: np.argsort(-(vectors @ q))[:10], queries)
         video = SearchFilter(video_ids=("video-7",))
         filt_ms, _ = timed(lambda q: store.search(q, video, limit=10), queries)
-        core_ms, _ = timed(lambda q: search(store, SearchRequest(vector=q.tolist(), threshold=0.1, limit=20)), queries)
+        core_ms, _ = timed(
+            lambda q: search(store, SearchRequest(vector=q.tolist(), threshold=0.1, limit=20), Settings()), queries
+        )
         store.close()
 
     ids = [[int(h.video_id.split("-")[1]) * FRAMES_PER_VIDEO + h.frame for h in hits] for hits in ann]

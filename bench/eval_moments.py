@@ -28,14 +28,17 @@ def load_scorer(folder: Path):
 
 
 def predictions(store, embedder, queries: list[str], mode: str) -> dict[str, list[list[float]]]:
-    from framesearch.search.core import SearchRequest, search
+    from framesearch.search.core import search
+    from framesearch.search.models import SearchRequest
+    from framesearch.settings import Settings
 
     preds = {}
     for query in queries:
         threshold = -1.0 if mode == "frames" else None  # segments at the model's default floor, as a user searches
-        found = search(store, SearchRequest(text=query, threshold=threshold, limit=50, mode=mode), embedder).results
+        request = SearchRequest(q=query, threshold=threshold, limit=50, mode=mode)
+        found = search(store, request, Settings(), embedder).results
         key = "timestamp" if mode == "frames" else "peak_time"
-        preds[query] = [[r[key], r["score"]] for r in found]
+        preds[query] = [[getattr(r, key), r.score] for r in found]
     return preds
 
 
