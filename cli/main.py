@@ -17,7 +17,7 @@ from pydantic import BaseModel
 from rich.console import Console
 from rich.markup import escape
 
-from framesearch.errors import FrameSearchError, InvalidInput, ModelError, StoreLocked
+from framesearch.errors import FrameSearchError, InvalidInput, JobTimeout, ModelError, ModelMismatch, StoreLocked
 from framesearch.settings import Settings
 from framesearch.validation import build
 
@@ -38,9 +38,11 @@ CollectionOpt = Annotated[Optional[str], typer.Option("--collection", help="Coll
 JsonOpt = Annotated[bool, typer.Option("--json", help="Print JSON.")]
 
 # What a CLI user can do about an error, in this edge's words (the core's messages name no flags).
-HINTS: dict[type[FrameSearchError], str] = {
+HINTS: dict[type[FrameSearchError], str | Callable[[Any], str]] = {
     StoreLocked: "pass --qdrant-url to use a Qdrant server instead",
     ModelError: "choose the model with --model",
+    ModelMismatch: "use another --collection or --store for another model",
+    JobTimeout: lambda exc: f"resume with `framesearch ingest roboflow --job-id {exc.job_id}`",
 }
 
 M = TypeVar("M", bound=BaseModel)
@@ -63,6 +65,7 @@ def fail_cleanly(func: Callable[..., Any]) -> Callable[..., Any]:
 def report(exc: FrameSearchError, prefix: str = "") -> None:
     """Print a domain error as one line, with this edge's hint for its kind."""
     hint = next((h for kind, h in HINTS.items() if isinstance(exc, kind)), None)
+    hint = hint(exc) if callable(hint) else hint
     text = f"{prefix}{exc}" + (f" ({hint})" if hint else "")
     err.print(f"[red]error:[/red] {escape(text)}", highlight=False, markup=True, soft_wrap=True)
 

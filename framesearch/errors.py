@@ -81,6 +81,10 @@ class JobTimeout(UpstreamError):
 
     http_status = 504
 
+    def __init__(self, message: str, job_id: str | None = None) -> None:
+        super().__init__(message)
+        self.job_id = job_id
+
 
 class UpstreamUnavailable(UpstreamError):
     """A remote API is unreachable or answered 5xx: worth retrying later."""

@@ -179,8 +179,9 @@ def wait_for_job(
             on_poll(polls, elapsed)
         if elapsed >= policy.timeout:
             raise JobTimeout(
-                f"Roboflow job {job_id} is not done after {policy.timeout:g} s{trouble}; it goes on at Roboflow: "
-                f"resume with `framesearch ingest roboflow --job-id {job_id}`"
+                f"Roboflow job {job_id} is not done after {policy.timeout:g} s{trouble}; it goes on at Roboflow "
+                "and can be resumed by its job id",
+                job_id=job_id,
             )
         sleep(min(delay, policy.timeout - elapsed))
         delay = min(delay * policy.backoff, policy.max_interval)

@@ -131,7 +131,7 @@ def check_store(store: VectorStore) -> None:
     if info is not None and info.model != ROBOFLOW_CLIP_MODEL:
         raise ModelMismatch(
             f"{store.description} holds vectors of model {info.model!r}; Roboflow's are {ROBOFLOW_CLIP_MODEL!r}. "
-            "Use another --collection or --store."
+            "Use another collection or store for another model."
         )
 
 

@@ -101,7 +101,7 @@ class VectorStore(ABC):
         if info.model != model or info.dim != dim:
             raise ModelMismatch(
                 f"{self.description} holds vectors of model {info.model!r} ({info.dim} dims); "
-                f"refusing vectors of model {model!r} ({dim} dims). Use another --collection or --store."
+                f"refusing vectors of model {model!r} ({dim} dims). Use another collection or store for another model."
             )
         return info
 

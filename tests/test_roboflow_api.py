@@ -47,9 +47,9 @@ def test_backoff_grows_to_the_cap_and_done_returns_the_status():
 
 def test_timeout_is_overall_and_names_the_job_to_resume():
     clock = FakeClock()
-    with pytest.raises(JobTimeout, match="--job-id j"):
+    with pytest.raises(JobTimeout, match="resumed by its job id") as timed_out:
         wait_for_job(ScriptedAPI(1), "j", PollPolicy(interval=4, backoff=1, timeout=10), sleep=clock.sleep, clock=clock)
-    assert clock.sleeps == [4, 4, 2] and clock.now == 10
+    assert clock.sleeps == [4, 4, 2] and clock.now == 10 and timed_out.value.job_id == "j"
 
 
 def test_blips_are_retried_but_a_failed_job_or_a_refused_key_ends_it():
