@@ -25,9 +25,11 @@ app = typer.Typer(help="Search for moments in video: CLIP frame vectors in Qdran
 ingest_app = typer.Typer(help="Index videos (or Roboflow results for them) into the store.", no_args_is_help=True)
 videos_app = typer.Typer(help="The indexed video library.", no_args_is_help=True)
 model_app = typer.Typer(help="CLIP model folders: export real CLIPs to ONNX, inspect a folder.", no_args_is_help=True)
+store_app = typer.Typer(help="The store itself: check and repair, copy, describe.", no_args_is_help=True)
 app.add_typer(ingest_app, name="ingest")
 app.add_typer(videos_app, name="videos")
 app.add_typer(model_app, name="model")
+app.add_typer(store_app, name="store")
 
 out = Console()
 err = Console(stderr=True)
