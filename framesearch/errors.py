@@ -50,6 +50,26 @@ class StoreError(FrameSearchError):
     http_status = 503
 
 
+class StoreReadOnly(StoreError):
+    """The store can be read but not written (a read-only filesystem or folder)."""
+
+
+class StoreDamaged(StoreError):
+    """The store's files are damaged or its records disagree with its points."""
+
+
+class DiskFull(StoreError):
+    """Not enough free disk space for a write; nothing was written (or the write was rolled back)."""
+
+    http_status = 507
+
+
+class VideoBusy(FrameSearchError):
+    """Another write to the same video id is in progress; one writer per video at a time."""
+
+    http_status = 409
+
+
 class ModelError(FrameSearchError):
     """A model folder or model service is missing, incomplete or failing."""
 

@@ -37,6 +37,9 @@ class Settings(BaseSettings):
     port: int = Field(8000, ge=1, le=65535, description="Port `serve` listens on.")
     cache_dir: Path | None = Field(None, description="Thumbnails, uploads and job state; default `<store>/cache`.")
     max_upload_mb: int = Field(2048, ge=1, description="Largest upload the service accepts, in MB.")
+    min_free_mb: int = Field(
+        256, ge=0, description="Free disk space (MB) the store keeps: a write that would leave less is refused."
+    )
     ort_threads: int | None = Field(None, ge=1, le=1024, description="ONNX Runtime intra-op threads; default all cores.")
     job_workers: int = Field(2, ge=1, le=32, description="Ingest jobs the service runs at once.")
     roboflow_api_key: SecretStr | None = Field(

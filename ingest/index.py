@@ -1,26 +1,32 @@
-"""Write one video's frame points to the store, idempotently and without half-written states.
+"""Write one video's frame points to the store as one run that becomes searchable all at once.
 
-Every ingest run tags its points; only after all of them are written are the video's older points
-(from a previous run) swept and the video's record written. A crash midway leaves the previous
-version searchable, and a re-run converges on the same point ids.
+The commit protocol (store/runs.py has the store's side):
+1. check the disk can take the frames (estimated from the input), claim the video (VideoBusy if another
+   write to it is in progress) and announce the run;
+2. write the frame points, tagged with the run (invisible to searches; the old version stays searchable);
+3. commit: write the video's record naming the run, so searches switch to the new version in one step;
+4. finish: sweep the old version's points and the run's marker. A failure here is logged, not raised:
+   the write is committed, and the next open or a store check finishes it.
+A failure before the commit rolls the run back; a crash leaves it to the next open or a store check.
 """
 
 from __future__ import annotations
 
-import uuid
+import logging
 from collections.abc import Iterable, Sequence
 from datetime import UTC, datetime
 
 from pydantic import BaseModel
 
 from framesearch.embedders.base import ROBOFLOW_CLIP_MODEL
-from framesearch.errors import InvalidInput
+from framesearch.errors import FrameSearchError, InvalidInput
 from framesearch.ingest.results import ParsedResults
 from framesearch.store.base import VectorStore
 from framesearch.store.schema import FramePoint, VideoRecord
 from framesearch.validation import check_video_id
 
 BATCH = 256
+log = logging.getLogger(__name__)
 
 
 class IngestReport(BaseModel):
@@ -37,32 +43,61 @@ class IngestReport(BaseModel):
 
 
 def index_frames(
-    store: VectorStore, video: VideoRecord, batches: Iterable[Sequence[FramePoint]], model_path: str | None = None
+    store: VectorStore,
+    video: VideoRecord,
+    batches: Iterable[Sequence[FramePoint]],
+    model_path: str | None = None,
+    *,
+    dim: int | None = None,
+    expected_frames: int | None = None,
 ) -> VideoRecord:
-    """Upsert the batches of frames of `video`, then sweep stale points and write the record."""
+    """Index the batches of frames of `video` as one run and commit it (the protocol above).
+
+    With `dim` known up front the video is claimed before the first batch is made (a conflicting
+    write fails at once, not after the frames are embedded); `expected_frames` sizes the disk check."""
     check_video_id(video.video_id)
-    run = uuid.uuid4().hex
-    count = 0
-    last_time = 0.0
-    for batch in batches:
-        if not batch:
-            continue
-        store.ensure_collection(batch[0].model, int(batch[0].vector.shape[-1]), model_path)
-        store.upsert_frames(batch, run)
-        count += len(batch)
-        last_time = max(last_time, max(f.timestamp for f in batch))
-    if count == 0:
-        raise InvalidInput(f"video {video.video_id!r}: no frames to index")
-    store.sweep_stale(video.video_id, run)
-    record = video.model_copy(
-        update={
-            "frames": count,
-            "duration": video.duration if video.duration is not None else last_time,
-            "indexed_at": datetime.now(UTC).isoformat(timespec="seconds"),
-        }
-    )
-    store.put_video(record)
-    store.flush()
+    what = f"indexing video {video.video_id!r}"
+    run: str | None = None
+    count, last_time = 0, 0.0
+
+    def begin(dim: int) -> str:
+        store.ensure_collection(video.model, dim, model_path)
+        store.ensure_space(expected_frames or 0, dim, what)
+        return store.begin_run(video.video_id)
+
+    try:
+        if dim is not None:
+            run = begin(dim)
+        for batch in batches:
+            if not batch:
+                continue
+            batch_dim = int(batch[0].vector.shape[-1])
+            run = run or begin(batch_dim)
+            store.ensure_space(len(batch), batch_dim, what)
+            store.heartbeat(video.video_id, run)
+            store.upsert_frames(batch, run)
+            count += len(batch)
+            last_time = max(last_time, max(f.timestamp for f in batch))
+        if count == 0 or run is None:
+            raise InvalidInput(f"video {video.video_id!r}: no frames to index")
+        record = video.model_copy(
+            update={
+                "frames": count,
+                "duration": video.duration if video.duration is not None else last_time,
+                "indexed_at": datetime.now(UTC).isoformat(timespec="seconds"),
+                "ingest_run": run,
+            }
+        )
+        store.commit_run(record)
+    except BaseException as exc:
+        if run is not None:
+            store.abandon_run(video.video_id, run, exc)
+        raise
+    store.finish_run_after_commit(video.video_id, run)
+    try:
+        store.flush()
+    except FrameSearchError as exc:  # committed and in the write-ahead log: a slow reopen at worst
+        log.warning("flush after indexing %r failed: %s", video.video_id, exc)
     return record
 
 
@@ -101,4 +136,5 @@ def ingest_results(
         skipped_frames=parsed.skipped,
         extra={"video_fps": parsed.video_fps(), **(extra or {})},
     )
-    return index_frames(store, record, (points[i : i + BATCH] for i in range(0, len(points), BATCH)))
+    batches = (points[i : i + BATCH] for i in range(0, len(points), BATCH))
+    return index_frames(store, record, batches, dim=parsed.dim, expected_frames=len(points))

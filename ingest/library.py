@@ -97,7 +97,7 @@ def ingest_library(
             )
             outcomes.append(Outcome(video_id=item.video_id, path=str(item.path), status="indexed", frames=record.frames))
         except (FrameSearchError, OSError) as exc:
-            if isinstance(exc, FrameSearchError) and exc.http_status not in (404, 422):
+            if isinstance(exc, FrameSearchError) and exc.http_status not in (404, 409, 422):
                 raise
             outcomes.append(Outcome(video_id=item.video_id, path=str(item.path), status="failed", reason=str(exc)))
     return outcomes

@@ -108,4 +108,6 @@ def ingest_video(
                 progress(done, total)
             yield [FramePoint(video_id, f.index, f.timestamp, v, fps, name, "local") for f, v in zip(batch, vecs, strict=True)]
 
-    return index_frames(store, record, points(), model_path=str(embedder.folder.resolve()))
+    return index_frames(
+        store, record, points(), model_path=str(embedder.folder.resolve()), dim=embedder.dim, expected_frames=total
+    )

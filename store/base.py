@@ -1,20 +1,36 @@
 """The store interface: frame points and video records in Qdrant, whichever way Qdrant is reached.
 
 Backends implement a handful of primitives over two collections (frames, videos); the frame and
-video semantics (model check, stale sweep, records) live here once.
+video semantics (model check, runs and their commit, what searches may see, records) live here once.
+How a write becomes visible is described in store/runs.py.
 """
 
 from __future__ import annotations
 
+import logging
+import threading
+import time
 from abc import ABC, abstractmethod
+from collections import Counter
 from collections.abc import Iterator, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any, Literal
 
 import numpy as np
 
-from framesearch.errors import InvalidInput, ModelMismatch, NotFound
+from framesearch.errors import (
+    DiskFull,
+    InvalidInput,
+    ModelMismatch,
+    NotFound,
+    StoreDamaged,
+    StoreReadOnly,
+    VideoBusy,
+)
+from framesearch.store.guard import CHECK_HINT
+from framesearch.store.runs import HEARTBEAT_S, Op, RunMarker, Visibility, is_marker, marker_id, new_run
 from framesearch.store.schema import (
+    RUN,
     CollectionInfo,
     FrameHit,
     FramePoint,
@@ -24,17 +40,24 @@ from framesearch.store.schema import (
 )
 from framesearch.vectors import normalize
 
+log = logging.getLogger(__name__)
+
 Kind = Literal["frames", "videos"]
+VISIBILITY_TRIES = 3
 
 
 @dataclass(frozen=True)
 class SearchFilter:
-    """Payload conditions: any of `video_ids`, a time range, and points not written by run `not_run`."""
+    """Payload conditions: any of `video_ids`, a time range, points (not) of one run, what is visible,
+    and in the videos collection records or run markers only."""
 
     video_ids: tuple[str, ...] = ()
     t_min: float | None = None
     t_max: float | None = None
     not_run: str | None = None
+    run: str | None = None
+    visible: Visibility | None = None
+    entries: Literal["records", "markers"] | None = None
 
 
 @dataclass(frozen=True)
@@ -48,6 +71,8 @@ class VectorStore(ABC):
     """Frames and videos in Qdrant. Subclasses provide the primitives below."""
 
     description: str = "store"
+    read_only: bool = False
+    exclusive: bool = False  # True when no other process can write this store (its visibility is cached)
 
     @abstractmethod
     def _read_info(self) -> CollectionInfo | None: ...
@@ -75,10 +100,18 @@ class VectorStore(ABC):
     def _retrieve(self, kind: Kind, ids: list[str], with_vectors: bool = False) -> list[StoredPoint]: ...
 
     @abstractmethod
+    def _facet(self, key: str, flt: SearchFilter) -> dict[str, int]:
+        """Exact counts of frame points per value of a keyword payload field."""
+
+    @abstractmethod
     def close(self) -> None: ...
 
     def flush(self) -> None:
         """Persist pending writes where the backend buffers them (Qdrant servers persist on their own)."""
+        return None
+
+    def ensure_space(self, frames: int, dim: int, what: str) -> None:
+        """Refuse (DiskFull) a write of `frames` points that the disk cannot hold; stores on a server skip this."""
         return None
 
     def __enter__(self) -> VectorStore:
@@ -86,6 +119,21 @@ class VectorStore(ABC):
 
     def __exit__(self, *exc: object) -> None:
         self.close()
+
+    # state shared by the run protocol (created lazily: backends need not call a base __init__)
+
+    @property
+    def _runs(self) -> _RunState:
+        state = self.__dict__.get("_run_state")
+        if state is None:
+            state = self.__dict__.setdefault("_run_state", _RunState())
+        return state
+
+    def _check_writable(self) -> None:
+        if self.read_only:
+            raise StoreReadOnly(f"{self.description} is read-only: it can be searched, not written")
+
+    # collection
 
     def info(self) -> CollectionInfo | None:
         """The model and dimension the collection was created for; None before the first ingest."""
@@ -95,6 +143,7 @@ class VectorStore(ABC):
         """Create the collection for `model` (recording where its folder is) or check it holds that model's vectors."""
         info = self._read_info()
         if info is None:
+            self._check_writable()
             info = CollectionInfo(model=model, dim=int(dim), model_path=model_path)
             self._create(info)
             return info
@@ -105,73 +154,256 @@ class VectorStore(ABC):
             )
         return info
 
+    # runs: begin, write frames, commit the record, finish (see store/runs.py)
+
+    def begin_run(self, video_id: str, op: Op = "ingest") -> str:
+        """Claim `video_id` for one write and announce its run (VideoBusy while another writer holds it)."""
+        self._check_writable()
+        self.ensure_space(0, 1, f"writing video {video_id!r}")
+        with self._runs.claim:
+            live = [m for m in self.run_markers(video_id) if m.is_live(self._runs.mine)]
+            if live:
+                raise VideoBusy(
+                    f"video {video_id!r} is being written by {live[0].describe()}: one write per video at a time, "
+                    "try again when it is done"
+                )
+            self._adopt_legacy_record(video_id)
+            run = new_run()
+            self._put_marker(RunMarker.mine(video_id, run, op))
+            self._runs.mine.add(run)
+            self._runs.beats[run] = time.monotonic()
+        return run
+
+    def heartbeat(self, video_id: str, run: str) -> None:
+        """Tell other processes the run is alive (at most every HEARTBEAT_S seconds)."""
+        if time.monotonic() - self._runs.beats.get(run, 0.0) < HEARTBEAT_S:
+            return
+        found = self._retrieve("videos", [marker_id(run)])
+        if found:
+            marker = RunMarker.model_validate(found[0].payload)
+            self._put_marker(marker.model_copy(update={"heartbeat": time.time()}))
+        self._runs.beats[run] = time.monotonic()
+
     def upsert_frames(self, frames: Sequence[FramePoint], run: str) -> None:
-        """Write frame points (idempotent: ids derive from video id and frame number)."""
+        """Write frame points of ingest `run` (invisible to searches until the run is committed)."""
         if not frames:
             return
+        self._check_writable()
         vectors = normalize(np.stack([f.vector for f in frames]))
-        self._upsert("frames", [f.id for f in frames], vectors.tolist(), [f.payload(run) for f in frames])
+        self._upsert("frames", [f.point_id(run) for f in frames], vectors.tolist(), [f.payload(run) for f in frames])
 
-    def sweep_stale(self, video_id: str, run: str) -> None:
-        """Delete the video's points that the ingest `run` did not write (left from an older ingest)."""
-        self._delete("frames", SearchFilter(video_ids=(video_id,), not_run=run))
+    def commit_run(self, record: VideoRecord) -> None:
+        """Make the run the record names the video's searchable version: one write of the record."""
+        if not record.ingest_run:
+            raise ValueError("a committed record names its ingest run")
+        self.put_video(record)
+
+    def finish_run(self, video_id: str, run: str | None = None) -> None:
+        """After a commit (or instead of one): drop the video's points of other runs than its committed one
+        (all of them if it has no record), then its run markers. Idempotent; what repairs a crashed run."""
+        self._check_writable()
+        committed = self.committed_run(video_id)
+        if committed is None:
+            self._delete("frames", SearchFilter(video_ids=(video_id,)))
+        else:
+            self._delete("frames", SearchFilter(video_ids=(video_id,), not_run=committed))
+        self._delete("videos", SearchFilter(video_ids=(video_id,), entries="markers"))
+        self._runs.mine.discard(run or "")
+        self._runs.beats.pop(run or "", None)
+        self._changed()
+
+    def run_markers(self, video_id: str | None = None) -> list[RunMarker]:
+        """Runs in progress or abandoned (of one video, or all)."""
+        if self._read_info() is None:
+            return []
+        flt = SearchFilter(video_ids=(video_id,) if video_id else (), entries="markers")
+        return [RunMarker.model_validate(p.payload) for p in self._scroll("videos", flt)]
+
+    def committed_run(self, video_id: str) -> str | None:
+        """The run the video's record names (None without a record)."""
+        found = self._retrieve("videos", [video_point_id(video_id)]) if self._read_info() else []
+        return found[0].payload.get(RUN) if found else None
+
+    def recover(self) -> list[RunMarker]:
+        """Finish every abandoned run (its points are removed, its video keeps its committed version)."""
+        abandoned = [m for m in self.run_markers() if not m.is_live(self._runs.mine)]
+        for video_id in sorted({m.video_id for m in abandoned}):
+            with self._runs.claim:
+                if not any(m.is_live(self._runs.mine) for m in self.run_markers(video_id)):
+                    self.finish_run(video_id)
+        return abandoned
+
+    def _put_marker(self, marker: RunMarker) -> None:
+        self._upsert("videos", [marker_id(marker.ingest_run)], [[1.0]], [marker.payload()])
+        self._changed()
+
+    def _adopt_legacy_record(self, video_id: str) -> None:
+        """A record written before records named their run gets the run its points carry (the most common)."""
+        found = self._retrieve("videos", [video_point_id(video_id)]) if self._read_info() else []
+        if not found or found[0].payload.get(RUN):
+            return
+        runs = self._facet(RUN, SearchFilter(video_ids=(video_id,)))
+        if runs:
+            record = VideoRecord.from_payload(found[0].payload)
+            self.put_video(record.model_copy(update={"ingest_run": Counter(runs).most_common(1)[0][0]}))
+
+    # what searches see
+
+    def _changed(self) -> None:
+        with self._runs.lock:
+            self._runs.visibility = None
+
+    def visibility(self) -> Visibility:
+        """Videos with a run in progress, and their committed runs (cached when no other process writes)."""
+        if self.exclusive and self._runs.visibility is not None:
+            return self._runs.visibility
+        markers = self.run_markers()
+        pending = tuple(sorted({m.video_id for m in markers}))
+        found = self._retrieve("videos", [video_point_id(v) for v in pending]) if pending else []
+        committed = tuple(sorted({p.payload[RUN] for p in found if p.payload.get(RUN) and not is_marker(p.payload)}))
+        seen = Visibility(pending, committed)
+        if self.exclusive:
+            with self._runs.lock:
+                self._runs.visibility = seen
+        return seen
+
+    def _consistent(self, read: Any) -> Any:
+        """Run `read(visibility)` until no run began or committed meanwhile (a marker precedes its points)."""
+        for _ in range(VISIBILITY_TRIES):
+            seen = self.visibility()
+            result = read(seen)
+            if self.visibility() == seen:
+                return result
+        return result
 
     def search(
         self, vector: np.ndarray, flt: SearchFilter = SearchFilter(), limit: int = 100, threshold: float | None = None
     ) -> list[FrameHit]:
-        """Cosine ANN search over frames, best first."""
+        """Cosine ANN search over the committed frames, best first."""
         info = self._read_info()
         if info is None:
             return []
         vec = np.asarray(vector, dtype=np.float32).reshape(-1)
         if vec.shape[0] != info.dim:
             raise InvalidInput(f"query vector has {vec.shape[0]} dimensions; the collection's have {info.dim}")
-        rows = self._query(normalize(vec).tolist(), flt, limit, threshold)
-        return [FrameHit.from_payload(payload, score) for payload, score in rows]
+        query = normalize(vec).tolist()
+        rows = self._consistent(lambda seen: self._query(query, replace(flt, visible=seen), limit, threshold))
+        return [self._hit(payload, score) for payload, score in rows]
+
+    def _hit(self, payload: dict, score: float) -> FrameHit:
+        try:
+            return FrameHit.from_payload(payload, score)
+        except (KeyError, TypeError, ValueError) as exc:
+            raise StoreDamaged(f"{self.description} holds a frame point without {exc}; {CHECK_HINT}") from None
 
     def frame_vector(self, video_id: str, frame: int) -> np.ndarray:
-        """The stored vector of one frame (for 'more like this')."""
-        found = self._retrieve("frames", [point_id(video_id, frame)], with_vectors=True) if self._read_info() else []
-        if not found or found[0].vector is None:
-            raise NotFound(f"no frame {frame} of video {video_id!r} in {self.description}")
-        return np.asarray(found[0].vector, dtype=np.float32)
+        """The stored vector of one frame of the video's committed version (for 'more like this')."""
+        run = self.committed_run(video_id)
+        candidates = ([point_id(video_id, frame, run)] if run else []) + [point_id(video_id, frame)]  # + older ids
+        for pid in candidates:
+            found = self._retrieve("frames", [pid], with_vectors=True)
+            if found and found[0].vector is not None and (run is None or found[0].payload.get(RUN) == run):
+                return np.asarray(found[0].vector, dtype=np.float32)
+        raise NotFound(f"no frame {frame} of video {video_id!r} in {self.description}")
 
     def frame_count(self, video_id: str | None = None) -> int:
+        """Searchable frames (of one video, or all)."""
         if self._read_info() is None:
             return 0
-        return self._count("frames", SearchFilter(video_ids=(video_id,) if video_id else ()))
+        flt = SearchFilter(video_ids=(video_id,) if video_id else ())
+        return self._consistent(lambda seen: self._count("frames", replace(flt, visible=seen)))
+
+    def stored_points(self) -> int:
+        """Every frame point held, committed or not."""
+        return self._count("frames", SearchFilter()) if self._read_info() else 0
 
     def frame_hits(self, video_id: str) -> list[FrameHit]:
-        """Every stored frame of a video, in time order (score 0)."""
+        """Every frame of the video's committed version, in time order (score 0)."""
         if self._read_info() is None:
             return []
-        points = self._scroll("frames", SearchFilter(video_ids=(video_id,)))
-        return sorted((FrameHit.from_payload(p.payload, 0.0) for p in points), key=lambda h: h.timestamp)
+        run = self.committed_run(video_id)
+        points = self._scroll("frames", SearchFilter(video_ids=(video_id,), run=run))
+        return sorted((self._hit(p.payload, 0.0) for p in points), key=lambda h: h.timestamp)
+
+    # the library
 
     def put_video(self, record: VideoRecord) -> None:
+        self._check_writable()
         self._upsert("videos", [video_point_id(record.video_id)], [[1.0]], [record.to_payload()])
+        self._changed()
 
     def get_video(self, video_id: str) -> VideoRecord:
         found = self._retrieve("videos", [video_point_id(video_id)]) if self._read_info() else []
-        if not found:
+        if not found or is_marker(found[0].payload):
             raise NotFound(f"no video {video_id!r} in {self.description}")
-        return VideoRecord.from_payload(found[0].payload)
+        return self._record(found[0].payload)
+
+    def _record(self, payload: dict) -> VideoRecord:
+        try:
+            return VideoRecord.from_payload(payload)
+        except ValueError as exc:
+            raise StoreDamaged(f"{self.description} holds an unreadable video record ({exc}); {CHECK_HINT}") from None
 
     def list_videos(self) -> list[VideoRecord]:
         if self._read_info() is None:
             return []
-        records = [VideoRecord.from_payload(p.payload) for p in self._scroll("videos", SearchFilter())]
+        records = [self._record(p.payload) for p in self._scroll("videos", SearchFilter(entries="records"))]
         return sorted(records, key=lambda r: r.video_id)
 
     def delete_video(self, video_id: str) -> int:
-        """Delete a video's frames and record; returns the number of frames deleted."""
+        """Delete a video's frames and record as one run (the record goes first); returns the frames deleted."""
         frames = self.frame_count(video_id)
-        known = bool(self._read_info()) and bool(self._retrieve("videos", [video_point_id(video_id)]))
+        known = self._read_info() is not None and bool(self._retrieve("videos", [video_point_id(video_id)]))
         if not frames and not known:
             raise NotFound(f"no video {video_id!r} in {self.description}")
-        self._delete("frames", SearchFilter(video_ids=(video_id,)))
-        self._delete("videos", SearchFilter(video_ids=(video_id,)))
+        self.ensure_space(0, 1, f"deleting video {video_id!r}")
+        run = self.begin_run(video_id, op="delete")
+        try:
+            self._delete("videos", SearchFilter(video_ids=(video_id,), entries="records"))
+            self._changed()
+        except BaseException as exc:
+            self.abandon_run(video_id, run, exc)
+            raise
+        self.finish_run_after_commit(video_id, run)
         return frames
+
+    def abandon_run(self, video_id: str, run: str, cause: BaseException) -> None:
+        """Undo an uncommitted run as far as possible; what is left stays invisible until a repair.
+        After a full disk or on a read-only store nothing more is written."""
+        if isinstance(cause, (DiskFull, StoreReadOnly)) or not isinstance(cause, Exception):
+            self._runs.mine.discard(run)
+            return
+        self.finish_run_after_commit(video_id, run)
+
+    def finish_run_after_commit(self, video_id: str, run: str) -> None:
+        """finish_run, whose failure is logged, not raised: the write is committed, its cleanup can wait."""
+        try:
+            self.finish_run(video_id, run)
+        except Exception as exc:  # the commit stands; the next open or a store check finishes the run
+            self._runs.mine.discard(run)
+            log.warning("%s: cleanup of run %s of %r left for later: %s", self.description, run, video_id, exc)
+
+    def verify(self) -> None:
+        """A cheap integrity check: the records' frame counts add up to the searchable frames (StoreDamaged if not)."""
+        records = self.list_videos()
+        expected = sum(r.frames for r in records)
+        held = self.frame_count()
+        if expected != held:
+            raise StoreDamaged(
+                f"{self.description} is inconsistent: its {len(records)} video records list {expected} frames "
+                f"but it holds {held} searchable frames; {CHECK_HINT}"
+            )
+
+
+class _RunState:
+    """This process's runs in progress and the cached visibility."""
+
+    def __init__(self) -> None:
+        self.claim = threading.RLock()
+        self.lock = threading.Lock()
+        self.mine: set[str] = set()
+        self.beats: dict[str, float] = {}
+        self.visibility: Visibility | None = None
 
 
 __all__ = ["Kind", "SearchFilter", "StoredPoint", "VectorStore"]

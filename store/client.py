@@ -1,15 +1,25 @@
-"""qdrant-client backend: a Qdrant server or cluster (URL), or qdrant-client's local mode (a path)."""
+"""qdrant-client backend: a Qdrant server or cluster (URL), or qdrant-client's local mode (a path).
+
+Local mode holds its folder exclusively, like Qdrant Edge: opening it rolls back abandoned runs and
+checks records against points. A server is shared: a store check does that, when no writer is running.
+"""
 
 from __future__ import annotations
 
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 from framesearch.errors import StoreError
 from framesearch.store.base import Kind, SearchFilter, StoredPoint, VectorStore
-from framesearch.store.schema import HNSW_EF, INDEXED_FIELDS, RUN, TIMESTAMP, VIDEO_ID, CollectionInfo
+from framesearch.store.guard import engine_errors
+from framesearch.store.runs import RUN_KIND
+from framesearch.store.schema import HNSW_EF, INDEXED_FIELDS, KIND, RUN, TIMESTAMP, VIDEO_ID, CollectionInfo
+from framesearch.store.space import ensure_space, estimate_bytes
 
 SCROLL_PAGE = 1000
+FACET_LIMIT = 10_000_000
+DEFAULT_RESERVE_MB = 256
 
 
 def _models():
@@ -21,14 +31,27 @@ def _models():
 def _client_filter(flt: SearchFilter) -> Any:
     m = _models()
     must: list[Any] = []
+    must_not: list[Any] = []
     if flt.video_ids:
         must.append(m.FieldCondition(key=VIDEO_ID, match=m.MatchAny(any=list(flt.video_ids))))
     if flt.t_min is not None or flt.t_max is not None:
         must.append(m.FieldCondition(key=TIMESTAMP, range=m.Range(gte=flt.t_min, lte=flt.t_max)))
-    must_not = [m.FieldCondition(key=RUN, match=m.MatchValue(value=flt.not_run))] if flt.not_run else None
+    if flt.run:
+        must.append(m.FieldCondition(key=RUN, match=m.MatchValue(value=flt.run)))
+    if flt.not_run:
+        must_not.append(m.FieldCondition(key=RUN, match=m.MatchValue(value=flt.not_run)))
+    if flt.visible is not None and flt.visible.pending:
+        hidden: list[Any] = [m.FieldCondition(key=VIDEO_ID, match=m.MatchAny(any=list(flt.visible.pending)))]
+        if flt.visible.committed:
+            hidden.append(m.FieldCondition(key=RUN, match=m.MatchExcept(**{"except": list(flt.visible.committed)})))
+        must_not.append(m.Filter(must=hidden))
+    if flt.entries == "markers":
+        must.append(m.FieldCondition(key=KIND, match=m.MatchValue(value=RUN_KIND)))
+    elif flt.entries == "records":
+        must_not.append(m.FieldCondition(key=KIND, match=m.MatchValue(value=RUN_KIND)))
     if not must and not must_not:
         return None
-    return m.Filter(must=must or None, must_not=must_not)
+    return m.Filter(must=must or None, must_not=must_not or None)
 
 
 class ClientStore(VectorStore):
@@ -42,12 +65,18 @@ class ClientStore(VectorStore):
         api_key: str | None = None,
         collection: str = "frames",
         client: Any = None,
+        reserve_mb: int = DEFAULT_RESERVE_MB,
+        recover: bool = True,
+        verify: bool = True,
     ) -> None:
         from qdrant_client import QdrantClient
 
         self.names = {"frames": collection, "videos": f"{collection}_videos"}
         where = url or path or "memory"
         self.description = f"Qdrant at {where} (collection {collection!r})"
+        self.path = path if not url and client is None else None
+        self.exclusive = self.path is not None  # local mode locks its folder
+        self.reserve_mb = reserve_mb
         try:
             if client is not None:
                 self.client = client
@@ -60,6 +89,18 @@ class ClientStore(VectorStore):
             raise
         except Exception as exc:  # connection errors come in many types
             raise StoreError(f"cannot reach {self.description}: {exc}") from exc
+        if self.exclusive and self._info is not None:
+            if recover:
+                self.recover()
+            if verify:
+                self.verify()
+
+    def ensure_space(self, frames: int, dim: int, what: str) -> None:
+        if self.path:
+            ensure_space(Path(self.path), estimate_bytes(frames, dim), self.reserve_mb, what)
+
+    def _guard(self, action: str) -> Any:
+        return engine_errors(self.description, action, local=self.exclusive)
 
     def _fetch_info(self) -> CollectionInfo | None:
         name = self.names["frames"]
@@ -77,11 +118,17 @@ class ClientStore(VectorStore):
         return self._info
 
     def _create(self, info: CollectionInfo) -> None:
+        with self._guard("creating the collections"):
+            self._create_collections(info)
+        self._info = info
+
+    def _create_collections(self, info: CollectionInfo) -> None:
         m = _models()
         frames, videos = self.names["frames"], self.names["videos"]
         if not self.client.collection_exists(videos):
             self.client.create_collection(videos, vectors_config=m.VectorParams(size=1, distance=m.Distance.DOT))
-            self.client.create_payload_index(videos, VIDEO_ID, m.PayloadSchemaType.KEYWORD)
+            for field in (VIDEO_ID, KIND):
+                self.client.create_payload_index(videos, field, m.PayloadSchemaType.KEYWORD)
         self.client.create_collection(
             frames,
             vectors_config=m.VectorParams(size=info.dim, distance=m.Distance.COSINE),
@@ -91,23 +138,24 @@ class ClientStore(VectorStore):
         kinds = {"keyword": m.PayloadSchemaType.KEYWORD, "float": m.PayloadSchemaType.FLOAT}
         for name, kind in INDEXED_FIELDS.items():
             self.client.create_payload_index(frames, name, kinds[kind])
-        self._info = info
 
     def _upsert(self, kind: Kind, ids: list[str], vectors: list[list[float]], payloads: list[dict]) -> None:
         m = _models()
         points = [m.PointStruct(id=i, vector=v, payload=p) for i, v, p in zip(ids, vectors, payloads, strict=False)]
-        self.client.upsert(self.names[kind], points=points, wait=True)
+        with self._guard(f"writing {len(points)} {kind} points"):
+            self.client.upsert(self.names[kind], points=points, wait=True)
 
     def _query(self, vector: list[float], flt: SearchFilter, limit: int, threshold: float | None) -> list[tuple[dict, float]]:
-        result = self.client.query_points(
-            self.names["frames"],
-            query=vector,
-            query_filter=_client_filter(flt),
-            limit=limit,
-            score_threshold=threshold,
-            with_payload=True,
-            search_params=_models().SearchParams(hnsw_ef=max(HNSW_EF, limit)),
-        )
+        with self._guard("searching"):
+            result = self.client.query_points(
+                self.names["frames"],
+                query=vector,
+                query_filter=_client_filter(flt),
+                limit=limit,
+                score_threshold=threshold,
+                with_payload=True,
+                search_params=_models().SearchParams(hnsw_ef=max(HNSW_EF, limit)),
+            )
         return [(p.payload or {}, p.score) for p in result.points]
 
     def _delete(self, kind: Kind, flt: SearchFilter) -> None:
@@ -115,30 +163,41 @@ class ClientStore(VectorStore):
         condition = _client_filter(flt)
         if condition is None:
             raise ValueError("refusing to delete without a filter")
-        self.client.delete(self.names[kind], points_selector=m.FilterSelector(filter=condition), wait=True)
+        with self._guard(f"deleting {kind} points"):
+            self.client.delete(self.names[kind], points_selector=m.FilterSelector(filter=condition), wait=True)
 
     def _scroll(self, kind: Kind, flt: SearchFilter, with_vectors: bool = False) -> Iterator[StoredPoint]:
         offset = None
         while True:
-            records, offset = self.client.scroll(
-                self.names[kind],
-                scroll_filter=_client_filter(flt),
-                limit=SCROLL_PAGE,
-                offset=offset,
-                with_payload=True,
-                with_vectors=with_vectors,
-            )
+            with self._guard(f"reading {kind}"):
+                records, offset = self.client.scroll(
+                    self.names[kind],
+                    scroll_filter=_client_filter(flt),
+                    limit=SCROLL_PAGE,
+                    offset=offset,
+                    with_payload=True,
+                    with_vectors=with_vectors,
+                )
             for r in records:
                 yield StoredPoint(str(r.id), r.payload or {}, list(r.vector) if with_vectors else None)
             if offset is None:
                 return
 
     def _count(self, kind: Kind, flt: SearchFilter) -> int:
-        return int(self.client.count(self.names[kind], count_filter=_client_filter(flt), exact=True).count)
+        with self._guard(f"counting {kind}"):
+            return int(self.client.count(self.names[kind], count_filter=_client_filter(flt), exact=True).count)
 
     def _retrieve(self, kind: Kind, ids: list[str], with_vectors: bool = False) -> list[StoredPoint]:
-        records = self.client.retrieve(self.names[kind], ids=ids, with_payload=True, with_vectors=with_vectors)
+        with self._guard(f"reading {kind}"):
+            records = self.client.retrieve(self.names[kind], ids=ids, with_payload=True, with_vectors=with_vectors)
         return [StoredPoint(str(r.id), r.payload or {}, list(r.vector) if with_vectors else None) for r in records]
+
+    def _facet(self, key: str, flt: SearchFilter) -> dict[str, int]:
+        with self._guard(f"counting frames by {key}"):
+            response = self.client.facet(
+                self.names["frames"], key=key, facet_filter=_client_filter(flt), limit=FACET_LIMIT, exact=True
+            )
+        return {str(hit.value): int(hit.count) for hit in response.hits}
 
     def close(self) -> None:
         self.client.close()

@@ -1,25 +1,37 @@
 """Qdrant Edge backend: the Qdrant engine in-process, data in a local folder, nothing to start.
 
 Layout of the folder: `<store>/<collection>/frames` and `/videos` (two Edge shards), `collection.json`
-(the model the vectors came from) and a lock file, so that a second process gets a clear error.
+(the model the vectors came from) and a lock file, so that a second process gets a clear error
+(store/edge_files.py). Opening finishes what a crash left: a half-made creation is removed, abandoned
+ingest runs are rolled back, and the records are checked against the points. A store on a read-only
+filesystem is opened from a private copy, for reading only.
 """
 
 from __future__ import annotations
 
 import fcntl
 import json
+import logging
 import os
+import shutil
 import sys
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-from framesearch.errors import StoreError, StoreLocked
+from framesearch.errors import StoreDamaged, StoreError, StoreLocked
+from framesearch.store import edge_files as files
 from framesearch.store.base import Kind, SearchFilter, StoredPoint, VectorStore
-from framesearch.store.schema import HNSW_EF, INDEXED_FIELDS, RUN, TIMESTAMP, VIDEO_ID, CollectionInfo
+from framesearch.store.guard import CHECK_HINT, engine_errors, is_panic
+from framesearch.store.runs import RUN_KIND
+from framesearch.store.schema import HNSW_EF, INDEXED_FIELDS, KIND, RUN, TIMESTAMP, VIDEO_ID, CollectionInfo
+from framesearch.store.space import ensure_space, estimate_bytes
 
+log = logging.getLogger(__name__)
 SCROLL_PAGE = 1000
+FACET_LIMIT = 10_000_000
+DEFAULT_RESERVE_MB = 256
 
 
 def _edge():
@@ -31,28 +43,81 @@ def _edge():
 def _edge_filter(flt: SearchFilter) -> Any:
     q = _edge()
     must: list[Any] = []
+    must_not: list[Any] = []
     if flt.video_ids:
         must.append(q.FieldCondition(VIDEO_ID, match=q.MatchAny(list(flt.video_ids))))
     if flt.t_min is not None or flt.t_max is not None:
         must.append(q.FieldCondition(TIMESTAMP, range=q.RangeFloat(gte=flt.t_min, lte=flt.t_max)))
-    must_not = [q.FieldCondition(RUN, match=q.MatchValue(flt.not_run))] if flt.not_run else None
+    if flt.run:
+        must.append(q.FieldCondition(RUN, match=q.MatchValue(flt.run)))
+    if flt.not_run:
+        must_not.append(q.FieldCondition(RUN, match=q.MatchValue(flt.not_run)))
+    if flt.visible is not None and flt.visible.pending:
+        hidden = [q.FieldCondition(VIDEO_ID, match=q.MatchAny(list(flt.visible.pending)))]
+        if flt.visible.committed:
+            hidden.append(q.FieldCondition(RUN, match=q.MatchExcept(list(flt.visible.committed))))
+        must_not.append(q.Filter(must=hidden))
+    if flt.entries == "markers":
+        must.append(q.FieldCondition(KIND, match=q.MatchValue(RUN_KIND)))
+    elif flt.entries == "records":
+        must_not.append(q.FieldCondition(KIND, match=q.MatchValue(RUN_KIND)))
     if not must and not must_not:
         return None
-    return q.Filter(must=must or None, must_not=must_not)
+    return q.Filter(must=must or None, must_not=must_not or None)
 
 
 class EdgeStore(VectorStore):
-    """A store in a local folder through `qdrant-edge-py`; one process at a time."""
+    """A store in a local folder through `qdrant-edge-py`; one process at a time.
 
-    def __init__(self, root: Path, collection: str = "frames") -> None:
+    `recover` rolls back abandoned runs on open and `verify` checks records against points (a store
+    check opens with neither, to report them); `reserve_mb` is the free disk space writes leave."""
+
+    exclusive = True
+
+    def __init__(
+        self,
+        root: Path,
+        collection: str = "frames",
+        *,
+        reserve_mb: int = DEFAULT_RESERVE_MB,
+        recover: bool = True,
+        verify: bool = True,
+    ) -> None:
         self.root = Path(root) / collection
         self.description = f"store {Path(root)} (collection {collection!r})"
-        self.root.mkdir(parents=True, exist_ok=True)
-        self._lock_file = self._acquire_lock()
+        self.reserve_mb = reserve_mb
         self._shards: dict[str, Any] = {}
+        self._lock_file: Any = None
+        self._copy: Path | None = None
+        self.data = self.root
+        try:
+            self._open(recover, verify)
+        except BaseException:
+            self.close()
+            raise
+
+    def _open(self, recover: bool, verify: bool) -> None:
+        try:
+            self.root.mkdir(parents=True, exist_ok=True)
+            self._lock_file = self._acquire_lock()
+        except OSError as exc:
+            if not files.is_read_only_error(exc):
+                raise StoreError(f"cannot open {self.description}: {exc}") from exc
+            self._open_read_only()
+        if not self.read_only and not (self.root / files.INFO_FILE).exists():
+            removed = files.remove_leftovers(self.root, self._points_in)
+            if removed:
+                log.warning("%s: removed a half-created store (%s)", self.description, ", ".join(removed))
         self._info = self._load_info()
-        if self._info is not None:
-            self._open_shards()
+        if self._info is None:
+            return
+        self._open_shards()
+        if recover and not self.read_only and self._has_reserve():
+            for marker in self.recover():
+                log.warning("%s: rolled back unfinished %s of %r (%s)", self.description, marker.op,
+                            marker.video_id, marker.describe())
+        if verify:
+            self.verify()
 
     def _acquire_lock(self) -> Any:
         path = self.root / "lock"
@@ -63,62 +128,121 @@ class EdgeStore(VectorStore):
             handle.seek(0)
             holder = handle.read().strip() or "another process"
             handle.close()
-            raise StoreLocked(
-                f"{self.description} is in use by {holder}. Qdrant Edge lets one process open a store: "
-                "stop that process, use its HTTP API, or run a Qdrant server (setting qdrant_url)."
-            ) from None
+            raise self._locked(holder) from None
         handle.seek(0)
         handle.truncate()
         handle.write(f"pid {os.getpid()} ({' '.join(sys.argv[:2]) or 'python'})")
         handle.flush()
         return handle
 
+    def _locked(self, holder: str) -> StoreLocked:
+        return StoreLocked(
+            f"{self.description} is in use by {holder}. Qdrant Edge lets one process open a store: "
+            "stop that process, use its HTTP API, or run a Qdrant server (setting qdrant_url)."
+        )
+
+    def _open_read_only(self) -> None:
+        """Read a store we may not write from a private copy (Edge maps its files for writing)."""
+        self.read_only = True
+        self.description += " (read-only)"
+        if not (self.root / files.INFO_FILE).exists():
+            return
+        try:  # a writer elsewhere (a permission-only read-only folder) holds the lock exclusively
+            self._lock_file = open(self.root / "lock")
+            fcntl.flock(self._lock_file, fcntl.LOCK_SH | fcntl.LOCK_NB)
+        except BlockingIOError:
+            raise self._locked(self._lock_file.read().strip() or "another process") from None
+        except OSError:
+            self._lock_file = None
+        self._copy = files.readable_copy(self.root, self.description)
+        self.data = self._copy
+
+    def _points_in(self, shard: Path) -> int:
+        q = _edge()
+        try:
+            loaded = q.EdgeShard.load(str(shard))
+        except BaseException:  # a half-made shard (or a panic on it): it holds nothing loadable
+            return 0
+        try:
+            return int(loaded.count(q.CountRequest(exact=True)))
+        finally:
+            loaded.close()
+
     def _load_info(self) -> CollectionInfo | None:
-        path = self.root / "collection.json"
+        path = self.data / files.INFO_FILE
         if not path.exists():
             return None
         try:
-            return CollectionInfo.from_metadata(json.loads(path.read_text()))
-        except (ValueError, KeyError) as exc:
-            raise StoreError(f"{path} is corrupt: {exc}") from exc
+            info = CollectionInfo.from_metadata(json.loads(path.read_text()))
+        except (OSError, ValueError, KeyError, TypeError) as exc:
+            raise StoreDamaged(f"{path} is damaged ({exc}); {CHECK_HINT}") from exc
+        if info is None:
+            raise StoreDamaged(f"{path} does not name a model; {CHECK_HINT}")
+        return info
 
     def _open_shards(self) -> None:
         q = _edge()
-        for kind in ("frames", "videos"):
-            path = self.root / kind
-            try:
+        for kind in files.SHARDS:
+            path = self.data / kind
+            if not path.is_dir():
+                raise StoreDamaged(f"{self.description} has lost its {kind} shard ({path} is missing); {CHECK_HINT}")
+            with engine_errors(self.description, f"opening its {kind} shard"):
                 self._shards[kind] = q.EdgeShard.load(str(path))
-            except Exception as exc:  # qdrant_edge raises plain Exception
-                raise StoreError(f"cannot open {path}: {exc}") from exc
+
+    def _has_reserve(self) -> bool:
+        try:
+            ensure_space(self.data, 0, self.reserve_mb, "repairs")
+        except StoreError:
+            log.warning("%s: too little free disk space to roll back unfinished runs now", self.description)
+            return False
+        return True
+
+    def ensure_space(self, frames: int, dim: int, what: str) -> None:
+        ensure_space(self.data, estimate_bytes(frames, dim), self.reserve_mb, what)
 
     def _read_info(self) -> CollectionInfo | None:
         return self._info
 
     def _create(self, info: CollectionInfo) -> None:
-        q = _edge()
-        frames = q.EdgeShard.create(
-            str(self.root / "frames"),
-            q.EdgeConfig(vectors=q.EdgeVectorParams(size=info.dim, distance=q.Distance.Cosine), on_disk_payload=True),
-        )
-        kinds = {"keyword": q.PayloadSchemaType.Keyword, "float": q.PayloadSchemaType.Float}
-        for name, kind in INDEXED_FIELDS.items():
-            frames.update(q.UpdateOperation.create_field_index(name, kinds[kind]))
-        videos = q.EdgeShard.create(
-            str(self.root / "videos"), q.EdgeConfig(vectors=q.EdgeVectorParams(size=1, distance=q.Distance.Dot))
-        )
-        videos.update(q.UpdateOperation.create_field_index(VIDEO_ID, q.PayloadSchemaType.Keyword))
-        frames.flush()
-        videos.flush()
-        self._shards = {"frames": frames, "videos": videos}
-        tmp = self.root / "collection.json.tmp"
-        tmp.write_text(json.dumps(info.to_metadata()))
-        tmp.replace(self.root / "collection.json")
+        """Build both shards in a temporary folder, rename them into place, then write collection.json."""
+        self.ensure_space(0, info.dim, "creating the store")
+        files.remove_leftovers(self.root, self._points_in)
+        building = self.root / f"{files.CREATING}{uuid.uuid4().hex}"
+        try:
+            with engine_errors(self.description, "creating the store"):
+                self._build_shards(building, info)
+            for kind in files.SHARDS:
+                os.replace(building / kind, self.root / kind)
+            files.fsync_dir(self.root)
+            files.write_json_atomic(self.root / files.INFO_FILE, info.to_metadata())
+        finally:
+            shutil.rmtree(building, ignore_errors=True)
         self._info = info
+        self._open_shards()
+
+    def _build_shards(self, folder: Path, info: CollectionInfo) -> None:
+        q = _edge()
+        configs = {
+            "frames": q.EdgeConfig(vectors=q.EdgeVectorParams(size=info.dim, distance=q.Distance.Cosine), on_disk_payload=True),
+            "videos": q.EdgeConfig(vectors=q.EdgeVectorParams(size=1, distance=q.Distance.Dot)),
+        }
+        kinds = {"keyword": q.PayloadSchemaType.Keyword, "float": q.PayloadSchemaType.Float}
+        indexes = {"frames": INDEXED_FIELDS, "videos": {VIDEO_ID: "keyword", KIND: "keyword"}}
+        for kind, config in configs.items():
+            shard = q.EdgeShard.create(str(folder / kind), config)
+            for name, schema in indexes[kind].items():
+                shard.update(q.UpdateOperation.create_field_index(name, kinds[schema]))
+            shard.flush()
+            shard.close()
+
+    def _shard(self, kind: Kind) -> Any:
+        return self._shards[kind]
 
     def _upsert(self, kind: Kind, ids: list[str], vectors: list[list[float]], payloads: list[dict]) -> None:
         q = _edge()
         points = [q.Point(pid, vec, payload) for pid, vec, payload in zip(ids, vectors, payloads, strict=False)]
-        self._shards[kind].update(q.UpdateOperation.upsert_points(points))
+        with engine_errors(self.description, f"writing {len(points)} {kind} points"):
+            self._shard(kind).update(q.UpdateOperation.upsert_points(points))
 
     def _query(self, vector: list[float], flt: SearchFilter, limit: int, threshold: float | None) -> list[tuple[dict, float]]:
         q = _edge()
@@ -130,14 +254,16 @@ class EdgeStore(VectorStore):
             score_threshold=threshold,
             params=q.SearchParams(hnsw_ef=max(HNSW_EF, limit)),
         )
-        return [(p.payload or {}, p.score) for p in self._shards["frames"].query(request)]
+        with engine_errors(self.description, "searching"):
+            return [(p.payload or {}, p.score) for p in self._shard("frames").query(request)]
 
     def _delete(self, kind: Kind, flt: SearchFilter) -> None:
         q = _edge()
         condition = _edge_filter(flt)
         if condition is None:
             raise ValueError("refusing to delete without a filter")
-        self._shards[kind].update(q.UpdateOperation.delete_points_by_filter(condition))
+        with engine_errors(self.description, f"deleting {kind} points"):
+            self._shard(kind).update(q.UpdateOperation.delete_points_by_filter(condition))
 
     def _scroll(self, kind: Kind, flt: SearchFilter, with_vectors: bool = False) -> Iterator[StoredPoint]:
         q = _edge()
@@ -146,36 +272,60 @@ class EdgeStore(VectorStore):
             request = q.ScrollRequest(
                 offset=offset, limit=SCROLL_PAGE, filter=_edge_filter(flt), with_payload=True, with_vector=with_vectors
             )
-            records, offset = self._shards[kind].scroll(request)
-            for r in records:
-                yield StoredPoint(str(r.id), r.payload or {}, _plain_vector(r.vector) if with_vectors else None)
+            with engine_errors(self.description, f"reading {kind}"):
+                records, offset = self._shard(kind).scroll(request)
+                page = [StoredPoint(str(r.id), r.payload or {}, _plain_vector(r.vector) if with_vectors else None)
+                        for r in records]
+            yield from page
             if offset is None:
                 return
 
     def _count(self, kind: Kind, flt: SearchFilter) -> int:
         q = _edge()
-        return int(self._shards[kind].count(q.CountRequest(exact=True, filter=_edge_filter(flt))))
+        with engine_errors(self.description, f"counting {kind}"):
+            return int(self._shard(kind).count(q.CountRequest(exact=True, filter=_edge_filter(flt))))
 
     def _retrieve(self, kind: Kind, ids: list[str], with_vectors: bool = False) -> list[StoredPoint]:
-        records = self._shards[kind].retrieve([uuid.UUID(i) for i in ids], with_payload=True, with_vector=with_vectors)
-        return [
-            StoredPoint(str(r.id), r.payload or {}, _plain_vector(r.vector) if with_vectors else None) for r in records
-        ]
+        with engine_errors(self.description, f"reading {kind}"):
+            records = self._shard(kind).retrieve([uuid.UUID(i) for i in ids], with_payload=True, with_vector=with_vectors)
+            return [
+                StoredPoint(str(r.id), r.payload or {}, _plain_vector(r.vector) if with_vectors else None) for r in records
+            ]
+
+    def _facet(self, key: str, flt: SearchFilter) -> dict[str, int]:
+        q = _edge()
+        request = q.FacetRequest(key=key, limit=FACET_LIMIT, exact=True, filter=_edge_filter(flt))
+        with engine_errors(self.description, f"counting frames by {key}"):
+            return {str(hit.value): int(hit.count) for hit in self._shard("frames").facet(request).hits}
 
     def flush(self) -> None:
         """Persist segments (updates are already in the write-ahead log, so this is for speed of reopening)."""
-        for shard in self._shards.values():
-            shard.flush()
+        if self.read_only:
+            return
+        for kind, shard in self._shards.items():
+            with engine_errors(self.description, f"flushing {kind}"):
+                shard.flush()
 
     def close(self) -> None:
-        self.flush()
+        try:
+            self.flush()
+        except StoreError as exc:  # the write-ahead log holds every update; a failed flush loses nothing
+            log.warning("%s: flush on close failed: %s", self.description, exc)
         for shard in self._shards.values():
-            shard.close()
+            try:
+                shard.close()
+            except BaseException as exc:  # a panic on a damaged shard must not mask the error being reported
+                if not (isinstance(exc, Exception) or is_panic(exc)):
+                    raise
+                log.warning("%s: close failed: %s", self.description, exc)
         self._shards = {}
         if self._lock_file is not None:
             fcntl.flock(self._lock_file, fcntl.LOCK_UN)
             self._lock_file.close()
             self._lock_file = None
+        if self._copy is not None:
+            shutil.rmtree(self._copy, ignore_errors=True)
+            self._copy = None
 
 
 def _plain_vector(vector: Any) -> list[float] | None:

@@ -1,8 +1,10 @@
 """The point schema, defined once and imported by ingest and service alike.
 
 One sampled video frame is one Qdrant point: its CLIP vector plus a payload naming the video, the
-frame number and the time. Point ids are UUIDv5 of (video id, frame), so re-ingesting a video
-overwrites its points instead of duplicating them.
+frame number, the time and the ingest run that wrote it. Point ids are UUIDv5 of (video id, frame, run):
+a re-ingest writes beside the old version, which stays searchable until the new run commits (its
+video record names it) and is then swept, so re-ingesting replaces and never duplicates.
+Stores written before runs named their points use ids of (video id, frame); they are still read.
 """
 
 from __future__ import annotations
@@ -23,6 +25,7 @@ FPS = "fps"
 MODEL = "model"
 SOURCE = "source"
 RUN = "ingest_run"
+KIND = "kind"  # in the videos collection: absent for video records, "run" for run markers (store/runs.py)
 
 INDEXED_FIELDS = {VIDEO_ID: "keyword", TIMESTAMP: "float", RUN: "keyword"}
 
@@ -30,9 +33,10 @@ SOURCES = ("roboflow", "results", "local")
 HNSW_EF = 128  # search breadth: recall over speed (a query still takes a few ms on 100k frames)
 
 
-def point_id(video_id: str, frame: int) -> str:
-    """Deterministic point id of one frame of one video."""
-    return str(uuid.uuid5(POINT_NAMESPACE, f"{video_id}\x00{int(frame)}"))
+def point_id(video_id: str, frame: int, run: str | None = None) -> str:
+    """Deterministic point id of one frame of one video as written by ingest `run` (None: the older scheme)."""
+    key = f"{video_id}\x00{int(frame)}" if run is None else f"{video_id}\x00{int(frame)}\x00{run}"
+    return str(uuid.uuid5(POINT_NAMESPACE, key))
 
 
 def video_point_id(video_id: str) -> str:
@@ -52,12 +56,11 @@ class FramePoint:
     model: str
     source: str
 
-    @property
-    def id(self) -> str:
-        return point_id(self.video_id, self.frame)
+    def point_id(self, run: str) -> str:
+        return point_id(self.video_id, self.frame, run)
 
     def payload(self, run: str) -> dict[str, Any]:
-        """The stored payload; `run` tags the ingest that wrote it (stale points are swept by it)."""
+        """The stored payload; `run` tags the ingest that wrote it (only committed runs are searched)."""
         return {
             VIDEO_ID: self.video_id,
             FRAME: int(self.frame),
@@ -108,6 +111,7 @@ class VideoRecord(BaseModel):
     width: int | None = None
     height: int | None = None
     extra: dict[str, Any] = Field(default_factory=dict)
+    ingest_run: str | None = Field(None, description="The committed ingest run: only its frame points are searched.")
 
     def to_payload(self) -> dict[str, Any]:
         return self.model_dump()

@@ -233,6 +233,18 @@ def _max_upload_mb(variable, tmp_path, monkeypatch, **_):
         assert client.get("/videos").json()["count"] == 0
 
 
+@probe("min_free_mb")
+def _min_free_mb(variable, tmp_path, monkeypatch, **_):
+    env = {"FRAMESEARCH_STORE": str(tmp_path / "s")}
+    first = write_results(tmp_path, "first", [[1.0, 0, 0, 0]] * 4)
+    assert cli(env, "ingest", "results", str(first)).exit_code == 0
+    second = write_results(tmp_path, "second", [[0, 1.0, 0, 0]] * 4)
+    refused = cli({**env, variable: str(10**12)}, "ingest", "results", str(second))  # keep an exabyte free
+    assert refused.exit_code == 1 and "not enough free disk space" in refused.output
+    listed = cli(env, "videos", "list", "--json")
+    assert [v["video_id"] for v in json.loads(listed.output)] == ["first"]
+
+
 @probe("job_workers")
 def _job_workers(variable, tmp_path, request, monkeypatch, **_):
     standin = request.getfixturevalue("roboflow_standin")

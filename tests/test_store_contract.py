@@ -5,9 +5,10 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from framesearch.errors import InvalidInput, ModelMismatch, NotFound
+from framesearch.errors import InvalidInput, ModelMismatch, NotFound, StoreDamaged, VideoBusy
 from framesearch.store.base import SearchFilter
-from framesearch.store.schema import FramePoint, VideoRecord
+from framesearch.store.schema import FramePoint, VideoRecord, point_id
+from tests.conftest import unit
 
 DIM = 4
 
@@ -19,11 +20,18 @@ def frames(video_id: str, vectors: list[list[float]], fps: float = 2.0, model: s
     ]
 
 
-def write(store, video_id: str, vectors, run: str = "r1", model: str = "m/1") -> None:
+def record(video_id: str, n: int, run: str | None, model: str = "m/1") -> VideoRecord:
+    return VideoRecord(video_id=video_id, model=model, source="results", frames=n, ingest_run=run)
+
+
+def write(store, video_id: str, vectors, model: str = "m/1") -> str:
+    """One committed ingest run, as ingest/index.py does it: begin, write, commit, finish."""
     store.ensure_collection(model, DIM)
+    run = store.begin_run(video_id)
     store.upsert_frames(frames(video_id, vectors, model=model), run)
-    store.sweep_stale(video_id, run)
-    store.put_video(VideoRecord(video_id=video_id, model=model, source="results", frames=len(vectors)))
+    store.commit_run(record(video_id, len(vectors), run, model))
+    store.finish_run(video_id, run)
+    return run
 
 
 AXES = [[1, 0, 0, 0], [0, 1, 0, 0], [0, 0, 1, 0], [0, 0, 0, 1]]
@@ -72,13 +80,13 @@ def test_search_filters_by_video_and_time(store_factory):
     assert sorted(h.timestamp for h in window) == [0.5, 1.0]
 
 
-def test_reingest_is_idempotent_and_sweeps_stale_frames(store_factory):
+def test_reingest_replaces_and_sweeps_stale_frames(store_factory):
     store = store_factory()
-    write(store, "a", AXES, run="r1")
-    write(store, "a", AXES, run="r2")
-    assert store.frame_count("a") == 4
-    write(store, "a", AXES[:2], run="r3")
-    assert store.frame_count("a") == 2
+    write(store, "a", AXES)
+    write(store, "a", AXES)
+    assert store.frame_count("a") == 4 and store.stored_points() == 4
+    write(store, "a", AXES[:2])
+    assert store.frame_count("a") == 2 and store.stored_points() == 2
     assert [h.frame for h in store.frame_hits("a")] == [0, 12]
 
 
@@ -121,3 +129,118 @@ def test_data_survives_reopening(store_factory, request):
     assert reopened.info().model == "m/1"
     assert reopened.frame_count("a") == 4
     assert reopened.get_video("a").frames == 4
+
+
+def visible_frames(store, video_id: str) -> list[tuple[int, str]]:
+    """(frame, video) of every searchable frame of `video_id`, by a search that matches everything."""
+    hits = store.search(np.ones(DIM), SearchFilter(video_ids=(video_id,)), limit=100, threshold=-1.0)
+    return sorted((h.frame, h.video_id) for h in hits)
+
+
+def test_an_uncommitted_run_is_invisible_and_the_old_version_stays_searchable(store_factory):
+    store = store_factory()
+    write(store, "a", AXES[:2])
+    old = store.frame_vector("a", 12)
+    run = store.begin_run("a")
+    store.upsert_frames(frames("a", [[0, 0, 1, 0]] * 3), run)  # three new frames, other vectors
+    assert visible_frames(store, "a") == [(0, "a"), (12, "a")]
+    assert store.frame_count("a") == 2 and store.frame_count() == 2 and store.stored_points() == 5
+    np.testing.assert_allclose(store.frame_vector("a", 12), old)
+    assert store.get_video("a").frames == 2
+
+    store.commit_run(record("a", 3, run))  # the one write that switches versions, before any sweep
+    assert visible_frames(store, "a") == [(0, "a"), (12, "a"), (24, "a")]
+    assert store.frame_count("a") == 3
+    np.testing.assert_allclose(store.frame_vector("a", 12), [0, 0, 1, 0], atol=1e-6)
+    store.finish_run("a", run)
+    assert store.stored_points() == 3 and store.run_markers() == []
+
+
+def test_a_new_video_is_invisible_until_committed(store_factory):
+    store = store_factory()
+    write(store, "a", AXES[:1])
+    run = store.begin_run("b")
+    store.upsert_frames(frames("b", AXES), run)
+    assert visible_frames(store, "b") == [] and store.frame_count() == 1
+    assert [v.video_id for v in store.list_videos()] == ["a"]
+    with pytest.raises(NotFound):
+        store.frame_vector("b", 0)
+    store.commit_run(record("b", 4, run))
+    assert len(visible_frames(store, "b")) == 4 and store.frame_count() == 5
+
+
+def test_one_writer_per_video(store_factory):
+    store = store_factory()
+    write(store, "a", AXES[:1])
+    run = store.begin_run("a")
+    with pytest.raises(VideoBusy, match="'a'"):
+        store.begin_run("a")
+    with pytest.raises(VideoBusy):
+        store.delete_video("a")
+    other = store.begin_run("b")  # another video is free
+    store.finish_run("b", other)
+    store.finish_run("a", run)  # rolled back: nothing committed
+    assert store.get_video("a").frames == 1 and store.stored_points() == 1
+    write(store, "a", AXES)  # free again
+    assert store.frame_count("a") == 4
+
+
+def test_an_abandoned_run_is_rolled_back_and_frees_its_video(store_factory):
+    store = store_factory()
+    write(store, "a", AXES[:2])
+    run = store.begin_run("a")
+    store.upsert_frames(frames("a", AXES), run)
+    store.abandon_run("a", run, KeyboardInterrupt())  # as if the writer died: its marker stays, nothing cleaned
+    assert [m.video_id for m in store.run_markers()] == ["a"]
+    assert store.frame_count("a") == 2 and store.stored_points() == 6
+    rolled_back = store.recover()
+    assert [m.ingest_run for m in rolled_back] == [run]
+    assert store.stored_points() == 2 and store.run_markers() == [] and store.get_video("a").frames == 2
+    write(store, "a", AXES)  # the video is writable again
+    assert store.frame_count("a") == 4
+
+
+def test_an_abandoned_first_ingest_leaves_nothing(store_factory):
+    store = store_factory()
+    store.ensure_collection("m/1", DIM)
+    run = store.begin_run("new")
+    store.upsert_frames(frames("new", AXES), run)
+    store.abandon_run("new", run, KeyboardInterrupt())
+    store.recover()
+    assert store.stored_points() == 0 and store.list_videos() == []
+
+
+def test_delete_is_a_run_and_leaves_no_marker(store_factory):
+    store = store_factory()
+    write(store, "a", AXES)
+    write(store, "b", AXES[:1])
+    assert store.delete_video("a") == 4
+    assert store.run_markers() == [] and store.stored_points() == 1
+
+
+def test_records_of_older_stores_without_runs_are_read_and_replaced(store_factory):
+    """Stores written before runs were committed: ids of (video, frame), records without a run."""
+    store = store_factory()
+    store.ensure_collection("m/1", DIM)
+    old = frames("a", [[3, 4, 0, 0], [0, 0, 1, 0]])
+    store._upsert("frames", [point_id("a", f.frame) for f in old], [list(unit(f.vector)) for f in old],
+                  [f.payload("legacy") for f in old])
+    store.put_video(record("a", 2, None))
+    assert store.frame_count("a") == 2
+    np.testing.assert_allclose(store.frame_vector("a", 0), [0.6, 0.8, 0, 0], atol=1e-5)
+    store.verify()
+    run = store.begin_run("a")  # adopts the points' run as the committed one: the old frames stay searchable
+    assert store.get_video("a").ingest_run == "legacy" and store.frame_count("a") == 2
+    store.upsert_frames(frames("a", AXES), run)
+    store.commit_run(record("a", 4, run))
+    store.finish_run("a", run)
+    assert store.frame_count("a") == 4 and store.stored_points() == 4
+
+
+def test_verify_finds_records_that_disagree_with_points(store_factory):
+    store = store_factory()
+    write(store, "a", AXES)
+    store.verify()
+    store.put_video(record("a", 9, store.get_video("a").ingest_run))
+    with pytest.raises(StoreDamaged, match="9 frames"):
+        store.verify()

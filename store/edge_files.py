@@ -1,0 +1,129 @@
+"""The Edge store's folder as files: its layout, finishing a half-made creation, and copies of read-only stores.
+
+A collection folder holds `frames/` and `videos/` (two Edge shards), `collection.json` (the model; written
+last, so its presence means the store was fully created) and `lock`. Shards are built in a `.creating-*`
+folder and renamed into place; whatever a crash leaves without `collection.json` holds no data and is removed.
+"""
+
+from __future__ import annotations
+
+import errno
+import json
+import os
+import shutil
+import tempfile
+from collections.abc import Callable
+from pathlib import Path
+
+from framesearch.errors import StoreDamaged, StoreReadOnly
+from framesearch.store.space import MB, free_bytes
+
+SHARDS = ("frames", "videos")
+INFO_FILE = "collection.json"
+CREATING = ".creating-"
+COPY_CHUNK = 1 << 20
+READ_ONLY_ERRNOS = (errno.EROFS, errno.EACCES, errno.EPERM)
+
+
+def leftovers(root: Path) -> list[Path]:
+    """What a crashed creation can leave in a collection folder without `collection.json`."""
+    return [root / kind for kind in SHARDS if (root / kind).exists()] + sorted(root.glob(f"{CREATING}*"))
+
+
+def write_json_atomic(path: Path, data: dict) -> None:
+    """Write, fsync, rename: the file is whole or absent, whatever happens."""
+    tmp = path.with_name(path.name + ".tmp")
+    with open(tmp, "w") as handle:
+        handle.write(json.dumps(data))
+        handle.flush()
+        os.fsync(handle.fileno())
+    tmp.replace(path)
+    fsync_dir(path.parent)
+
+
+def fsync_dir(folder: Path) -> None:
+    try:
+        fd = os.open(folder, os.O_RDONLY)
+    except OSError:
+        return
+    try:
+        os.fsync(fd)
+    except OSError:
+        pass
+    finally:
+        os.close(fd)
+
+
+def remove_leftovers(root: Path, points_in: Callable[[Path], int]) -> list[str]:
+    """Remove a crashed creation's folders (refusing, StoreDamaged, any shard that holds points)."""
+    removed = []
+    for path in leftovers(root):
+        held = points_in(path) if path.name in SHARDS else 0
+        if held:
+            raise StoreDamaged(
+                f"{root} has no {INFO_FILE} but its {path.name} shard holds {held} points: the file that names "
+                "the store's model is missing. Restore it from a backup, or move the folder away to start afresh"
+            )
+        shutil.rmtree(path)
+        removed.append(path.name)
+    return removed
+
+
+def is_read_only_error(exc: OSError) -> bool:
+    return exc.errno in READ_ONLY_ERRNOS
+
+
+def sparse_copy(src: Path, dst: Path) -> None:
+    """Copy a file keeping its holes (Edge preallocates sparse 32 MB files: a plain copy fills them with zeros)."""
+    with open(src, "rb") as fin, open(dst, "wb") as fout:
+        size = os.fstat(fin.fileno()).st_size
+        pos = 0
+        while pos < size:
+            try:
+                start = os.lseek(fin.fileno(), pos, os.SEEK_DATA)
+                end = os.lseek(fin.fileno(), start, os.SEEK_HOLE)
+            except OSError as exc:  # no more data (ENXIO), or no hole support: copy the rest whole
+                if exc.errno == errno.ENXIO:
+                    break
+                start, end = pos, size
+            fin.seek(start)
+            fout.seek(start)
+            while start < end:
+                chunk = fin.read(min(COPY_CHUNK, end - start))
+                if not chunk:
+                    break
+                fout.write(chunk)
+                start += len(chunk)
+            pos = end
+        fout.truncate(size)
+    shutil.copystat(src, dst)
+
+
+def allocated_bytes(root: Path) -> int:
+    """Disk space the files under `root` take (holes excluded)."""
+    return sum(p.stat().st_blocks * 512 for p in root.rglob("*") if p.is_file())
+
+
+def readable_copy(root: Path, where: str) -> Path:
+    """A private writable copy of a read-only collection folder (Qdrant Edge cannot open files read-only)."""
+    need = allocated_bytes(root)
+    tmp_root = Path(tempfile.gettempdir())
+    free = free_bytes(tmp_root)
+    if free is not None and free < need + 64 * MB:
+        raise StoreReadOnly(
+            f"{where} is read-only, and reading it needs a private copy of {need // MB} MB in {tmp_root}, "
+            f"which has {free // MB} MB free"
+        )
+    copy = Path(tempfile.mkdtemp(prefix="framesearch-readonly-"))
+    try:
+        for src in root.rglob("*"):
+            dst = copy / src.relative_to(root)
+            if src.is_dir():
+                dst.mkdir(parents=True, exist_ok=True)
+            elif src.is_file() and src.name != "lock":
+                dst.parent.mkdir(parents=True, exist_ok=True)
+                sparse_copy(src, dst)
+    except BaseException:
+        shutil.rmtree(copy, ignore_errors=True)
+        raise
+    return copy
