@@ -6,6 +6,7 @@ defined here; this module imports none of them, so there is no import cycle.
 
 from __future__ import annotations
 
+import errno
 import functools
 import sys
 from collections.abc import Callable
@@ -17,7 +18,17 @@ from pydantic import BaseModel
 from rich.console import Console
 from rich.markup import escape
 
-from framesearch.errors import FrameSearchError, InvalidInput, JobTimeout, ModelError, ModelMismatch, StoreLocked
+from framesearch.errors import (
+    DiskFull,
+    FrameSearchError,
+    InvalidInput,
+    JobTimeout,
+    ModelError,
+    ModelMismatch,
+    StoreDamaged,
+    StoreLocked,
+    StoreReadOnly,
+)
 from framesearch.settings import Settings
 from framesearch.validation import build
 
@@ -45,6 +56,8 @@ HINTS: dict[type[FrameSearchError], str | Callable[[Any], str]] = {
     ModelError: "choose the model with --model",
     ModelMismatch: "use another --collection or --store for another model",
     JobTimeout: lambda exc: f"resume with `framesearch ingest roboflow --job-id {exc.job_id}`",
+    StoreDamaged: "run `framesearch store check` to see what is wrong, with --repair to fix what can be fixed",
+    DiskFull: lambda exc: "the reserve is set by FRAMESEARCH_MIN_FREE_MB" if "kept free" in str(exc) else "",
 }
 
 M = TypeVar("M", bound=BaseModel)
@@ -59,6 +72,14 @@ def fail_cleanly(func: Callable[..., Any]) -> Callable[..., Any]:
             return func(*args, **kwargs)
         except FrameSearchError as exc:
             report(exc)
+            raise typer.Exit(1) from None
+        except OSError as exc:  # a full or read-only disk outside the store (an output file, a cache)
+            if exc.errno in (errno.ENOSPC, errno.EDQUOT):
+                report(DiskFull(f"the disk is full: {exc}"))
+            elif exc.errno == errno.EROFS:
+                report(StoreReadOnly(f"cannot write on a read-only filesystem: {exc}"))
+            else:
+                raise
             raise typer.Exit(1) from None
 
     return wrapper

@@ -2,11 +2,14 @@
 
 Every error answer is `{"error": CODE, "detail": TEXT}`: domain errors with their status, FastAPI's
 validation errors as 422 InvalidInput (naming the fields, never echoing values, which may be NaN),
-unknown routes and methods as 404/405, and anything unexpected as a logged 500 InternalError.
+unknown routes and methods as 404/405, a full disk as 507 DiskFull and a read-only one as 503
+StoreReadOnly wherever it happens (an upload, the thumbnail cache), and anything unexpected as a
+logged 500 InternalError.
 """
 
 from __future__ import annotations
 
+import errno
 import logging
 from contextlib import asynccontextmanager
 
@@ -18,7 +21,7 @@ from fastapi_offline import FastAPIOffline
 from starlette.exceptions import HTTPException
 
 from framesearch import __version__
-from framesearch.errors import FrameSearchError
+from framesearch.errors import DiskFull, FrameSearchError, StoreReadOnly
 from framesearch.service.api import router as api_router
 from framesearch.service.jobs_api import router as jobs_router
 from framesearch.service.jobs_api import start_jobs
@@ -51,6 +54,15 @@ async def http_error(request: Request, exc: HTTPException) -> JSONResponse:
     return error_answer(exc.status_code, code, str(exc.detail), getattr(exc, "headers", None))
 
 
+async def os_error(request: Request, exc: OSError) -> JSONResponse:
+    """A full or read-only disk outside the store's own checks is the operator's problem, not a crash."""
+    if exc.errno in (errno.ENOSPC, errno.EDQUOT):
+        return await domain_error(request, DiskFull("the server's disk is full; nothing more was written"))
+    if exc.errno == errno.EROFS:
+        return await domain_error(request, StoreReadOnly("the server's data folder is on a read-only filesystem"))
+    return await unexpected_error(request, exc)
+
+
 async def unexpected_error(request: Request, exc: Exception) -> JSONResponse:
     log.exception("unexpected error on %s %s", request.method, request.url.path)
     return error_answer(500, "InternalError", "the service failed unexpectedly; the log has the details")
@@ -76,6 +88,7 @@ def create_app(settings: Settings, store: VectorStore | None = None) -> FastAPI:
     app.add_exception_handler(FrameSearchError, domain_error)
     app.add_exception_handler(RequestValidationError, validation_error)
     app.add_exception_handler(HTTPException, http_error)
+    app.add_exception_handler(OSError, os_error)
     app.add_exception_handler(Exception, unexpected_error)
     # The page and media routes go first: /videos/{id}/thumbnail and /file must precede the greedy GET /videos/{id}.
     app.include_router(web_router)

@@ -31,4 +31,4 @@ class Deleted(BaseModel):
     deleted_frames: int
 
 
-ERRORS = {code: {"model": ErrorAnswer} for code in (400, 404, 409, 413, 422, 423, 502, 503)}
+ERRORS = {code: {"model": ErrorAnswer} for code in (400, 404, 409, 413, 422, 423, 502, 503, 507)}

@@ -31,6 +31,7 @@ from framesearch.store.guard import CHECK_HINT
 from framesearch.store.runs import HEARTBEAT_S, Op, RunMarker, Visibility, is_marker, marker_id, new_run
 from framesearch.store.schema import (
     RUN,
+    VIDEO_ID,
     CollectionInfo,
     FrameHit,
     FramePoint,
@@ -49,7 +50,7 @@ VISIBILITY_TRIES = 3
 @dataclass(frozen=True)
 class SearchFilter:
     """Payload conditions: any of `video_ids`, a time range, points (not) of one run, what is visible,
-    and in the videos collection records or run markers only."""
+    in the videos collection records or run markers only, and points that lost their vector."""
 
     video_ids: tuple[str, ...] = ()
     t_min: float | None = None
@@ -58,6 +59,7 @@ class SearchFilter:
     run: str | None = None
     visible: Visibility | None = None
     entries: Literal["records", "markers"] | None = None
+    vectorless: bool = False  # only points whose vector is missing (a damaged vector store)
 
 
 @dataclass(frozen=True)
@@ -144,9 +146,12 @@ class VectorStore(ABC):
         info = self._read_info()
         if info is None:
             self._check_writable()
-            info = CollectionInfo(model=model, dim=int(dim), model_path=model_path)
-            self._create(info)
-            return info
+            with self._runs.claim:  # two first writers at once: one creates, the other finds it made
+                info = self._read_info()
+                if info is None:
+                    info = CollectionInfo(model=model, dim=int(dim), model_path=model_path)
+                    self._create(info)
+                    return info
         if info.model != model or info.dim != dim:
             raise ModelMismatch(
                 f"{self.description} holds vectors of model {info.model!r} ({info.dim} dims); "
@@ -167,7 +172,7 @@ class VectorStore(ABC):
                     f"video {video_id!r} is being written by {live[0].describe()}: one write per video at a time, "
                     "try again when it is done"
                 )
-            self._adopt_legacy_record(video_id)
+            self.adopt_legacy_record(video_id)
             run = new_run()
             self._put_marker(RunMarker.mine(video_id, run, op))
             self._runs.mine.add(run)
@@ -224,28 +229,49 @@ class VectorStore(ABC):
         found = self._retrieve("videos", [video_point_id(video_id)]) if self._read_info() else []
         return found[0].payload.get(RUN) if found else None
 
+    def is_live(self, marker: RunMarker) -> bool:
+        """Whether a run's writer may still be at work (see RunMarker.is_live)."""
+        return marker.is_live(self._runs.mine)
+
+    def tidy_video(self, video_id: str) -> bool:
+        """Keep only the video's committed run (all of it gone without a record) unless a live writer holds it."""
+        self._check_writable()
+        with self._runs.claim:
+            if any(self.is_live(m) for m in self.run_markers(video_id)):
+                return False
+            self.finish_run(video_id)
+            return True
+
     def recover(self) -> list[RunMarker]:
         """Finish every abandoned run (its points are removed, its video keeps its committed version)."""
-        abandoned = [m for m in self.run_markers() if not m.is_live(self._runs.mine)]
+        abandoned = [m for m in self.run_markers() if not self.is_live(m)]
         for video_id in sorted({m.video_id for m in abandoned}):
-            with self._runs.claim:
-                if not any(m.is_live(self._runs.mine) for m in self.run_markers(video_id)):
-                    self.finish_run(video_id)
+            self.tidy_video(video_id)
         return abandoned
+
+    def point_counts(self, key: str, video_id: str | None = None) -> dict[str, int]:
+        """Every stored frame point (committed or not) counted per value of `key` (video_id or ingest_run)."""
+        if self._read_info() is None:
+            return {}
+        counts = self._facet(key, SearchFilter(video_ids=(video_id,) if video_id else ()))
+        return {value: n for value, n in counts.items() if n > 0}  # an index may list values of deleted points
 
     def _put_marker(self, marker: RunMarker) -> None:
         self._upsert("videos", [marker_id(marker.ingest_run)], [[1.0]], [marker.payload()])
         self._changed()
 
-    def _adopt_legacy_record(self, video_id: str) -> None:
-        """A record written before records named their run gets the run its points carry (the most common)."""
+    def adopt_legacy_record(self, video_id: str) -> str | None:
+        """A record written before records named their run gets the run its points carry (the most common);
+        returns the run adopted, if any."""
         found = self._retrieve("videos", [video_point_id(video_id)]) if self._read_info() else []
         if not found or found[0].payload.get(RUN):
-            return
-        runs = self._facet(RUN, SearchFilter(video_ids=(video_id,)))
-        if runs:
-            record = VideoRecord.from_payload(found[0].payload)
-            self.put_video(record.model_copy(update={"ingest_run": Counter(runs).most_common(1)[0][0]}))
+            return None
+        runs = self.point_counts(RUN, video_id)
+        if not runs:
+            return None
+        run = Counter(runs).most_common(1)[0][0]
+        self.put_video(self._record(found[0].payload).model_copy(update={"ingest_run": run}))
+        return run
 
     # what searches see
 
@@ -317,13 +343,19 @@ class VectorStore(ABC):
         """Every frame point held, committed or not."""
         return self._count("frames", SearchFilter()) if self._read_info() else 0
 
-    def frame_hits(self, video_id: str) -> list[FrameHit]:
-        """Every frame of the video's committed version, in time order (score 0)."""
+    def frame_hits(self, video_id: str, run: str | None = None) -> list[FrameHit]:
+        """Every frame of the video's committed version (or of `run`), in time order (score 0)."""
         if self._read_info() is None:
             return []
-        run = self.committed_run(video_id)
+        run = run or self.committed_run(video_id)
         points = self._scroll("frames", SearchFilter(video_ids=(video_id,), run=run))
         return sorted((self._hit(p.payload, 0.0) for p in points), key=lambda h: h.timestamp)
+
+    def frame_payload(self, video_id: str, run: str) -> dict[str, Any] | None:
+        """The payload of one frame point of the video's `run` (what a lost record can be rebuilt from)."""
+        if self._read_info() is None:
+            return None
+        return next((p.payload for p in self._scroll("frames", SearchFilter(video_ids=(video_id,), run=run))), None)
 
     # the library
 
@@ -383,8 +415,18 @@ class VectorStore(ABC):
             self._runs.mine.discard(run)
             log.warning("%s: cleanup of run %s of %r left for later: %s", self.description, run, video_id, exc)
 
+    def vectorless_points(self) -> dict[str, int]:
+        """Frame points whose vector is gone (a damaged vector store hides them from searches), per video."""
+        if self._read_info() is None:
+            return {}
+        return {v: n for v, n in self._facet(VIDEO_ID, SearchFilter(vectorless=True)).items() if n > 0}
+
     def verify(self) -> None:
-        """A cheap integrity check: the records' frame counts add up to the searchable frames (StoreDamaged if not)."""
+        """A cheap integrity check: the records' frame counts add up to the searchable frames, and every
+        point has its vector (StoreDamaged if not)."""
+        lost = self._count("frames", SearchFilter(vectorless=True)) if self._read_info() else 0
+        if lost:
+            raise StoreDamaged(f"{self.description} is damaged: {lost} frame points lost their vectors; {CHECK_HINT}")
         records = self.list_videos()
         expected = sum(r.frames for r in records)
         held = self.frame_count()

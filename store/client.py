@@ -45,6 +45,8 @@ def _client_filter(flt: SearchFilter) -> Any:
         if flt.visible.committed:
             hidden.append(m.FieldCondition(key=RUN, match=m.MatchExcept(**{"except": list(flt.visible.committed)})))
         must_not.append(m.Filter(must=hidden))
+    if flt.vectorless:
+        must_not.append(m.HasVectorCondition(has_vector=""))
     if flt.entries == "markers":
         must.append(m.FieldCondition(key=KIND, match=m.MatchValue(value=RUN_KIND)))
     elif flt.entries == "records":

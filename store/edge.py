@@ -20,10 +20,10 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-from framesearch.errors import StoreDamaged, StoreError, StoreLocked
+from framesearch.errors import DiskFull, StoreDamaged, StoreError, StoreLocked
 from framesearch.store import edge_files as files
 from framesearch.store.base import Kind, SearchFilter, StoredPoint, VectorStore
-from framesearch.store.guard import CHECK_HINT, engine_errors, is_panic
+from framesearch.store.guard import CHECK_HINT, engine_errors, is_panic, translate
 from framesearch.store.runs import RUN_KIND
 from framesearch.store.schema import HNSW_EF, INDEXED_FIELDS, KIND, RUN, TIMESTAMP, VIDEO_ID, CollectionInfo
 from framesearch.store.space import ensure_space, estimate_bytes
@@ -57,6 +57,8 @@ def _edge_filter(flt: SearchFilter) -> Any:
         if flt.visible.committed:
             hidden.append(q.FieldCondition(RUN, match=q.MatchExcept(list(flt.visible.committed))))
         must_not.append(q.Filter(must=hidden))
+    if flt.vectorless:
+        must_not.append(q.HasVectorCondition(""))
     if flt.entries == "markers":
         must.append(q.FieldCondition(KIND, match=q.MatchValue(RUN_KIND)))
     elif flt.entries == "records":
@@ -102,7 +104,7 @@ class EdgeStore(VectorStore):
             self._lock_file = self._acquire_lock()
         except OSError as exc:
             if not files.is_read_only_error(exc):
-                raise StoreError(f"cannot open {self.description}: {exc}") from exc
+                raise translate(exc, self.description, "opening it", local=False) from exc
             self._open_read_only()
         if not self.read_only and not (self.root / files.INFO_FILE).exists():
             removed = files.remove_leftovers(self.root, self._points_in)
@@ -111,11 +113,19 @@ class EdgeStore(VectorStore):
         self._info = self._load_info()
         if self._info is None:
             return
-        self._open_shards()
-        if recover and not self.read_only and self._has_reserve():
-            for marker in self.recover():
-                log.warning("%s: rolled back unfinished %s of %r (%s)", self.description, marker.op,
-                            marker.video_id, marker.describe())
+        try:
+            self._open_shards()
+        except DiskFull:  # loading replays the write-ahead log, which needs space: read a private copy instead
+            if self.read_only:
+                raise
+            self._close_shards()
+            self._open_read_only(reason="its disk is full")
+            self._open_shards()
+        if recover and not self.read_only and any(not self.is_live(m) for m in self.run_markers()):
+            if self._has_reserve():
+                for marker in self.recover():
+                    log.warning("%s: rolled back unfinished %s of %r (%s)", self.description, marker.op,
+                                marker.video_id, marker.describe())
         if verify:
             self.verify()
 
@@ -141,10 +151,10 @@ class EdgeStore(VectorStore):
             "stop that process, use its HTTP API, or run a Qdrant server (setting qdrant_url)."
         )
 
-    def _open_read_only(self) -> None:
+    def _open_read_only(self, reason: str = "") -> None:
         """Read a store we may not write from a private copy (Edge maps its files for writing)."""
         self.read_only = True
-        self.description += " (read-only)"
+        self.description += f" (read-only{': ' + reason if reason else ''})"
         if not (self.root / files.INFO_FILE).exists():
             return
         try:  # a writer elsewhere (a permission-only read-only folder) holds the lock exclusively
@@ -157,12 +167,15 @@ class EdgeStore(VectorStore):
         self._copy = files.readable_copy(self.root, self.description)
         self.data = self._copy
 
-    def _points_in(self, shard: Path) -> int:
+    def _points_in(self, shard: Path) -> int | None:
+        """Points a shard holds; None if it cannot be read."""
         q = _edge()
         try:
             loaded = q.EdgeShard.load(str(shard))
-        except BaseException:  # a half-made shard (or a panic on it): it holds nothing loadable
-            return 0
+        except BaseException as exc:
+            if not (isinstance(exc, Exception) or is_panic(exc)):
+                raise
+            return None
         try:
             return int(loaded.count(q.CountRequest(exact=True)))
         finally:
@@ -181,13 +194,20 @@ class EdgeStore(VectorStore):
         return info
 
     def _open_shards(self) -> None:
+        """Load both shards, then publish them together (readers in other threads see both or neither)."""
         q = _edge()
-        for kind in files.SHARDS:
-            path = self.data / kind
-            if not path.is_dir():
-                raise StoreDamaged(f"{self.description} has lost its {kind} shard ({path} is missing); {CHECK_HINT}")
-            with engine_errors(self.description, f"opening its {kind} shard"):
-                self._shards[kind] = q.EdgeShard.load(str(path))
+        shards: dict[str, Any] = {}
+        try:
+            for kind in files.SHARDS:
+                path = self.data / kind
+                if not path.is_dir():
+                    raise StoreDamaged(f"{self.description} has lost its {kind} shard ({path} is missing); {CHECK_HINT}")
+                with engine_errors(self.description, f"opening its {kind} shard"):
+                    shards[kind] = q.EdgeShard.load(str(path))
+        except BaseException:
+            self._shards = shards  # closed by the caller
+            raise
+        self._shards = shards
 
     def _has_reserve(self) -> bool:
         try:
@@ -206,7 +226,7 @@ class EdgeStore(VectorStore):
     def _create(self, info: CollectionInfo) -> None:
         """Build both shards in a temporary folder, rename them into place, then write collection.json."""
         self.ensure_space(0, info.dim, "creating the store")
-        files.remove_leftovers(self.root, self._points_in)
+        files.remove_leftovers(self.root, self._points_in, creating=True)
         building = self.root / f"{files.CREATING}{uuid.uuid4().hex}"
         try:
             with engine_errors(self.description, "creating the store"):
@@ -217,8 +237,8 @@ class EdgeStore(VectorStore):
             files.write_json_atomic(self.root / files.INFO_FILE, info.to_metadata())
         finally:
             shutil.rmtree(building, ignore_errors=True)
-        self._info = info
         self._open_shards()
+        self._info = info  # last: other threads take a store with a collection to have its shards
 
     def _build_shards(self, folder: Path, info: CollectionInfo) -> None:
         q = _edge()
@@ -311,6 +331,17 @@ class EdgeStore(VectorStore):
             self.flush()
         except StoreError as exc:  # the write-ahead log holds every update; a failed flush loses nothing
             log.warning("%s: flush on close failed: %s", self.description, exc)
+        self._close_shards()
+        if self._lock_file is not None:
+            fcntl.flock(self._lock_file, fcntl.LOCK_UN)
+            self._lock_file.close()
+            self._lock_file = None
+        if self._copy is not None:
+            shutil.rmtree(self._copy, ignore_errors=True)
+            self._copy = None
+
+
+    def _close_shards(self) -> None:
         for shard in self._shards.values():
             try:
                 shard.close()
@@ -319,13 +350,6 @@ class EdgeStore(VectorStore):
                     raise
                 log.warning("%s: close failed: %s", self.description, exc)
         self._shards = {}
-        if self._lock_file is not None:
-            fcntl.flock(self._lock_file, fcntl.LOCK_UN)
-            self._lock_file.close()
-            self._lock_file = None
-        if self._copy is not None:
-            shutil.rmtree(self._copy, ignore_errors=True)
-            self._copy = None
 
 
 def _plain_vector(vector: Any) -> list[float] | None:

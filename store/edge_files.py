@@ -54,15 +54,30 @@ def fsync_dir(folder: Path) -> None:
         os.close(fd)
 
 
-def remove_leftovers(root: Path, points_in: Callable[[Path], int]) -> list[str]:
-    """Remove a crashed creation's folders (refusing, StoreDamaged, any shard that holds points)."""
+def is_shard(path: Path) -> bool:
+    """Whether a folder looks like an Edge shard (and not, say, another collection's folder)."""
+    return (path / "edge_config.json").exists() or (path / "segments").is_dir() or (path / "wal").is_dir()
+
+
+def remove_leftovers(root: Path, points_in: Callable[[Path], int | None], creating: bool = False) -> list[str]:
+    """Remove what a crashed creation left in a folder without `collection.json`: `.creating-*` folders, and
+    shards renamed into place that hold no points. Anything else is left alone, or (`creating`) refused."""
     removed = []
     for path in leftovers(root):
-        held = points_in(path) if path.name in SHARDS else 0
-        if held:
+        if path.name.startswith(CREATING):
+            shutil.rmtree(path)
+            removed.append(path.name)
+            continue
+        if not is_shard(path):
+            if creating:
+                raise StoreDamaged(f"cannot create a store in {root}: {path} is in the way and is not a store shard")
+            continue
+        held = points_in(path)
+        if held != 0:
+            state = "cannot be read" if held is None else f"holds {held} points"
             raise StoreDamaged(
-                f"{root} has no {INFO_FILE} but its {path.name} shard holds {held} points: the file that names "
-                "the store's model is missing. Restore it from a backup, or move the folder away to start afresh"
+                f"{root} has no {INFO_FILE} (the file naming the store's model) but its {path.name} shard {state}. "
+                "Restore the file from a backup, or move the folder away to start afresh"
             )
         shutil.rmtree(path)
         removed.append(path.name)
