@@ -56,7 +56,10 @@ def _print_report(report) -> None:
         out.print(table)
     if report.ok:
         out.print("repaired: the store is consistent" if report.problems else "ok: the store is consistent")
+    elif not report.repairable:
+        out.print(f"{report.remaining} problem(s); damaged files cannot be repaired: restore the store from a backup, "
+                  "or re-ingest the videos named (a damaged shard: into a new store)")
     elif report.repair:
         out.print(f"{report.remaining} problem(s) remain")
     else:
-        out.print(f"{report.remaining} problem(s): `framesearch store check --repair` fixes what can be fixed")
+        out.print(f"{report.remaining} problem(s): `framesearch store check --repair` fixes them")

@@ -110,8 +110,12 @@ class JobManager:
 
     def start(self) -> None:
         """Load persisted jobs and resume (or fail) the unfinished ones."""
-        self.root.mkdir(parents=True, exist_ok=True)
         self._pool = ThreadPoolExecutor(self.settings.job_workers, thread_name_prefix="framesearch-job")
+        try:
+            self.root.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:  # a read-only (or full) data folder: serve searches; job submissions answer 503/507
+            log.warning("jobs are unavailable: cannot use %s: %s", self.root, exc)
+            return
         for record in sorted(self._load_all(), key=lambda r: r.created_at):
             self._jobs[record.job_id] = record
             if record.status in ACTIVE:

@@ -415,6 +415,16 @@ class VectorStore(ABC):
             self._runs.mine.discard(run)
             log.warning("%s: cleanup of run %s of %r left for later: %s", self.description, run, video_id, exc)
 
+    def read_every_frame(self) -> int:
+        """Read every frame point, payload and vector (what a store check does to find unreadable files)."""
+        if self._read_info() is None:
+            return 0
+        count = 0
+        for point in self._scroll("frames", SearchFilter(), with_vectors=True):
+            self._hit(point.payload, 0.0)
+            count += 1
+        return count
+
     def vectorless_points(self) -> dict[str, int]:
         """Frame points whose vector is gone (a damaged vector store hides them from searches), per video."""
         if self._read_info() is None:

@@ -66,6 +66,12 @@ class CheckReport(BaseModel):
     def ok(self) -> bool:
         return self.remaining == 0
 
+    @computed_field
+    @property
+    def repairable(self) -> bool:
+        """Whether a repair can fix every remaining problem (damaged files it cannot)."""
+        return all(p.repaired or p.kind not in UNREPAIRABLE for p in self.problems)
+
 
 def _unfinished(store: VectorStore, markers: list[RunMarker], by_video: dict[str, int]) -> list[Problem]:
     problems = []
@@ -129,6 +135,10 @@ def find_problems(store: VectorStore, report: CheckReport) -> list[Problem]:
     for video_id, record in sorted(records.items()):
         if video_id not in marked:
             problems += _video_problems(store, record, by_video.get(video_id, 0))
+    try:
+        store.read_every_frame()
+    except StoreDamaged as exc:
+        problems.append(Problem(kind="damaged", detail=str(exc)))
     for video_id, lost in sorted(store.vectorless_points().items()):
         problems.append(Problem(
             kind="lost_vectors", video_id=video_id, points=lost,
@@ -177,6 +187,7 @@ def _repair(store: VectorStore, problem: Problem) -> None:
             store.put_video(record.model_copy(update={"frames": held}))
 
 
+UNREPAIRABLE = ("damaged", "lost_vectors")  # files the engine cannot read: restore a backup or re-ingest
 REPAIR_ORDER = ("record_without_run", "unfinished_run", "orphan_points", "stale_points", "count_mismatch")
 REPAIR_PASSES = 3  # a repair can reveal another problem (a rolled-back run uncovers a record's wrong count)
 

@@ -30,9 +30,11 @@ def crash_env(spec: str | None) -> dict[str, str]:
     return {"PYTHONPATH": path, "FRAMESEARCH_TEST_CRASH": spec}
 
 
-def run_cli(store: Path, *args: str, crash: str | None = None, timeout: float = 180) -> subprocess.CompletedProcess:
-    """`framesearch --store STORE ARGS` in a subprocess (killed at `crash`, if given)."""
-    env = {**os.environ, **crash_env(crash)}
+def run_cli(
+    store: Path, *args: str, crash: str | None = None, env: dict[str, str] | None = None, timeout: float = 180
+) -> subprocess.CompletedProcess:
+    """`framesearch --store STORE ARGS` in a subprocess (with `env` added; killed at `crash`, if given)."""
+    env = {**os.environ, **(env or {}), **crash_env(crash)}
     cmd = [sys.executable, "-m", "framesearch", "--store", str(store), *args]
     return subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=timeout, cwd=ROOT)
 
@@ -74,3 +76,11 @@ def results_file(folder: Path, name: str, frames: int, dim: int = 8, step: int =
     path = folder / f"{name}.json"
     path.write_text(json.dumps(results_json(numbers, [n / 24 for n in numbers], vectors)))
     return path
+
+
+def one_error_line(done: subprocess.CompletedProcess) -> str:
+    """The CLI failed cleanly: exit 1 (no signal), one `error:` line on stderr, no traceback. Returns the line."""
+    lines = done.stderr.strip().splitlines()
+    assert done.returncode == 1, (done.returncode, done.stderr[-2000:])
+    assert len(lines) == 1 and lines[0].startswith("error:"), done.stderr[-2000:]
+    return lines[0]

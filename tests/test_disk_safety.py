@@ -1,0 +1,134 @@
+"""A full disk and a read-only store, on small real filesystems: clean errors, nothing committed lost.
+
+Qdrant Edge dies of SIGBUS when the disk fills up under its memory-mapped files, so writes are refused
+before they start (estimated from the input, plus a reserve); a write that hits a full disk anyway (an
+upload) answers 507. Reads go on. A read-only store is read from a private copy, and writes say why not.
+"""
+
+from __future__ import annotations
+
+import json
+
+import httpx
+import pytest
+
+from tests.helpers.crash import check, invoke, library, one_error_line, results_file, run_cli, searchable
+from tests.helpers.disks import fill, remount_read_only, small_filesystem
+from tests.helpers.server import running_service
+
+pytestmark = pytest.mark.slow
+
+RESERVE = {"FRAMESEARCH_MIN_FREE_MB": "8"}
+
+
+@pytest.fixture
+def inputs(tmp_path):
+    query = tmp_path / "query.json"
+    query.write_text(json.dumps([1.0] * 8))
+    # "big" needs about 6 MB by the store's estimate: more than a disk left with 12 MB minus the 8 MB reserve
+    return results_file(tmp_path, "a", 300, seed=1), results_file(tmp_path, "big", 3000, seed=2), query
+
+
+def test_a_full_disk_refuses_an_ingest_up_front_and_keeps_the_library(tmp_path, inputs):
+    a, big, query = inputs
+    with small_filesystem(tmp_path, 64) as disk:
+        store = disk / "store"
+        assert run_cli(store, "ingest", "results", str(a), env=RESERVE).returncode == 0
+        filler = fill(disk, leave_mb=12)
+        line = one_error_line(run_cli(store, "ingest", "results", str(big), env=RESERVE))
+        assert "not enough free disk space" in line and "FRAMESEARCH_MIN_FREE_MB" in line
+        assert library(store) == {"a": 300} and searchable(store, query) == {"a": 300}
+
+        fill(disk, leave_mb=0)  # completely full: reading goes on, any write is refused, even without a reserve
+        listed = run_cli(store, "videos", "list", "--json")
+        assert listed.returncode == 0 and [v["video_id"] for v in json.loads(listed.stdout)] == ["a"]
+        one_error_line(run_cli(store, "ingest", "results", str(big), env={"FRAMESEARCH_MIN_FREE_MB": "0"}))
+        one_error_line(run_cli(store, "videos", "delete", "a", env={"FRAMESEARCH_MIN_FREE_MB": "0"}))
+        assert check(store)[0] == 0
+
+        filler.unlink()
+        assert run_cli(store, "ingest", "results", str(big), env=RESERVE).returncode == 0
+        assert library(store) == {"a": 300, "big": 3000}
+        assert check(store)[0] == 0
+
+
+def test_the_service_answers_507_on_a_full_disk_and_goes_on_serving(tmp_path, inputs, sample_video):
+    a, big, _ = inputs
+    with small_filesystem(tmp_path, 64) as disk:
+        store = disk / "store"
+        with running_service({"FRAMESEARCH_STORE": str(store), **RESERVE}, tmp_path / "serve.log") as service:
+            def upload(path):
+                return httpx.post(f"{service.base}/videos/{path.stem}/results", content=path.read_bytes(),
+                                  headers={"content-type": "application/json"}, timeout=60)
+
+            assert upload(a).status_code == 201
+            filler = fill(disk, leave_mb=12)
+            refused = upload(big)
+            assert refused.status_code == 507 and refused.json()["error"] == "DiskFull", refused.text
+            fill(disk, leave_mb=0)
+            assert upload(big).status_code == 507
+            with sample_video.open("rb") as handle:  # the upload itself hits the full disk
+                job = httpx.post(f"{service.base}/jobs", files={"file": ("v.mp4", handle, "video/mp4")}, timeout=60)
+            assert job.status_code == 507 and job.json()["error"] == "DiskFull", job.text
+            health = httpx.get(f"{service.base}/healthz")
+            assert health.status_code == 200 and health.json()["frames"] == 300
+            assert service.proc.poll() is None
+            filler.unlink()
+            assert upload(big).status_code == 201
+            assert httpx.get(f"{service.base}/healthz").json()["frames"] == 3300
+        assert check(store)[0] == 0
+
+
+def test_a_read_only_store_is_read_and_refuses_writes(tmp_path, inputs, monkeypatch):
+    a, big, query = inputs
+    monkeypatch.setenv("FRAMESEARCH_MIN_FREE_MB", "8")
+    with small_filesystem(tmp_path, 64) as disk:
+        store = disk / "store"
+        assert invoke(store, "ingest", "results", str(a)).exit_code == 0
+        remount_read_only(disk)
+        assert library(store) == {"a": 300} and searchable(store, query) == {"a": 300}
+        assert check(store)[0] == 0
+        for args in (("ingest", "results", str(big)), ("videos", "delete", "a")):
+            line = one_error_line(run_cli(store, *args))
+            assert "read-only" in line
+        with running_service({"FRAMESEARCH_STORE": str(store)}, tmp_path / "serve.log") as service:
+            assert httpx.get(f"{service.base}/videos").json()["count"] == 1
+            found = httpx.post(f"{service.base}/search", json={"vector": [1.0] * 8, "threshold": -1, "limit": 5})
+            assert found.status_code == 200 and found.json()["count"] > 0
+            for answer in (
+                httpx.post(f"{service.base}/videos/big/results", content=big.read_bytes(), timeout=60),
+                httpx.delete(f"{service.base}/videos/a"),
+                httpx.post(f"{service.base}/jobs", json={"url": "https://example.com/v.mp4"}),
+            ):
+                assert answer.status_code == 503 and answer.json()["error"] == "StoreReadOnly", answer.text
+            assert library(store) == {"a": 300}  # a second reader beside the service
+
+
+def test_a_committed_upload_is_answered_201_even_when_its_cleanup_fails(tmp_path, monkeypatch):
+    """The disk filling up after the commit (while sweeping the old version) must not turn into an error
+    answer: a client would retry a write that happened. The next open or a store check finishes it."""
+    from fastapi.testclient import TestClient
+
+    from framesearch.errors import DiskFull
+    from framesearch.service.app import create_app
+    from framesearch.settings import Settings
+    from framesearch.store.base import VectorStore
+    from framesearch.store.edge import EdgeStore
+
+    def full(*args, **kwargs):
+        raise DiskFull("the disk is full while sweeping")
+
+    monkeypatch.setattr(VectorStore, "finish_run", full)
+    monkeypatch.setattr(EdgeStore, "flush", full)
+    old, new = results_file(tmp_path, "old", 300, seed=1), results_file(tmp_path, "new", 280, step=7, seed=2)
+    store = tmp_path / "store"
+    with TestClient(create_app(Settings(store=store))) as client:
+        for path, frames in ((old, 300), (new, 280)):
+            answer = client.post("/videos/v/results", content=path.read_bytes())
+            assert answer.status_code == 201 and answer.json()["frames"] == frames, answer.text
+            assert client.get("/healthz").json()["frames"] == frames  # the committed version, alone
+    monkeypatch.undo()
+    code, report = check(store)
+    assert code == 1 and {p["kind"] for p in report["problems"]} == {"unfinished_run"}
+    code, report = check(store, repair=True)
+    assert code == 0 and report["stored_points"] == report["searchable_frames"] == 280
