@@ -17,7 +17,15 @@ from pydantic import BaseModel
 from rich.console import Console
 from rich.markup import escape
 
-from framesearch.errors import FrameSearchError, InvalidInput, JobTimeout, ModelError, ModelMismatch, StoreLocked
+from framesearch.errors import (
+    FrameSearchError,
+    InvalidInput,
+    JobTimeout,
+    ModelError,
+    ModelMismatch,
+    StoreLocked,
+    TargetNotEmpty,
+)
 from framesearch.settings import Settings
 from framesearch.validation import build
 
@@ -45,6 +53,7 @@ HINTS: dict[type[FrameSearchError], str | Callable[[Any], str]] = {
     ModelError: "choose the model with --model",
     ModelMismatch: "use another --collection or --store for another model",
     JobTimeout: lambda exc: f"resume with `framesearch ingest roboflow --job-id {exc.job_id}`",
+    TargetNotEmpty: "pass --merge to add this library to it",
 }
 
 M = TypeVar("M", bound=BaseModel)
