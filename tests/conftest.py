@@ -98,6 +98,17 @@ def qdrant_server_url() -> Iterator[str]:
         yield f"http://{container.get_container_host_ip()}:{container.get_exposed_port(6333)}"
 
 
+@pytest.fixture(scope="session")
+def ray_local():
+    """A local Ray instance of 2 CPUs for the test session (`ray.init(num_cpus=2)`); the product uses it as it finds it."""
+    import logging
+
+    ray = pytest.importorskip("ray")
+    ray.init(num_cpus=2, include_dashboard=False, logging_level=logging.ERROR, log_to_driver=False)
+    yield ray
+    ray.shutdown()
+
+
 @pytest.fixture(params=["edge", "client-local", "client-server"])
 def store_factory(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Callable[[], object]]:
     """Opens a store of the parametrised backend; call again to reopen the same data."""
