@@ -93,7 +93,9 @@ def qdrant_server_url() -> Iterator[str]:
     from testcontainers.core.container import DockerContainer
     from testcontainers.core.waiting_utils import wait_for_logs
 
-    with DockerContainer("qdrant/qdrant:latest").with_exposed_ports(6333) as container:
+    from framesearch.store.cluster import QDRANT_IMAGE
+
+    with DockerContainer(QDRANT_IMAGE).with_exposed_ports(6333) as container:
         wait_for_logs(container, "Qdrant HTTP listening", timeout=60)
         yield f"http://{container.get_container_host_ip()}:{container.get_exposed_port(6333)}"
 
