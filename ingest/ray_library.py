@@ -177,9 +177,16 @@ def window(items: Iterable[Any], submit: Callable[[Any], Any], depth: int) -> It
 
 
 def frame_size(embedder: ImageEmbedder) -> int | None:
-    """The shorter side frames are decoded at for this embedder (its input size), None for full size."""
-    config = getattr(embedder, "config", None)
-    return getattr(config, "image_size", None) or getattr(embedder, "image_size", None)
+    """The shorter side frames are decoded at for this embedder (the side it looks at), None for full size."""
+    return getattr(embedder, "input_size", None) or getattr(getattr(embedder, "config", None), "image_size", None)
+
+
+def model_path(embedder: ImageEmbedder) -> str | None:
+    """Where the embedder's model folder is (recorded with the collection), None for a remote model."""
+    if getattr(embedder, "model_path", None):
+        return str(embedder.model_path)
+    folder = getattr(embedder, "folder", None)
+    return str(Path(folder).resolve()) if folder else None
 
 
 @dataclass(frozen=True)
@@ -221,8 +228,7 @@ class _Run:
         self.options, self.pool, self.progress = options, pool, progress
         self.short_side = frame_size(embedder)
         self.range_seconds = options.range_seconds or RANGE_FRAMES / fps
-        folder = getattr(embedder, "folder", None)
-        self.model_path = str(Path(folder).resolve()) if folder else None
+        self.model_path = model_path(embedder)
         self.outcomes: dict[int, Outcome] = {}
         self.done = self.total = self.turn = 0
         self.plan_task = ray.remote(num_cpus=0.5, max_retries=options.retries)(plan_video)

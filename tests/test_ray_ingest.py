@@ -14,6 +14,7 @@ from framesearch.cli import app
 from framesearch.errors import InvalidInput
 from framesearch.ingest.ray_library import pool_for, window
 from framesearch.ingest.requests import RayIngest
+from framesearch.store.edge import EdgeStore
 from tests.helpers.synthetic_video import write_shapes_video
 
 runner = CliRunner()
@@ -47,8 +48,6 @@ def ingest(store: Path, library: Path, *extra: str) -> list[dict]:
 
 def library_view(store: Path) -> dict:
     """Everything a user can see of a library: records, every stored frame with its vector, and search answers."""
-    from framesearch.store.edge import EdgeStore
-
     videos = json.loads(cli(store, "videos", "list", "--json").stdout)
     answers = {q: json.loads(cli(store, "search", q, "--json", "--limit", "50").stdout)["results"] for q in QUERIES}
     with EdgeStore(store) as st:
@@ -99,7 +98,6 @@ def test_an_interrupted_ray_ingest_keeps_only_whole_videos_and_a_rerun_completes
     from framesearch.ingest.library import library_items
     from framesearch.ingest.ray_library import ingest_library_ray
     from framesearch.settings import Settings
-    from framesearch.store.edge import EdgeStore
 
     settings = Settings(store=tmp_path / "ray", model=MODEL)
     items = [i for i in library_items([library], recursive=True) if i.video_id != "more/broken.mp4"]
@@ -155,3 +153,37 @@ def test_the_window_keeps_a_bounded_number_of_items_in_flight():
         in_flight_seen.append(len(submitted) - consumed)
     assert submitted == list(range(20))
     assert max(in_flight_seen) <= 3 and in_flight_seen[0] == 3
+
+
+@pytest.mark.slow
+def test_ray_ingest_with_roboflow_inference_matches_one_process(tmp_path, library, ray_local, inference_standin, monkeypatch):
+    """Frames go from the actors to a Roboflow Inference server (the local stand-in), several requests at a time."""
+    from framesearch.embedders import roboflow
+    from tests.conftest import ROBOFLOW_TEST_KEY
+
+    if not hasattr(getattr(roboflow, "RoboflowClip", None), "embed_images"):
+        pytest.skip("needs the Roboflow image embedder (embedders/roboflow.py RoboflowClip.embed_images)")
+    from tests.helpers.inference_standin import TEST_CLIP_VERSION
+
+    monkeypatch.setenv("ROBOFLOW_API_KEY", ROBOFLOW_TEST_KEY)
+    monkeypatch.setenv("FRAMESEARCH_ROBOFLOW_INFERENCE_URL", inference_standin.url)
+    monkeypatch.setenv("FRAMESEARCH_ROBOFLOW_CLIP_VERSION", TEST_CLIP_VERSION)
+
+    def run(store: Path, *extra: str) -> list[dict]:
+        result = cli(store, "ingest", "local", str(library), "-r", "--fps", "2", "--model", "roboflow", "--json", *extra)
+        assert result.exit_code == 1, result.output
+        return json.loads(result.stdout)
+
+    one = run(tmp_path / "one")
+    calls = len(inference_standin.calls)
+    assert run(tmp_path / "ray", "--ray", "local", "--ray-range", "2") == one
+    assert len(inference_standin.calls) > calls  # the actors asked the server
+    for store in ("one", "ray"):
+        videos = json.loads(cli(tmp_path / store, "videos", "list", "--json").stdout)
+        assert {v["model"] for v in videos} == {f"clip/{TEST_CLIP_VERSION}"}
+    with EdgeStore(tmp_path / "one") as a, EdgeStore(tmp_path / "ray") as b:
+        for video in a.list_videos():
+            for hit in a.frame_hits(video.video_id):
+                np.testing.assert_allclose(b.frame_vector(video.video_id, hit.frame),
+                                           a.frame_vector(video.video_id, hit.frame), atol=1e-5)
+
