@@ -11,6 +11,7 @@ import pytest
 from framesearch.ingest.ranges import WHOLE, plan_ranges, sample_range
 from framesearch.ingest.video import sample_frames
 from tests.conftest import MEDIA, needs_media
+from tests.helpers.keyframes import with_keyframes
 from tests.helpers.synthetic_video import write_shapes_video
 
 SCENES = [("square", "white", "black", 2.5), ("circle", "red", "white", 2.0), ("triangle", "green", "black", 2.5)]
@@ -19,7 +20,8 @@ SCENES = [("square", "white", "black", 2.5), ("circle", "red", "white", 2.0), ("
 @pytest.fixture(scope="module")
 def keyframed_video(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """7 s at 10 fps with B-frames and a keyframe every 10 frames: cuttable about every second."""
-    return write_shapes_video(tmp_path_factory.mktemp("ranges") / "shapes.mp4", SCENES, keyframe_every=10)
+    folder = tmp_path_factory.mktemp("ranges")
+    return with_keyframes(write_shapes_video(folder / "plain.mp4", SCENES), folder / "shapes.mp4")
 
 
 def split_decode(path: Path, fps: float, seconds: float, size: int | None = 48):

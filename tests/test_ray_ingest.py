@@ -15,6 +15,7 @@ from framesearch.errors import InvalidInput
 from framesearch.ingest.ray_library import pool_for, window
 from framesearch.ingest.requests import RayIngest
 from framesearch.store.edge import EdgeStore
+from tests.helpers.keyframes import with_keyframes
 from tests.helpers.synthetic_video import write_shapes_video
 
 runner = CliRunner()
@@ -27,10 +28,11 @@ def library(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """Two rendered videos with a keyframe a second (so they cut into ranges), one in a sub-folder; a broken file."""
     root = tmp_path_factory.mktemp("library")
     (root / "more").mkdir()
-    write_shapes_video(root / "shapes.mp4", [("square", "white", "black", 3), ("circle", "red", "white", 3),
-                                             ("triangle", "green", "black", 2)], keyframe_every=10)
-    write_shapes_video(root / "more" / "stars.mp4", [("star", "blue", "white", 3), ("circle", "red", "black", 2)],
-                       keyframe_every=10)
+    plain = tmp_path_factory.mktemp("plain")
+    scenes = {"shapes.mp4": [("square", "white", "black", 3), ("circle", "red", "white", 3), ("triangle", "green", "black", 2)],
+              "more/stars.mp4": [("star", "blue", "white", 3), ("circle", "red", "black", 2)]}
+    for name, segments in scenes.items():
+        with_keyframes(write_shapes_video(plain / Path(name).name, segments), root / name)
     (root / "more" / "broken.mp4").write_bytes(b"\x00\x00\x00\x18ftypmp42" + b"garbage" * 200)
     (root / "notes.txt").write_text("not a video")
     return root
