@@ -90,7 +90,7 @@ def _roboflow_jobs(req: RoboflowIngest, root: Path) -> list[Any]:
     if len(set(ids)) < len(ids):
         same = ", ".join(sorted(ids))
         raise InvalidInput(f"several videos would get the same id ({same}): run them one by one with --video-id")
-    return [rj.VideoJob(source, vid, req.fps) for source, vid in zip(req.sources, ids, strict=True)]
+    return [rj.VideoJob(source, vid, req.fps, path=rj.local_file(source)) for source, vid in zip(req.sources, ids, strict=True)]
 
 
 def _stage_text(stage: str, info: dict[str, Any]) -> str:

@@ -17,7 +17,15 @@ from pydantic import BaseModel
 from rich.console import Console
 from rich.markup import escape
 
-from framesearch.errors import FrameSearchError, InvalidInput, JobTimeout, ModelError, ModelMismatch, StoreLocked
+from framesearch.errors import (
+    FrameSearchError,
+    InsecureBinding,
+    InvalidInput,
+    JobTimeout,
+    ModelError,
+    ModelMismatch,
+    StoreLocked,
+)
 from framesearch.settings import Settings
 from framesearch.validation import build
 
@@ -44,6 +52,7 @@ HINTS: dict[type[FrameSearchError], str | Callable[[Any], str]] = {
     StoreLocked: "pass --qdrant-url to use a Qdrant server instead",
     ModelError: "choose the model with --model",
     ModelMismatch: "use another --collection or --store for another model",
+    InsecureBinding: "or pass --allow-anonymous to serve without a key anyway",
     JobTimeout: lambda exc: f"resume with `framesearch ingest roboflow --job-id {exc.job_id}`",
 }
 

@@ -7,6 +7,7 @@ from pathlib import Path
 from typing import Annotated, Any, Optional
 
 import typer
+from rich.markup import escape
 from rich.table import Table
 
 from framesearch.cli.main import (
@@ -15,6 +16,7 @@ from framesearch.cli.main import (
     StoreOpt,
     UrlOpt,
     app,
+    err,
     fail_cleanly,
     out,
     print_json,
@@ -140,17 +142,27 @@ def serve(
     ctx: typer.Context,
     host: Annotated[Optional[str], typer.Option("--host", help="Bind address (default 127.0.0.1).")] = None,
     port: Annotated[Optional[int], typer.Option("--port", help="Port (default 8000).")] = None,
+    allow_anonymous: Annotated[
+        bool,
+        typer.Option(
+            "--allow-anonymous", help="Listen beyond loopback without an API key (anyone reaching it may change the library)."
+        ),
+    ] = False,
     store: StoreOpt = None,
     qdrant_url: UrlOpt = None,
     collection: CollectionOpt = None,
 ) -> None:
-    """Run the HTTP API and web page (uvicorn); docs at /docs."""
+    """Run the HTTP API and web page (uvicorn); docs at /docs. Without FRAMESEARCH_API_KEY, loopback only."""
     import uvicorn
 
     from framesearch.service.app import create_app
+    from framesearch.service.security import check_binding
     from framesearch.store.open import open_store
 
     settings = settings_for(ctx, host=host, port=port, store=store, qdrant_url=qdrant_url, collection=collection)
+    warning = check_binding(settings, allow_anonymous)
+    if warning:
+        err.print(f"[bold red]{escape(warning)}[/bold red]", highlight=False, soft_wrap=True)
     opened = open_store(settings)
     try:
         uvicorn.run(create_app(settings, opened), host=settings.host, port=settings.port, log_level="info")

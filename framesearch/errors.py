@@ -38,6 +38,22 @@ class ModelMismatch(FrameSearchError):
     http_status = 409
 
 
+class Unauthorized(FrameSearchError):
+    """The service needs an API key and the request carries none, or a wrong one."""
+
+    http_status = 401
+
+
+class Forbidden(FrameSearchError):
+    """The request is understood and authenticated, but not allowed (a read-only key writing, a foreign page)."""
+
+    http_status = 403
+
+
+class InsecureBinding(FrameSearchError):
+    """The service was asked to listen beyond this machine without any API key."""
+
+
 class StoreLocked(FrameSearchError):
     """The embedded store is held by another process (usually a running `framesearch serve`)."""
 

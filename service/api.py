@@ -8,12 +8,13 @@ from typing import Annotated
 from fastapi import APIRouter, Query, Request
 from starlette.concurrency import run_in_threadpool
 
-from framesearch.errors import InvalidInput
+from framesearch.errors import InvalidInput, NotFound
 from framesearch.ingest.index import IngestReport, ingest_results
 from framesearch.ingest.requests import ResultsIngest
 from framesearch.ingest.results import parse_results_bytes
 from framesearch.search.core import search
 from framesearch.search.models import SearchRequest, SearchResponse
+from framesearch.service.housekeeping import release_media
 from framesearch.service.responses import ERRORS, Deleted, Health, VideoList
 from framesearch.service.state import AppState, app_state
 from framesearch.service.uploads import read_body
@@ -29,7 +30,7 @@ def run_search(state: AppState, req: SearchRequest) -> SearchResponse:
     return search(state.store, req, state.settings, embedder)
 
 
-@router.get("/healthz")
+@router.get("/healthz")  # public: service.security lets it through without a key
 def healthz(request: Request) -> Health:
     state = app_state(request)
     info = state.store.info()
@@ -77,5 +78,12 @@ def video(request: Request, video_id: str) -> VideoRecord:
 
 @router.delete("/videos/{video_id:path}", tags=["videos"])
 def delete_video(request: Request, video_id: str) -> Deleted:
-    deleted = app_state(request).store.delete_video(video_id)
+    """Delete a video's frames and record (and the video file, if the service keeps it for a job)."""
+    state = app_state(request)
+    try:
+        path = state.store.get_video(video_id).path
+    except NotFound:
+        path = None
+    deleted = state.store.delete_video(video_id)
+    release_media(state.settings.work_dir, path)
     return Deleted(video_id=video_id, deleted_frames=deleted)
