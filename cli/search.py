@@ -31,8 +31,8 @@ from framesearch.search.models import SearchRequest, SearchResponse
 def _read_vector_file(path: Path) -> Any:
     try:
         data = json.loads(path.read_text())
-    except (OSError, ValueError) as exc:
-        raise InvalidInput(f"{path}: cannot read a vector: {exc}") from None
+    except (OSError, ValueError, RecursionError) as exc:
+        raise InvalidInput(f"{path}: cannot read a vector: {str(exc)[:200]}") from None
     if isinstance(data, dict):
         data = data.get("vector", data.get("embeddings"))
     if isinstance(data, list) and len(data) == 1 and isinstance(data[0], list):
