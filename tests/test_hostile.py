@@ -245,3 +245,39 @@ CHECKS = [
 @settings(max_examples=30, deadline=None, suppress_health_check=list(HealthCheck))
 def test_openapi_fuzz_no_server_errors_and_answers_match_the_schema(case, fuzz_service):
     case.call_and_validate(base_url=fuzz_service, headers={"X-API-Key": KEY}, checks=CHECKS)
+
+
+# ---- model folders are validated on load -------------------------------------------------------------------
+
+
+def broken_model(tmp_path: Path, source: Path, change) -> Path:
+    import shutil
+
+    folder = tmp_path / "broken-model"
+    shutil.copytree(source, folder)
+    change(folder)
+    return folder
+
+
+def truncate_tokenizer(folder: Path) -> None:
+    text = (folder / "tokenizer.json").read_text()
+    (folder / "tokenizer.json").write_text(text[: len(text) // 2])
+
+
+def wrong_embed_dim(folder: Path) -> None:
+    config = json.loads((folder / "config.json").read_text())
+    config["embed_dim"] = config["embed_dim"] // 2
+    (folder / "config.json").write_text(json.dumps(config))
+
+
+@pytest.mark.parametrize("change, words", [(truncate_tokenizer, "not a valid tokenizer"), (wrong_embed_dim, "embed_dim")])
+def test_a_broken_model_folder_is_a_clean_model_error(tmp_path, tiny_clip_dir, change, words):
+    from framesearch.embedders.onnx_clip import OnnxClip
+    from framesearch.errors import ModelError
+
+    folder = broken_model(tmp_path, tiny_clip_dir, change)
+    with pytest.raises(ModelError, match=words):
+        OnnxClip(folder).embed_texts(["red"])
+    result = runner.invoke(cli_app, ["--store", str(tmp_path / "s"), "--model", str(folder), "search", "red"])
+    assert result.exit_code == 1 and result.output.startswith("error:") and words in result.output
+    assert result.exception is None or isinstance(result.exception, SystemExit)
