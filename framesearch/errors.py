@@ -56,6 +56,14 @@ class ModelError(FrameSearchError):
     http_status = 400
 
 
+class ModelNotFound(ModelError):
+    """A model name that is no folder, no bundled model and no pulled model."""
+
+
+class NoModelChosen(ModelError):
+    """Nothing names a model: no model was given and the collection records none (it is empty)."""
+
+
 class MissingDependency(FrameSearchError):
     """An optional package needed for this operation is not installed."""
 

@@ -183,6 +183,19 @@ def _limit(variable, tmp_path, **_):
     assert json.loads(cli({**env, variable: "1"}, "search", "--vector-file", str(query), "--json").stdout)["count"] == 1
 
 
+@probe("models_dir")
+def _models_dir(variable, tmp_path, request, **_):
+    import shutil
+
+    shutil.copytree(request.getfixturevalue("tiny_clip_dir"), tmp_path / "models" / "probe-pulled")
+    env = {"FRAMESEARCH_STORE": str(tmp_path / "s")}
+    assert "probe-pulled" in cli(env, "--model", "probe-pulled", "search", "red").output
+    env[variable] = str(tmp_path / "models")
+    listed = json.loads(cli(env, "model", "list", "--json").stdout)
+    assert [m["spec"] for m in listed if m["kind"] == "pulled"] == ["probe-pulled"]
+    assert cli(env, "--model", "probe-pulled", "search", "red").exit_code == 0
+
+
 @probe("ort_threads")
 def _ort_threads(variable, request, monkeypatch, **_):
     from framesearch.embedders.resolve import text_embedder
