@@ -23,6 +23,7 @@ from typer.testing import CliRunner
 from framesearch.cli import app
 from framesearch.settings import Settings, env_names, settings_table
 from tests.conftest import ROBOFLOW_TEST_KEY, results_json
+from tests.helpers.inference_standin import TEST_CLIP_VERSION
 from tests.helpers.server import free_port, wait_until
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -290,10 +291,10 @@ def _roboflow_api_url(variable, tmp_path, request, monkeypatch, **_):
 def _roboflow_inference(variable, tmp_path, request, **_):
     standin = request.getfixturevalue("inference_standin")
     env = {"FRAMESEARCH_STORE": str(tmp_path / "s"), "ROBOFLOW_API_KEY": ROBOFLOW_TEST_KEY,
-           "FRAMESEARCH_ROBOFLOW_INFERENCE_URL": standin.url, "FRAMESEARCH_ROBOFLOW_CLIP_VERSION": "ViT-L-14"}
-    result = cli(env, "--model", "roboflow", "search", "a red bicycle")
+           "FRAMESEARCH_ROBOFLOW_INFERENCE_URL": standin.url, "FRAMESEARCH_ROBOFLOW_CLIP_VERSION": TEST_CLIP_VERSION}
+    result = cli(env, "--model", "roboflow", "search", "a red circle")
     assert result.exit_code == 0, result.output
-    assert [c["body"]["clip_version_id"] for c in standin.calls] == ["ViT-L-14"]
+    assert [(c["path"], c["body"]["clip_version_id"]) for c in standin.calls] == [("/clip/embed_text", TEST_CLIP_VERSION)]
 
 
 @probe("roboflow_poll_interval")
