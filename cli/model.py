@@ -94,7 +94,7 @@ def pull_cmd(
 @model_app.command("list")
 @fail_cleanly
 def list_cmd(ctx: typer.Context, as_json: JsonOpt = False) -> None:
-    """The models `--model` can name: bundled ones and those pulled into the models folder."""
+    """The models `--model` can name: bundled ones, those pulled into the models folder, and Roboflow's CLIP."""
     from framesearch.embedders.resolve import list_models
 
     settings = settings_for(ctx)
@@ -105,6 +105,6 @@ def list_cmd(ctx: typer.Context, as_json: JsonOpt = False) -> None:
     table = Table("--model", "identity", "dim", "kind", "source")
     for m in models:
         aliases = f" (= {', '.join(m.aliases)})" if m.aliases else ""
-        table.add_row(m.spec, m.name + aliases, str(m.embed_dim or "?"), m.kind, m.source or m.folder)
+        table.add_row(m.spec, m.name + aliases, str(m.embed_dim or "?"), m.kind, m.source or m.folder or "")
     out.print(table)
     out.print(f"models folder: {settings.models_path()} (FRAMESEARCH_MODELS_DIR)", highlight=False, markup=False, soft_wrap=True)

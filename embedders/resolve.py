@@ -166,14 +166,14 @@ class ModelEntry(BaseModel):
     spec: str
     name: str
     aliases: list[str]
-    kind: str
+    kind: str  # bundled, pulled or remote
     embed_dim: int | None
-    folder: str
+    folder: str | None
     source: str | None = None
 
 
 def list_models(settings: Settings) -> list[ModelEntry]:
-    """Every bundled and pulled model, for `model list`."""
+    """Every bundled and pulled model, then Roboflow's CLIP (remote), for `model list`."""
     from framesearch.embedders.hub import read_source
 
     entries = []
@@ -185,4 +185,7 @@ def list_models(settings: Settings) -> list[ModelEntry]:
             spec=model.spec, name=model.name, aliases=list(model.aliases), kind=model.kind,
             embed_dim=int(dim) if isinstance(dim, int) else None, folder=str(model.folder), source=origin,
         ))
+    version = settings.roboflow_clip_version
+    entries.append(ModelEntry(spec=ROBOFLOW, name=f"{ROBOFLOW_PREFIX}{version}", aliases=[], kind="remote",
+                              embed_dim=None, folder=None, source=settings.roboflow_inference_url))
     return entries

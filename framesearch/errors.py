@@ -56,11 +56,19 @@ class ModelError(FrameSearchError):
     http_status = 400
 
 
-class ModelNotFound(ModelError):
+class _AnsweredAsModelError(ModelError):
+    """A finer kind of ModelError for the edges' hints; API answers keep the code `ModelError` (a contract)."""
+
+    @property
+    def code(self) -> str:
+        return "ModelError"
+
+
+class ModelNotFound(_AnsweredAsModelError):
     """A model name that is no folder, no bundled model and no pulled model."""
 
 
-class NoModelChosen(ModelError):
+class NoModelChosen(_AnsweredAsModelError):
     """Nothing names a model: no model was given and the collection records none (it is empty)."""
 
 

@@ -88,6 +88,7 @@ def test_pull_then_list_info_ingest_and_search_with_the_pulled_name(hub, own_mod
     assert listed["tiny-shapes-clip"]["kind"] == "bundled"
     assert listed["tiny-shapes__test"]["kind"] == "pulled" and listed["tiny-shapes__test"]["name"] == "tiny-shapes/test"
     assert listed["tiny-shapes__test"]["source"].startswith(f"{REPO}@")
+    assert listed["roboflow"]["kind"] == "remote" and listed["roboflow"]["name"] == "clip/ViT-B-16"
     assert cli("model", "info", "tiny-shapes__test").exit_code == 0
 
     store = str(tmp_path / "store")
