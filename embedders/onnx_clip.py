@@ -121,6 +121,16 @@ class OnnxClip:
         tok.enable_padding(length=self.config.context_length, pad_id=self.config.pad_token_id)
         return tok
 
+    @property
+    def input_size(self) -> int:
+        """The side of the square the image tower sees."""
+        return self.config.image_size
+
+    @property
+    def model_path(self) -> str:
+        """The folder a collection records for this model."""
+        return str(self.folder.resolve())
+
     def _session(self, tower: str) -> Any:
         if tower not in self._sessions:
             path = self.folder / f"{tower}.onnx"
