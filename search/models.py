@@ -163,3 +163,29 @@ class SearchResponse(BaseModel):
     model: str | None
     count: int
     results: list[Segment] | list[FrameMatch] | list[SequenceMatch]
+
+
+class TimelinePoint(BaseModel):
+    """One indexed frame of a video scored against the query."""
+
+    frame: int
+    timestamp: float
+    score: float
+    confidence: float | None
+    match: bool = Field(description="Above the threshold in force and not taken by a negative term.")
+
+
+class Timeline(BaseModel):
+    """Every indexed frame of one video (in time order) with its raw score and calibrated confidence for a query,
+    for heatmaps and scripts; `threshold` (raw cosine) and `threshold_kind` are those a search would apply."""
+
+    video_id: str
+    query: str | None
+    model: str | None
+    threshold: float
+    threshold_kind: ThresholdKind
+    min_confidence: float | None
+    duration: float | None
+    cuts: list[float] | None
+    count: int
+    points: list[TimelinePoint]
