@@ -166,7 +166,7 @@ def test_real_uvicorn_process_serves_search_and_locks_the_store(tmp_path, tiny_c
                        content=path.read_bytes(), headers={"content-type": "application/json"})
         assert r.status_code == 201, r.text
         found = httpx.get(f"{base}/search", params={"q": "red", "threshold": 0.5}).json()
-        assert [(s["video_id"], s["start"]) for s in found["results"]] == [("served", 1.0)]
+        assert [(s["video_id"], s["start"]) for s in found["results"]] == [("served", 0.75)]  # 1.0 s less half an interval
         cli = subprocess.run([sys.executable, "-m", "framesearch", "videos", "list"], env=service.env,
                              capture_output=True, text=True, timeout=60)
         assert cli.returncode == 1 and "in use by" in cli.stderr
