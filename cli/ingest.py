@@ -40,7 +40,9 @@ from framesearch.errors import FrameSearchError, InvalidInput
 from framesearch.ingest.requests import LocalIngest, ResultsIngest, RoboflowIngest
 
 FpsOpt = Annotated[Optional[float], typer.Option("--fps", help="Frames sampled per second of video (default 3).")]
-ModelDirOpt = Annotated[Optional[str], typer.Option("--model", help="CLIP model folder or bundled model name.")]
+ModelDirOpt = Annotated[
+    Optional[str], typer.Option("--model", help="CLIP model folder, bundled or pulled model name, or roboflow.")
+]
 
 
 @ingest_app.command("results")

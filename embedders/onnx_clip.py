@@ -117,6 +117,16 @@ class OnnxClip:
         self._sessions: dict[str, Any] = {}
         self._tokenizer: Any = None
 
+    @property
+    def input_size(self) -> int:
+        """The side of the square the image tower sees."""
+        return self.config.image_size
+
+    @property
+    def model_path(self) -> str:
+        """The folder a collection records for this model."""
+        return str(self.folder.resolve())
+
     def _session(self, tower: str) -> Any:
         if tower not in self._sessions:
             path = self.folder / f"{tower}.onnx"

@@ -56,6 +56,22 @@ class ModelError(FrameSearchError):
     http_status = 400
 
 
+class _AnsweredAsModelError(ModelError):
+    """A finer kind of ModelError for the edges' hints; API answers keep the code `ModelError` (a contract)."""
+
+    @property
+    def code(self) -> str:
+        return "ModelError"
+
+
+class ModelNotFound(_AnsweredAsModelError):
+    """A model name that is no folder, no bundled model and no pulled model."""
+
+
+class NoModelChosen(_AnsweredAsModelError):
+    """Nothing names a model: no model was given and the collection records none (it is empty)."""
+
+
 class MissingDependency(FrameSearchError):
     """An optional package needed for this operation is not installed."""
 

@@ -29,7 +29,7 @@ class Settings(BaseSettings):
     collection: str = Field("frames", pattern=r"^[A-Za-z0-9_-]{1,64}$", description="Collection name (one model per collection).")
     model: str | None = Field(
         None,
-        description="Model folder, bundled model name, or `roboflow`; default: the model the collection records.",
+        description="Model folder, bundled or pulled model name, or `roboflow`; default: the model the collection records.",
     )
     threshold: Threshold | None = Field(
         None, description="Raw cosine score floor of searches; default: the calibrated `min_confidence`."
@@ -43,6 +43,9 @@ class Settings(BaseSettings):
     port: int = Field(8000, ge=1, le=65535, description="Port `serve` listens on.")
     cache_dir: Path | None = Field(None, description="Thumbnails, uploads and job state; default `<store>/cache`.")
     max_upload_mb: int = Field(2048, ge=1, description="Largest upload the service accepts, in MB.")
+    models_dir: Path | None = Field(
+        None, description="Where `model pull` keeps models, and `--model NAME` finds them; default the user's cache."
+    )
     ort_threads: int | None = Field(None, ge=1, le=1024, description="ONNX Runtime intra-op threads; default all cores.")
     job_workers: int = Field(2, ge=1, le=32, description="Ingest jobs the service runs at once.")
     roboflow_api_key: SecretStr | None = Field(
@@ -70,6 +73,14 @@ class Settings(BaseSettings):
     def work_dir(self) -> Path:
         """Folder for caches, uploads and job state beside the store."""
         return self.cache_dir or (self.store / "cache")
+
+    def models_path(self) -> Path:
+        """The folder of pulled models: `models_dir`, else `framesearch/models` in the user's cache folder."""
+        if self.models_dir is not None:
+            return self.models_dir.expanduser()
+        from platformdirs import user_cache_path
+
+        return user_cache_path("framesearch", appauthor=False) / "models"
 
     def roboflow_key(self) -> str | None:
         """The Roboflow API key's value, for the clients that send it."""

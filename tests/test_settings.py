@@ -23,6 +23,7 @@ from typer.testing import CliRunner
 from framesearch.cli import app
 from framesearch.settings import Settings, env_names, settings_table
 from tests.conftest import ROBOFLOW_TEST_KEY, results_json
+from tests.helpers.inference_standin import TEST_CLIP_VERSION
 from tests.helpers.server import free_port, wait_until
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -198,6 +199,19 @@ def _limit(variable, tmp_path, **_):
     assert json.loads(cli({**env, variable: "1"}, "search", "--vector-file", str(query), "--json").stdout)["count"] == 1
 
 
+@probe("models_dir")
+def _models_dir(variable, tmp_path, request, **_):
+    import shutil
+
+    shutil.copytree(request.getfixturevalue("tiny_clip_dir"), tmp_path / "models" / "probe-pulled")
+    env = {"FRAMESEARCH_STORE": str(tmp_path / "s")}
+    assert "probe-pulled" in cli(env, "--model", "probe-pulled", "search", "red").output
+    env[variable] = str(tmp_path / "models")
+    listed = json.loads(cli(env, "model", "list", "--json").stdout)
+    assert [m["spec"] for m in listed if m["kind"] == "pulled"] == ["probe-pulled"]
+    assert cli(env, "--model", "probe-pulled", "search", "red").exit_code == 0
+
+
 @probe("ort_threads")
 def _ort_threads(variable, request, monkeypatch, **_):
     from framesearch.embedders.resolve import text_embedder
@@ -292,10 +306,10 @@ def _roboflow_api_url(variable, tmp_path, request, monkeypatch, **_):
 def _roboflow_inference(variable, tmp_path, request, **_):
     standin = request.getfixturevalue("inference_standin")
     env = {"FRAMESEARCH_STORE": str(tmp_path / "s"), "ROBOFLOW_API_KEY": ROBOFLOW_TEST_KEY,
-           "FRAMESEARCH_ROBOFLOW_INFERENCE_URL": standin.url, "FRAMESEARCH_ROBOFLOW_CLIP_VERSION": "ViT-L-14"}
-    result = cli(env, "--model", "roboflow", "search", "a red bicycle")
+           "FRAMESEARCH_ROBOFLOW_INFERENCE_URL": standin.url, "FRAMESEARCH_ROBOFLOW_CLIP_VERSION": TEST_CLIP_VERSION}
+    result = cli(env, "--model", "roboflow", "search", "a red circle")
     assert result.exit_code == 0, result.output
-    assert [c["body"]["clip_version_id"] for c in standin.calls] == ["ViT-L-14"]
+    assert [(c["path"], c["body"]["clip_version_id"]) for c in standin.calls] == [("/clip/embed_text", TEST_CLIP_VERSION)]
 
 
 @probe("roboflow_poll_interval")
