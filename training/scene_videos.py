@@ -24,7 +24,7 @@ from pathlib import Path
 import numpy as np
 from PIL import Image, ImageDraw
 
-from training.shapes import _SUPERSAMPLE, BACKGROUNDS, COLORS, SHAPES, _polygon
+from framesearch.ingest.shapes import _SUPERSAMPLE, BACKGROUNDS, COLORS, SHAPES, _polygon
 
 VIDEO_FPS = 25
 CALM_BACKGROUNDS = ("gray", "black", "brown", "purple")  # two shapes need a background neither blends into
