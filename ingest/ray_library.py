@@ -24,15 +24,16 @@ import numpy as np
 
 from framesearch.embedders.base import ImageEmbedder, recorded_name
 from framesearch.errors import FrameSearchError, InvalidInput, MissingDependency, UpstreamUnavailable
+from framesearch.ingest.cuts import CutDetector
 from framesearch.ingest.index import index_frames
 from framesearch.ingest.library import LibraryItem, Outcome, already_indexed
 from framesearch.ingest.local import BATCH, Progress, content_hash, expected_samples, video_record
 from framesearch.ingest.ranges import WHOLE, FrameRange, plan_ranges, sample_range
 from framesearch.ingest.requests import RayIngest
-from framesearch.ingest.video import VideoInfo
+from framesearch.ingest.video import VideoInfo, sample_frames
 from framesearch.settings import Settings
 from framesearch.store.base import VectorStore
-from framesearch.store.schema import FramePoint
+from framesearch.store.schema import FramePoint, VideoRecord
 
 INSTALL = "pip install 'framesearch[ray]'"
 RANGE_FRAMES = 256  # sampled frames per range by default: about 70 MB of 224-px pixels in Ray's object store
@@ -123,19 +124,37 @@ def plan_video(path: str, fps: float, range_seconds: float) -> VideoPlan:
 
 @dataclass(frozen=True)
 class RangeFrames:
-    """The numbers and times of a range's sampled frames (their pixels travel separately, to the actors)."""
+    """The numbers and times of a range's sampled frames (their pixels travel separately, to the actors);
+    for a video decoded whole, its shot cuts too."""
 
     indices: list[int]
     timestamps: list[float]
     exact: bool
+    cuts: list[float] | None = None
 
 
 def decode_range(
-    path: str, fps: float, short_side: int | None, rng: FrameRange, one_pass: bool
+    path: str, fps: float, short_side: int | None, rng: FrameRange, one_pass: bool, video_fps: float | None = None
 ) -> tuple[RangeFrames, list[np.ndarray]]:
-    """A Ray task with two returns: the frames' numbers and times (for the writer), their pixels (for an actor)."""
+    """A Ray task with two returns: the frames' numbers and times (for the writer), their pixels (for an actor).
+
+    A video decoded whole also feeds every frame to the shot cut detector, in that same pass, as one process does."""
+    if rng.whole:
+        detector = CutDetector(video_fps)
+        frames = list(sample_frames(Path(path), fps, short_side, on_frame=detector.feed))
+        meta = RangeFrames([f.index for f in frames], [f.timestamp for f in frames], True, detector.cuts())
+        return meta, [f.image for f in frames]
     frames, exact = sample_range(Path(path), fps, short_side, rng, one_pass)
     return RangeFrames([f.index for f in frames], [f.timestamp for f in frames], exact), [f.image for f in frames]
+
+
+def detect_cuts(path: str, fps: float, video_fps: float | None) -> list[float]:
+    """A Ray task: the shot cuts of a video cut into ranges. The detector needs every frame in order, so it gets a
+    pass of its own over the whole file (the same pass and timestamps as one process; sampled frames kept 1 px)."""
+    detector = CutDetector(video_fps)
+    for _ in sample_frames(Path(path), fps, 1, on_frame=detector.feed):
+        pass
+    return detector.cuts()
 
 
 class FrameEmbedder:
@@ -194,6 +213,7 @@ class _Video:
     pos: int
     item: LibraryItem
     plan: VideoPlan
+    cuts: Any = None  # the cut detection task of a video cut into ranges
 
 
 @dataclass(frozen=True)
@@ -233,6 +253,7 @@ class _Run:
         self.done = self.total = self.turn = 0
         self.plan_task = ray.remote(num_cpus=0.5, max_retries=options.retries)(plan_video)
         self.decode_task = ray.remote(num_cpus=1, num_returns=2, max_retries=options.retries)(decode_range)
+        self.cuts_task = ray.remote(num_cpus=1, max_retries=options.retries)(detect_cuts)
         actor = ray.remote(FrameEmbedder).options(
             num_cpus=pool.cpus, num_gpus=pool.gpus, max_concurrency=pool.concurrency,
             max_restarts=options.retries, max_task_retries=options.retries,
@@ -294,11 +315,15 @@ class _Run:
                                              reason="already indexed")
                 continue
             self.total += expected_samples(plan.info, self.fps) or 0
-            yield _Video(pos, item, plan)
+            split = len(plan.ranges) > 1
+            yield _Video(pos, item, plan, self._submit_cuts(item, plan) if split else None)
+
+    def _submit_cuts(self, item: LibraryItem, plan: VideoPlan) -> Any:
+        return self.cuts_task.remote(str(item.path), self.fps, plan.info.fps)
 
     def _submit(self, unit: _Unit, one_pass: bool) -> tuple[Any, Any]:
         path = str(unit.video.item.path)
-        meta, pixels = self.decode_task.remote(path, self.fps, self.short_side, unit.rng, one_pass)
+        meta, pixels = self.decode_task.remote(path, self.fps, self.short_side, unit.rng, one_pass, unit.video.plan.info.fps)
         actor = self.actors[self.turn % len(self.actors)]
         self.turn += 1
         return meta, actor.embed.remote(pixels)
@@ -310,7 +335,8 @@ class _Run:
         try:
             name = self._name()
             record = video_record(video.plan.info, video_id=item.video_id, model=name, fps=self.fps, digest=video.plan.digest)
-            written = index_frames(self.store, record, self._batches(video, name, chain([first], group)), self.model_path)
+            batches = self._batches(video, record, chain([first], group))
+            written = index_frames(self.store, record, batches, self.model_path)
             self.outcomes[video.pos] = Outcome(video_id=item.video_id, path=str(item.path), status="indexed",
                                                frames=written.frames)
         except Exception as exc:
@@ -318,9 +344,10 @@ class _Run:
             for _ in group:  # this video's other ranges: dropped
                 pass
 
-    def _batches(self, video: _Video, name: str, units: Iterator[tuple[_Unit, Any]]) -> Iterator[list[FramePoint]]:
-        """The video's frame points, range by range in order; after a range that missed its plan, the rest in one pass."""
-        one_pass = False
+    def _batches(self, video: _Video, record: VideoRecord, units: Iterator[tuple[_Unit, Any]]) -> Iterator[list[FramePoint]]:
+        """The video's frame points, range by range in order (after a range that missed its plan, the rest in one
+        pass); then its shot cuts go into the record, which `index_frames` writes last."""
+        name, one_pass = record.model, False
         for unit, refs in units:
             if one_pass:
                 refs = self._submit(unit, one_pass=True)
@@ -333,8 +360,12 @@ class _Run:
             self.done += len(points)
             if self.progress:
                 self.progress(self.done, max(self.total, self.done))
+            if meta.cuts is not None:
+                record.cuts = meta.cuts
             for start in range(0, len(points), BATCH):
                 yield points[start : start + BATCH]
+        if video.cuts is not None:
+            record.cuts, _ = self._get(video.cuts, lambda: self._submit_cuts(video.item, video.plan))
 
 
 def ingest_library_ray(

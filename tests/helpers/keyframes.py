@@ -15,8 +15,8 @@ def with_keyframes(source: Path, target: Path, every: int = 10) -> Path:
         stream.width, stream.height, stream.pix_fmt = video.width, video.height, "yuv420p"
         stream.options = {"crf": "23", "preset": "veryfast", "g": str(every)}
         for frame in src.decode(video):
-            frame.pts = None  # the encoder numbers frames at its own rate
-            for packet in stream.encode(frame):
+            fresh = av.VideoFrame.from_ndarray(frame.to_ndarray(format="rgb24"), format="rgb24")  # numbered anew
+            for packet in stream.encode(fresh):
                 out.mux(packet)
         for packet in stream.encode():
             out.mux(packet)
