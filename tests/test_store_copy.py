@@ -45,6 +45,7 @@ def answers(tiny_clip_dir: Path, *where: str) -> dict:
     return {"videos": videos, "answers": found}
 
 
+@pytest.mark.slow
 def test_copy_between_edge_stores_reproduces_the_library_and_resumes(tmp_path, source, tiny_clip_dir):
     target = tmp_path / "target"
     result = cli("store", "copy", "--to", str(target), "--json", store=source)
@@ -58,6 +59,7 @@ def test_copy_between_edge_stores_reproduces_the_library_and_resumes(tmp_path, s
     assert (again["copied"], again["skipped"], again["points"]) == (0, 3, 0)
 
 
+@pytest.mark.slow
 def test_an_interrupted_copy_is_resumed_by_running_it_again(tmp_path, source, tiny_clip_dir):
     calls = []
 
@@ -89,6 +91,7 @@ def test_a_target_with_another_library_is_refused_unless_merging(tmp_path, sourc
     assert same.exit_code == 1 and "same store" in same.output
 
 
+@pytest.mark.slow
 def test_copy_to_qdrant_client_and_back_reproduces_vectors_and_answers(tmp_path, source, tiny_clip_dir):
     """qdrant-client's local mode stands in for a server here (the same client code; a server test follows)."""
     with EdgeStore(source) as src, ClientStore(path=str(tmp_path / "client")) as mid:
