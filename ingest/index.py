@@ -66,7 +66,7 @@ def index_frames(
         return store.begin_run(video.video_id)
 
     try:
-        if dim is not None:
+        if dim:
             run = begin(dim)
         for batch in batches:
             if not batch:

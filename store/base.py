@@ -14,6 +14,7 @@ from abc import ABC, abstractmethod
 from collections import Counter
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, replace
+from itertools import islice
 from typing import Any, Literal
 
 import numpy as np
@@ -31,6 +32,7 @@ from framesearch.store.guard import CHECK_HINT
 from framesearch.store.runs import HEARTBEAT_S, Op, RunMarker, Visibility, is_marker, marker_id, new_run
 from framesearch.store.schema import (
     RUN,
+    TIMESTAMP,
     VIDEO_ID,
     CollectionInfo,
     FrameHit,
@@ -197,6 +199,11 @@ class VectorStore(ABC):
         vectors = normalize(np.stack([f.vector for f in frames]))
         self._upsert("frames", [f.point_id(run) for f in frames], vectors.tolist(), [f.payload(run) for f in frames])
 
+    def sweep_stale(self, video_id: str, run: str) -> None:
+        """Delete the video's points that `run` did not write (the older protocol's sweep; finish_run does it now)."""
+        self._check_writable()
+        self._delete("frames", SearchFilter(video_ids=(video_id,), not_run=run))
+
     def commit_run(self, record: VideoRecord) -> None:
         """Make the run the record names the video's searchable version: one write of the record."""
         if not record.ingest_run:
@@ -332,6 +339,48 @@ class VectorStore(ABC):
                 return np.asarray(found[0].vector, dtype=np.float32)
         raise NotFound(f"no frame {frame} of video {video_id!r} in {self.description}")
 
+    def sample_vectors(self, size: int) -> np.ndarray:
+        """The vectors of the first `size` committed frames in point-id order: a fixed pseudo-random sample of the
+        library (ids are hashes), which follows it as videos come and go."""
+        if self._read_info() is None:
+            return np.zeros((0, 0), dtype=np.float32)
+
+        def read(seen: Visibility) -> list:
+            points = self._scroll("frames", SearchFilter(visible=seen), with_vectors=True)
+            return [p.vector for p in islice(points, size) if p.vector]
+
+        rows = self._consistent(read)
+        if not rows:  # a collection whose videos are all gone (deleted, or an ingest rolled back)
+            return np.zeros((0, self._read_info().dim), dtype=np.float32)
+        return np.asarray(rows, dtype=np.float32).reshape(len(rows), -1)
+
+    def frame_vectors(self, frames: Sequence[tuple[str, int]]) -> dict[tuple[str, int], np.ndarray]:
+        """The stored vectors of the given (video id, frame) pairs of the videos' committed versions that exist."""
+        if not frames or self._read_info() is None:
+            return {}
+        runs = {v: self.committed_run(v) for v in {v for v, _ in frames}}
+        wanted: dict[str, tuple[str, int]] = {}
+        for v, f in frames:
+            if runs[v]:
+                wanted[point_id(v, f, runs[v])] = (v, int(f))
+            wanted[point_id(v, f)] = (v, int(f))  # stores written before points named their run
+        found = self._retrieve("frames", list(wanted), with_vectors=True)
+        vectors: dict[tuple[str, int], np.ndarray] = {}
+        for p in found:
+            key = wanted.get(p.id)
+            if key and p.vector and runs[key[0]] in (None, p.payload.get(RUN)):
+                vectors[key] = np.asarray(p.vector, dtype=np.float32)
+        return vectors
+
+    def video_frames(self, flt: SearchFilter) -> tuple[list[FrameHit], np.ndarray]:
+        """Every committed frame matching `flt` with its vector, in time order (for timelines)."""
+        if self._read_info() is None:
+            return [], np.zeros((0, 0), dtype=np.float32)
+        found = self._consistent(lambda seen: list(self._scroll("frames", replace(flt, visible=seen), with_vectors=True)))
+        points = sorted(found, key=lambda p: float(p.payload.get(TIMESTAMP, 0)))
+        hits = [self._hit(p.payload, 0.0) for p in points]
+        return hits, np.asarray([p.vector for p in points], dtype=np.float32).reshape(len(points), -1)
+
     def frame_count(self, video_id: str | None = None) -> int:
         """Searchable frames (of one video, or all)."""
         if self._read_info() is None:
@@ -398,6 +447,20 @@ class VectorStore(ABC):
             raise
         self.finish_run_after_commit(video_id, run)
         return frames
+
+    def video_points(self, video_id: str) -> Iterator[StoredPoint]:
+        """Every point of a video's committed version as stored (id, payload, vector), in no order: for copying."""
+        if self._read_info() is None:
+            return iter(())
+        run = self.committed_run(video_id)
+        return self._scroll("frames", SearchFilter(video_ids=(video_id,), run=run), with_vectors=True)
+
+    def put_points(self, points: Sequence[StoredPoint]) -> None:
+        """Write points exactly as another store holds them (same ids, payloads, vectors). Call it within a run of
+        their video begun here: they stay invisible until a record naming their own run commits them."""
+        if points:
+            self._check_writable()
+            self._upsert("frames", [p.id for p in points], [list(p.vector or ()) for p in points], [p.payload for p in points])
 
     def abandon_run(self, video_id: str, run: str, cause: BaseException) -> None:
         """Undo an uncommitted run as far as possible; what is left stays invisible until a repair.

@@ -12,6 +12,7 @@ from typing import Any
 
 from framesearch.errors import StoreError
 from framesearch.store.base import Kind, SearchFilter, StoredPoint, VectorStore
+from framesearch.store.cluster import Layout
 from framesearch.store.guard import engine_errors
 from framesearch.store.runs import RUN_KIND
 from framesearch.store.schema import HNSW_EF, INDEXED_FIELDS, KIND, RUN, TIMESTAMP, VIDEO_ID, CollectionInfo
@@ -67,6 +68,7 @@ class ClientStore(VectorStore):
         api_key: str | None = None,
         collection: str = "frames",
         client: Any = None,
+        layout: Layout | None = None,
         reserve_mb: int = DEFAULT_RESERVE_MB,
         recover: bool = True,
         verify: bool = True,
@@ -74,6 +76,7 @@ class ClientStore(VectorStore):
         from qdrant_client import QdrantClient
 
         self.names = {"frames": collection, "videos": f"{collection}_videos"}
+        self.layout = layout or Layout()
         where = url or path or "memory"
         self.description = f"Qdrant at {where} (collection {collection!r})"
         self.path = path if not url and client is None else None
@@ -128,7 +131,9 @@ class ClientStore(VectorStore):
         m = _models()
         frames, videos = self.names["frames"], self.names["videos"]
         if not self.client.collection_exists(videos):
-            self.client.create_collection(videos, vectors_config=m.VectorParams(size=1, distance=m.Distance.DOT))
+            self.client.create_collection(
+                videos, vectors_config=m.VectorParams(size=1, distance=m.Distance.DOT), **self.layout.videos_params()
+            )
             for field in (VIDEO_ID, KIND):
                 self.client.create_payload_index(videos, field, m.PayloadSchemaType.KEYWORD)
         self.client.create_collection(
@@ -136,6 +141,7 @@ class ClientStore(VectorStore):
             vectors_config=m.VectorParams(size=info.dim, distance=m.Distance.COSINE),
             on_disk_payload=True,
             metadata=info.to_metadata(),
+            **self.layout.frames_params(),
         )
         kinds = {"keyword": m.PayloadSchemaType.KEYWORD, "float": m.PayloadSchemaType.FLOAT}
         for name, kind in INDEXED_FIELDS.items():

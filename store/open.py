@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import re
+from pathlib import Path
+
 from framesearch.settings import Settings
 from framesearch.store.base import VectorStore
 
@@ -11,10 +14,29 @@ def open_store(settings: Settings, *, checks: bool = True) -> VectorStore:
     of abandoned runs and no consistency check (what a store check does, to report them)."""
     if settings.qdrant_url:
         from framesearch.store.client import ClientStore
+        from framesearch.store.cluster import Layout
 
         key = settings.qdrant_api_key.get_secret_value() if settings.qdrant_api_key else None
         return ClientStore(url=settings.qdrant_url, api_key=key, collection=settings.collection,
-                           reserve_mb=settings.min_free_mb)
+                           layout=Layout.from_settings(settings), reserve_mb=settings.min_free_mb)
     from framesearch.store.edge import EdgeStore
 
     return EdgeStore(settings.store, settings.collection, reserve_mb=settings.min_free_mb, recover=checks, verify=checks)
+
+
+def is_url(location: str) -> bool:
+    return re.match(r"^https?://", location) is not None
+
+
+def open_location(location: str, collection: str, *, api_key: str | None = None, settings: Settings | None = None) -> VectorStore:
+    """Open a store named by place: a Qdrant server URL (http/https) or a Qdrant Edge folder."""
+    reserve = {"reserve_mb": settings.min_free_mb} if settings else {}
+    if is_url(location):
+        from framesearch.store.client import ClientStore
+        from framesearch.store.cluster import Layout
+
+        layout = Layout.from_settings(settings) if settings else None
+        return ClientStore(url=location, api_key=api_key, collection=collection, layout=layout, **reserve)
+    from framesearch.store.edge import EdgeStore
+
+    return EdgeStore(Path(location), collection, **reserve)

@@ -110,6 +110,7 @@ class VideoRecord(BaseModel):
     skipped_frames: int = 0
     width: int | None = None
     height: int | None = None
+    cuts: list[float] | None = None  # shot cut times (s), detected at ingest; None: not detected (no video file)
     extra: dict[str, Any] = Field(default_factory=dict)
     ingest_run: str | None = Field(None, description="The committed ingest run: only its frame points are searched.")
 
