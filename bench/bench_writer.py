@@ -2,11 +2,11 @@
 
     python bench/bench_writer.py [--frames 50000] [--dim 512] [--qdrant-url URL]
 
-Writes random unit vectors as frame points of 100-frame videos through `index_frames` (one ingest run per
-video: its marker, `upsert_frames` in batches of 256, the record that commits it, the sweep) into a fresh
-Qdrant Edge store, and into a Qdrant server when `--qdrant-url` is given. An ingest on Ray funnels every frame
-through this writer, so this is the ceiling of a single `ingest local --ray` run, whatever the cluster;
-docs/scaling.md compares it with the embedding rates. The first backend measured (Edge) is the baseline of the printed ratios.
+Writes random unit vectors as frame points of 100-frame videos (`upsert_frames` in batches of 256, then each
+video's sweep and record, as `index_frames` does) into a fresh Qdrant Edge store, and into a Qdrant server when
+`--qdrant-url` is given. An ingest on Ray funnels every frame through this writer, so this is the ceiling of a
+single `ingest local --ray` run, whatever the cluster; docs/scaling.md compares it with the embedding rates.
+The first backend measured (Edge) is the baseline of the printed ratios.
 """
 
 from __future__ import annotations
@@ -23,7 +23,6 @@ PER_VIDEO = 100
 
 
 def write_rate(store, frames: int, dim: int) -> float:
-    from framesearch.ingest.index import index_frames
     from framesearch.store.schema import FramePoint, VideoRecord
 
     rng = np.random.default_rng(0)
@@ -33,8 +32,11 @@ def write_rate(store, frames: int, dim: int) -> float:
         video = f"v{first // PER_VIDEO}"
         points = [FramePoint(video, i, i / 1.0, vectors[first + i], 1.0, "bench/model", "local")
                   for i in range(min(PER_VIDEO, frames - first))]
-        record = VideoRecord(video_id=video, model="bench/model", source="local", frames=0)
-        index_frames(store, record, (points[b : b + BATCH] for b in range(0, len(points), BATCH)), dim=dim)
+        store.ensure_collection("bench/model", dim)
+        for b in range(0, len(points), BATCH):
+            store.upsert_frames(points[b : b + BATCH], "run")
+        store.sweep_stale(video, "run")
+        store.put_video(VideoRecord(video_id=video, model="bench/model", source="local", frames=len(points)))
     store.flush()
     return frames / (time.perf_counter() - start)
 

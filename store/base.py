@@ -58,6 +58,7 @@ class SearchFilter:
     t_min: float | None = None
     t_max: float | None = None
     not_run: str | None = None
+    keep_runs: tuple[str, ...] = ()  # points (or markers) of none of these runs
     run: str | None = None
     visible: Visibility | None = None
     entries: Literal["records", "markers"] | None = None
@@ -211,15 +212,15 @@ class VectorStore(ABC):
         self.put_video(record)
 
     def finish_run(self, video_id: str, run: str | None = None) -> None:
-        """After a commit (or instead of one): drop the video's points of other runs than its committed one
-        (all of them if it has no record), then its run markers. Idempotent; what repairs a crashed run."""
+        """After a commit (or instead of one): drop the video's points of runs that are neither committed nor still
+        being written by a live writer elsewhere (all of them if it has no record and no such writer), then the
+        markers of runs that are over. Idempotent; what repairs a crashed run."""
         self._check_writable()
         committed = self.committed_run(video_id)
-        if committed is None:
-            self._delete("frames", SearchFilter(video_ids=(video_id,)))
-        else:
-            self._delete("frames", SearchFilter(video_ids=(video_id,), not_run=committed))
-        self._delete("videos", SearchFilter(video_ids=(video_id,), entries="markers"))
+        live = {m.ingest_run for m in self.run_markers(video_id) if m.ingest_run != run and self.is_live(m)}
+        keep = tuple(sorted(live | ({committed} if committed else set())))
+        self._delete("frames", SearchFilter(video_ids=(video_id,), keep_runs=keep))
+        self._delete("videos", SearchFilter(video_ids=(video_id,), entries="markers", keep_runs=tuple(sorted(live))))
         self._runs.mine.discard(run or "")
         self._runs.beats.pop(run or "", None)
         self._changed()
@@ -478,15 +479,18 @@ class VectorStore(ABC):
             self._runs.mine.discard(run)
             log.warning("%s: cleanup of run %s of %r left for later: %s", self.description, run, video_id, exc)
 
-    def read_every_frame(self) -> int:
-        """Read every frame point, payload and vector (what a store check does to find unreadable files)."""
+    def read_every_frame(self) -> dict[str, int]:
+        """Read every frame point, payload and vector (what a store check does to find unreadable files); returns
+        per video the vectors that are not unit length (stored vectors are normalised: others are damaged)."""
         if self._read_info() is None:
-            return 0
-        count = 0
+            return {}
+        bad: dict[str, int] = {}
         for point in self._scroll("frames", SearchFilter(), with_vectors=True):
-            self._hit(point.payload, 0.0)
-            count += 1
-        return count
+            hit = self._hit(point.payload, 0.0)
+            vector = np.asarray(point.vector or (), dtype=np.float64)
+            if vector.size and not (np.all(np.isfinite(vector)) and abs(float(vector @ vector) - 1.0) < 1e-3):
+                bad[hit.video_id] = bad.get(hit.video_id, 0) + 1
+        return bad
 
     def vectorless_points(self) -> dict[str, int]:
         """Frame points whose vector is gone (a damaged vector store hides them from searches), per video."""

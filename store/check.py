@@ -136,14 +136,17 @@ def find_problems(store: VectorStore, report: CheckReport) -> list[Problem]:
         if video_id not in marked:
             problems += _video_problems(store, record, by_video.get(video_id, 0))
     try:
-        store.read_every_frame()
+        damaged = store.read_every_frame()
     except StoreDamaged as exc:
         problems.append(Problem(kind="damaged", detail=str(exc)))
-    for video_id, lost in sorted(store.vectorless_points().items()):
+        damaged = {}
+    lost = store.vectorless_points()
+    for video_id in sorted(set(damaged) | set(lost)):
+        n = damaged.get(video_id, 0) + lost.get(video_id, 0)
         problems.append(Problem(
-            kind="lost_vectors", video_id=video_id, points=lost,
-            detail=f"{lost} of its frame points lost their vectors (damaged files) and cannot be found by searches; "
-                   "re-ingest the video",
+            kind="lost_vectors", video_id=video_id, points=n,
+            detail=f"{n} of its frame points lost their vectors or hold damaged ones (damaged files), so searches "
+                   "miss or misrank them; re-ingest the video",
         ))
     return problems
 

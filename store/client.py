@@ -41,6 +41,8 @@ def _client_filter(flt: SearchFilter) -> Any:
         must.append(m.FieldCondition(key=RUN, match=m.MatchValue(value=flt.run)))
     if flt.not_run:
         must_not.append(m.FieldCondition(key=RUN, match=m.MatchValue(value=flt.not_run)))
+    if flt.keep_runs:
+        must_not.append(m.FieldCondition(key=RUN, match=m.MatchAny(any=list(flt.keep_runs))))
     if flt.visible is not None and flt.visible.pending:
         hidden: list[Any] = [m.FieldCondition(key=VIDEO_ID, match=m.MatchAny(any=list(flt.visible.pending)))]
         if flt.visible.committed:

@@ -52,6 +52,8 @@ def _edge_filter(flt: SearchFilter) -> Any:
         must.append(q.FieldCondition(RUN, match=q.MatchValue(flt.run)))
     if flt.not_run:
         must_not.append(q.FieldCondition(RUN, match=q.MatchValue(flt.not_run)))
+    if flt.keep_runs:
+        must_not.append(q.FieldCondition(RUN, match=q.MatchAny(list(flt.keep_runs))))
     if flt.visible is not None and flt.visible.pending:
         hidden = [q.FieldCondition(VIDEO_ID, match=q.MatchAny(list(flt.visible.pending)))]
         if flt.visible.committed:

@@ -68,11 +68,14 @@ CASES = [  # what, files (glob under the collection folder), damage, problems th
     ("frame payloads flipped", f"frames/{SEGMENT}/payload_storage/page_0.dat", flip, {"damaged"}),
     ("vectors emptied", f"frames/{SEGMENT}/vector_storage/vectors/chunk_0.mmap", zero, {"damaged"}),
     ("vector deletion flags flipped", f"frames/{SEGMENT}/vector_storage/deleted/flags_a.dat", flip, {"lost_vectors"}),
+    # flipped vector bytes are still vectors: searches misrank those frames until a check finds them (not on open)
+    ("vector bytes flipped", f"frames/{SEGMENT}/vector_storage/vectors/chunk_0.mmap", flip, {"lost_vectors"}),
     ("write-ahead log emptied", "frames/wal/open-1", zero, {"damaged"}),
     ("model file truncated", "collection.json", truncate, {"damaged"}),
     ("records shard gone", "videos", remove, {"damaged"}),
 ]
 REPAIRABLE = {"count_mismatch", "orphan_points"}
+FOUND_BY_CHECK_ONLY = {"vector bytes flipped"}
 
 
 @pytest.fixture(scope="module")
@@ -117,8 +120,9 @@ def test_a_damaged_store_answers_right_or_fails_cleanly(tmp_path, good_store, wh
     answers = probe(store, query)
     assert_right_or_one_clean_error("videos list", answers["list"],
                                     lambda videos: {v["video_id"]: v["frames"] for v in videos} == SIZES)
-    assert_right_or_one_clean_error("search", answers["search"],
-                                    lambda found: found["count"] == sum(SIZES.values()))
+    if what not in FOUND_BY_CHECK_ONLY:
+        assert_right_or_one_clean_error("search", answers["search"],
+                                        lambda found: found["count"] == sum(SIZES.values()))
     code, stdout, stderr, _ = answers["check"]
     report = json.loads(stdout)
     assert code == 1 and not report["ok"], report

@@ -244,3 +244,30 @@ def test_verify_finds_records_that_disagree_with_points(store_factory):
     store.put_video(record("a", 9, store.get_video("a").ingest_run))
     with pytest.raises(StoreDamaged, match="9 frames"):
         store.verify()
+
+
+def test_a_writer_elsewhere_keeps_its_points_when_another_run_of_its_video_finishes(store_factory):
+    """Two processes on one Qdrant server that start the same video at the same instant both pass the claim:
+    each finish keeps the other's run while its writer lives, so the last commit wins with all its frames."""
+    import time as clock
+
+    from framesearch.store.runs import RunMarker
+
+    store = store_factory()
+    write(store, "a", AXES[:1])
+    mine = store.begin_run("a")
+    theirs = RunMarker(video_id="a", ingest_run="theirs", host="another-host", pid=1, started_at="now",
+                       heartbeat=clock.time())  # a live writer on another machine
+    store._put_marker(theirs)
+    with pytest.raises(VideoBusy, match="being written"):
+        store.begin_run("a")
+    store.upsert_frames(frames("a", AXES[:2]), mine)
+    store.upsert_frames(frames("a", AXES[:3]), "theirs")
+    store.commit_run(record("a", 2, mine))
+    store.finish_run("a", mine)
+    assert store.frame_count("a") == 2 and store.stored_points() == 5  # their 3 points kept, hidden
+    assert [m.ingest_run for m in store.run_markers("a")] == ["theirs"]
+    store.commit_run(record("a", 3, "theirs"))  # their commit, then their finish
+    store.finish_run("a", "theirs")
+    assert store.frame_count("a") == 3 and store.stored_points() == 3 and store.run_markers() == []
+    store.verify()
