@@ -15,6 +15,7 @@ from framesearch.errors import DiskFull
 MB = 1024 * 1024
 VECTOR_COPIES = 3  # a vector is written to the WAL and to a segment, and copied again when segments are optimised
 POINT_OVERHEAD = 2048  # payload, WAL entry, id tracker and payload-index entries of one point
+FLOOR = MB  # whatever the reserve, a write needs a few pages of its own
 
 
 def estimate_bytes(frames: int, dim: int) -> int:
@@ -37,7 +38,7 @@ def free_bytes(folder: Path) -> int | None:
 def ensure_space(folder: Path, need: int, reserve_mb: int, what: str) -> None:
     """Refuse (DiskFull) a write of about `need` bytes that would leave less than `reserve_mb` free."""
     free = free_bytes(folder)
-    if free is None or free - need >= reserve_mb * MB:
+    if free is None or free - need >= max(reserve_mb * MB, FLOOR):
         return
     raise DiskFull(
         f"not enough free disk space for {what}: it needs about {_mb(need)} MB and {reserve_mb} MB are kept free, "

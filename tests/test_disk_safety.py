@@ -42,6 +42,9 @@ def test_a_full_disk_refuses_an_ingest_up_front_and_keeps_the_library(tmp_path, 
         fill(disk, leave_mb=0)  # completely full: reading goes on, any write is refused, even without a reserve
         listed = run_cli(store, "videos", "list", "--json")
         assert listed.returncode == 0 and [v["video_id"] for v in json.loads(listed.stdout)] == ["a"]
+        found = run_cli(store, "search", "--vector-file", str(query), "--mode", "frames", "--limit", "1000",
+                        "--threshold", "-1", "--json")
+        assert found.returncode == 0 and json.loads(found.stdout)["count"] == 300
         one_error_line(run_cli(store, "ingest", "results", str(big), env={"FRAMESEARCH_MIN_FREE_MB": "0"}))
         one_error_line(run_cli(store, "videos", "delete", "a", env={"FRAMESEARCH_MIN_FREE_MB": "0"}))
         assert check(store)[0] == 0
