@@ -11,12 +11,21 @@ import numpy as np
 
 from framesearch.embedders.base import recorded_name
 from framesearch.embedders.onnx_clip import OnnxClip
+from framesearch.ingest.ids import file_video_id, same_bytes_warning
 from framesearch.ingest.index import index_frames
-from framesearch.ingest.video import SampledFrame, VideoInfo, prefetch, sample_frames
+from framesearch.ingest.video import (
+    DecodeTrack,
+    SampledFrame,
+    VideoInfo,
+    prefetch,
+    sample_frames,
+    truncation_warning,
+)
 from framesearch.store.base import VectorStore
 from framesearch.store.schema import FramePoint, VideoRecord
 
 Progress = Callable[[int, int | None], None]
+Warn = Callable[[str], None]
 BATCH = 32
 HASH_CHUNK = 1 << 20
 
@@ -76,14 +85,19 @@ def ingest_video(
     progress: Progress | None = None,
     batch_size: int = BATCH,
     digest: str | None = None,
+    warn: Warn | None = None,
 ) -> VideoRecord:
-    """Sample, embed and index one video file; returns its library record."""
+    """Sample, embed and index one video file; returns its library record. `warn` hears what the caller should
+    tell the user: a truncated or partly undecodable file, the same bytes already indexed under another id."""
     path = Path(path)
     info = VideoInfo.from_video_path(path)
-    video_id = video_id or path.stem
+    video_id = video_id or file_video_id(path)
+    digest = digest or content_hash(path)
     total = expected_samples(info, fps)
     collection = store.info()
     name = recorded_name(embedder, collection.model if collection else None)
+    if warn and (same := same_bytes_warning(store, video_id, digest)):
+        warn(same)
     record = VideoRecord(
         video_id=video_id,
         model=name,
@@ -92,20 +106,34 @@ def ingest_video(
         fps=fps,
         duration=info.duration,
         path=str(path.resolve()),
-        content_hash=digest or content_hash(path),
+        content_hash=digest,
         width=info.width,
         height=info.height,
         extra={"video_fps": info.fps, "codec": info.codec},
     )
     done = 0
+    track = DecodeTrack()
 
     def points() -> Iterator[list[FramePoint]]:
         nonlocal done
-        frames = sample_frames(path, fps, embedder.config.image_size)
+        frames = sample_frames(path, fps, embedder.config.image_size, track)
         for batch, vecs in embedded_batches(frames, embedder, batch_size):
             done += len(batch)
             if progress:
                 progress(done, total)
             yield [FramePoint(video_id, f.index, f.timestamp, v, fps, name, "local") for f, v in zip(batch, vecs, strict=True)]
 
-    return index_frames(store, record, points(), model_path=str(embedder.folder.resolve()))
+    def finish(indexed: VideoRecord) -> VideoRecord:
+        return decoded_record(indexed, info, track, path, warn)
+
+    return index_frames(store, record, points(), model_path=str(embedder.folder.resolve()), finish=finish)
+
+
+def decoded_record(record: VideoRecord, info: VideoInfo, track: DecodeTrack, path: Path, warn: Warn | None) -> VideoRecord:
+    """The record with honest times: the container's duration, else where decoding ended; and how far it got."""
+    warning = truncation_warning(path, info.duration, track, 1 / info.fps if info.fps else None)
+    if warning and warn:
+        warn(warning)
+    duration = info.duration if info.duration is not None else track.until
+    extra = {**record.extra, "decode_error": track.error} if track.error else record.extra
+    return record.model_copy(update={"duration": duration, "decoded_until": track.until, "extra": extra})

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 
 from framesearch.embedders.base import DEFAULT_THRESHOLD, TextEmbedder
-from framesearch.errors import InvalidInput
+from framesearch.errors import InvalidInput, NotFound
 from framesearch.search.models import FrameMatch, SearchFilters, SearchRequest, SearchResponse, SimilarRequest
 from framesearch.search.segments import SCORE_DIGITS, group_segments
 from framesearch.settings import Settings
@@ -35,6 +35,19 @@ def similar(store: VectorStore, request: SimilarRequest, settings: Settings) -> 
     return search_vector(store, vector, request, settings)
 
 
+def check_videos_known(store: VectorStore, video_ids: list[str]) -> None:
+    """A filter naming a video the library does not hold is a mistake to report, not a search with no matches."""
+    missing = []
+    for video_id in dict.fromkeys(video_ids):
+        try:
+            store.get_video(video_id)
+        except NotFound:
+            missing.append(video_id)
+    if missing:
+        more = f" (and {len(missing) - 1} more of the ids given)" if len(missing) > 1 else ""
+        raise NotFound(f"no video {missing[0]!r} in the library{more}")
+
+
 def default_threshold(settings: Settings, embedder: object | None) -> float:
     """The threshold in force when a request names none: the setting, else the model's own, else CLIP's."""
     if settings.threshold is not None:
@@ -52,6 +65,7 @@ def search_vector(
     query: str | None = None,
 ) -> SearchResponse:
     """Search with a query vector; `embedder` (the model that made it, if known) supplies the default threshold."""
+    check_videos_known(store, filters.video_id)
     threshold = filters.threshold if filters.threshold is not None else default_threshold(settings, embedder)
     limit = filters.limit or settings.limit
     flt = SearchFilter(tuple(filters.video_id), filters.t_min, filters.t_max)

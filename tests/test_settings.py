@@ -56,7 +56,7 @@ def library(folder: Path, env: dict[str, str], videos: int = 1) -> Path:
     vector = [1.0, 0.5, 0, 0, 0, 0, 0, 0.25]
     for i in range(videos):
         path = write_results(folder, f"v{i}", [vector] * 4)
-        assert cli(env, "ingest", "results", str(path), "--model", "tests/probe").exit_code == 0
+        assert cli(env, "ingest", "results", str(path), "--model", "clip/probe").exit_code == 0
     query = folder / "query.json"
     query.write_text(json.dumps(vector))
     return query
