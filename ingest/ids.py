@@ -46,8 +46,8 @@ def results_video_id(path: Path | str, recorded_video: str | None = None) -> str
     return name[: -len(RESULTS_SUFFIX)] if name.lower().endswith(RESULTS_SUFFIX) and len(name) > 5 else name
 
 
-def same_bytes_warning(store: VectorStore, video_id: str, digest: str | None) -> str | None:
-    """A warning when a video with these very bytes is already in the library under another id."""
+def same_bytes_warning(store: VectorStore, video_id: str, digest: str | None, what: str = "bytes") -> str | None:
+    """A warning when a video with these very bytes (or results, `what`) is already in the library under another id."""
     if not digest:
         return None
     others = sorted(r.video_id for r in store.list_videos() if r.content_hash == digest and r.video_id != video_id)
@@ -55,6 +55,6 @@ def same_bytes_warning(store: VectorStore, video_id: str, digest: str | None) ->
         return None
     named = ", ".join(repr(o) for o in others[:3]) + (f" and {len(others) - 3} more" if len(others) > 3 else "")
     return (
-        f"the same bytes are already indexed as {named}; {video_id!r} adds them again under another id "
+        f"the same {what} are already indexed as {named}; {video_id!r} adds them again under another id "
         "(delete one of them to keep a single copy)"
     )

@@ -95,7 +95,7 @@ def ingest_parsed_results(
     model = identity.recorded(collection.model if collection else None)
     _check_collection(collection, model, parsed.dim, store.description)
     fps, fps_notes = results_fps(parsed, req.fps)
-    warning = same_bytes_warning(store, video_id, parsed.content_hash)
+    warning = same_bytes_warning(store, video_id, parsed.content_hash, what="results (frames and vectors)")
     more = {"notes": notes + fps_notes, "warnings": [warning] if warning else []}
     if req.dry_run:
         record = VideoRecord(
