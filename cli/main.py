@@ -17,7 +17,15 @@ from pydantic import BaseModel
 from rich.console import Console
 from rich.markup import escape
 
-from framesearch.errors import FrameSearchError, InvalidInput, JobTimeout, ModelError, ModelMismatch, StoreLocked
+from framesearch.errors import (
+    FrameSearchError,
+    InvalidInput,
+    JobTimeout,
+    ModelError,
+    ModelMismatch,
+    StoreLocked,
+    WrongModel,
+)
 from framesearch.settings import Settings
 from framesearch.validation import build
 
@@ -43,6 +51,7 @@ JsonOpt = Annotated[bool, typer.Option("--json", help="Print JSON.")]
 HINTS: dict[type[FrameSearchError], str | Callable[[Any], str]] = {
     StoreLocked: "pass --qdrant-url to use a Qdrant server instead",
     ModelError: "choose the model with --model",
+    WrongModel: "name the model that made the vectors with --model",
     ModelMismatch: "use another --collection or --store for another model",
     JobTimeout: lambda exc: f"resume with `framesearch ingest roboflow --job-id {exc.job_id}`",
 }
