@@ -7,7 +7,8 @@ CLIP-like unit vectors printed the way Roboflow's files print them. Each measure
 fresh Qdrant Edge store, timed wall-clock, with its peak RSS from the kernel (wait4):
 
 - ours: `framesearch ingest results FILE... --model clip/ViT-B-16` (every check, hashing, the library record);
-- bare: orjson.loads of the whole file, numpy conversion, batched upsert through the same store API, no checks.
+- bare: orjson.loads of the whole file (`pip install 'framesearch[bench]'`; else msgspec's plain decode), numpy
+  conversion, batched upsert through the same store API, no checks.
 
 It prints frames/s of each, the ratio ours/bare (goal >= 0.8), and the peak RSS of each against the file size
 (goal: ours below file + 300 MB). With --files K the frames are split into K files ingested by one command
@@ -19,6 +20,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import resource
 import statistics
 import subprocess
 import sys
@@ -43,14 +45,18 @@ else:
     exec(compile(open(mode).read(), mode, "exec"))
 """
 BARE = r"""
-import sys, time, orjson, numpy as np
+import sys, time, numpy as np
 from pathlib import Path
+try:
+    from orjson import loads
+except ImportError:  # pip install 'framesearch[bench]' for orjson; msgspec's plain decode is as fast
+    from msgspec.json import decode as loads
 from framesearch.store.edge import EdgeStore
 from framesearch.store.schema import FramePoint, VideoRecord
 store_dir, files = Path(sys.argv[1]), sys.argv[2:]
 with EdgeStore(store_dir) as store:
     for n, name in enumerate(files):
-        data = orjson.loads(Path(name).read_bytes())
+        data = loads(Path(name).read_bytes())
         vectors = np.asarray([e["embeddings"][0] for e in data["clip"]], dtype=np.float32)
         frames, times = data["frame_offset"], data["time_offset"]
         del data
@@ -91,15 +97,18 @@ def _write(folder: str, frames: int, dim: int, files: int) -> None:
         path.write_bytes(msgspec.json.encode(to_results_json(offsets, times, vectors.astype(np.float32))))
 
 
-def run_child(argv: list[str]) -> tuple[float, float]:
-    """Wall seconds and peak RSS (MB) of one child process."""
+def run_child(argv: list[str]) -> tuple[float, float, float]:
+    """Wall seconds, CPU seconds (user + system, all threads) and peak RSS (MB) of one child process."""
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)
     start = time.perf_counter()
     done = subprocess.run(argv, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
     seconds = time.perf_counter() - start
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
     if done.returncode != 0:
         raise SystemExit(f"{argv[3:6]}... failed: {done.stderr[-2000:]}")
+    cpu = after.ru_utime + after.ru_stime - before.ru_utime - before.ru_stime
     peak_kb = int(done.stderr.rsplit("PEAK_KB", 1)[1].split()[0])
-    return seconds, peak_kb / 1024
+    return seconds, cpu, peak_kb / 1024
 
 
 def ours(store: Path, files: list[Path], script: Path) -> list[str]:
@@ -118,22 +127,24 @@ def measure(frames: int, dim: int, files: int, repeat: int) -> dict:
         script = folder / "bare.py"
         script.write_text(BARE)
         size_mb = sum(p.stat().st_size for p in inputs) / MB
-        runs: dict[str, list[tuple[float, float]]] = {"ours": [], "bare": []}
+        runs: dict[str, list[tuple[float, float, float]]] = {"ours": [], "bare": []}
         for r in range(repeat):
             for name, argv in (("bare", bare), ("ours", ours)):
                 store = folder / f"store-{name}-{r}"
                 runs[name].append(run_child(argv(store, inputs, script)))
     figures = {"frames": frames, "dim": dim, "files": files, "file_mb": round(size_mb, 1)}
     for name, rows in runs.items():
-        seconds = statistics.median(s for s, _ in rows)
+        seconds = statistics.median(s for s, _, _ in rows)
         figures[name] = {
             "seconds": round(seconds, 3),
-            "spread": [round(s, 2) for s, _ in rows],
+            "cpu_seconds": round(statistics.median(c for _, c, _ in rows), 3),
+            "spread": [round(s, 2) for s, _, _ in rows],
             "frames_per_s": round(frames / seconds),
-            "peak_rss_mb": round(max(m for _, m in rows)),
+            "peak_rss_mb": round(max(m for _, _, m in rows)),
         }
     figures["cli_startup_s"] = round(startup_seconds(), 2)
     figures["ratio"] = round(figures["bare"]["seconds"] / figures["ours"]["seconds"], 2)
+    figures["cpu_ratio"] = round(figures["bare"]["cpu_seconds"] / figures["ours"]["cpu_seconds"], 2)
     largest = max(p for p in [size_mb / files])
     figures["ours_rss_over_file_mb"] = round(figures["ours"]["peak_rss_mb"] - largest)
     return figures
@@ -147,11 +158,12 @@ def startup_seconds() -> float:
 def report(f: dict) -> None:
     print(f"results file(s): {f['files']} x {f['frames'] // f['files']} frames of {f['dim']}-d, {f['file_mb']} MB in all")
     print(f"(whole processes, startup included: the CLI's own takes {f['cli_startup_s']:.2f} s)")
-    print(f"{'pipeline':<10}{'seconds':>9}{'frames/s':>10}{'peak RSS MB':>13}   runs (s)")
+    print(f"{'pipeline':<10}{'seconds':>9}{'frames/s':>10}{'CPU s':>8}{'peak RSS MB':>13}   runs (s)")
     for name in ("bare", "ours"):
         row = f[name]
-        print(f"{name:<10}{row['seconds']:>9.2f}{row['frames_per_s']:>10}{row['peak_rss_mb']:>13}   {row['spread']}")
-    print(f"ratio ours/bare throughput: {f['ratio']:.2f} (goal >= 0.8)")
+        print(f"{name:<10}{row['seconds']:>9.2f}{row['frames_per_s']:>10}{row['cpu_seconds']:>8.2f}"
+              f"{row['peak_rss_mb']:>13}   {row['spread']}")
+    print(f"ratio ours/bare throughput: {f['ratio']:.2f} (goal >= 0.8); CPU time ratio {f['cpu_ratio']:.2f}")
     print(f"ours peak RSS - largest file: {f['ours_rss_over_file_mb']} MB (goal < 300)")
 
 
