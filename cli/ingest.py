@@ -41,7 +41,9 @@ from framesearch.errors import FrameSearchError, InvalidInput
 from framesearch.ingest.requests import LocalIngest, ResultsIngest, RoboflowIngest
 
 FpsOpt = Annotated[Optional[float], typer.Option("--fps", help="Frames sampled per second of video (default 3).")]
-ModelDirOpt = Annotated[Optional[str], typer.Option("--model", help="CLIP model folder or bundled model name.")]
+ModelDirOpt = Annotated[
+    Optional[str], typer.Option("--model", help="CLIP model folder, bundled or pulled model name, or roboflow.")
+]
 
 
 @ingest_app.command("results")
@@ -131,7 +133,7 @@ def _roboflow_jobs(req: RoboflowIngest, root: Path) -> list[Any]:
     if len(set(ids)) < len(ids):
         same = ", ".join(sorted(ids))
         raise InvalidInput(f"several videos would get the same id ({same}): run them one by one with --video-id")
-    return [rj.VideoJob(source, vid, req.fps) for source, vid in zip(req.sources, ids, strict=True)]
+    return [rj.VideoJob(source, vid, req.fps, path=rj.local_file(source)) for source, vid in zip(req.sources, ids, strict=True)]
 
 
 def _stage_text(stage: str, info: dict[str, Any]) -> str:

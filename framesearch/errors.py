@@ -42,6 +42,22 @@ class ModelMismatch(FrameSearchError):
     http_status = 409
 
 
+class Unauthorized(FrameSearchError):
+    """The service needs an API key and the request carries none, or a wrong one."""
+
+    http_status = 401
+
+
+class Forbidden(FrameSearchError):
+    """The request is understood and authenticated, but not allowed (a read-only key writing, a foreign page)."""
+
+    http_status = 403
+
+
+class InsecureBinding(FrameSearchError):
+    """The service was asked to listen beyond this machine without any API key."""
+
+
 class StoreLocked(FrameSearchError):
     """The embedded store is held by another process (usually a running `framesearch serve`)."""
 
@@ -58,6 +74,22 @@ class ModelError(FrameSearchError):
     """A model folder or model service is missing, incomplete or failing."""
 
     http_status = 400
+
+
+class _AnsweredAsModelError(ModelError):
+    """A finer kind of ModelError for the edges' hints; API answers keep the code `ModelError` (a contract)."""
+
+    @property
+    def code(self) -> str:
+        return "ModelError"
+
+
+class ModelNotFound(_AnsweredAsModelError):
+    """A model name that is no folder, no bundled model and no pulled model."""
+
+
+class NoModelChosen(_AnsweredAsModelError):
+    """Nothing names a model: no model was given and the collection records none (it is empty)."""
 
 
 class MissingDependency(FrameSearchError):

@@ -8,7 +8,7 @@ version searchable, and a re-run converges on the same point ids.
 from __future__ import annotations
 
 import uuid
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Iterable, Sequence
 from datetime import UTC, datetime
 from typing import Any
 
@@ -42,14 +42,9 @@ class IngestReport(BaseModel):
 
 
 def index_frames(
-    store: VectorStore,
-    video: VideoRecord,
-    batches: Iterable[Sequence[FramePoint]],
-    model_path: str | None = None,
-    finish: Callable[[VideoRecord], VideoRecord] | None = None,
+    store: VectorStore, video: VideoRecord, batches: Iterable[Sequence[FramePoint]], model_path: str | None = None
 ) -> VideoRecord:
-    """Upsert the batches of frames of `video`, then sweep stale points and write the record
-    (`finish` completes it with what only the end of the batches tells, e.g. how far decoding got)."""
+    """Upsert the batches of frames of `video`, then sweep stale points and write the record."""
     check_video_id(video.video_id)
     run = uuid.uuid4().hex
     count = 0
@@ -71,8 +66,6 @@ def index_frames(
             "indexed_at": datetime.now(UTC).isoformat(timespec="seconds"),
         }
     )
-    if finish is not None:
-        record = finish(record)
     store.put_video(record)
     store.flush()
     return record

@@ -1,4 +1,5 @@
-"""Local inference: sample a video's frames at N fps and embed them with a CLIP model folder on this machine."""
+"""Local ingest: sample a video's frames at N fps here and embed them with an ImageEmbedder (a CLIP model folder,
+or a remote one such as Roboflow Inference, which receives the decoded frames)."""
 
 from __future__ import annotations
 
@@ -9,8 +10,8 @@ from pathlib import Path
 
 import numpy as np
 
-from framesearch.embedders.base import recorded_name
-from framesearch.embedders.onnx_clip import OnnxClip
+from framesearch.embedders.base import ImageEmbedder, recorded_name
+from framesearch.ingest.cuts import CutDetector
 from framesearch.ingest.ids import file_video_id, same_bytes_warning
 from framesearch.ingest.index import index_frames
 from framesearch.ingest.video import (
@@ -45,7 +46,7 @@ def expected_samples(info: VideoInfo, fps: float) -> int | None:
 
 
 def embedded_batches(
-    frames: Iterator[SampledFrame], embedder: OnnxClip, batch_size: int = BATCH
+    frames: Iterator[SampledFrame], embedder: ImageEmbedder, batch_size: int = BATCH
 ) -> Iterator[tuple[list[SampledFrame], np.ndarray]]:
     """Batches of sampled frames with their vectors (frames are decoded in a reader thread meanwhile)."""
     it = prefetch(frames)
@@ -54,7 +55,7 @@ def embedded_batches(
 
 
 def infer_video(
-    path: Path, *, embedder: OnnxClip, fps: float, progress: Progress | None = None, batch_size: int = BATCH
+    path: Path, *, embedder: ImageEmbedder, fps: float, progress: Progress | None = None, batch_size: int = BATCH
 ) -> tuple[list[int], list[float], np.ndarray]:
     """Frame numbers, timestamps and vectors of a video, as a Roboflow results file would hold them."""
     info = VideoInfo.from_video_path(path)
@@ -62,7 +63,7 @@ def infer_video(
     frames: list[int] = []
     times: list[float] = []
     vectors: list[np.ndarray] = []
-    for batch, vecs in embedded_batches(sample_frames(path, fps, embedder.config.image_size), embedder, batch_size):
+    for batch, vecs in embedded_batches(sample_frames(path, fps, embedder.input_size), embedder, batch_size):
         frames += [f.index for f in batch]
         times += [f.timestamp for f in batch]
         vectors.append(vecs)
@@ -79,7 +80,7 @@ def ingest_video(
     store: VectorStore,
     path: Path,
     *,
-    embedder: OnnxClip,
+    embedder: ImageEmbedder,
     fps: float,
     video_id: str | None = None,
     progress: Progress | None = None,
@@ -112,28 +113,30 @@ def ingest_video(
         extra={"video_fps": info.fps, "codec": info.codec},
     )
     done = 0
+    detector = CutDetector(info.fps)
     track = DecodeTrack()
 
     def points() -> Iterator[list[FramePoint]]:
         nonlocal done
-        frames = sample_frames(path, fps, embedder.config.image_size, track)
+        frames = sample_frames(path, fps, embedder.input_size, on_frame=detector.feed, track=track)
         for batch, vecs in embedded_batches(frames, embedder, batch_size):
             done += len(batch)
             if progress:
                 progress(done, total)
             yield [FramePoint(video_id, f.index, f.timestamp, v, fps, name, "local") for f, v in zip(batch, vecs, strict=True)]
+        record.cuts = detector.cuts()  # every frame has been decoded: the record is written after this
+        decoded(record, info, track, path, warn)
 
-    def finish(indexed: VideoRecord) -> VideoRecord:
-        return decoded_record(indexed, info, track, path, warn)
-
-    return index_frames(store, record, points(), model_path=str(embedder.folder.resolve()), finish=finish)
+    return index_frames(store, record, points(), model_path=embedder.model_path)
 
 
-def decoded_record(record: VideoRecord, info: VideoInfo, track: DecodeTrack, path: Path, warn: Warn | None) -> VideoRecord:
-    """The record with honest times: the container's duration, else where decoding ended; and how far it got."""
+def decoded(record: VideoRecord, info: VideoInfo, track: DecodeTrack, path: Path, warn: Warn | None) -> None:
+    """Complete the record with honest times once decoding is over: the container's duration, else where the
+    last decoded frame ends; and how far decoding got (with a warning when that is short of the end)."""
     warning = truncation_warning(path, info.duration, track, 1 / info.fps if info.fps else None)
     if warning and warn:
         warn(warning)
-    duration = info.duration if info.duration is not None else track.until
-    extra = {**record.extra, "decode_error": track.error} if track.error else record.extra
-    return record.model_copy(update={"duration": duration, "decoded_until": track.until, "extra": extra})
+    record.duration = info.duration if info.duration is not None else track.until
+    record.decoded_until = track.until
+    if track.error:
+        record.extra = {**record.extra, "decode_error": track.error}

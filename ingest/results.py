@@ -131,7 +131,7 @@ def _malformed(exc: Exception, buf: Any) -> str:
         at, view = int(found.group(1)), memoryview(buf)
         token = bytes(view[at : at + 9]) if at < len(view) else b""
         if token.lstrip(b"-").startswith((b"NaN", b"Infinity")):
-            return f"a non-finite number ({token.split(b',')[0].decode(errors='replace')}) at byte {at}; JSON has none"
+            return f"a non-finite number at byte {at} (JSON numbers are finite)"
     return text
 
 

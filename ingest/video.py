@@ -10,10 +10,11 @@ from __future__ import annotations
 import math
 import queue
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from fractions import Fraction
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -173,11 +174,16 @@ def _scaled_size(width: int, height: int, short_side: int | None) -> tuple[int, 
 
 
 def sample_frames(
-    path: Path, fps: float, short_side: int | None = None, track: DecodeTrack | None = None
+    path: Path,
+    fps: float,
+    short_side: int | None = None,
+    on_frame: Callable[[Any, float], None] | None = None,
+    track: DecodeTrack | None = None,
 ) -> Iterator[SampledFrame]:
     """Yield the first frame at or after each multiple of 1/fps; pixels scaled so the shorter side is `short_side`.
-    With a `track`, every decoded frame is noted in it, and a decoding error after some frames ends the
-    sampling (noted there) instead of failing it."""
+    `on_frame(frame, timestamp)` sees every decoded frame (shot cut detection rides on this one pass). With a
+    `track`, every decoded frame is noted in it, and a decoding error after some frames ends the sampling
+    (noted there) instead of failing it."""
     import av
 
     if not fps or fps <= 0 or not math.isfinite(fps):
@@ -195,6 +201,8 @@ def sample_frames(
             ticks = clock.guess(frame.pts, frame.dts)
             timestamp = float((ticks - start) * base) if ticks is not None else last_time + step
             last_time = timestamp
+            if on_frame is not None:
+                on_frame(frame, round(max(timestamp, 0.0), 4))
             if track is not None:
                 track.saw(timestamp, frame_seconds(frame, base, step))
             if timestamp + TIME_EPSILON < next_slot / fps:

@@ -46,7 +46,8 @@ class AppState:
         """The thumbnail cache under the work folder."""
         with self._lock:
             if self._thumbnails is None:
-                self._thumbnails = ThumbnailCache(self.settings.work_dir / "thumbs")
+                limit = int(self.settings.thumbnail_cache_mb * 1024 * 1024)
+                self._thumbnails = ThumbnailCache(self.settings.work_dir / "thumbs", limit)
             return self._thumbnails
 
 

@@ -47,7 +47,7 @@ def thumbnail(
     headers = {"Cache-Control": THUMB_CACHE_CONTROL, "ETag": thumb.etag}
     if thumb.etag in [tag.strip() for tag in request.headers.get("if-none-match", "").split(",")]:
         return Response(status_code=304, headers=headers)
-    return FileResponse(thumb.path, media_type="image/jpeg", headers=headers)
+    return Response(thumb.data, media_type="image/jpeg", headers=headers)
 
 
 @router.get("/videos/{video_id:path}/file", response_class=FileResponse, tags=["media"])
@@ -72,7 +72,8 @@ def search_image(
     filters = build(SearchFilters, video_id=video_id, threshold=threshold, limit=limit, mode=mode, t_min=t_min, t_max=t_max)
     state = _state(request)
     embedder = state.image_embedder()
-    vector = image_vector(file.file.read(MAX_IMAGE_BYTES + 1), embedder)
+    max_pixels = int(state.settings.max_image_megapixels * 1e6)
+    vector = image_vector(file.file.read(MAX_IMAGE_BYTES + 1), embedder, max_pixels)
     return search_vector(state.store, vector, filters, state.settings, embedder)
 
 

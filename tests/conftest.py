@@ -19,6 +19,14 @@ needs_media = pytest.mark.skipif(
 )
 
 
+@pytest.fixture(autouse=True)
+def own_models_dir(tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """Tests never see the models a developer pulled into the user's cache: pulled models live in a temp folder."""
+    folder = tmp_path_factory.mktemp("pulled-models")
+    monkeypatch.setenv("FRAMESEARCH_MODELS_DIR", str(folder))
+    return folder
+
+
 @pytest.fixture(scope="session")
 def sample_video(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A 10 s H.264 video of coloured shapes, rendered here (no shared media needed): `bikes.mp4`."""

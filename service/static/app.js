@@ -22,9 +22,58 @@
     }
   }
 
-  async function api(path, options = {}) {
-    const response = await fetch(path, { headers: { Accept: "application/json" }, ...options });
+  // ---- API key: asked for when the service answers 401, kept for this tab only ----------------
+  // Media elements cannot send headers: POST /session sets a short-lived HttpOnly cookie for /videos instead.
+
+  const KEY_ITEM = "framesearch.apiKey";
+  const MEDIA_SESSION_MS = 20 * 60 * 1000; // renewed well before the cookie's hour runs out
+  const auth = { key: sessionStorage.getItem(KEY_ITEM), asking: null };
+
+  const keyHeaders = () => (auth.key ? { Authorization: `Bearer ${auth.key}` } : {});
+
+  async function startMediaSession() {
+    if (!auth.key) return;
+    await fetch("/session", { method: "POST", headers: keyHeaders() }).catch(() => null);
+  }
+
+  function askForKey(message) {
+    if (auth.asking) return auth.asking;
+    const dialog = $("#key-dialog");
+    $("#key-message").textContent = message;
+    $("#key-input").value = "";
+    auth.asking = new Promise((resolve) => {
+      const done = async (key) => {
+        dialog.close();
+        auth.asking = null;
+        if (!key) return resolve(false);
+        auth.key = key;
+        sessionStorage.setItem(KEY_ITEM, key);
+        await startMediaSession();
+        resolve(true);
+      };
+      $("#key-form").onsubmit = (e) => {
+        e.preventDefault();
+        done($("#key-input").value.trim());
+      };
+      $("#key-cancel").onclick = () => done(null);
+      dialog.oncancel = (e) => {
+        e.preventDefault();
+        done(null);
+      };
+      dialog.showModal();
+      $("#key-input").focus();
+    });
+    return auth.asking;
+  }
+
+  async function api(path, options = {}, tries = 3) {
+    const headers = { Accept: "application/json", ...keyHeaders(), ...(options.headers || {}) };
+    const response = await fetch(path, { ...options, headers });
     const body = await response.json().catch(() => null);
+    if (response.status === 401 && tries > 0) {
+      const why = auth.key ? "The service refused that key: enter another." : "This service needs an API key.";
+      if (await askForKey(why)) return api(path, options, tries - 1);
+    }
     if (!response.ok) {
       const detail = body && Array.isArray(body.detail) ? body.detail.map((d) => d.msg).join("; ") : null;
       throw new ApiError(response.status, detail ? { detail } : body);
@@ -462,6 +511,8 @@
 
   async function start() {
     wire();
+    await startMediaSession();
+    setInterval(startMediaSession, MEDIA_SESSION_MS);
     showThreshold($("#threshold").value);
     showView(location.hash === "#library" ? "library" : "search", false);
     try {
