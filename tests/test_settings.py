@@ -490,7 +490,7 @@ def _layout(variable, tmp_path, **_):
         results = write_results(tmp_path, "v", [[1.0, 0.5, 0, 0]] * 2)
         for setting in ({}, {variable: "2", "FRAMESEARCH_REPLICAS": "2"}):
             QdrantRecorder.created = {}
-            result = cli({**env, **setting}, "ingest", "results", str(results), "--model", "tests/probe")
+            result = cli({**env, **setting}, "ingest", "results", str(results), "--model", "clip/probe")
             assert result.exit_code == 0, result.output
             frames = QdrantRecorder.created["frames"]
             assert frames.get(LAYOUT_FIELDS[name]) == (2 if setting else None)
