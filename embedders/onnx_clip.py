@@ -31,6 +31,7 @@ class ClipConfig:
     pad_token_id: int = 0
     aliases: tuple[str, ...] = ()
     default_threshold: float = DEFAULT_THRESHOLD
+    prompt_templates: tuple[str, ...] = ()
 
     @classmethod
     def from_file(cls, path: Path) -> ClipConfig:
@@ -46,9 +47,17 @@ class ClipConfig:
                 pad_token_id=int(raw.get("pad_token_id", 0)),
                 aliases=tuple(str(a) for a in raw.get("aliases", ())),
                 default_threshold=float(raw.get("default_threshold", DEFAULT_THRESHOLD)),
+                prompt_templates=_templates(raw.get("prompt_templates") or []),
             )
         except (OSError, ValueError, KeyError, TypeError) as exc:
             raise ModelError(f"{path}: invalid model config ({type(exc).__name__}: {exc})") from exc
+
+
+def _templates(raw: Any) -> tuple[str, ...]:
+    """Prompt templates: a list of strings, each with one `{}` where the query goes."""
+    if not isinstance(raw, list) or not all(isinstance(t, str) and t.count("{}") == 1 for t in raw):
+        raise ValueError("prompt_templates must be a list of strings, each with one {} for the query")
+    return tuple(raw)
 
 
 def _ort() -> Any:

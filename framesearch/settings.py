@@ -32,7 +32,13 @@ class Settings(BaseSettings):
         None,
         description="Model folder, bundled or pulled model name, or `roboflow`; default: the model the collection records.",
     )
-    threshold: Threshold | None = Field(None, description="Cosine score floor of searches; default: the model's own.")
+    threshold: Threshold | None = Field(
+        None, description="Raw cosine score floor of searches; default: the calibrated `min_confidence`."
+    )
+    min_confidence: float = Field(
+        0.75, ge=0, le=1, allow_inf_nan=False,
+        description="Default calibrated confidence floor (0-1) of searches (docs/search.md).",
+    )
     limit: Limit = Field(20, description="Results a search returns when the request names no limit.")
     host: str = Field("127.0.0.1", description="Address `serve` listens on.")
     port: int = Field(8000, ge=1, le=65535, description="Port `serve` listens on.")

@@ -11,6 +11,7 @@ from pathlib import Path
 import numpy as np
 
 from framesearch.embedders.base import ImageEmbedder, recorded_name
+from framesearch.ingest.cuts import CutDetector
 from framesearch.ingest.index import index_frames
 from framesearch.ingest.video import SampledFrame, VideoInfo, prefetch, sample_frames
 from framesearch.store.base import VectorStore
@@ -98,14 +99,16 @@ def ingest_video(
         extra={"video_fps": info.fps, "codec": info.codec},
     )
     done = 0
+    detector = CutDetector(info.fps)
 
     def points() -> Iterator[list[FramePoint]]:
         nonlocal done
-        frames = sample_frames(path, fps, embedder.input_size)
+        frames = sample_frames(path, fps, embedder.input_size, on_frame=detector.feed)
         for batch, vecs in embedded_batches(frames, embedder, batch_size):
             done += len(batch)
             if progress:
                 progress(done, total)
             yield [FramePoint(video_id, f.index, f.timestamp, v, fps, name, "local") for f, v in zip(batch, vecs, strict=True)]
+        record.cuts = detector.cuts()  # every frame has been decoded: the record is written after this
 
     return index_frames(store, record, points(), model_path=embedder.model_path)

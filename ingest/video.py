@@ -10,10 +10,11 @@ from __future__ import annotations
 import math
 import queue
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from fractions import Fraction
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -135,8 +136,11 @@ def _scaled_size(width: int, height: int, short_side: int | None) -> tuple[int, 
     return max(1, round(width * scale)), max(1, round(height * scale))
 
 
-def sample_frames(path: Path, fps: float, short_side: int | None = None) -> Iterator[SampledFrame]:
-    """Yield the first frame at or after each multiple of 1/fps; pixels scaled so the shorter side is `short_side`."""
+def sample_frames(
+    path: Path, fps: float, short_side: int | None = None, on_frame: Callable[[Any, float], None] | None = None
+) -> Iterator[SampledFrame]:
+    """Yield the first frame at or after each multiple of 1/fps; pixels scaled so the shorter side is `short_side`.
+    `on_frame(frame, timestamp)` sees every decoded frame (shot cut detection rides on this one pass)."""
     import av
 
     if not fps or fps <= 0 or not math.isfinite(fps):
@@ -154,6 +158,8 @@ def sample_frames(path: Path, fps: float, short_side: int | None = None) -> Iter
             ticks = clock.guess(frame.pts, frame.dts)
             timestamp = float((ticks - start) * base) if ticks is not None else last_time + step
             last_time = timestamp
+            if on_frame is not None:
+                on_frame(frame, round(max(timestamp, 0.0), 4))
             if timestamp + TIME_EPSILON < next_slot / fps:
                 continue
             next_slot = math.floor((timestamp + TIME_EPSILON) * fps) + 1

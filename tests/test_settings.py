@@ -176,6 +176,21 @@ def _threshold(variable, tmp_path, **_):
     assert "threshold" in cli({**env, variable: "7"}, "search", "--vector-file", str(query)).output
 
 
+@probe("min_confidence")
+def _min_confidence(variable, tmp_path, **_):
+    env = {"FRAMESEARCH_STORE": str(tmp_path / "s")}
+    vectors = [[i / 11, 1 - i / 11, 0, 0, 0, 0, 0, 0] for i in range(12)]  # ever closer to the query
+    assert cli(env, "ingest", "results", str(write_results(tmp_path, "ramp", vectors)), "--model", "t/p").exit_code == 0
+    query = tmp_path / "query.json"
+    query.write_text(json.dumps([1, 0, 0, 0, 0, 0, 0, 0]))
+    args = ("search", "--vector-file", str(query), "--json", "--mode", "frames", "--limit", "100")
+    default = json.loads(cli(env, *args).stdout)
+    loose = json.loads(cli({**env, variable: "0.1"}, *args).stdout)
+    assert (default["threshold_kind"], default["min_confidence"], loose["min_confidence"]) == ("calibrated", 0.75, 0.1)
+    assert loose["count"] > default["count"] > 0
+    assert "min_confidence" in cli({**env, variable: "2"}, *args).output
+
+
 @probe("limit")
 def _limit(variable, tmp_path, **_):
     env = {"FRAMESEARCH_STORE": str(tmp_path / "s")}
