@@ -168,6 +168,7 @@ class Playback:
         self._playable: OrderedDict[tuple, bool] = OrderedDict()
         self._stop = threading.Event()
         self._remove_partial()
+        self._evict(keep=None)  # a lowered limit applies at once
 
     def _remove_partial(self) -> None:
         for part in self.folder.glob("*.part"):
@@ -242,7 +243,7 @@ class Playback:
             with self._lock:
                 self._jobs.pop(key, None)
 
-    def _evict(self, keep: Path) -> None:
+    def _evict(self, keep: Path | None) -> None:
         """Drop the least recently played renditions until the folder fits (never the one just made)."""
         files = []
         for path in self.folder.glob("*.mp4"):

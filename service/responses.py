@@ -40,7 +40,8 @@ class PageConfig(BaseModel):
     model: str | None = Field(description="The collection's model (or the configured one when the library is empty).")
     videos: int
     frames: int
-    threshold: ThresholdScale
+    threshold: ThresholdScale = Field(description="The scale and default a search uses when it names no threshold.")
+    cosine: ThresholdScale = Field(description="The raw cosine scale (`threshold`), for searches that name one.")
     image_search: bool = Field(description="Whether query images (and local ingest jobs) can be embedded.")
     image_search_detail: str | None = Field(None, description="Why not, when they cannot.")
 

@@ -16,7 +16,7 @@ from framesearch.errors import FrameSearchError
 from framesearch.search.core import search_vector, similar
 from framesearch.search.images import MAX_IMAGE_BYTES, image_vector
 from framesearch.search.models import SearchFilters, SearchResponse, SimilarRequest
-from framesearch.search.scale import threshold_scale
+from framesearch.search.scale import cosine_scale, threshold_scale
 from framesearch.service.media import media_type, video_file
 from framesearch.service.playback import Preparing
 from framesearch.service.responses import ERRORS, PageConfig, PlaybackPreparing
@@ -93,7 +93,8 @@ def config(request: Request) -> PageConfig:
         model=info.model if info else getattr(text[0], "name", None),
         videos=len(state.store.list_videos()),
         frames=state.store.frame_count(),
-        threshold=threshold_scale(state.settings, text[0]),
+        threshold=threshold_scale(state.settings, text[0], state.store),
+        cosine=cosine_scale(state.settings, text[0]),
         image_search=image[0] is not None,
         image_search_detail=image[1],
     )

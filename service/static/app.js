@@ -9,6 +9,7 @@ import { closePlayer, drawTimeline, isOpen, openPlayer, step, wirePlayer } from 
 const state = {
   videos: new Map(), // video_id -> record
   config: null, // GET /config: the model and the threshold scale in force
+  scale: null, // the slider's scale: the one in force, or the raw cosine one when the address names a `threshold`
   query: null, // {kind: "text"|"image"|"similar", ...}
   results: [],
   thresholdTouched: false,
@@ -25,7 +26,7 @@ function showError(text) {
 
 // ---- the threshold: the scale, default and labels come from the service ---------------------------------
 
-const scale = () => (state.config && state.config.threshold) || null;
+const scale = () => state.scale;
 
 function describeThreshold(v) {
   const s = scale();
@@ -47,8 +48,8 @@ function showThreshold(value, inForce = !state.thresholdTouched) {
   summarizeFilters();
 }
 
-function applyScale() {
-  const s = scale();
+function applyScale(s) {
+  state.scale = s;
   const slider = $("#threshold");
   Object.assign(slider, { min: String(s.minimum), max: String(s.maximum), step: String(s.step) });
   $("#threshold-name").textContent = s.kind === "calibrated" ? "Minimum confidence" : "Match threshold";
@@ -67,7 +68,7 @@ function thresholdParams() {
 
 async function loadConfig() {
   state.config = await api("/config");
-  applyScale();
+  if (!state.thresholdTouched) applyScale(state.config.threshold);
   const c = state.config;
   const model = c.model ? ` · model ${c.model}` : "";
   $("#stats").textContent = `${c.videos} video${c.videos === 1 ? "" : "s"} · ${c.frames.toLocaleString()} frames${model}`;
@@ -390,11 +391,13 @@ function syncUrl() {
 
 function restoreFromUrl() {
   const params = new URLSearchParams(location.search);
-  const s = scale();
-  const threshold = s ? params.get(s.parameter) : null;
-  if (threshold !== null && threshold !== "" && isFinite(Number(threshold))) {
+  const c = state.config;
+  // the scale in force, or the other one when the address names its parameter (an older bookmark's `threshold`)
+  const named = c ? [c.threshold, c.cosine].find((s) => /^[0-9.]+$/.test(params.get(s.parameter) || "")) : null;
+  if (named) {
+    applyScale(named);
     state.thresholdTouched = true;
-    showThreshold(threshold, false);
+    showThreshold(params.get(named.parameter), false);
   }
   renderVideoFilter(new Set(params.getAll("video")));
   const limit = params.get("limit");
@@ -470,7 +473,7 @@ function wire() {
   $("#threshold").addEventListener("change", runSearch);
   $("#threshold-reset").addEventListener("click", () => {
     state.thresholdTouched = false;
-    showThreshold(scale().default);
+    applyScale(state.config.threshold);
     runSearch();
   });
   $("#limit").addEventListener("change", () => {
