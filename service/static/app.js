@@ -376,7 +376,9 @@ function goTo(view) {
 function syncUrl() {
   const params = new URLSearchParams();
   const q = state.query;
+  const typed = $("#q").value.trim();
   if (q && q.kind === "text") params.set("q", q.text);
+  else if (typed) params.set("q", typed); // the words in the box stay, beside an image or "more like this" query
   if (q && q.kind === "similar") {
     params.set("like", q.like.video_id);
     params.set("frame", String(q.like.frame));
@@ -406,11 +408,11 @@ function restoreFromUrl() {
   const q = params.get("q");
   const like = params.get("like");
   const frame = params.get("frame");
+  if (q) $("#q").value = q;
   if (like && frame !== null && /^\d+$/.test(frame)) {
     const t = params.get("t");
     moreLikeThis(like, Number(frame), t !== null && isFinite(Number(t)) ? Number(t) : null);
   } else if (q) {
-    $("#q").value = q;
     searchText();
   }
 }

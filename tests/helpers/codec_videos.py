@@ -39,3 +39,25 @@ def write_old_codec_video(folder: Path, codec: str, scenes: list[Scene], fps: in
         for packet in stream.encode():
             container.mux(packet)
     return path
+
+
+def write_colour_story(path: Path, story: list[tuple[tuple[int, int, int], tuple[int, int, int], float]], fps: int = 10,
+                       size=(160, 120)) -> Path:
+    """An H.264 video of solid colours: each (from RGB, to RGB, seconds) fades from one colour to the other."""
+    import av
+
+    with av.open(str(path), "w") as container:
+        stream = container.add_stream("libx264", rate=fps)
+        stream.width, stream.height = size
+        stream.pix_fmt = "yuv420p"
+        for start, end, seconds in story:
+            count = round(seconds * fps)
+            for i in range(count):
+                mix = i / max(count - 1, 1)
+                colour = np.round((1 - mix) * np.asarray(start) + mix * np.asarray(end)).astype(np.uint8)
+                pixels = np.broadcast_to(colour, (size[1], size[0], 3)).copy()
+                for packet in stream.encode(av.VideoFrame.from_ndarray(pixels, format="rgb24")):
+                    container.mux(packet)
+        for packet in stream.encode():
+            container.mux(packet)
+    return path
