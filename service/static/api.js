@@ -161,11 +161,11 @@ export const idPath = (id) => id.split("/").map(encodeURIComponent).join("/");
 export const thumbUrl = (id, t) => `/videos/${idPath(id)}/thumbnail?t=${Number(t).toFixed(2)}`;
 export const playUrl = (id) => `/videos/${idPath(id)}/play`;
 
-// Text with break opportunities after / _ - so long names wrap between their parts, not inside words.
+// Text with break opportunities after each / so long names wrap between folders, not inside words.
 export function breakable(text) {
   const fragment = document.createDocumentFragment();
   String(text)
-    .split(/(?<=[/_-])/)
+    .split(/(?<=\/)/)
     .forEach((part, i) => {
       if (i) fragment.append(document.createElement("wbr"));
       fragment.append(part);
