@@ -33,6 +33,7 @@ PLAYABLE = {
     ".mov": ({"h264"}, {"aac", "mp3", "mp3float"}),
     ".webm": ({"vp8", "vp9", "av1"}, {"opus", "vorbis"}),
 }
+EIGHT_BIT_420 = {"yuv420p", "yuvj420p", None}  # browsers decode 8-bit 4:2:0 H.264 only
 SERVED_AS = {".mp4": "video/mp4", ".m4v": "video/mp4", ".mov": "video/mp4", ".webm": "video/webm"}
 RENDITION_TYPE = "video/mp4"
 MAX_SHORT_SIDE = 720  # renditions are for watching a moment in a page, not archiving
@@ -79,7 +80,8 @@ def browser_playable(path: Path) -> bool:
         with av.open(str(path)) as container:
             if not container.streams.video:
                 return False
-            video_ok = container.streams.video[0].codec_context.name in wanted[0]
+            video = container.streams.video[0].codec_context
+            video_ok = video.name in wanted[0] and (video.name != "h264" or video.pix_fmt in EIGHT_BIT_420)
             audio_ok = all(s.codec_context.name in wanted[1] for s in container.streams.audio)
             return video_ok and audio_ok
     except (av.error.FFmpegError, OSError, ValueError):

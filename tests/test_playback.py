@@ -62,6 +62,21 @@ def test_a_video_browsers_play_is_served_as_it_is_with_ranges(client, sample_vid
     assert r.headers["content-range"] == f"bytes 0-99/{sample_video.stat().st_size}"
 
 
+def test_h264_browsers_cannot_decode_is_not_served_as_it_is(tmp_path):
+    import av
+    import numpy as np
+
+    path = tmp_path / "full-chroma.mp4"  # H.264 4:4:4: an .mp4 that browsers refuse
+    with av.open(str(path), "w") as container:
+        stream = container.add_stream("libx264", rate=10)
+        stream.width, stream.height, stream.pix_fmt = 64, 48, "yuv444p"
+        for _ in range(5):
+            frame = av.VideoFrame.from_ndarray(np.zeros((48, 64, 3), np.uint8), format="rgb24").reformat(format="yuv444p")
+            container.mux(stream.encode(frame))
+        container.mux(stream.encode(None))
+    assert not browser_playable(path)
+
+
 @pytest.mark.parametrize("codec", OLD)
 def test_old_codecs_play_as_an_h264_copy_on_the_indexed_timeline(client, library, codec):
     import av

@@ -395,7 +395,7 @@ function restoreFromUrl() {
   const params = new URLSearchParams(location.search);
   const c = state.config;
   // the scale in force, or the other one when the address names its parameter (an older bookmark's `threshold`)
-  const named = c ? [c.threshold, c.cosine].find((s) => /^[0-9.]+$/.test(params.get(s.parameter) || "")) : null;
+  const named = c ? [c.threshold, c.cosine].filter(Boolean).find((s) => /^[0-9.]+$/.test(params.get(s.parameter) || "")) : null;
   if (named) {
     applyScale(named);
     state.thresholdTouched = true;
