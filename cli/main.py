@@ -27,6 +27,7 @@ from framesearch.errors import (
     ModelNotFound,
     NoModelChosen,
     StoreLocked,
+    TargetNotEmpty,
 )
 from framesearch.settings import Settings
 from framesearch.validation import build
@@ -62,6 +63,7 @@ HINTS: dict[type[FrameSearchError], str | Callable[[Any], str]] = {
     ModelMismatch: "use another --collection or --store for another model",
     InsecureBinding: "or pass --allow-anonymous to serve without a key anyway",
     JobTimeout: lambda exc: f"resume with `framesearch ingest roboflow --job-id {exc.job_id}`",
+    TargetNotEmpty: "pass --merge to add this library to it",
 }
 
 M = TypeVar("M", bound=BaseModel)

@@ -128,3 +128,9 @@ class UpstreamUnavailable(UpstreamError):
     """A remote API is unreachable or answered 5xx: worth retrying later."""
 
     http_status = 503
+
+
+class TargetNotEmpty(FrameSearchError):
+    """A copy's target store already holds other videos (copying would mix two libraries)."""
+
+    http_status = 409

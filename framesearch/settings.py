@@ -9,7 +9,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Annotated
 
-from pydantic import AliasChoices, Field, SecretStr, field_validator
+from pydantic import AliasChoices, Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 from framesearch.validation import Limit, Threshold
@@ -78,6 +78,18 @@ class Settings(BaseSettings):
     )
     ort_threads: int | None = Field(None, ge=1, le=1024, description="ONNX Runtime intra-op threads; default all cores.")
     job_workers: int = Field(2, ge=1, le=32, description="Ingest jobs the service runs at once.")
+    ray_address: str | None = Field(
+        None, description="Ray for `ingest local`: `local` (start one here), `auto` or a cluster address; unset: one process."
+    )
+    shards: int | None = Field(
+        None, ge=1, le=1024, description="Shards of a new collection on a Qdrant server; default: the server's (one per node)."
+    )
+    replicas: int | None = Field(
+        None, ge=1, le=64, description="Copies of each shard of a new collection on a Qdrant cluster; default 1."
+    )
+    write_consistency: int | None = Field(
+        None, ge=1, le=64, description="Replicas that must confirm each write to a new server collection; default 1."
+    )
     roboflow_api_key: SecretStr | None = Field(
         None,
         validation_alias=AliasChoices("FRAMESEARCH_ROBOFLOW_API_KEY", "ROBOFLOW_API_KEY"),
@@ -98,6 +110,12 @@ class Settings(BaseSettings):
     roboflow_timeout: float = Field(
         3600.0, gt=0, allow_inf_nan=False, description="Seconds to wait for a Roboflow job before giving up."
     )
+
+    @model_validator(mode="after")
+    def _write_consistency_within_replicas(self) -> Settings:
+        if self.write_consistency and self.write_consistency > (self.replicas or 1):
+            raise ValueError("write_consistency cannot exceed replicas: a write would wait for copies that do not exist")
+        return self
 
     @field_validator("url_allow_hosts", mode="before")
     @classmethod

@@ -67,6 +67,23 @@ def infer_video(
     return frames, times, np.concatenate(vectors)
 
 
+def video_record(info: VideoInfo, *, video_id: str, model: str, fps: float, digest: str) -> VideoRecord:
+    """The library record of a local video before indexing (frames and time are filled in by `index_frames`)."""
+    return VideoRecord(
+        video_id=video_id,
+        model=model,
+        source="local",
+        frames=0,
+        fps=fps,
+        duration=info.duration,
+        path=str(Path(info.path).resolve()),
+        content_hash=digest,
+        width=info.width,
+        height=info.height,
+        extra={"video_fps": info.fps, "codec": info.codec},
+    )
+
+
 def ingest_video(
     store: VectorStore,
     path: Path,
@@ -85,19 +102,7 @@ def ingest_video(
     total = expected_samples(info, fps)
     collection = store.info()
     name = recorded_name(embedder, collection.model if collection else None)
-    record = VideoRecord(
-        video_id=video_id,
-        model=name,
-        source="local",
-        frames=0,
-        fps=fps,
-        duration=info.duration,
-        path=str(path.resolve()),
-        content_hash=digest or content_hash(path),
-        width=info.width,
-        height=info.height,
-        extra={"video_fps": info.fps, "codec": info.codec},
-    )
+    record = video_record(info, video_id=video_id, model=name, fps=fps, digest=digest or content_hash(path))
     done = 0
     detector = CutDetector(info.fps)
 

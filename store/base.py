@@ -199,5 +199,16 @@ class VectorStore(ABC):
         self._delete("videos", SearchFilter(video_ids=(video_id,)))
         return frames
 
+    def video_points(self, video_id: str) -> Iterator[StoredPoint]:
+        """Every stored point of a video as it is (id, payload, vector), in no order: for copying a library."""
+        if self._read_info() is None:
+            return iter(())
+        return self._scroll("frames", SearchFilter(video_ids=(video_id,)), with_vectors=True)
+
+    def put_points(self, points: Sequence[StoredPoint]) -> None:
+        """Write points exactly as another store holds them (same ids, payloads, vectors); the collection must exist."""
+        if points:
+            self._upsert("frames", [p.id for p in points], [list(p.vector or ()) for p in points], [p.payload for p in points])
+
 
 __all__ = ["Kind", "SearchFilter", "StoredPoint", "VectorStore"]

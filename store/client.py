@@ -7,6 +7,7 @@ from typing import Any
 
 from framesearch.errors import StoreError
 from framesearch.store.base import Kind, SearchFilter, StoredPoint, VectorStore
+from framesearch.store.cluster import Layout
 from framesearch.store.schema import HNSW_EF, INDEXED_FIELDS, RUN, TIMESTAMP, VIDEO_ID, CollectionInfo
 
 SCROLL_PAGE = 1000
@@ -42,10 +43,12 @@ class ClientStore(VectorStore):
         api_key: str | None = None,
         collection: str = "frames",
         client: Any = None,
+        layout: Layout | None = None,
     ) -> None:
         from qdrant_client import QdrantClient
 
         self.names = {"frames": collection, "videos": f"{collection}_videos"}
+        self.layout = layout or Layout()
         where = url or path or "memory"
         self.description = f"Qdrant at {where} (collection {collection!r})"
         try:
@@ -80,13 +83,16 @@ class ClientStore(VectorStore):
         m = _models()
         frames, videos = self.names["frames"], self.names["videos"]
         if not self.client.collection_exists(videos):
-            self.client.create_collection(videos, vectors_config=m.VectorParams(size=1, distance=m.Distance.DOT))
+            self.client.create_collection(
+                videos, vectors_config=m.VectorParams(size=1, distance=m.Distance.DOT), **self.layout.videos_params()
+            )
             self.client.create_payload_index(videos, VIDEO_ID, m.PayloadSchemaType.KEYWORD)
         self.client.create_collection(
             frames,
             vectors_config=m.VectorParams(size=info.dim, distance=m.Distance.COSINE),
             on_disk_payload=True,
             metadata=info.to_metadata(),
+            **self.layout.frames_params(),
         )
         kinds = {"keyword": m.PayloadSchemaType.KEYWORD, "float": m.PayloadSchemaType.FLOAT}
         for name, kind in INDEXED_FIELDS.items():

@@ -451,3 +451,72 @@ def _job_history_days(variable, tmp_path, request, monkeypatch, **_):
     assert remembered() == 1
     monkeypatch.setenv(variable, "0.00000001")
     assert remembered() == 0
+
+
+# ---- scale out: Ray and the layout of server collections -------------------------------------------------
+
+
+@probe("ray_address")
+def _ray_address(variable, tmp_path, request, **_):
+    request.getfixturevalue("ray_local")
+    video = str(request.getfixturevalue("sample_video"))
+    env = {"FRAMESEARCH_STORE": str(tmp_path / "s")}
+    here = cli(env, "ingest", "local", video, "--fps", "1", "--model", "tiny-shapes-clip")
+    assert here.exit_code == 0 and "Ray" not in here.output
+    on_ray = cli({**env, variable: "local"}, "ingest", "local", video, "--video-id", "again", "--fps", "1",
+                 "--model", "tiny-shapes-clip")
+    assert on_ray.exit_code == 0, on_ray.output
+    assert "on the Ray instance of this process: 1 embedding actor" in on_ray.output
+
+
+class QdrantRecorder(BaseHTTPRequestHandler):
+    """Answers what `ingest results` asks of an empty Qdrant server, recording each collection's creation body."""
+
+    created: dict[str, dict] = {}
+
+    def _answer(self, result) -> None:
+        raw = json.dumps(result if self.path == "/" else {"result": result, "status": "ok", "time": 0.0}).encode()
+        self.send_response(200)
+        self.send_header("content-type", "application/json")
+        self.send_header("content-length", str(len(raw)))
+        self.end_headers()
+        self.wfile.write(raw)
+
+    def do_GET(self) -> None:  # noqa: N802 - http.server's naming
+        self._answer({"title": "qdrant", "version": "1.16.3"} if self.path == "/" else {"exists": False})
+
+    def do_PUT(self) -> None:  # noqa: N802
+        body = json.loads(self.rfile.read(int(self.headers.get("content-length", 0))) or b"{}")
+        parts = self.path.split("?")[0].strip("/").split("/")
+        if len(parts) == 2 and parts[0] == "collections":
+            QdrantRecorder.created[parts[1]] = body
+            return self._answer(True)
+        self._answer({"operation_id": 0, "status": "completed"})
+
+    do_POST = do_PUT
+
+    def log_message(self, *args) -> None:
+        pass
+
+
+LAYOUT_FIELDS = {"shards": "shard_number", "replicas": "replication_factor", "write_consistency": "write_consistency_factor"}
+
+
+@probe("shards", "replicas", "write_consistency")
+def _layout(variable, tmp_path, **_):
+    server = ThreadingHTTPServer(("127.0.0.1", 0), QdrantRecorder)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    name = next(n for n in LAYOUT_FIELDS if variable == f"FRAMESEARCH_{n.upper()}")
+    try:
+        env = {"FRAMESEARCH_QDRANT_URL": f"http://127.0.0.1:{server.server_address[1]}"}
+        results = write_results(tmp_path, "v", [[1.0, 0.5, 0, 0]] * 2)
+        for setting in ({}, {variable: "2", "FRAMESEARCH_REPLICAS": "2"}):
+            QdrantRecorder.created = {}
+            result = cli({**env, **setting}, "ingest", "results", str(results), "--model", "tests/probe")
+            assert result.exit_code == 0, result.output
+            frames = QdrantRecorder.created["frames"]
+            assert frames.get(LAYOUT_FIELDS[name]) == (2 if setting else None)
+        assert QdrantRecorder.created["frames_videos"]["shard_number"] == 1  # the small videos collection: one shard
+    finally:
+        server.shutdown()
+        server.server_close()
