@@ -102,8 +102,9 @@ def search(page, text: str, threshold: float) -> list[dict]:
 
 
 def player_time(page) -> float:
+    """Where the player started playing (it plays on at once)."""
     page.wait_for_selector("#video[data-state=ready]")
-    return page.evaluate("() => { const v = document.getElementById('video'); v.pause(); return v.currentTime; }")
+    return page.evaluate("() => { const v = document.getElementById('video'); v.pause(); return +v.dataset.seekedAt; }")
 
 
 def lead_in(card: dict) -> float:

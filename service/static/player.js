@@ -56,6 +56,7 @@ function seekAndPlay(seq, time) {
   video.onseeked = () => {
     if (seq !== player.seq) return;
     video.onseeked = null;
+    video.dataset.seekedAt = video.currentTime.toFixed(2); // where playback started (tests read it)
     video.dataset.state = "ready";
     note("");
     video.play().catch(() => {});
