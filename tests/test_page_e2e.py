@@ -185,7 +185,7 @@ def test_phone_layout_fits_every_view(phone, server):
     page.wait_for_selector("#search-error:not([hidden])")
     assert fits_width(page)
     page.click("#tab-library")
-    page.wait_for_selector('#library tr[data-video-id="old/cinepak"]')
+    page.wait_for_selector('#library[data-fresh=true] tr[data-video-id="old/cinepak"]')
     assert fits_width(page)  # and Delete is reachable without scrolling sideways:
     page.wait_for_function("""() => { const b = document.querySelector('#library tr[data-video-id="old/cinepak"] button.danger');
         const box = b && b.getBoundingClientRect(); return box && box.width > 0 && box.right <= window.innerWidth; }""")
@@ -258,7 +258,7 @@ def test_no_serious_accessibility_violations(browser, server):
             page.wait_for_selector("#timeline[data-source=service]")
             assert serious_accessibility_violations(page) == []
             page.click("#tab-library")
-            page.wait_for_selector("#library tbody tr")
+            page.wait_for_selector("#library[data-fresh=true] tbody tr")
             assert serious_accessibility_violations(page) == []
         finally:
             context.close()

@@ -361,8 +361,12 @@ function showView(name, refresh = true) {
     else $(tab).removeAttribute("aria-current");
   }
   if (library && refresh) {
+    delete $("#library").dataset.fresh;
     loadVideos()
-      .then(() => state.videos.size && setStatus($("#library-status"), ""))
+      .then(() => {
+        $("#library").dataset.fresh = "true"; // listed anew (tests wait for it)
+        if (state.videos.size) setStatus($("#library-status"), "");
+      })
       .catch((err) => setStatus($("#library-status"), explain(err, "library"), true));
   }
   if (!library) drawTimeline();
