@@ -92,6 +92,12 @@ class NoModelChosen(_AnsweredAsModelError):
     """Nothing names a model: no model was given and the collection records none (it is empty)."""
 
 
+class NoImageModel(FrameSearchError):
+    """The service has no model to embed video frames with, so it cannot index videos (it may still search)."""
+
+    http_status = 409
+
+
 class MissingDependency(FrameSearchError):
     """An optional package needed for this operation is not installed."""
 

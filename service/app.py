@@ -9,6 +9,7 @@ unknown routes and methods as 404/405, and anything unexpected as a logged 500 I
 from __future__ import annotations
 
 import logging
+import re
 from contextlib import asynccontextmanager
 
 from fastapi import FastAPI, Request
@@ -35,6 +36,7 @@ from framesearch.validation import describe
 
 log = logging.getLogger(__name__)
 DOCS_URL, REDOC_URL = "/docs", "/redoc"
+OBJECT_REPR = re.compile(r"<[\w.]+ object at 0x[0-9a-fA-F]+>")
 HTTP_CODES = {401: "Unauthorized", 403: "Forbidden", 404: "NotFound", 405: "MethodNotAllowed", 413: "PayloadTooLarge"}
 
 
@@ -42,8 +44,13 @@ def error_answer(status: int, code: str, detail: str, headers: dict | None = Non
     return JSONResponse({"error": code, "detail": detail}, status_code=status, headers=headers)
 
 
+def plain(text: str) -> str:
+    """A message without Python object reprs (`<_io.BytesIO object at 0x7f...>`), which mean nothing to people."""
+    return OBJECT_REPR.sub("the data", text)
+
+
 async def domain_error(request: Request, exc: FrameSearchError) -> JSONResponse:
-    return error_answer(exc.http_status, exc.code, str(exc))
+    return error_answer(exc.http_status, exc.code, plain(str(exc)))
 
 
 async def validation_error(request: Request, exc: RequestValidationError) -> JSONResponse:
@@ -72,6 +79,7 @@ def create_app(settings: Settings, store: VectorStore | None = None) -> FastAPI:
             yield
         finally:
             app.state.jobs.stop()
+            app.state.framesearch.close()
             if store is None:
                 opened.close()
 

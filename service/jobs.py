@@ -27,7 +27,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field
 
 from framesearch.embedders.roboflow import redact
-from framesearch.errors import FrameSearchError, InvalidInput, MissingDependency, NotFound
+from framesearch.errors import FrameSearchError, InvalidInput, MissingDependency, ModelError, NoImageModel, NotFound
 from framesearch.ingest import roboflow_job as rj
 from framesearch.ingest.requests import JobRequest
 from framesearch.ingest.roboflow_api import Interrupted, RoboflowVideoAPI, poll_policy
@@ -229,7 +229,7 @@ class JobManager:
         source = req.url if req.url is not None else (filename or "upload")
         video_id = check_video_id(req.video_id or rj.default_video_id(source))
         if req.provider == "local":
-            self._load_image_embedder()  # refuse now, not after the upload was queued, when there is no model
+            self._check_image_model()
         record = JobRecord(job_id=job_id, provider=req.provider, video_id=video_id, fps=req.fps, source=source,
                            upload=str(upload) if upload else None)
         with self._lock:
@@ -238,6 +238,15 @@ class JobManager:
             queued = record.public()
         self._schedule(record)
         return queued
+
+    def _check_image_model(self) -> None:
+        """Refuse a local job now, not after its upload was queued, when the service has no image model (409)."""
+        try:
+            self._load_image_embedder()
+        except ModelError as exc:
+            raise NoImageModel(
+                f"this service has no image model, so it cannot index videos ({exc}); start it with a CLIP model"
+            ) from None
 
     def get(self, job_id: str) -> Job:
         with self._lock:

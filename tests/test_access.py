@@ -165,7 +165,7 @@ def test_a_media_session_cookie_lets_thumbnails_and_videos_through_and_nothing_e
     token = started.cookies[MEDIA_COOKIE]
     keyed.cookies.clear()
     with_cookie = {"Cookie": f"{MEDIA_COOKIE}={token}"}
-    for media in ("/videos/a/thumbnail?t=1", "/videos/a/file"):
+    for media in ("/videos/a/thumbnail?t=1", "/videos/a/file", "/videos/a/play"):
         assert keyed.get(media, headers=with_cookie).json()["error"] == "NotFound"  # through the guard: no such video
     assert keyed.get("/videos", headers=with_cookie).status_code == 401
     assert keyed.get("/videos/a", headers=with_cookie).status_code == 401

@@ -399,6 +399,28 @@ def _thumbnail_cache_mb(variable, tmp_path, request, monkeypatch, **_):
     assert cached_after_three() == 1
 
 
+@probe("playback_cache_mb")
+def _playback_cache_mb(variable, tmp_path, request, monkeypatch, **_):
+    from tests.helpers.codec_videos import write_old_codec_video
+
+    model = str(request.getfixturevalue("tiny_clip_dir"))
+    env = {"FRAMESEARCH_STORE": str(tmp_path / "s")}
+    scenes = [("circle", "red", "white", 1.0)]
+    for codec in ("cinepak", "msmpeg4"):
+        video = write_old_codec_video(tmp_path, codec, scenes)
+        assert cli(env, "ingest", "local", str(video), "--model", model, "--fps", "1").exit_code == 0
+
+    def copies_after_both() -> int:
+        with TestClient(app_for(Settings(store=tmp_path / "s", model=model))) as client:
+            for video_id in ("cinepak", "msmpeg4"):
+                wait_until(lambda v=video_id: client.get(f"/videos/{v}/play").status_code == 200, 30, "a copy")
+        return len(list((tmp_path / "s" / "cache" / "play").glob("*.mp4")))
+
+    assert copies_after_both() == 2
+    monkeypatch.setenv(variable, "0.000001")
+    assert copies_after_both() == 1  # the least recently played copy goes when the next one is made
+
+
 def _finished_jobs(tmp_path: Path, request, monkeypatch, count: int) -> Callable[[], int]:
     request.getfixturevalue("roboflow_standin")
     monkeypatch.setenv("ROBOFLOW_API_KEY", ROBOFLOW_TEST_KEY)

@@ -178,7 +178,7 @@ def test_image_search_finds_the_frame_it_shows(client):
 @pytest.mark.parametrize(
     "files, data, words",
     [
-        ({"file": ("x.png", b"not an image", "image/png")}, {}, "not a readable image"),
+        ({"file": ("x.png", b"not an image", "image/png")}, {}, "not an image in a format this service reads"),
         ({"file": ("x.png", b"", "image/png")}, {}, "empty"),
         ({"file": ("x.png", b"\x89PNG\r\n\x1a\n" + b"\x00" * 40, "image/png")}, {}, "image"),
         ({"file": ("x.png", b"x", "image/png")}, {"threshold": "2"}, None),
@@ -190,6 +190,7 @@ def test_image_search_rejects_bad_input_with_4xx(client, files, data, words):
     assert r.status_code == 422, r.text
     if words:
         assert words in r.json()["detail"]
+    assert " object at 0x" not in r.text and "<_io" not in r.text  # no Python reprs reach people
 
 
 def test_decode_image_downscales_large_images():
