@@ -406,13 +406,15 @@ def _playback_cache_mb(variable, tmp_path, request, monkeypatch, **_):
     model = str(request.getfixturevalue("tiny_clip_dir"))
     env = {"FRAMESEARCH_STORE": str(tmp_path / "s")}
     scenes = [("circle", "red", "white", 1.0)]
+    video_ids = []
     for codec in ("cinepak", "msmpeg4"):
         video = write_old_codec_video(tmp_path, codec, scenes)
         assert cli(env, "ingest", "local", str(video), "--model", model, "--fps", "1").exit_code == 0
+        video_ids.append(video.name)
 
     def copies_after_both() -> int:
         with TestClient(app_for(Settings(store=tmp_path / "s", model=model))) as client:
-            for video_id in ("cinepak", "msmpeg4"):
+            for video_id in video_ids:
                 wait_until(lambda v=video_id: client.get(f"/videos/{v}/play").status_code == 200, 30, "a copy")
         return len(list((tmp_path / "s" / "cache" / "play").glob("*.mp4")))
 
