@@ -22,6 +22,10 @@ class ResultsFormatError(InvalidInput):
     """A Roboflow-style results JSON cannot be parsed or fails validation."""
 
 
+class WrongModel(InvalidInput):
+    """Vectors whose size contradicts the model they are said to come from."""
+
+
 class NotFound(FrameSearchError):
     """A named video, job or collection does not exist."""
 
@@ -106,6 +110,12 @@ class ModelNotFound(_AnsweredAsModelError):
 
 class NoModelChosen(_AnsweredAsModelError):
     """Nothing names a model: no model was given and the collection records none (it is empty)."""
+
+
+class NoImageModel(FrameSearchError):
+    """The service has no model to embed video frames with, so it cannot index videos (it may still search)."""
+
+    http_status = 409
 
 
 class MissingDependency(FrameSearchError):

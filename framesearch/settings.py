@@ -65,6 +65,10 @@ class Settings(BaseSettings):
     thumbnail_cache_mb: float = Field(
         256.0, gt=0, allow_inf_nan=False, description="Disk space of the thumbnail cache, in MB (least recently used go first)."
     )
+    playback_cache_mb: float = Field(
+        2048.0, gt=0, allow_inf_nan=False,
+        description="Disk space of playable copies of videos browsers cannot play, in MB (least recently played go first).",
+    )
     job_history_max: int = Field(500, ge=1, description="Finished jobs the service remembers (oldest forgotten first).")
     job_history_days: float = Field(
         30.0, gt=0, allow_inf_nan=False, description="Days a finished job is remembered."

@@ -103,6 +103,43 @@ class VideoInfo:
             container.close()
 
 
+@dataclass
+class DecodeTrack:
+    """How far decoding got: frames decoded, where the last one ends (s), and the error that stopped it, if any."""
+
+    frames: int = 0
+    until: float = 0.0
+    error: str | None = None
+
+    def saw(self, timestamp: float, frame_duration: float) -> None:
+        self.frames += 1
+        self.until = max(self.until, round(timestamp + frame_duration, 4))
+
+    def stopped(self, exc: Exception) -> bool:
+        """Note a decoding error; True when frames came before it (keep them), False when nothing decoded."""
+        if self.frames == 0:
+            return False
+        self.error = str(exc)[:200]
+        return True
+
+
+def frame_seconds(frame, base: Fraction, step: float) -> float:
+    """A decoded frame's duration in seconds (its own when the container says, else one frame step)."""
+    duration = getattr(frame, "duration", None)
+    return float(duration * base) if duration else step
+
+
+def truncation_warning(path: Path, duration: float | None, track: DecodeTrack, video_step: float | None) -> str | None:
+    """Say how much of a video was read, when decoding stopped early or ended well before the container's end."""
+    if track.error:
+        of = f" of {duration:.2f} s" if duration else ""
+        return f"{path.name}: decoding stopped at {track.until:.2f} s{of} ({track.error}); indexed what was read"
+    tolerance = max(1.0, 2 * (video_step or 0))
+    if duration and duration - track.until > tolerance:
+        return f"{path.name}: only {track.until:.2f} s of {duration:.2f} s could be decoded (truncated?); indexed what was read"
+    return None
+
+
 @dataclass(frozen=True)
 class SampledFrame:
     """One kept frame: its index among decoded frames, its time (s) and its RGB pixels."""
@@ -137,10 +174,16 @@ def _scaled_size(width: int, height: int, short_side: int | None) -> tuple[int, 
 
 
 def sample_frames(
-    path: Path, fps: float, short_side: int | None = None, on_frame: Callable[[Any, float], None] | None = None
+    path: Path,
+    fps: float,
+    short_side: int | None = None,
+    on_frame: Callable[[Any, float], None] | None = None,
+    track: DecodeTrack | None = None,
 ) -> Iterator[SampledFrame]:
     """Yield the first frame at or after each multiple of 1/fps; pixels scaled so the shorter side is `short_side`.
-    `on_frame(frame, timestamp)` sees every decoded frame (shot cut detection rides on this one pass)."""
+    `on_frame(frame, timestamp)` sees every decoded frame (shot cut detection rides on this one pass). With a
+    `track`, every decoded frame is noted in it, and a decoding error after some frames ends the sampling
+    (noted there) instead of failing it."""
     import av
 
     if not fps or fps <= 0 or not math.isfinite(fps):
@@ -160,6 +203,8 @@ def sample_frames(
             last_time = timestamp
             if on_frame is not None:
                 on_frame(frame, round(max(timestamp, 0.0), 4))
+            if track is not None:
+                track.saw(timestamp, frame_seconds(frame, base, step))
             if timestamp + TIME_EPSILON < next_slot / fps:
                 continue
             next_slot = math.floor((timestamp + TIME_EPSILON) * fps) + 1
@@ -167,7 +212,8 @@ def sample_frames(
             image = frame.to_ndarray(format="rgb24", width=width, height=height)
             yield SampledFrame(index, round(max(timestamp, 0.0), 4), image)
     except av.error.FFmpegError as exc:
-        raise DecodeError(f"{path}: decoding failed ({exc})") from None
+        if track is None or not track.stopped(exc):
+            raise DecodeError(f"{path}: decoding failed ({exc})") from None
     finally:
         container.close()
 

@@ -18,6 +18,7 @@ from framesearch.errors import InvalidInput, PayloadTooLarge
 MAX_IMAGE_BYTES = 25 * 1024 * 1024
 QUERY_IMAGE_SIDE = 1024
 DEFAULT_MAX_PIXELS = 40_000_000
+READABLE = "JPEG, PNG, WebP, GIF, BMP and TIFF"
 
 
 def decode_image(data: bytes, max_side: int = QUERY_IMAGE_SIDE, max_pixels: int = DEFAULT_MAX_PIXELS) -> np.ndarray:
@@ -43,10 +44,12 @@ def decode_image(data: bytes, max_side: int = QUERY_IMAGE_SIDE, max_pixels: int 
             small = ImageOps.exif_transpose(small).convert("RGB")
             small.thumbnail((max_side, max_side))
             return np.asarray(small, dtype=np.uint8)
-    except (UnidentifiedImageError, Image.DecompressionBombError) as exc:
-        raise InvalidInput(f"the query is not a readable image ({exc})") from None
-    except (OSError, ValueError, SyntaxError) as exc:
-        raise InvalidInput(f"the query image is damaged ({exc})") from None
+    except UnidentifiedImageError:  # Pillow's message names a Python object (<_io.BytesIO object at 0x...>)
+        raise InvalidInput(f"the query is not an image in a format this service reads ({READABLE})") from None
+    except Image.DecompressionBombError:
+        raise PayloadTooLarge(f"the query image has too many pixels; the limit is {max_pixels / 1e6:g} megapixels") from None
+    except (OSError, ValueError, SyntaxError):
+        raise InvalidInput(f"the query image is damaged or cut short: it cannot be decoded ({READABLE} are read)") from None
 
 
 def image_vector(data: bytes, embedder: ImageEmbedder, max_pixels: int = DEFAULT_MAX_PIXELS) -> np.ndarray:

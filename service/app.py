@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import errno
 import logging
+import re
 from contextlib import asynccontextmanager
 
 from fastapi import FastAPI, Request
@@ -38,6 +39,7 @@ from framesearch.validation import describe
 
 log = logging.getLogger(__name__)
 DOCS_URL, REDOC_URL = "/docs", "/redoc"
+OBJECT_REPR = re.compile(r"<[\w.]+ object at 0x[0-9a-fA-F]+>")
 HTTP_CODES = {401: "Unauthorized", 403: "Forbidden", 404: "NotFound", 405: "MethodNotAllowed", 413: "PayloadTooLarge"}
 
 
@@ -45,8 +47,13 @@ def error_answer(status: int, code: str, detail: str, headers: dict | None = Non
     return JSONResponse({"error": code, "detail": detail}, status_code=status, headers=headers)
 
 
+def plain(text: str) -> str:
+    """A message without Python object reprs (`<_io.BytesIO object at 0x7f...>`), which mean nothing to people."""
+    return OBJECT_REPR.sub("the data", text)
+
+
 async def domain_error(request: Request, exc: FrameSearchError) -> JSONResponse:
-    return error_answer(exc.http_status, exc.code, str(exc))
+    return error_answer(exc.http_status, exc.code, plain(str(exc)))
 
 
 async def validation_error(request: Request, exc: RequestValidationError) -> JSONResponse:
@@ -84,6 +91,7 @@ def create_app(settings: Settings, store: VectorStore | None = None) -> FastAPI:
             yield
         finally:
             app.state.jobs.stop()
+            app.state.framesearch.close()
             if store is None:
                 opened.close()
 

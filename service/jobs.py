@@ -28,7 +28,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field
 
 from framesearch.embedders.roboflow import redact
-from framesearch.errors import FrameSearchError, InvalidInput, MissingDependency, NotFound
+from framesearch.errors import FrameSearchError, InvalidInput, MissingDependency, ModelError, NoImageModel, NotFound
 from framesearch.ingest import roboflow_job as rj
 from framesearch.ingest.requests import JobRequest
 from framesearch.ingest.roboflow_api import Interrupted, RoboflowVideoAPI, poll_policy
@@ -70,6 +70,7 @@ class Job(BaseModel):
     frames: int | None = None
     skipped: int | None = None
     error: str | None = None
+    warnings: list[str] = Field(default_factory=list)
     resumed: int = 0
     created_at: str = Field(default_factory=_now)
     updated_at: str = Field(default_factory=_now)
@@ -235,7 +236,7 @@ class JobManager:
         source = req.url if req.url is not None else (filename or "upload")
         video_id = check_video_id(req.video_id or rj.default_video_id(source))
         if req.provider == "local":
-            self._load_image_embedder()  # refuse now, not after the upload was queued, when there is no model
+            self._check_image_model()
         record = JobRecord(job_id=job_id, provider=req.provider, video_id=video_id, fps=req.fps, source=source,
                            upload=str(upload) if upload else None)
         with self._lock:
@@ -244,6 +245,15 @@ class JobManager:
             queued = record.public()
         self._schedule(record)
         return queued
+
+    def _check_image_model(self) -> None:
+        """Refuse a local job now, not after its upload was queued, when the service has no image model (409)."""
+        try:
+            self._load_image_embedder()
+        except ModelError as exc:
+            raise NoImageModel(
+                f"this service has no image model, so it cannot index videos ({exc}); start it with a CLIP model"
+            ) from None
 
     def get(self, job_id: str) -> Job:
         with self._lock:
@@ -378,9 +388,11 @@ class JobManager:
                 raise Interrupted()
             self._update(record, persist=False, stage=Stage.EMBEDDING, progress={"frames": done, "total": total})
 
+        warnings: list[str] = []
         with self._ingest_lock:
             video = ingest_video(self.store, path, embedder=embedder, fps=record.fps, video_id=record.video_id,
-                                 progress=progress)
+                                 progress=progress, warn=warnings.append)
+        self._update(record, warnings=warnings)
         return video.frames, video.skipped_frames
 
     def _download(self, record: JobRecord) -> Path:

@@ -6,7 +6,7 @@ from __future__ import annotations
 import pytest
 
 from tests.helpers.server import running_service
-from tests.helpers.web import browser_missing, index_videos, launch_chromium
+from tests.helpers.web import browser_missing, fits_width, index_videos, launch_chromium
 
 KEY = "page-key-51c0d2"
 pytestmark = [
@@ -46,7 +46,7 @@ def test_the_page_asks_for_the_key_keeps_it_for_the_tab_and_plays_media(keyed_se
             page.wait_for_function("() => document.querySelector('#key-message').textContent.includes('refused')")
             enter_key(page, KEY)
             page.wait_for_selector("body[data-ready=true]")
-            assert page.eval_on_selector_all("#videos option", "os => os.map(o => o.value)") == ["bikes"]
+            assert page.eval_on_selector_all("#videos input", "bs => bs.map(b => b.value)") == ["bikes"]
 
             page.fill("#q", "white")
             page.fill("#threshold", "0.5")
@@ -59,11 +59,13 @@ def test_the_page_asks_for_the_key_keeps_it_for_the_tab_and_plays_media(keyed_se
             page.reload()  # the tab keeps its key: no question this time
             page.wait_for_selector("body[data-ready=true]")
             assert not page.is_visible("#key-dialog")
-            assert page.eval_on_selector_all("#videos option", "os => os.length") == 1
+            assert page.eval_on_selector_all("#videos input", "bs => bs.length") == 1
 
             other_tab = context.new_page()  # another tab asks again (sessionStorage is per tab)
+            other_tab.set_viewport_size({"width": 390, "height": 844})
             other_tab.goto(keyed_server)
             other_tab.wait_for_selector("#key-dialog[open]")
+            assert fits_width(other_tab)
             assert not errors, errors
         finally:
             browser.close()

@@ -97,9 +97,10 @@ def test_a_killed_local_job_resumes_to_the_clean_result(tmp_path, tiny_clip_dir,
 
         job = wait_until(done, 120, "the resumed job finishing")
         assert job["resumed"] == 1 and job["frames"] == 50  # 10 s at 5 fps, as a clean run
-        assert served_library(service) == searchable(service) == {"bikes": 50}
+        video = job["video_id"]
+        assert served_library(service) == searchable(service) == {video: 50}
         assert httpx.get(f"{service.base}/healthz").json()["frames"] == 50
     finally:
         service.stop()
-    assert library(store) == {"bikes": 50}
+    assert library(store) == {video: 50}
     assert check(store)[0] == 0

@@ -57,7 +57,7 @@ def library(folder: Path, env: dict[str, str], videos: int = 1) -> Path:
     vector = [1.0, 0.5, 0, 0, 0, 0, 0, 0.25]
     for i in range(videos):
         path = write_results(folder, f"v{i}", [vector] * 4)
-        assert cli(env, "ingest", "results", str(path), "--model", "tests/probe").exit_code == 0
+        assert cli(env, "ingest", "results", str(path), "--model", "clip/probe").exit_code == 0
     query = folder / "query.json"
     query.write_text(json.dumps(vector))
     return query
@@ -180,7 +180,7 @@ def _threshold(variable, tmp_path, **_):
 def _min_confidence(variable, tmp_path, **_):
     env = {"FRAMESEARCH_STORE": str(tmp_path / "s")}
     vectors = [[i / 11, 1 - i / 11, 0, 0, 0, 0, 0, 0] for i in range(12)]  # ever closer to the query
-    assert cli(env, "ingest", "results", str(write_results(tmp_path, "ramp", vectors)), "--model", "t/p").exit_code == 0
+    assert cli(env, "ingest", "results", str(write_results(tmp_path, "ramp", vectors)), "--model", "clip/p").exit_code == 0
     query = tmp_path / "query.json"
     query.write_text(json.dumps([1, 0, 0, 0, 0, 0, 0, 0]))
     args = ("search", "--vector-file", str(query), "--json", "--mode", "frames", "--limit", "100")
@@ -266,9 +266,9 @@ def _max_upload_mb(variable, tmp_path, monkeypatch, **_):
 def _min_free_mb(variable, tmp_path, monkeypatch, **_):
     env = {"FRAMESEARCH_STORE": str(tmp_path / "s")}
     first = write_results(tmp_path, "first", [[1.0, 0, 0, 0]] * 4)
-    assert cli(env, "ingest", "results", str(first)).exit_code == 0
+    assert cli(env, "ingest", "results", str(first), "--model", "clip/probe").exit_code == 0
     second = write_results(tmp_path, "second", [[0, 1.0, 0, 0]] * 4)
-    refused = cli({**env, variable: str(10**12)}, "ingest", "results", str(second))  # keep an exabyte free
+    refused = cli({**env, variable: str(10**12)}, "ingest", "results", str(second), "--model", "clip/probe")  # an EB
     assert refused.exit_code == 1 and "not enough free disk space" in refused.output
     listed = cli(env, "videos", "list", "--json")
     assert [v["video_id"] for v in json.loads(listed.output)] == ["first"]
@@ -403,12 +403,36 @@ def _thumbnail_cache_mb(variable, tmp_path, request, monkeypatch, **_):
     def cached_after_three() -> int:
         with TestClient(app_for(Settings(store=tmp_path / "s", model=model))) as client:
             for t in (1, 3, 5):
-                assert client.get("/videos/bikes/thumbnail", params={"t": t}).status_code == 200
+                assert client.get("/videos/bikes.mp4/thumbnail", params={"t": t}).status_code == 200
         return len(list((tmp_path / "s" / "cache" / "thumbs").rglob("*.jpg")))
 
     assert cached_after_three() == 3
     monkeypatch.setenv(variable, "0.001")
     assert cached_after_three() == 1
+
+
+@probe("playback_cache_mb")
+def _playback_cache_mb(variable, tmp_path, request, monkeypatch, **_):
+    from tests.helpers.codec_videos import write_old_codec_video
+
+    model = str(request.getfixturevalue("tiny_clip_dir"))
+    env = {"FRAMESEARCH_STORE": str(tmp_path / "s")}
+    scenes = [("circle", "red", "white", 1.0)]
+    video_ids = []
+    for codec in ("cinepak", "msmpeg4"):
+        video = write_old_codec_video(tmp_path, codec, scenes)
+        assert cli(env, "ingest", "local", str(video), "--model", model, "--fps", "1").exit_code == 0
+        video_ids.append(video.name)
+
+    def copies_after_both() -> int:
+        with TestClient(app_for(Settings(store=tmp_path / "s", model=model))) as client:
+            for video_id in video_ids:
+                wait_until(lambda v=video_id: client.get(f"/videos/{v}/play").status_code == 200, 30, "a copy")
+        return len(list((tmp_path / "s" / "cache" / "play").glob("*.mp4")))
+
+    assert copies_after_both() == 2
+    monkeypatch.setenv(variable, "0.000001")
+    assert copies_after_both() == 1  # the least recently played copy goes when the next one is made
 
 
 def _finished_jobs(tmp_path: Path, request, monkeypatch, count: int) -> Callable[[], int]:
@@ -509,7 +533,7 @@ def _layout(variable, tmp_path, **_):
         results = write_results(tmp_path, "v", [[1.0, 0.5, 0, 0]] * 2)
         for setting in ({}, {variable: "2", "FRAMESEARCH_REPLICAS": "2"}):
             QdrantRecorder.created = {}
-            result = cli({**env, **setting}, "ingest", "results", str(results), "--model", "tests/probe")
+            result = cli({**env, **setting}, "ingest", "results", str(results), "--model", "clip/probe")
             assert result.exit_code == 0, result.output
             frames = QdrantRecorder.created["frames"]
             assert frames.get(LAYOUT_FIELDS[name]) == (2 if setting else None)

@@ -70,11 +70,13 @@ def check(store: Path, repair: bool = False) -> tuple[int, dict]:
 
 
 def results_file(folder: Path, name: str, frames: int, dim: int = 8, step: int = 12, seed: int = 0) -> Path:
-    """A results file of `frames` random vectors, frame numbers `step` apart (24 fps video)."""
+    """A results file of `frames` random vectors, frame numbers `step` apart (24 fps video), recording the
+    model that made them (`tests/random`, of no known size: any dimension is taken)."""
     vectors = np.random.default_rng(seed).normal(size=(frames, dim)).tolist()
     numbers = [i * step for i in range(frames)]
     path = folder / f"{name}.json"
-    path.write_text(json.dumps(results_json(numbers, [n / 24 for n in numbers], vectors)))
+    doc = {**results_json(numbers, [n / 24 for n in numbers], vectors), "framesearch": {"model": "tests/random"}}
+    path.write_text(json.dumps(doc))
     return path
 
 
