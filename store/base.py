@@ -33,7 +33,6 @@ from framesearch.store.runs import HEARTBEAT_S, Op, RunMarker, Visibility, is_ma
 from framesearch.store.schema import (
     RUN,
     TIMESTAMP,
-    VIDEO_ID,
     CollectionInfo,
     FrameHit,
     FramePoint,
@@ -479,39 +478,11 @@ class VectorStore(ABC):
             self._runs.mine.discard(run)
             log.warning("%s: cleanup of run %s of %r left for later: %s", self.description, run, video_id, exc)
 
-    def read_every_frame(self) -> dict[str, int]:
-        """Read every frame point, payload and vector (what a store check does to find unreadable files); returns
-        per video the vectors that are not unit length (stored vectors are normalised: others are damaged)."""
-        if self._read_info() is None:
-            return {}
-        bad: dict[str, int] = {}
-        for point in self._scroll("frames", SearchFilter(), with_vectors=True):
-            hit = self._hit(point.payload, 0.0)
-            vector = np.asarray(point.vector or (), dtype=np.float64)
-            if vector.size and not (np.all(np.isfinite(vector)) and abs(float(vector @ vector) - 1.0) < 1e-3):
-                bad[hit.video_id] = bad.get(hit.video_id, 0) + 1
-        return bad
-
-    def vectorless_points(self) -> dict[str, int]:
-        """Frame points whose vector is gone (a damaged vector store hides them from searches), per video."""
-        if self._read_info() is None:
-            return {}
-        return {v: n for v, n in self._facet(VIDEO_ID, SearchFilter(vectorless=True)).items() if n > 0}
-
     def verify(self) -> None:
-        """A cheap integrity check: the records' frame counts add up to the searchable frames, and every
-        point has its vector (StoreDamaged if not)."""
-        lost = self._count("frames", SearchFilter(vectorless=True)) if self._read_info() else 0
-        if lost:
-            raise StoreDamaged(f"{self.description} is damaged: {lost} frame points lost their vectors; {CHECK_HINT}")
-        records = self.list_videos()
-        expected = sum(r.frames for r in records)
-        held = self.frame_count()
-        if expected != held:
-            raise StoreDamaged(
-                f"{self.description} is inconsistent: its {len(records)} video records list {expected} frames "
-                f"but it holds {held} searchable frames; {CHECK_HINT}"
-            )
+        """The cheap integrity check every embedded store makes on open (store/integrity.py)."""
+        from framesearch.store.integrity import verify_store
+
+        verify_store(self)
 
 
 class _RunState:

@@ -17,6 +17,7 @@ from pydantic import BaseModel, Field, computed_field
 from framesearch.errors import StoreDamaged
 from framesearch.settings import Settings
 from framesearch.store.base import VectorStore
+from framesearch.store.integrity import read_every_frame, vectorless_points
 from framesearch.store.runs import RunMarker
 from framesearch.store.schema import FPS, MODEL, RUN, SOURCE, VIDEO_ID, VideoRecord
 
@@ -136,11 +137,11 @@ def find_problems(store: VectorStore, report: CheckReport) -> list[Problem]:
         if video_id not in marked:
             problems += _video_problems(store, record, by_video.get(video_id, 0))
     try:
-        damaged = store.read_every_frame()
+        damaged = read_every_frame(store)
     except StoreDamaged as exc:
         problems.append(Problem(kind="damaged", detail=str(exc)))
         damaged = {}
-    lost = store.vectorless_points()
+    lost = vectorless_points(store)
     for video_id in sorted(set(damaged) | set(lost)):
         n = damaged.get(video_id, 0) + lost.get(video_id, 0)
         problems.append(Problem(
