@@ -285,11 +285,14 @@ class VectorStore(ABC):
     def _changed(self) -> None:
         with self._runs.lock:
             self._runs.visibility = None
+            self._runs.generation += 1
 
     def visibility(self) -> Visibility:
         """Videos with a run in progress, and their committed runs (cached when no other process writes)."""
-        if self.exclusive and self._runs.visibility is not None:
-            return self._runs.visibility
+        with self._runs.lock:
+            if self.exclusive and self._runs.visibility is not None:
+                return self._runs.visibility
+            generation = self._runs.generation
         markers = self.run_markers()
         pending = tuple(sorted({m.video_id for m in markers}))
         found = self._retrieve("videos", [video_point_id(v) for v in pending]) if pending else []
@@ -297,7 +300,8 @@ class VectorStore(ABC):
         seen = Visibility(pending, committed)
         if self.exclusive:
             with self._runs.lock:
-                self._runs.visibility = seen
+                if self._runs.generation == generation:  # nothing changed while reading: safe to keep
+                    self._runs.visibility = seen
         return seen
 
     def _consistent(self, read: Any) -> Any:
@@ -494,6 +498,7 @@ class _RunState:
         self.mine: set[str] = set()
         self.beats: dict[str, float] = {}
         self.visibility: Visibility | None = None
+        self.generation = 0  # bumped by every marker or record write, so a cache is never older than one
 
 
 __all__ = ["Kind", "SearchFilter", "StoredPoint", "VectorStore"]
