@@ -53,12 +53,15 @@ def library_view(store: Path) -> dict:
     videos = json.loads(cli(store, "videos", "list", "--json").stdout)
     answers = {q: json.loads(cli(store, "search", q, "--json", "--limit", "50").stdout)["results"] for q in QUERIES}
     with EdgeStore(store) as st:
-        points = {
-            p.id: ({k: v for k, v in p.payload.items() if k != "ingest_run"}, np.asarray(p.vector))
+        points = {  # by video and frame: point ids and run ids differ from one ingest run to the next
+            (p.payload["video_id"], p.payload["frame"]): (
+                {k: v for k, v in p.payload.items() if k != "ingest_run"}, np.asarray(p.vector)
+            )
             for v in st.list_videos() for p in st.video_points(v.video_id)
         }
     for v in videos:
         v.pop("indexed_at")
+        v.pop("ingest_run", None)
     return {"videos": videos, "answers": answers, "points": points}
 
 
