@@ -21,6 +21,7 @@ from rich.progress import (
 )
 from rich.table import Table
 
+from framesearch.cli.indexing import build_search_index
 from framesearch.cli.main import (
     CollectionOpt,
     JsonOpt,
@@ -73,6 +74,7 @@ def ingest_results_cmd(
             reports.append(IngestReport.of(record))
             if not as_json:
                 out.print(f"indexed {record.video_id}: {record.frames} frames ({results.skipped} null skipped)")
+        build_search_index(st, show=not as_json)
     if as_json:
         print_json(reports)
 
@@ -183,6 +185,8 @@ def ingest_roboflow_cmd(
         with open_store(settings) as st:
             rj.check_store(st)
             reports, failures = _run_roboflow_jobs(api, st, jobs, root, policy, req.concurrency, as_json)
+            if reports:
+                build_search_index(st, show=not as_json)
     finally:
         api.close()
     if as_json:
@@ -246,12 +250,15 @@ def ingest_local(
     req = request(LocalIngest, fps=fps, video_id=video_id, recursive=recursive, force=force)
     items = library_items(inputs, req.recursive, req.video_id)
     settings = settings_for(ctx, model=model, store=store, qdrant_url=qdrant_url, collection=collection)
-    with open_store(settings) as st, progress_bar(not as_json) as bar:
-        embedder = image_embedder(settings, st.info())
-        outcomes = ingest_library(
-            st, items, embedder=embedder, fps=req.fps, force=req.force,
-            progress_for=lambda item: tracker(bar, item.video_id),
-        )
+    with open_store(settings) as st:
+        with progress_bar(not as_json) as bar:
+            embedder = image_embedder(settings, st.info())
+            outcomes = ingest_library(
+                st, items, embedder=embedder, fps=req.fps, force=req.force,
+                progress_for=lambda item: tracker(bar, item.video_id),
+            )
+        if any(o.status == "indexed" for o in outcomes):
+            build_search_index(st, show=not as_json)
     if as_json:
         print_json(outcomes)
     else:

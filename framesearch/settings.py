@@ -33,6 +33,9 @@ class Settings(BaseSettings):
     )
     threshold: Threshold | None = Field(None, description="Cosine score floor of searches; default: the model's own.")
     limit: Limit = Field(20, description="Results a search returns when the request names no limit.")
+    hnsw_ef: int = Field(
+        128, ge=1, le=4096, description="Search breadth of the HNSW index: higher finds more true neighbours, slower."
+    )
     host: str = Field("127.0.0.1", description="Address `serve` listens on.")
     port: int = Field(8000, ge=1, le=65535, description="Port `serve` listens on.")
     cache_dir: Path | None = Field(None, description="Thumbnails, uploads and job state; default `<store>/cache`.")

@@ -7,12 +7,10 @@ import numpy as np
 from framesearch.embedders.base import DEFAULT_THRESHOLD, TextEmbedder
 from framesearch.errors import InvalidInput
 from framesearch.search.models import FrameMatch, SearchFilters, SearchRequest, SearchResponse, SimilarRequest
-from framesearch.search.segments import SCORE_DIGITS, group_segments
+from framesearch.search.retrieval import retrieve_segments
+from framesearch.search.segments import SCORE_DIGITS, segments_of
 from framesearch.settings import Settings
 from framesearch.store.base import SearchFilter, VectorStore
-
-FRAMES_PER_SEGMENT = 25
-MAX_FRAMES = 10_000
 
 
 def search(
@@ -55,15 +53,14 @@ def search_vector(
     threshold = filters.threshold if filters.threshold is not None else default_threshold(settings, embedder)
     limit = filters.limit or settings.limit
     flt = SearchFilter(tuple(filters.video_id), filters.t_min, filters.t_max)
-    frame_limit = limit if filters.mode == "frames" else min(limit * FRAMES_PER_SEGMENT, MAX_FRAMES)
-    hits = store.search(vector, flt, limit=frame_limit, threshold=threshold)
     if filters.mode == "frames":
+        hits = store.search(vector, flt, limit=limit, threshold=threshold)
         results: list = [
             FrameMatch(video_id=h.video_id, frame=h.frame, timestamp=h.timestamp, score=round(h.score, SCORE_DIGITS))
             for h in hits
         ]
     else:
-        results = group_segments(hits)[:limit]
+        results = segments_of(retrieve_segments(store, vector, flt, limit, threshold))
     info = store.info()
     return SearchResponse(
         query=query,

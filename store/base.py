@@ -7,7 +7,7 @@ video semantics (model check, stale sweep, records) live here once.
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any, Literal
 
@@ -15,9 +15,11 @@ import numpy as np
 
 from framesearch.errors import InvalidInput, ModelMismatch, NotFound
 from framesearch.store.schema import (
+    HNSW_EF,
     CollectionInfo,
     FrameHit,
     FramePoint,
+    IndexStatus,
     VideoRecord,
     point_id,
     video_point_id,
@@ -29,12 +31,14 @@ Kind = Literal["frames", "videos"]
 
 @dataclass(frozen=True)
 class SearchFilter:
-    """Payload conditions: any of `video_ids`, a time range, and points not written by run `not_run`."""
+    """Payload conditions: any of `video_ids`, a time range, points not written by run `not_run`, and none of
+    the `exclude` ranges (video id, from s, to s)."""
 
     video_ids: tuple[str, ...] = ()
     t_min: float | None = None
     t_max: float | None = None
     not_run: str | None = None
+    exclude: tuple[tuple[str, float, float], ...] = ()
 
 
 @dataclass(frozen=True)
@@ -48,6 +52,7 @@ class VectorStore(ABC):
     """Frames and videos in Qdrant. Subclasses provide the primitives below."""
 
     description: str = "store"
+    hnsw_ef: int = HNSW_EF  # search breadth (the `hnsw_ef` setting); the limit raises it for large limits
 
     @abstractmethod
     def _read_info(self) -> CollectionInfo | None: ...
@@ -61,6 +66,12 @@ class VectorStore(ABC):
 
     @abstractmethod
     def _query(self, vector: list[float], flt: SearchFilter, limit: int, threshold: float | None) -> list[tuple[dict, float]]: ...
+
+    def _query_batch(
+        self, vector: list[float], requests: list[tuple[SearchFilter, int]], threshold: float | None
+    ) -> list[list[tuple[dict, float]]]:
+        """One query vector under several (filter, limit) pairs; backends with a batch call override this."""
+        return [self._query(vector, flt, limit, threshold) for flt, limit in requests]
 
     @abstractmethod
     def _delete(self, kind: Kind, flt: SearchFilter) -> None: ...
@@ -80,6 +91,19 @@ class VectorStore(ABC):
     def flush(self) -> None:
         """Persist pending writes where the backend buffers them (Qdrant servers persist on their own)."""
         return None
+
+    def index_status(self) -> IndexStatus:
+        """Frames stored and frames covered by the HNSW index (backends without an index report none)."""
+        count = self.frame_count()
+        return IndexStatus(points=count, indexed=0)
+
+    def build_index(self, progress: Callable[[IndexStatus], None] | None = None) -> IndexStatus:
+        """Index the frames written since the last build (only those), blocking until done; `progress` is told
+        the status before and after. Searches stay exact-correct meanwhile: unindexed frames are scanned."""
+        status = self.index_status()
+        if progress:
+            progress(status)
+        return status
 
     def __enter__(self) -> VectorStore:
         return self
@@ -123,11 +147,25 @@ class VectorStore(ABC):
         info = self._read_info()
         if info is None:
             return []
+        rows = self._query(self._query_vector(vector, info), flt, limit, threshold)
+        return [FrameHit.from_payload(payload, score) for payload, score in rows]
+
+    def search_batch(
+        self, vector: np.ndarray, requests: Sequence[tuple[SearchFilter, int]], threshold: float | None = None
+    ) -> list[list[FrameHit]]:
+        """The same query vector under several (filter, limit) pairs, in one call where the backend allows."""
+        info = self._read_info()
+        if info is None or not requests:
+            return [[] for _ in requests]
+        vec = self._query_vector(vector, info)
+        answers = self._query_batch(vec, list(requests), threshold)
+        return [[FrameHit.from_payload(payload, score) for payload, score in rows] for rows in answers]
+
+    def _query_vector(self, vector: np.ndarray, info: CollectionInfo) -> list[float]:
         vec = np.asarray(vector, dtype=np.float32).reshape(-1)
         if vec.shape[0] != info.dim:
             raise InvalidInput(f"query vector has {vec.shape[0]} dimensions; the collection's have {info.dim}")
-        rows = self._query(normalize(vec).tolist(), flt, limit, threshold)
-        return [FrameHit.from_payload(payload, score) for payload, score in rows]
+        return normalize(vec).tolist()
 
     def frame_vector(self, video_id: str, frame: int) -> np.ndarray:
         """The stored vector of one frame (for 'more like this')."""

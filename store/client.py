@@ -2,14 +2,27 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+import time
+from collections.abc import Callable, Iterator
 from typing import Any
 
 from framesearch.errors import StoreError
 from framesearch.store.base import Kind, SearchFilter, StoredPoint, VectorStore
-from framesearch.store.schema import HNSW_EF, INDEXED_FIELDS, RUN, TIMESTAMP, VIDEO_ID, CollectionInfo
+from framesearch.store.schema import (
+    HNSW_EF,
+    INDEX,
+    INDEXED_FIELDS,
+    RUN,
+    TIMESTAMP,
+    VIDEO_ID,
+    CollectionInfo,
+    IndexConfig,
+    IndexStatus,
+)
 
 SCROLL_PAGE = 1000
+INDEX_POLL_S = 0.5
+INDEX_WAIT_S = 3600.0
 
 
 def _models():
@@ -25,10 +38,13 @@ def _client_filter(flt: SearchFilter) -> Any:
         must.append(m.FieldCondition(key=VIDEO_ID, match=m.MatchAny(any=list(flt.video_ids))))
     if flt.t_min is not None or flt.t_max is not None:
         must.append(m.FieldCondition(key=TIMESTAMP, range=m.Range(gte=flt.t_min, lte=flt.t_max)))
-    must_not = [m.FieldCondition(key=RUN, match=m.MatchValue(value=flt.not_run))] if flt.not_run else None
+    must_not: list[Any] = [m.FieldCondition(key=RUN, match=m.MatchValue(value=flt.not_run))] if flt.not_run else []
+    for video_id, start, end in flt.exclude:
+        must_not.append(m.Filter(must=[m.FieldCondition(key=VIDEO_ID, match=m.MatchValue(value=video_id)),
+                                       m.FieldCondition(key=TIMESTAMP, range=m.Range(gte=start, lte=end))]))
     if not must and not must_not:
         return None
-    return m.Filter(must=must or None, must_not=must_not)
+    return m.Filter(must=must or None, must_not=must_not or None)
 
 
 class ClientStore(VectorStore):
@@ -42,9 +58,13 @@ class ClientStore(VectorStore):
         api_key: str | None = None,
         collection: str = "frames",
         client: Any = None,
+        hnsw_ef: int = HNSW_EF,
+        index: IndexConfig = INDEX,
     ) -> None:
         from qdrant_client import QdrantClient
 
+        self.hnsw_ef, self.index = hnsw_ef, index
+        self.local = client is None and not url
         self.names = {"frames": collection, "videos": f"{collection}_videos"}
         where = url or path or "memory"
         self.description = f"Qdrant at {where} (collection {collection!r})"
@@ -82,9 +102,20 @@ class ClientStore(VectorStore):
         if not self.client.collection_exists(videos):
             self.client.create_collection(videos, vectors_config=m.VectorParams(size=1, distance=m.Distance.DOT))
             self.client.create_payload_index(videos, VIDEO_ID, m.PayloadSchemaType.KEYWORD)
+        index = self.index
+        quantization = None
+        if index.quantization:
+            quantization = m.ScalarQuantization(
+                scalar=m.ScalarQuantizationConfig(type=m.ScalarType.INT8, quantile=0.99, always_ram=True)
+            )
         self.client.create_collection(
             frames,
-            vectors_config=m.VectorParams(size=info.dim, distance=m.Distance.COSINE),
+            vectors_config=m.VectorParams(size=info.dim, distance=m.Distance.COSINE, on_disk=index.quantization),
+            hnsw_config=m.HnswConfigDiff(
+                m=index.m, ef_construct=index.ef_construct, full_scan_threshold=index.kilobytes(index.full_scan_frames, info.dim)
+            ),
+            quantization_config=quantization,
+            optimizers_config=m.OptimizersConfigDiff(indexing_threshold=index.kilobytes(index.index_min_frames, info.dim)),
             on_disk_payload=True,
             metadata=info.to_metadata(),
         )
@@ -98,6 +129,15 @@ class ClientStore(VectorStore):
         points = [m.PointStruct(id=i, vector=v, payload=p) for i, v, p in zip(ids, vectors, payloads, strict=False)]
         self.client.upsert(self.names[kind], points=points, wait=True)
 
+    def _params(self, limit: int) -> Any:
+        if self.local:
+            return None  # local mode scans exactly: it has no index to tune
+        m = _models()
+        quantization = None
+        if self.index.quantization:
+            quantization = m.QuantizationSearchParams(rescore=True, oversampling=self.index.oversampling)
+        return m.SearchParams(hnsw_ef=max(self.hnsw_ef, limit), quantization=quantization)
+
     def _query(self, vector: list[float], flt: SearchFilter, limit: int, threshold: float | None) -> list[tuple[dict, float]]:
         result = self.client.query_points(
             self.names["frames"],
@@ -106,9 +146,42 @@ class ClientStore(VectorStore):
             limit=limit,
             score_threshold=threshold,
             with_payload=True,
-            search_params=_models().SearchParams(hnsw_ef=max(HNSW_EF, limit)),
+            search_params=self._params(limit),
         )
         return [(p.payload or {}, p.score) for p in result.points]
+
+    def _query_batch(
+        self, vector: list[float], requests: list[tuple[SearchFilter, int]], threshold: float | None
+    ) -> list[list[tuple[dict, float]]]:
+        m = _models()
+        batch = [
+            m.QueryRequest(query=vector, filter=_client_filter(flt), limit=limit, score_threshold=threshold,
+                           with_payload=True, params=self._params(limit))
+            for flt, limit in requests
+        ]
+        answers = self.client.query_batch_points(self.names["frames"], requests=batch)
+        return [[(p.payload or {}, p.score) for p in answer.points] for answer in answers]
+
+    def index_status(self) -> IndexStatus:
+        if self._read_info() is None:
+            return IndexStatus(points=0, indexed=0)
+        info = self.client.get_collection(self.names["frames"])
+        points = int(info.points_count or 0)
+        pending = str(getattr(info.status, "value", info.status)) != "green"
+        return IndexStatus(points=points, indexed=int(info.indexed_vectors_count or 0), pending=pending and not self.local)
+
+    def build_index(self, progress: Callable[[IndexStatus], None] | None = None) -> IndexStatus:
+        """A Qdrant server indexes new points in the background by itself: wait until it reports the collection
+        green (optimizations done). qdrant-client's local mode has no index (it scans), so there is nothing to wait for."""
+        status = self.index_status()
+        deadline = time.monotonic() + INDEX_WAIT_S
+        while True:
+            if progress:
+                progress(status)
+            if not status.pending or time.monotonic() > deadline:
+                return status
+            time.sleep(INDEX_POLL_S)
+            status = self.index_status()
 
     def _delete(self, kind: Kind, flt: SearchFilter) -> None:
         m = _models()

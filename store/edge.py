@@ -11,13 +11,23 @@ import json
 import os
 import sys
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
 from framesearch.errors import StoreError, StoreLocked
 from framesearch.store.base import Kind, SearchFilter, StoredPoint, VectorStore
-from framesearch.store.schema import HNSW_EF, INDEXED_FIELDS, RUN, TIMESTAMP, VIDEO_ID, CollectionInfo
+from framesearch.store.schema import (
+    HNSW_EF,
+    INDEX,
+    INDEXED_FIELDS,
+    RUN,
+    TIMESTAMP,
+    VIDEO_ID,
+    CollectionInfo,
+    IndexConfig,
+    IndexStatus,
+)
 
 SCROLL_PAGE = 1000
 
@@ -35,16 +45,42 @@ def _edge_filter(flt: SearchFilter) -> Any:
         must.append(q.FieldCondition(VIDEO_ID, match=q.MatchAny(list(flt.video_ids))))
     if flt.t_min is not None or flt.t_max is not None:
         must.append(q.FieldCondition(TIMESTAMP, range=q.RangeFloat(gte=flt.t_min, lte=flt.t_max)))
-    must_not = [q.FieldCondition(RUN, match=q.MatchValue(flt.not_run))] if flt.not_run else None
+    must_not: list[Any] = [q.FieldCondition(RUN, match=q.MatchValue(flt.not_run))] if flt.not_run else []
+    for video_id, start, end in flt.exclude:
+        must_not.append(q.Filter(must=[q.FieldCondition(VIDEO_ID, match=q.MatchValue(video_id)),
+                                       q.FieldCondition(TIMESTAMP, range=q.RangeFloat(gte=start, lte=end))]))
     if not must and not must_not:
         return None
-    return q.Filter(must=must or None, must_not=must_not)
+    return q.Filter(must=must or None, must_not=must_not or None)
+
+
+def _edge_config(info: CollectionInfo, index: IndexConfig) -> Any:
+    """Frames shard: HNSW built by `optimize()`, int8 vectors in RAM, float vectors and payloads on disk."""
+    q = _edge()
+    quantization = None
+    if index.quantization:
+        quantization = q.ScalarQuantizationConfig(type=q.ScalarType.Int8, quantile=0.99, memory=q.Memory.Pinned)
+    return q.EdgeConfig(
+        vectors=q.EdgeVectorParams(
+            size=info.dim, distance=q.Distance.Cosine, memory=q.Memory.Cold if index.quantization else None
+        ),
+        payload_memory=q.Memory.Cold,
+        hnsw_config=q.HnswIndexConfig(
+            m=index.m, ef_construct=index.ef_construct, full_scan_threshold=index.kilobytes(index.full_scan_frames, info.dim)
+        ),
+        quantization_config=quantization,
+        optimizers=q.EdgeOptimizersConfig(indexing_threshold=index.kilobytes(index.index_min_frames, info.dim)),
+    )
 
 
 class EdgeStore(VectorStore):
     """A store in a local folder through `qdrant-edge-py`; one process at a time."""
 
-    def __init__(self, root: Path, collection: str = "frames") -> None:
+    def __init__(
+        self, root: Path, collection: str = "frames", *, hnsw_ef: int = HNSW_EF, index: IndexConfig = INDEX
+    ) -> None:
+        self.hnsw_ef, self.index = hnsw_ef, index
+        self._pending = False
         self.root = Path(root) / collection
         self.description = f"store {Path(root)} (collection {collection!r})"
         self.root.mkdir(parents=True, exist_ok=True)
@@ -96,10 +132,7 @@ class EdgeStore(VectorStore):
 
     def _create(self, info: CollectionInfo) -> None:
         q = _edge()
-        frames = q.EdgeShard.create(
-            str(self.root / "frames"),
-            q.EdgeConfig(vectors=q.EdgeVectorParams(size=info.dim, distance=q.Distance.Cosine), on_disk_payload=True),
-        )
+        frames = q.EdgeShard.create(str(self.root / "frames"), _edge_config(info, self.index))
         kinds = {"keyword": q.PayloadSchemaType.Keyword, "float": q.PayloadSchemaType.Float}
         for name, kind in INDEXED_FIELDS.items():
             frames.update(q.UpdateOperation.create_field_index(name, kinds[kind]))
@@ -119,18 +152,53 @@ class EdgeStore(VectorStore):
         q = _edge()
         points = [q.Point(pid, vec, payload) for pid, vec, payload in zip(ids, vectors, payloads, strict=False)]
         self._shards[kind].update(q.UpdateOperation.upsert_points(points))
+        self._pending = self._pending or kind == "frames"
 
-    def _query(self, vector: list[float], flt: SearchFilter, limit: int, threshold: float | None) -> list[tuple[dict, float]]:
+    def _request(self, vector: list[float], flt: SearchFilter, limit: int, threshold: float | None) -> Any:
         q = _edge()
-        request = q.QueryRequest(
+        quantization = None
+        if self.index.quantization:
+            quantization = q.QuantizationSearchParams(rescore=True, oversampling=self.index.oversampling)
+        return q.QueryRequest(
             limit=limit,
             query=q.Query.Nearest(vector),
             filter=_edge_filter(flt),
             with_payload=True,
             score_threshold=threshold,
-            params=q.SearchParams(hnsw_ef=max(HNSW_EF, limit)),
+            params=q.SearchParams(hnsw_ef=max(self.hnsw_ef, limit), quantization=quantization),
         )
-        return [(p.payload or {}, p.score) for p in self._shards["frames"].query(request)]
+
+    def _query(self, vector: list[float], flt: SearchFilter, limit: int, threshold: float | None) -> list[tuple[dict, float]]:
+        points = self._shards["frames"].query(self._request(vector, flt, limit, threshold))
+        return [(p.payload or {}, p.score) for p in points]
+
+    def _query_batch(
+        self, vector: list[float], requests: list[tuple[SearchFilter, int]], threshold: float | None
+    ) -> list[list[tuple[dict, float]]]:
+        q = _edge()
+        batch = q.QueryBatchRequest([self._request(vector, flt, limit, threshold) for flt, limit in requests])
+        return [[(p.payload or {}, p.score) for p in points] for points in self._shards["frames"].query_batch(batch)]
+
+    def index_status(self) -> IndexStatus:
+        shard = self._shards.get("frames")
+        if shard is None:
+            return IndexStatus(points=0, indexed=0)
+        info = shard.info()
+        return IndexStatus(points=int(info.points_count), indexed=int(info.indexed_vectors_count), pending=self._pending)
+
+    def build_index(self, progress: Callable[[IndexStatus], None] | None = None) -> IndexStatus:
+        """Run the Edge optimizers: new frames get their HNSW graph (segments already indexed are kept), deleted
+        ones are vacuumed. Blocks (and holds the GIL) until done; searches meanwhile wait, then answer correctly."""
+        if "frames" not in self._shards:
+            return self.index_status()
+        if progress:
+            progress(self.index_status())
+        self._shards["frames"].optimize()
+        self._pending = False
+        status = self.index_status()
+        if progress:
+            progress(status)
+        return status
 
     def _delete(self, kind: Kind, flt: SearchFilter) -> None:
         q = _edge()
@@ -138,6 +206,7 @@ class EdgeStore(VectorStore):
         if condition is None:
             raise ValueError("refusing to delete without a filter")
         self._shards[kind].update(q.UpdateOperation.delete_points_by_filter(condition))
+        self._pending = self._pending or kind == "frames"
 
     def _scroll(self, kind: Kind, flt: SearchFilter, with_vectors: bool = False) -> Iterator[StoredPoint]:
         q = _edge()

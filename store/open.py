@@ -12,7 +12,7 @@ def open_store(settings: Settings) -> VectorStore:
         from framesearch.store.client import ClientStore
 
         key = settings.qdrant_api_key.get_secret_value() if settings.qdrant_api_key else None
-        return ClientStore(url=settings.qdrant_url, api_key=key, collection=settings.collection)
+        return ClientStore(url=settings.qdrant_url, api_key=key, collection=settings.collection, hnsw_ef=settings.hnsw_ef)
     from framesearch.store.edge import EdgeStore
 
-    return EdgeStore(settings.store, settings.collection)
+    return EdgeStore(settings.store, settings.collection, hnsw_ef=settings.hnsw_ef)

@@ -183,6 +183,30 @@ def _limit(variable, tmp_path, **_):
     assert json.loads(cli({**env, variable: "1"}, "search", "--vector-file", str(query), "--json").stdout)["count"] == 1
 
 
+@probe("hnsw_ef")
+def _hnsw_ef(variable, tmp_path, **_):
+    from framesearch.store.schema import INDEX
+
+    rng = np.random.default_rng(3)
+    vectors = rng.normal(size=(INDEX.index_min_frames + 1000, 64))  # indexed by the ingest: an HNSW search
+    env = {"FRAMESEARCH_STORE": str(tmp_path / "s")}
+    assert cli(env, "ingest", "results", str(write_results(tmp_path, "v", vectors.tolist())), "--model", "t/ef").exit_code == 0
+    unit = vectors / np.linalg.norm(vectors, axis=1, keepdims=True)
+
+    def misses(extra: dict[str, str]) -> int:
+        missed = 0
+        for i, q in enumerate(rng.normal(size=(12, 64))):
+            path = tmp_path / f"q{i}.json"
+            path.write_text(json.dumps(q.tolist()))
+            found = json.loads(cli({**env, **extra}, "search", "--vector-file", str(path), "--mode", "frames",
+                                   "--threshold", "-1", "--limit", "10", "--json").stdout)["results"]
+            exact = set((np.argsort(-(unit @ q))[:10] * 12).tolist())  # frame numbers of write_results
+            missed += len(exact - {f["frame"] for f in found})
+        return missed
+
+    assert misses({variable: "1"}) > misses({})  # a narrow search misses true neighbours the default finds
+
+
 @probe("ort_threads")
 def _ort_threads(variable, request, monkeypatch, **_):
     from framesearch.embedders.resolve import text_embedder
