@@ -5,9 +5,10 @@ intervals. Asking the ANN index for "enough" frames cannot work: one long scene 
 frames) fills any frame limit, comes back as scattered fragments, and crowds every other video out. So:
 
 1. seeds: the ANN top-K frames (K = 2 x limit, at least 32) above the threshold, grouped into runs;
-2. when K came back (there may be more), each run is grown at both edges by filtered searches of the time
-   window just past the edge (video and time range: exact scoring of a few dozen frames), the window
-   doubling while the run goes on, all runs' windows in one batched call per step; runs that meet merge;
+2. when K came back (there may be more), every frame above the threshold is fetched in the span of each
+   cluster of seeds plus a window on each side (filtered searches on one video and a time range, so the
+   store scores just those frames; one batched call), and runs reaching a span's end grow by windows that
+   double while the run goes on (again one batched call per step); runs that meet merge;
 3. while fewer than `limit` runs are known and the seeds were cut by K, search again with the known runs'
    time ranges excluded, so other moments (of other videos, or later in the same one) come next.
 
@@ -72,18 +73,49 @@ def retrieve_segments(
         excluded = replace(flt, exclude=flt.exclude + tuple((r.video_id, r.start, r.end) for r in runs))
         hits = store.search(vector, excluded, limit=seeds, threshold=threshold)
         cut = len(hits) == seeds
-        new = _runs(hits, complete=not cut)
-        runs = _merge(runs + new)
-        if cut:
-            runs = _grow(store, vector, flt, threshold, runs)
+        runs = _merge(runs + (_complete(store, vector, flt, threshold, hits) if cut else _runs(hits, complete=True)))
         if not cut or len(runs) >= limit:
             break
     runs.sort(key=lambda r: (-r.best, r.video_id, r.start))
     return [r.hits for r in runs[:limit]]
 
 
-def _runs(hits: Sequence[FrameHit], complete: bool) -> list[Run]:
-    """Hits grouped by video, split where a gap exceeds the sampling gap; `complete`: nothing more to find."""
+def _complete(store: VectorStore, vector: np.ndarray, flt: SearchFilter, threshold: float, seeds: list[FrameHit]) -> list[Run]:
+    """Whole runs around seeds that were cut by the seed limit: every frame above the threshold in the span of
+    each cluster of seeds (plus a window on each side), in one batched search; then grow runs that reach a span's
+    end. A span's search filters on one video and a time range, so the store scores just those frames."""
+    spans: list[tuple[Run, float, float]] = []
+    for cluster in _runs(seeds, complete=False, gap=FIRST_WINDOW):
+        if not cluster.interval:
+            spans.append((cluster, cluster.start, cluster.end))
+            continue
+        reach = FIRST_WINDOW * cluster.interval
+        low = max(cluster.start - reach, 0.0, flt.t_min if flt.t_min is not None else 0.0)
+        high = min(cluster.end + reach, flt.t_max) if flt.t_max is not None else cluster.end + reach
+        spans.append((cluster, low, high))
+    requests = [(SearchFilter(video_ids=(c.video_id,), t_min=low, t_max=high), _frames_in(c, low, high))
+                for c, low, high in spans]
+    answers = store.search_batch(vector, requests, threshold)
+    runs: list[Run] = []
+    for (cluster, low, high), (_, asked), found in zip(spans, requests, answers, strict=True):
+        if not cluster.interval or len(found) >= asked:  # no known sampling rate, or denser than it says: grow from seeds
+            runs += _runs(cluster.hits, complete=False)
+            continue
+        for run in _runs(found, complete=True):
+            run.grow_left = run.start - low <= run.max_gap + EPSILON and low > (flt.t_min or 0.0)
+            run.grow_right = high - run.end <= run.max_gap + EPSILON
+            run.window = {"left": 2 * FIRST_WINDOW, "right": 2 * FIRST_WINDOW}
+            runs.append(run)
+    return _grow(store, vector, flt, threshold, _merge(runs))
+
+
+def _frames_in(run: Run, low: float, high: float) -> int:
+    """How many frames to ask for in a time range: twice what the sampling rate puts there (rates vary)."""
+    return 2 * int((high - low) / run.interval + 1) + 2 if run.interval else 2 * len(run.hits) + 2
+
+
+def _runs(hits: Sequence[FrameHit], complete: bool, gap: float = GAP_FACTOR) -> list[Run]:
+    """Hits grouped by video, split where a gap exceeds `gap` sampling intervals; `complete`: nothing more to find."""
     by_video: dict[str, list[FrameHit]] = {}
     for hit in hits:
         by_video.setdefault(hit.video_id, []).append(hit)
@@ -91,7 +123,7 @@ def _runs(hits: Sequence[FrameHit], complete: bool) -> list[Run]:
     for video_id, found in by_video.items():
         found.sort(key=lambda h: h.timestamp)
         interval = sampling_interval(found)
-        max_gap = GAP_FACTOR * interval if interval else 0.0
+        max_gap = gap * interval if interval else 0.0
         current = [found[0]]
         for hit in found[1:]:
             if hit.timestamp - current[-1].timestamp <= max_gap + EPSILON:
@@ -120,24 +152,19 @@ def _merge(runs: list[Run]) -> list[Run]:
     return merged
 
 
-def _window(run: Run, side: str, flt: SearchFilter) -> tuple[SearchFilter, int] | None:
-    """The filter and limit of the search just past one edge of a run, or None when nothing lies there."""
+def _window(run: Run, side: str, flt: SearchFilter) -> tuple[float, float] | None:
+    """The time range just past one edge of a run (inside the search's time range), or None when there is none."""
     if not run.interval:
         return None
     span = run.window[side] * run.interval
     low, high = (run.end + EPSILON, run.end + span) if side == "right" else (run.start - span, run.start - EPSILON)
     low = max(low, 0.0, flt.t_min if flt.t_min is not None else 0.0)
     high = min(high, flt.t_max) if flt.t_max is not None else high
-    if high < low:
-        return None
-    return SearchFilter(video_ids=(run.video_id,), t_min=low, t_max=high), 2 * run.window[side] + 2
+    return None if high < low else (low, high)
 
 
-def _extend(run: Run, side: str, found: list[FrameHit], limit: int, window_edge: float) -> None:
-    """Take the window's hits that continue the run without a gap; stop the edge when the run ends inside it."""
-    if len(found) >= limit:  # the window held more frames than asked for: look at a narrower one
-        run.window[side] = max(1, run.window[side] // 2)
-        return
+def _extend(run: Run, side: str, found: list[FrameHit], window_edge: float) -> None:
+    """Take the window's hits that continue the run without a gap; close the edge when the run ends inside it."""
     found = sorted(found, key=lambda h: h.timestamp, reverse=side == "left")
     edge = run.end if side == "right" else run.start
     taken = []
@@ -157,21 +184,26 @@ def _extend(run: Run, side: str, found: list[FrameHit], limit: int, window_edge:
 
 
 def _grow(store: VectorStore, vector: np.ndarray, flt: SearchFilter, threshold: float, runs: list[Run]) -> list[Run]:
-    """Grow every run at its open edges until each ends (batched window searches), merging runs that meet."""
+    """Grow runs at their open edges until each ends, merging runs that meet: each step searches the window
+    past every open edge (one video, one time range each: the store scores just those frames), in one batch."""
     while sum(len(r.hits) for r in runs) < MAX_FRAMES:
         steps = []
         for run in runs:
             for side in ("left", "right"):
-                if getattr(run, f"grow_{side}"):
-                    window = _window(run, side, flt)
-                    if window is None:
-                        setattr(run, f"grow_{side}", False)
-                    else:
-                        steps.append((run, side, window))
+                window = _window(run, side, flt) if getattr(run, f"grow_{side}") else None
+                if window is None:
+                    setattr(run, f"grow_{side}", False)
+                else:
+                    steps.append((run, side, window))
         if not steps:
             break
-        answers = store.search_batch(vector, [w for _, _, w in steps], threshold)
-        for (run, side, (window, limit)), found in zip(steps, answers, strict=True):
-            _extend(run, side, found, limit, window.t_max if side == "right" else window.t_min)
+        requests = [(SearchFilter(video_ids=(r.video_id,), t_min=low, t_max=high), _frames_in(r, low, high))
+                    for r, _, (low, high) in steps]
+        for (run, side, (low, high)), (_, asked), found in zip(steps, requests, store.search_batch(vector, requests, threshold),
+                                                               strict=True):
+            if len(found) >= asked:  # denser than the sampling rate says: a narrower window next time
+                run.window[side] = max(1, run.window[side] // 2)
+            else:
+                _extend(run, side, found, high if side == "right" else low)
         runs = _merge(runs)
     return runs

@@ -39,12 +39,16 @@ def _client_filter(flt: SearchFilter) -> Any:
     if flt.t_min is not None or flt.t_max is not None:
         must.append(m.FieldCondition(key=TIMESTAMP, range=m.Range(gte=flt.t_min, lte=flt.t_max)))
     must_not: list[Any] = [m.FieldCondition(key=RUN, match=m.MatchValue(value=flt.not_run))] if flt.not_run else []
-    for video_id, start, end in flt.exclude:
-        must_not.append(m.Filter(must=[m.FieldCondition(key=VIDEO_ID, match=m.MatchValue(value=video_id)),
-                                       m.FieldCondition(key=TIMESTAMP, range=m.Range(gte=start, lte=end))]))
+    must_not += [_client_range(m, *r) for r in flt.exclude]
     if not must and not must_not:
         return None
     return m.Filter(must=must or None, must_not=must_not or None)
+
+
+def _client_range(m: Any, video_id: str, start: float, end: float) -> Any:
+    """Frames of one video from `start` to `end` seconds."""
+    return m.Filter(must=[m.FieldCondition(key=VIDEO_ID, match=m.MatchValue(value=video_id)),
+                          m.FieldCondition(key=TIMESTAMP, range=m.Range(gte=start, lte=end))])
 
 
 class ClientStore(VectorStore):

@@ -46,12 +46,16 @@ def _edge_filter(flt: SearchFilter) -> Any:
     if flt.t_min is not None or flt.t_max is not None:
         must.append(q.FieldCondition(TIMESTAMP, range=q.RangeFloat(gte=flt.t_min, lte=flt.t_max)))
     must_not: list[Any] = [q.FieldCondition(RUN, match=q.MatchValue(flt.not_run))] if flt.not_run else []
-    for video_id, start, end in flt.exclude:
-        must_not.append(q.Filter(must=[q.FieldCondition(VIDEO_ID, match=q.MatchValue(video_id)),
-                                       q.FieldCondition(TIMESTAMP, range=q.RangeFloat(gte=start, lte=end))]))
+    must_not += [_edge_range(q, *r) for r in flt.exclude]
     if not must and not must_not:
         return None
     return q.Filter(must=must or None, must_not=must_not or None)
+
+
+def _edge_range(q: Any, video_id: str, start: float, end: float) -> Any:
+    """Frames of one video from `start` to `end` seconds."""
+    return q.Filter(must=[q.FieldCondition(VIDEO_ID, match=q.MatchValue(video_id)),
+                          q.FieldCondition(TIMESTAMP, range=q.RangeFloat(gte=start, lte=end))])
 
 
 def _edge_config(info: CollectionInfo, index: IndexConfig) -> Any:
