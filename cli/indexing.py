@@ -4,16 +4,16 @@ from __future__ import annotations
 
 from typing import Any
 
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
-
 from framesearch.cli.main import err
 
 
 def build_search_index(store: Any, show: bool = True) -> Any:
     """Index the new frames (only those; segments indexed before are kept) so the next search is an ANN search,
     not a scan. Qdrant Edge builds in this process; a Qdrant server builds by itself and this waits for it."""
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
     columns = (TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn())
-    with Progress(*columns, console=err, disable=not show, transient=False) as bar:
+    with Progress(*columns, console=err.console, disable=not show, transient=False) as bar:
         task = bar.add_task("building the search index", total=None)
 
         def progress(status: Any) -> None:

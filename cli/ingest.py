@@ -10,16 +10,6 @@ from pathlib import Path
 from typing import Annotated, Any, Optional
 
 import typer
-from rich.progress import (
-    BarColumn,
-    MofNCompleteColumn,
-    Progress,
-    SpinnerColumn,
-    TextColumn,
-    TimeElapsedColumn,
-    TimeRemainingColumn,
-)
-from rich.table import Table
 
 from framesearch.cli.indexing import build_search_index
 from framesearch.cli.main import (
@@ -38,7 +28,6 @@ from framesearch.cli.main import (
     settings_for,
 )
 from framesearch.errors import FrameSearchError, InvalidInput
-from framesearch.ingest.requests import LocalIngest, ResultsIngest, RoboflowIngest
 
 FpsOpt = Annotated[Optional[float], typer.Option("--fps", help="Frames sampled per second of video (default 3).")]
 ModelDirOpt = Annotated[Optional[str], typer.Option("--model", help="CLIP model folder or bundled model name.")]
@@ -59,6 +48,7 @@ def ingest_results_cmd(
 ) -> None:
     """Index Roboflow CLIP results files: every file is validated before anything is written."""
     from framesearch.ingest.index import IngestReport, ingest_results
+    from framesearch.ingest.requests import ResultsIngest
     from framesearch.ingest.results import load_results_file
     from framesearch.store.open import open_store
 
@@ -79,7 +69,7 @@ def ingest_results_cmd(
         print_json(reports)
 
 
-def _roboflow_jobs(req: RoboflowIngest, root: Path) -> list[Any]:
+def _roboflow_jobs(req: Any, root: Path) -> list[Any]:
     """The jobs an `ingest roboflow` call names, checked before anything is paid for."""
     from framesearch.ingest import roboflow_job as rj
 
@@ -107,6 +97,8 @@ def _stage_text(stage: str, info: dict[str, Any]) -> str:
 
 def _run_roboflow_jobs(api: Any, st: Any, jobs: list[Any], root: Path, policy: Any, workers: int, quiet: bool):
     """Run each job's pipeline concurrently (indexing one at a time); returns reports and failures."""
+    from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
+
     from framesearch.ingest import roboflow_job as rj
     from framesearch.ingest.roboflow_api import Interrupted
 
@@ -126,7 +118,7 @@ def _run_roboflow_jobs(api: Any, st: Any, jobs: list[Any], root: Path, policy: A
     reports: list = []
     failures: list = []
     columns = (SpinnerColumn(), TextColumn("{task.description}"), TimeElapsedColumn())
-    with Progress(*columns, console=err, disable=quiet) as progress, ThreadPoolExecutor(min(workers, len(jobs))) as pool:
+    with Progress(*columns, console=err.console, disable=quiet) as progress, ThreadPoolExecutor(min(workers, len(jobs))) as pool:
         tasks = {job: progress.add_task(f"{job.video_id}: queued", total=None) for job in jobs}
         futures = {pool.submit(work, job, task): job for job, task in tasks.items()}
         try:
@@ -171,6 +163,7 @@ def ingest_roboflow_cmd(
 ) -> None:
     """Embed videos with CLIP in Roboflow's cloud (Video Inference), save the raw results and index them."""
     from framesearch.ingest import roboflow_job as rj
+    from framesearch.ingest.requests import RoboflowIngest
     from framesearch.ingest.roboflow_api import RoboflowVideoAPI, poll_policy
     from framesearch.store.open import open_store
 
@@ -201,8 +194,10 @@ def ingest_roboflow_cmd(
 
 
 @contextmanager
-def progress_bar(enabled: bool = True) -> Iterator[Progress]:
+def progress_bar(enabled: bool = True) -> Iterator[Any]:
     """A rich progress bar on stderr: frames done, rate, ETA."""
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
+
     columns = [
         TextColumn("{task.description}"),
         BarColumn(),
@@ -211,11 +206,11 @@ def progress_bar(enabled: bool = True) -> Iterator[Progress]:
         TimeElapsedColumn(),
         TimeRemainingColumn(),
     ]
-    with Progress(*columns, console=err, disable=not enabled, transient=False) as bar:
+    with Progress(*columns, console=err.console, disable=not enabled, transient=False) as bar:
         yield bar
 
 
-def tracker(bar: Progress, label: str):
+def tracker(bar: Any, label: str):
     """A progress callback (frames done, expected total) drawing one bar task."""
     task = bar.add_task(label, total=None, rate="")
 
@@ -245,6 +240,7 @@ def ingest_local(
     """Sample frames locally, embed them with CLIP (CPU or GPU) and index them; folders index a whole library."""
     from framesearch.embedders.resolve import image_embedder
     from framesearch.ingest.library import ingest_library, library_items
+    from framesearch.ingest.requests import LocalIngest
     from framesearch.store.open import open_store
 
     req = request(LocalIngest, fps=fps, video_id=video_id, recursive=recursive, force=force)
@@ -268,6 +264,8 @@ def ingest_local(
 
 
 def _summary(outcomes) -> None:
+    from rich.table import Table
+
     table = Table("video", "status", "frames", "note")
     for o in outcomes:
         colour = {"indexed": "green", "skipped": "yellow", "failed": "red"}[o.status]
@@ -291,6 +289,7 @@ def infer(
 
     from framesearch.embedders.resolve import image_embedder
     from framesearch.ingest.local import infer_video
+    from framesearch.ingest.requests import LocalIngest
     from framesearch.ingest.results import to_results_json
 
     req = request(LocalIngest, fps=fps)

@@ -6,7 +6,6 @@ from pathlib import Path
 from typing import Annotated, Optional
 
 import typer
-from rich.table import Table
 
 from framesearch.cli.main import JsonOpt, err, fail_cleanly, model_app, out, print_json
 from framesearch.errors import ModelError
@@ -55,6 +54,8 @@ def info_cmd(
     if as_json:
         print_json(info)
         return
+    from rich.table import Table
+
     table = Table("key", "value", show_header=False)
     for key, value in info.items():
         shown = ", ".join(str(v) for v in value) if isinstance(value, list) else str(value)

@@ -7,7 +7,6 @@ from pathlib import Path
 from typing import Annotated, Any, Optional
 
 import typer
-from rich.table import Table
 
 from framesearch.cli.main import (
     CollectionOpt,
@@ -23,7 +22,6 @@ from framesearch.cli.main import (
     videos_app,
 )
 from framesearch.errors import InvalidInput
-from framesearch.search.models import SearchRequest, SearchResponse
 
 
 def _read_vector_file(path: Path) -> Any:
@@ -59,8 +57,8 @@ def search_cmd(
     as_json: JsonOpt = False,
 ) -> None:
     """Find the moments matching TEXT (or a vector) across the library, best first."""
-    from framesearch.embedders.resolve import text_embedder
     from framesearch.search.core import search
+    from framesearch.search.models import SearchRequest
     from framesearch.store.open import open_store
 
     if text is not None and vector_file is not None:
@@ -70,7 +68,11 @@ def search_cmd(
                   mode=mode, t_min=t_min, t_max=t_max)
     settings = settings_for(ctx, model=model, store=store, qdrant_url=qdrant_url, collection=collection)
     with open_store(settings) as st:
-        embedder = text_embedder(settings, st.info()) if req.q is not None else None
+        embedder = None
+        if req.q is not None:
+            from framesearch.embedders.resolve import text_embedder
+
+            embedder = text_embedder(settings, st.info())
         response = search(st, req, settings, embedder)
     if as_json:
         print_json(response)
@@ -78,7 +80,9 @@ def search_cmd(
         _print_results(response)
 
 
-def _print_results(data: SearchResponse) -> None:
+def _print_results(data: Any) -> None:
+    from rich.table import Table
+
     if not data.results:
         out.print(f"no matches above threshold {data.threshold}")
         return
@@ -109,6 +113,8 @@ def videos_list(
     if as_json:
         print_json(records)
         return
+    from rich.table import Table
+
     table = Table("video", "frames", "fps", "duration (s)", "model", "source", "indexed")
     for r in records:
         fps = f"{r.fps:g}" if r.fps else "-"

@@ -84,7 +84,7 @@ class EdgeStore(VectorStore):
         self, root: Path, collection: str = "frames", *, hnsw_ef: int = HNSW_EF, index: IndexConfig = INDEX
     ) -> None:
         self.hnsw_ef, self.index = hnsw_ef, index
-        self._pending = False
+        self._pending = self._written = False
         self.root = Path(root) / collection
         self.description = f"store {Path(root)} (collection {collection!r})"
         self.root.mkdir(parents=True, exist_ok=True)
@@ -123,13 +123,8 @@ class EdgeStore(VectorStore):
             raise StoreError(f"{path} is corrupt: {exc}") from exc
 
     def _open_shards(self) -> None:
-        q = _edge()
-        for kind in ("frames", "videos"):
-            path = self.root / kind
-            try:
-                self._shards[kind] = q.EdgeShard.load(str(path))
-            except Exception as exc:  # qdrant_edge raises plain Exception
-                raise StoreError(f"cannot open {path}: {exc}") from exc
+        """Each shard is loaded on first use (a search never loads the videos shard)."""
+        self._shards = _Shards(self.root)
 
     def _read_info(self) -> CollectionInfo | None:
         return self._info
@@ -147,6 +142,7 @@ class EdgeStore(VectorStore):
         frames.flush()
         videos.flush()
         self._shards = {"frames": frames, "videos": videos}
+        self._written = True
         tmp = self.root / "collection.json.tmp"
         tmp.write_text(json.dumps(info.to_metadata()))
         tmp.replace(self.root / "collection.json")
@@ -157,6 +153,7 @@ class EdgeStore(VectorStore):
         points = [q.Point(pid, vec, payload) for pid, vec, payload in zip(ids, vectors, payloads, strict=False)]
         self._shards[kind].update(q.UpdateOperation.upsert_points(points))
         self._pending = self._pending or kind == "frames"
+        self._written = True
 
     def _request(self, vector: list[float], flt: SearchFilter, limit: int, threshold: float | None) -> Any:
         q = _edge()
@@ -184,16 +181,15 @@ class EdgeStore(VectorStore):
         return [[(p.payload or {}, p.score) for p in points] for points in self._shards["frames"].query_batch(batch)]
 
     def index_status(self) -> IndexStatus:
-        shard = self._shards.get("frames")
-        if shard is None:
+        if self._info is None:
             return IndexStatus(points=0, indexed=0)
-        info = shard.info()
+        info = self._shards["frames"].info()
         return IndexStatus(points=int(info.points_count), indexed=int(info.indexed_vectors_count), pending=self._pending)
 
     def build_index(self, progress: Callable[[IndexStatus], None] | None = None) -> IndexStatus:
         """Run the Edge optimizers: new frames get their HNSW graph (segments already indexed are kept), deleted
         ones are vacuumed. Blocks (and holds the GIL) until done; searches meanwhile wait, then answer correctly."""
-        if "frames" not in self._shards:
+        if self._info is None:
             return self.index_status()
         if progress:
             progress(self.index_status())
@@ -211,6 +207,7 @@ class EdgeStore(VectorStore):
             raise ValueError("refusing to delete without a filter")
         self._shards[kind].update(q.UpdateOperation.delete_points_by_filter(condition))
         self._pending = self._pending or kind == "frames"
+        self._written = True
 
     def _scroll(self, kind: Kind, flt: SearchFilter, with_vectors: bool = False) -> Iterator[StoredPoint]:
         q = _edge()
@@ -241,7 +238,8 @@ class EdgeStore(VectorStore):
             shard.flush()
 
     def close(self) -> None:
-        self.flush()
+        if self._written:
+            self.flush()
         for shard in self._shards.values():
             shard.close()
         self._shards = {}
@@ -249,6 +247,23 @@ class EdgeStore(VectorStore):
             fcntl.flock(self._lock_file, fcntl.LOCK_UN)
             self._lock_file.close()
             self._lock_file = None
+
+
+class _Shards(dict):
+    """The store's Edge shards by kind, each loaded from its folder when first asked for."""
+
+    def __init__(self, root: Path) -> None:
+        super().__init__()
+        self.root = root
+
+    def __missing__(self, kind: str) -> Any:
+        path = self.root / kind
+        try:
+            shard = _edge().EdgeShard.load(str(path))
+        except Exception as exc:  # qdrant_edge raises plain Exception
+            raise StoreError(f"cannot open {path}: {exc}") from exc
+        self[kind] = shard
+        return shard
 
 
 def _plain_vector(vector: Any) -> list[float] | None:
