@@ -55,19 +55,19 @@ def global_index(video: str, frame: int) -> int:
     return int(video[1:]) * FRAMES_PER_VIDEO + frame
 
 
-def write_results(vectors: np.ndarray, folder: Path) -> list[Path]:
-    """One results file per video (frame numbers 0, 1, 2..., sampled at FPS) in `folder`; returns the paths."""
+def write_results(vectors: np.ndarray, folder: Path, per_file: int = FRAMES_PER_VIDEO) -> list[Path]:
+    """One results file per video of `per_file` frames (numbered 0, 1, 2..., sampled at FPS) in `folder`."""
     folder.mkdir(parents=True, exist_ok=True)
     paths = []
-    for start in range(0, len(vectors), FRAMES_PER_VIDEO):
-        chunk = vectors[start : start + FRAMES_PER_VIDEO]
+    for start in range(0, len(vectors), per_file):
+        chunk = vectors[start : start + per_file]
         frames = list(range(len(chunk)))
         doc = {
             "frame_offset": frames,
             "time_offset": [round(f / FPS, 4) for f in frames],
             "clip": [{"embeddings": [row]} for row in chunk.tolist()],
         }
-        path = folder / f"{video_id(start)}.json"
+        path = folder / f"v{start // per_file:05d}.json"
         path.write_text(json.dumps(doc))
         paths.append(path)
     return paths

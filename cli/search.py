@@ -146,6 +146,9 @@ def serve(
     ctx: typer.Context,
     host: Annotated[Optional[str], typer.Option("--host", help="Bind address (default 127.0.0.1).")] = None,
     port: Annotated[Optional[int], typer.Option("--port", help="Port (default 8000).")] = None,
+    workers: Annotated[
+        Optional[int], typer.Option("--workers", help="Service processes (default 1; more need --qdrant-url).")
+    ] = None,
     store: StoreOpt = None,
     qdrant_url: UrlOpt = None,
     collection: CollectionOpt = None,
@@ -154,11 +157,33 @@ def serve(
     import uvicorn
 
     from framesearch.service.app import create_app
-    from framesearch.store.open import open_store
+    from framesearch.store.open import open_service_store
 
-    settings = settings_for(ctx, host=host, port=port, store=store, qdrant_url=qdrant_url, collection=collection)
-    opened = open_store(settings)
+    settings = settings_for(ctx, host=host, port=port, workers=workers, store=store, qdrant_url=qdrant_url,
+                            collection=collection)
+    if settings.workers > 1:
+        _serve_workers(settings)
+        return
+    opened = open_service_store(settings)
     try:
         uvicorn.run(create_app(settings, opened), host=settings.host, port=settings.port, log_level="info")
     finally:
         opened.close()
+
+
+def _serve_workers(settings: Any) -> None:
+    """Several uvicorn worker processes, each with its own connection to the Qdrant server."""
+    import os
+
+    import uvicorn
+
+    from framesearch.settings import settings_env
+
+    if not settings.qdrant_url:
+        raise InvalidInput(
+            f"--workers {settings.workers} needs a Qdrant server (--qdrant-url): Qdrant Edge lets one process open "
+            "a store, and serves one search at a time; run `framesearch serve` with one worker on an Edge store"
+        )
+    os.environ.update(settings_env(settings))  # each worker builds the same settings from the environment
+    uvicorn.run("framesearch.service.app:app_from_env", factory=True, workers=settings.workers, host=settings.host,
+                port=settings.port, log_level="info")

@@ -38,6 +38,9 @@ class Settings(BaseSettings):
     )
     host: str = Field("127.0.0.1", description="Address `serve` listens on.")
     port: int = Field(8000, ge=1, le=65535, description="Port `serve` listens on.")
+    workers: int = Field(
+        1, ge=1, le=64, description="Service processes `serve` runs; more than one needs a Qdrant server (`qdrant_url`)."
+    )
     cache_dir: Path | None = Field(None, description="Thumbnails, uploads and job state; default `<store>/cache`.")
     max_upload_mb: int = Field(2048, ge=1, description="Largest upload the service accepts, in MB.")
     ort_threads: int | None = Field(None, ge=1, le=1024, description="ONNX Runtime intra-op threads; default all cores.")
@@ -71,6 +74,18 @@ class Settings(BaseSettings):
     def roboflow_key(self) -> str | None:
         """The Roboflow API key's value, for the clients that send it."""
         return self.roboflow_api_key.get_secret_value() if self.roboflow_api_key else None
+
+
+def settings_env(settings: Settings) -> dict[str, str]:
+    """The environment variables that make `Settings()` in another process equal `settings` (for worker processes)."""
+    env = {}
+    for name, value in settings.model_dump().items():
+        if value is None:
+            continue
+        if isinstance(value, SecretStr):
+            value = value.get_secret_value()
+        env[env_names(name)[0]] = str(value)
+    return env
 
 
 def env_names(name: str) -> list[str]:

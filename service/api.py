@@ -3,6 +3,9 @@ build the core's request model, call the core off the event loop, answer its typ
 
 from __future__ import annotations
 
+import shutil
+import tempfile
+from pathlib import Path
 from typing import Annotated
 
 from fastapi import APIRouter, Query, Request
@@ -11,12 +14,11 @@ from starlette.concurrency import run_in_threadpool
 from framesearch.errors import InvalidInput
 from framesearch.ingest.index import IngestReport, ingest_results
 from framesearch.ingest.requests import ResultsIngest
-from framesearch.ingest.results import parse_results_bytes
 from framesearch.search.core import search
 from framesearch.search.models import SearchRequest, SearchResponse
 from framesearch.service.responses import ERRORS, Deleted, Health, VideoList
 from framesearch.service.state import AppState, app_state
-from framesearch.service.uploads import read_body
+from framesearch.service.uploads import save_body
 from framesearch.store.schema import VideoRecord
 from framesearch.validation import build
 
@@ -33,8 +35,10 @@ def run_search(state: AppState, req: SearchRequest) -> SearchResponse:
 def healthz(request: Request) -> Health:
     state = app_state(request)
     info = state.store.info()
+    index = state.store.index_status()
     return Health(status="ok", store=state.store.description, model=info.model if info else None,
-                  frames=state.store.frame_count())
+                  frames=state.store.frame_count(), indexed_frames=index.indexed,
+                  indexing=bool(state.indexer and state.indexer.building))
 
 
 @router.get("/search", tags=["search"])
@@ -57,16 +61,26 @@ def videos(request: Request) -> VideoList:
 
 @router.post("/videos/{video_id:path}/results", status_code=201, tags=["videos"])
 async def upload_results(request: Request, video_id: str, fps: float | None = None, model: str | None = None) -> IngestReport:
-    """Index a Roboflow results JSON (the body, or a multipart `file`) as video `video_id`."""
+    """Index a Roboflow results JSON (the body, or a multipart `file`) as video `video_id`. The body is streamed
+    to disk, parsed in a worker process when large, indexed in a thread; the search index is built afterwards
+    in the background (searches meanwhile are correct, scanning the new frames)."""
     req = build(ResultsIngest, video_id=video_id, fps=fps, **({"model": model} if model is not None else {}))
-    state = app_state(request)
-    raw = await read_body(request, state.settings.max_upload_mb, field="file")
-    parsed = await run_in_threadpool(parse_results_bytes, raw, f"results upload for {video_id!r}")
     if req.video_id is None:
         raise InvalidInput("a results upload needs a video id")
+    state = app_state(request)
+    uploads = state.settings.work_dir / "uploads"
+    uploads.mkdir(parents=True, exist_ok=True)
+    folder = Path(tempfile.mkdtemp(dir=uploads))
+    try:
+        path = await save_body(request, state.settings.max_upload_mb, folder, field="file")
+        parsed = await run_in_threadpool(state.parser.parse, path, f"results upload for {video_id!r}")
+    finally:
+        shutil.rmtree(folder, ignore_errors=True)
     record = await run_in_threadpool(
         ingest_results, state.store, parsed, req.video_id, fps=req.fps, model=req.model, source="results"
     )
+    if state.indexer is not None:
+        state.indexer.request()
     return IngestReport.of(record)
 
 

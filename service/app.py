@@ -20,6 +20,7 @@ from starlette.exceptions import HTTPException
 from framesearch import __version__
 from framesearch.errors import FrameSearchError
 from framesearch.service.api import router as api_router
+from framesearch.service.background import IndexBuilder
 from framesearch.service.jobs_api import router as jobs_router
 from framesearch.service.jobs_api import start_jobs
 from framesearch.service.state import AppState
@@ -62,12 +63,16 @@ def create_app(settings: Settings, store: VectorStore | None = None) -> FastAPI:
     @asynccontextmanager
     async def lifespan(app: FastAPI):
         opened = store or open_store(settings)
-        app.state.framesearch = AppState(settings, opened)
-        app.state.jobs = start_jobs(settings, opened, app.state.framesearch.image_embedder)
+        indexer = IndexBuilder(opened).start()
+        indexer.request()  # frames a crash left unindexed get their index now
+        app.state.framesearch = state = AppState(settings, opened, indexer)
+        app.state.jobs = start_jobs(settings, opened, state.image_embedder, after_ingest=indexer.request)
         try:
             yield
         finally:
             app.state.jobs.stop()
+            state.parser.stop()
+            indexer.stop()
             if store is None:
                 opened.close()
 
@@ -83,3 +88,8 @@ def create_app(settings: Settings, store: VectorStore | None = None) -> FastAPI:
     app.include_router(jobs_router)
     app.include_router(api_router)
     return app
+
+
+def app_from_env() -> FastAPI:
+    """The app of one worker process of `serve --workers N`: settings from the environment, its own store client."""
+    return create_app(Settings())

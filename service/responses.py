@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from pydantic import BaseModel
+from pydantic import BaseModel, Field
 
 from framesearch.store.schema import VideoRecord
 
@@ -19,6 +19,8 @@ class Health(BaseModel):
     store: str
     model: str | None
     frames: int
+    indexed_frames: int = Field(0, description="Frames in segments with an HNSW index (small segments are scanned).")
+    indexing: bool = Field(False, description="A search index build is running in the background.")
 
 
 class VideoList(BaseModel):

@@ -213,6 +213,30 @@ def _multipart_field(body: bytes, content_type: str, field: str) -> bytes:
     return bytes(parts[field])
 
 
+async def save_body(request: Any, max_mb: int, folder: Path, field: str = FILE_FIELD) -> Path:
+    """A request body (or its multipart `field` part) streamed into a file in `folder`, refused past the size
+    limit; only chunk writes happen on the event loop, whatever the body's size."""
+    refuse_declared_size(request.headers, max_mb)
+    content_type = request.headers.get("content-type", "")
+    if content_type.split(";", 1)[0].strip().lower() == "multipart/form-data":
+        fields, upload = await receive_job_body(request.stream(), content_type, folder, max_mb * MB)
+        if upload is not None:
+            return upload.path
+        if field not in fields:
+            raise InvalidInput(f"multipart upload needs a {field!r} field")
+        target = folder / "body"
+        target.write_text(fields[field])
+        return target
+    target, size = folder / "body", 0
+    with target.open("wb") as handle:
+        async for chunk in request.stream():
+            size += len(chunk)
+            if size > max_mb * MB:
+                raise PayloadTooLarge(f"upload exceeds the limit of {max_mb} MB")
+            handle.write(chunk)
+    return target
+
+
 async def read_body(request: Any, max_mb: int, field: str = FILE_FIELD) -> bytes:
     """A request body (or its multipart `field`), read as it streams in and refused past the size limit."""
     refuse_declared_size(request.headers, max_mb)

@@ -53,6 +53,7 @@ class VectorStore(ABC):
 
     description: str = "store"
     hnsw_ef: int = HNSW_EF  # search breadth (the `hnsw_ef` setting); the limit raises it for large limits
+    index_builds_here: bool = False  # build_index() does the work in this process (else a server does it)
 
     @abstractmethod
     def _read_info(self) -> CollectionInfo | None: ...

@@ -80,6 +80,8 @@ def _edge_config(info: CollectionInfo, index: IndexConfig) -> Any:
 class EdgeStore(VectorStore):
     """A store in a local folder through `qdrant-edge-py`; one process at a time."""
 
+    index_builds_here = True
+
     def __init__(
         self, root: Path, collection: str = "frames", *, hnsw_ef: int = HNSW_EF, index: IndexConfig = INDEX
     ) -> None:

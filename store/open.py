@@ -16,3 +16,13 @@ def open_store(settings: Settings) -> VectorStore:
     from framesearch.store.edge import EdgeStore
 
     return EdgeStore(settings.store, settings.collection, hnsw_ef=settings.hnsw_ef)
+
+
+def open_service_store(settings: Settings) -> VectorStore:
+    """The store for the long-running service: a Qdrant server through qdrant-client, or Qdrant Edge held by a
+    child process (store/hosted.py) so that the engine never holds the service's interpreter."""
+    if settings.qdrant_url:
+        return open_store(settings)
+    from framesearch.store.hosted import HostedStore
+
+    return HostedStore(settings)  # type: ignore[return-value]  (same public methods, forwarded)

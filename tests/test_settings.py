@@ -245,6 +245,14 @@ def _host_and_port(variable, tmp_path, **_):
         proc.wait(timeout=20)
 
 
+@probe("workers")
+def _workers(variable, tmp_path, **_):
+    env = {**os.environ, "FRAMESEARCH_STORE": str(tmp_path / "s"), variable: "2"}
+    done = subprocess.run([sys.executable, "-m", "framesearch", "serve", "--port", str(free_port())], env=env, cwd=ROOT,
+                          capture_output=True, text=True, timeout=120)
+    assert done.returncode == 1 and "--workers 2 needs a Qdrant server" in done.stderr  # Edge: one process per store
+
+
 @probe("max_upload_mb")
 def _max_upload_mb(variable, tmp_path, monkeypatch, **_):
     vectors = np.random.default_rng(0).normal(size=(1000, 64)).tolist()  # about 1.3 MB of JSON

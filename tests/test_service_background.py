@@ -1,0 +1,81 @@
+"""The service never holds its event loop for engine work: the Qdrant Edge store lives in a child process,
+large uploads are parsed in a worker process, the search index is built in the background after uploads and
+jobs, and /healthz and searches answer (correctly) while it builds."""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+
+import httpx
+import numpy as np
+import pytest
+from fastapi.testclient import TestClient
+
+from framesearch.settings import Settings
+from framesearch.store.schema import INDEX
+from tests.conftest import results_json
+from tests.helpers.server import running_service, wait_until
+
+
+def children(pid: int) -> list[int]:
+    found = []
+    for task in Path(f"/proc/{pid}/task").iterdir():
+        found += [int(p) for p in (task / "children").read_text().split()]
+    return found
+
+
+def upload(base: str, video_id: str, vectors: np.ndarray) -> httpx.Response:
+    frames = list(range(len(vectors)))
+    body = json.dumps(results_json(frames, [round(f / 3, 4) for f in frames], vectors.round(4).tolist()))
+    return httpx.post(f"{base}/videos/{video_id}/results", params={"model": "tests/bg", "fps": 3}, content=body,
+                      headers={"content-type": "application/json"}, timeout=300)
+
+
+def health(base: str) -> dict:
+    return httpx.get(f"{base}/healthz", timeout=30).json()
+
+
+@pytest.mark.slow
+def test_served_edge_store_lives_in_a_child_process_and_healthz_answers_while_the_index_builds(tmp_path):
+    vectors = np.random.default_rng(5).normal(size=(10_000, 128))  # random vectors: a build of several seconds
+    with running_service({"FRAMESEARCH_STORE": str(tmp_path / "s")}, tmp_path / "serve.log") as service:
+        holder = int((tmp_path / "s" / "frames" / "lock").read_text().split()[1])
+        assert holder != service.proc.pid and holder in children(service.proc.pid)
+        answer = upload(service.base, "big", vectors)  # 11 MB of JSON: parsed in a worker process
+        assert answer.status_code == 201, answer.text
+        assert len(children(service.proc.pid)) >= 2  # the store process and the parser process
+        building = wait_until(lambda: (h := health(service.base))["indexing"] and h, 60, "a background index build")
+        assert building["frames"] == 10_000  # answered while the store process is busy building
+        query = vectors[4321] / np.linalg.norm(vectors[4321])
+        found = httpx.post(f"{service.base}/search", json={"vector": query.tolist(), "mode": "frames", "limit": 1},
+                           timeout=120).json()["results"]
+        assert (found[0]["video_id"], found[0]["frame"]) == ("big", 4321)  # correct during (or after) the build
+        done = wait_until(lambda: not (h := health(service.base))["indexing"] and h, 120, "the build to end")
+        assert done["indexed_frames"] == 10_000
+
+
+def test_the_app_builds_the_index_in_the_background_after_an_upload(tmp_path):
+    from framesearch.service.app import create_app
+
+    count = INDEX.index_min_frames + 500
+    vectors = np.random.default_rng(1).normal(size=(count, 8))
+    frames = list(range(count))
+    with TestClient(create_app(Settings(store=tmp_path / "s"))) as client:
+        assert client.get("/healthz").json()["indexed_frames"] == 0
+        answer = client.post("/videos/v/results", params={"model": "tests/bg"},
+                             json=results_json(frames, [f / 3 for f in frames], vectors.tolist()))
+        assert answer.status_code == 201, answer.text
+        wait_until(lambda: client.get("/healthz").json()["indexed_frames"] == count, 60, "the background index build")
+
+
+def test_uploads_are_streamed_to_disk_and_removed(tmp_path):
+    from framesearch.service.app import create_app
+
+    with TestClient(create_app(Settings(store=tmp_path / "s"))) as client:
+        body = results_json([0, 12], [0.0, 0.5], [[1.0, 0.0], [0.0, 1.0]])
+        assert client.post("/videos/a/results", params={"model": "tests/bg"}, json=body).status_code == 201
+        bad = client.post("/videos/b/results", content=b"{broken", headers={"content-type": "application/json"})
+        assert bad.status_code == 422 and "results upload for 'b'" in bad.json()["detail"]
+        assert os.listdir(tmp_path / "s" / "cache" / "uploads") == []
