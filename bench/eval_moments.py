@@ -14,8 +14,12 @@ from __future__ import annotations
 import argparse
 import importlib.util
 import json
+import sys
 import tempfile
 from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from report import Row, add_output_args, emit  # noqa: E402
 
 EVAL = Path(__file__).resolve().parents[2] / "shared" / "media" / "eval"
 
@@ -48,7 +52,10 @@ def main() -> None:
     parser.add_argument("--fps", type=float, default=2.0)
     parser.add_argument("--eval-dir", type=Path, default=EVAL)
     parser.add_argument("--save", type=Path, help="write the segment predictions JSON here")
+    add_output_args(parser)  # --quick is the same run: one 91 s video
     args = parser.parse_args()
+    if not (args.eval_dir / "eval.mp4").is_file():
+        raise SystemExit(f"no labelled eval video in {args.eval_dir} (the shared media of a development checkout)")
 
     from framesearch.embedders.resolve import load_embedder
     from framesearch.ingest.local import ingest_video
@@ -63,10 +70,12 @@ def main() -> None:
         record = ingest_video(store, args.eval_dir / "eval.mp4", embedder=embedder, fps=args.fps)
         runs = {mode: predictions(store, embedder, queries, mode) for mode in ("frames", "segments")}
     print(f"model {embedder.name}: {record.frames} frames of eval.mp4 at {args.fps:g} fps, {len(queries)} queries")
-    for mode, preds in runs.items():
-        summary, _ = score(truth, preds)
+    summaries = {mode: score(truth, preds)[0] for mode, preds in runs.items()}
+    for mode, summary in summaries.items():
         figures = "  ".join(f"{k} {v:.3f}" for k, v in summary.items())
         print(f"{mode:<9} {figures}")
+    emit([Row("moments", f"{metric}, segments ({embedder.name})", value, "", summaries["frames"][metric], "raw frames")
+          for metric, value in summaries["segments"].items()], args.json_out)
     if args.save:
         args.save.write_text(json.dumps(runs["segments"]))
 

@@ -251,7 +251,7 @@ def ingest_local(
             embedder = image_embedder(settings, st.info())
             outcomes = ingest_library(
                 st, items, embedder=embedder, fps=req.fps, force=req.force,
-                progress_for=lambda item: tracker(bar, item.video_id),
+                progress_for=lambda item: tracker(bar, item.video_id), batch_size=settings.embed_batch,
             )
         if any(o.status == "indexed" for o in outcomes):
             build_search_index(st, show=not as_json)
@@ -296,7 +296,8 @@ def infer(
     settings = settings_for(ctx, model=model)
     embedder = image_embedder(settings, None)
     with progress_bar() as bar:
-        frames, times, vectors = infer_video(video, embedder=embedder, fps=req.fps, progress=tracker(bar, video.name))
+        frames, times, vectors = infer_video(video, embedder=embedder, fps=req.fps, progress=tracker(bar, video.name),
+                                             batch_size=settings.embed_batch)
     tmp = output.with_name(output.name + ".tmp")
     tmp.write_text(json.dumps(to_results_json(frames, times, vectors)))
     tmp.replace(output)

@@ -45,6 +45,9 @@ class Settings(BaseSettings):
     max_upload_mb: int = Field(2048, ge=1, description="Largest upload the service accepts, in MB.")
     ort_threads: int | None = Field(None, ge=1, le=1024, description="ONNX Runtime intra-op threads; default all cores.")
     job_workers: int = Field(2, ge=1, le=32, description="Ingest jobs the service runs at once.")
+    embed_batch: int = Field(
+        32, ge=1, le=4096, description="Frames per model call in local ingest (bench/bench_gpu_ingest.py finds a GPU's best)."
+    )
     roboflow_api_key: SecretStr | None = Field(
         None,
         validation_alias=AliasChoices("FRAMESEARCH_ROBOFLOW_API_KEY", "ROBOFLOW_API_KEY"),

@@ -354,7 +354,7 @@ class JobManager:
 
         with self._ingest_lock:
             video = ingest_video(self.store, path, embedder=embedder, fps=record.fps, video_id=record.video_id,
-                                 progress=progress)
+                                 progress=progress, batch_size=self.settings.embed_batch)
         return video.frames, video.skipped_frames
 
     def _download(self, record: JobRecord) -> Path:

@@ -207,6 +207,21 @@ def _hnsw_ef(variable, tmp_path, **_):
     assert misses({variable: "1"}) > misses({})  # a narrow search misses true neighbours the default finds
 
 
+@probe("embed_batch")
+def _embed_batch(variable, tmp_path, request, monkeypatch, **_):
+    from framesearch.embedders.onnx_clip import OnnxClip
+
+    sizes: list[int] = []
+    real = OnnxClip.embed_images
+    monkeypatch.setattr(OnnxClip, "embed_images", lambda self, images: sizes.append(len(images)) or real(self, images))
+    video = request.getfixturevalue("sample_video")  # 10 s: 20 frames at 2 fps
+    model = str(request.getfixturevalue("tiny_clip_dir"))
+    args = ("infer", str(video), "--fps", "2", "--model", model, "-o", str(tmp_path / "r.json"))
+    assert cli({}, *args).exit_code == 0 and sizes == [20]
+    sizes.clear()
+    assert cli({variable: "8"}, *args).exit_code == 0 and sizes == [8, 8, 4]
+
+
 @probe("ort_threads")
 def _ort_threads(variable, request, monkeypatch, **_):
     from framesearch.embedders.resolve import text_embedder
