@@ -79,3 +79,22 @@ def test_uploads_are_streamed_to_disk_and_removed(tmp_path):
         bad = client.post("/videos/b/results", content=b"{broken", headers={"content-type": "application/json"})
         assert bad.status_code == 422 and "results upload for 'b'" in bad.json()["detail"]
         assert os.listdir(tmp_path / "s" / "cache" / "uploads") == []
+
+
+def test_a_hosted_store_forwards_calls_and_errors_to_its_process(tmp_path):
+    from framesearch.errors import NotFound, StoreLocked
+    from framesearch.store.edge import EdgeStore
+    from framesearch.store.open import open_service_store
+    from framesearch.store.schema import FramePoint
+
+    with open_service_store(Settings(store=tmp_path / "s")) as store:
+        store.ensure_collection("m/1", 2)
+        store.upsert_frames([FramePoint("a", 0, 0.0, np.asarray([1.0, 0.0]), 2.0, "m/1", "results")], "run")
+        assert store.info().model == "m/1" and store.frame_count() == 1
+        assert [h.video_id for h in store.search(np.asarray([1.0, 0.0]), limit=1)] == ["a"]
+        with pytest.raises(NotFound, match="'b'"):
+            store.get_video("b")
+        with pytest.raises(StoreLocked):
+            EdgeStore(tmp_path / "s")  # the store process holds it
+    with EdgeStore(tmp_path / "s") as again:  # and lets it go when closed
+        assert again.frame_count() == 1
