@@ -23,9 +23,10 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from bench_service import _free_port, wait_healthy  # noqa: E402
 from report import Row, add_output_args, emit, machine  # noqa: E402
-from synthetic import MODEL, clip_like, global_index, noisy_queries, write_results  # noqa: E402
+from synthetic import FRAMES_PER_VIDEO, MODEL, clip_like, global_index, noisy_queries, write_results  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
+CHUNK = 100 * FRAMES_PER_VIDEO
 
 
 def tree(pid: int) -> list[int]:
@@ -60,10 +61,12 @@ def main() -> None:
     _, queries = noisy_queries(vectors, count)
     with tempfile.TemporaryDirectory() as tmp:
         work = Path(tmp)
-        for path in write_results(vectors, work / "results"):
+        for start in range(0, n, CHUNK):  # 100 files (~600 MB of JSON) per command: the disk holds one chunk at a time
+            paths = write_results(vectors[start : start + CHUNK], work / "results", first=start // FRAMES_PER_VIDEO)
             subprocess.run([sys.executable, "-m", "framesearch", "--store", str(work / "s"), "ingest", "results",
-                            str(path), "--model", MODEL, "--fps", "3", "--json"], check=True, stdout=subprocess.DEVNULL)
-            path.unlink()
+                            *map(str, paths), "--model", MODEL, "--fps", "3", "--json"], check=True, stdout=subprocess.DEVNULL)
+            for path in paths:
+                path.unlink()
         port = _free_port()
         base = f"http://127.0.0.1:{port}"
         with open(work / "serve.log", "wb") as log:

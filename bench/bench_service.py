@@ -128,7 +128,7 @@ def main() -> None:
     print(f"# bench_service: {machine()}", flush=True)
     vectors = clip_like(frames + args.upload, args.dim)
     _, queries = noisy_queries(vectors[:frames], 200)
-    with tempfile.TemporaryDirectory() as tmp:
+    with tempfile.TemporaryDirectory(ignore_cleanup_errors=True) as tmp:
         work = Path(tmp)
         store = ["--store", str(work / "s")] + (["--qdrant-url", args.qdrant_url] if args.qdrant_url else [])
         paths = write_results(vectors[:frames], work / "library")

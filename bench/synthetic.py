@@ -55,8 +55,9 @@ def global_index(video: str, frame: int) -> int:
     return int(video[1:]) * FRAMES_PER_VIDEO + frame
 
 
-def write_results(vectors: np.ndarray, folder: Path, per_file: int = FRAMES_PER_VIDEO) -> list[Path]:
-    """One results file per video of `per_file` frames (numbered 0, 1, 2..., sampled at FPS) in `folder`."""
+def write_results(vectors: np.ndarray, folder: Path, per_file: int = FRAMES_PER_VIDEO, first: int = 0) -> list[Path]:
+    """One results file per video of `per_file` frames (numbered 0, 1, 2..., sampled at FPS) in `folder`; the
+    files are named v00000.json, v00001.json... from video number `first`."""
     folder.mkdir(parents=True, exist_ok=True)
     paths = []
     for start in range(0, len(vectors), per_file):
@@ -67,7 +68,7 @@ def write_results(vectors: np.ndarray, folder: Path, per_file: int = FRAMES_PER_
             "time_offset": [round(f / FPS, 4) for f in frames],
             "clip": [{"embeddings": [row]} for row in chunk.tolist()],
         }
-        path = folder / f"v{start // per_file:05d}.json"
+        path = folder / f"v{first + start // per_file:05d}.json"
         path.write_text(json.dumps(doc))
         paths.append(path)
     return paths

@@ -166,7 +166,8 @@ def serve(
         return
     opened = open_service_store(settings)
     try:
-        uvicorn.run(create_app(settings, opened), host=settings.host, port=settings.port, log_level="info")
+        app = create_app(settings, opened, close_store=True)
+        uvicorn.run(app, host=settings.host, port=settings.port, log_level="info")
     finally:
         opened.close()
 

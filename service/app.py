@@ -57,8 +57,9 @@ async def unexpected_error(request: Request, exc: Exception) -> JSONResponse:
     return error_answer(500, "InternalError", "the service failed unexpectedly; the log has the details")
 
 
-def create_app(settings: Settings, store: VectorStore | None = None) -> FastAPI:
-    """The app; opens the store named by `settings` (or uses `store`) for its lifetime."""
+def create_app(settings: Settings, store: VectorStore | None = None, *, close_store: bool = False) -> FastAPI:
+    """The app; opens the store named by `settings` (or uses `store`) for its lifetime. `close_store`: close the
+    given store at shutdown too (uvicorn re-raises SIGTERM once it has shut down: code after it never runs)."""
 
     @asynccontextmanager
     async def lifespan(app: FastAPI):
@@ -73,7 +74,7 @@ def create_app(settings: Settings, store: VectorStore | None = None) -> FastAPI:
             app.state.jobs.stop()
             state.parser.stop()
             indexer.stop()
-            if store is None:
+            if store is None or close_store:
                 opened.close()
 
     # FastAPIOffline serves the /docs and /redoc assets itself (FastAPI's default pulls them from a CDN).
