@@ -9,7 +9,9 @@ from framesearch.cli.main import err
 
 def build_search_index(store: Any, show: bool = True) -> Any:
     """Index the new frames (only those; segments indexed before are kept) so the next search is an ANN search,
-    not a scan. Qdrant Edge builds in this process; a Qdrant server builds by itself and this waits for it."""
+    not a scan. Qdrant Edge builds in this process; a Qdrant server indexes by itself, in its own background."""
+    if not getattr(store, "index_builds_here", False):
+        return None
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
     columns = (TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn())

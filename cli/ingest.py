@@ -30,7 +30,9 @@ from framesearch.cli.main import (
 from framesearch.errors import FrameSearchError, InvalidInput
 
 FpsOpt = Annotated[Optional[float], typer.Option("--fps", help="Frames sampled per second of video (default 3).")]
-ModelDirOpt = Annotated[Optional[str], typer.Option("--model", help="CLIP model folder or bundled model name.")]
+ModelDirOpt = Annotated[
+    Optional[str], typer.Option("--model", help="CLIP model folder, bundled or pulled model name, or roboflow.")
+]
 
 
 @ingest_app.command("results")
@@ -82,7 +84,7 @@ def _roboflow_jobs(req: Any, root: Path) -> list[Any]:
     if len(set(ids)) < len(ids):
         same = ", ".join(sorted(ids))
         raise InvalidInput(f"several videos would get the same id ({same}): run them one by one with --video-id")
-    return [rj.VideoJob(source, vid, req.fps) for source, vid in zip(req.sources, ids, strict=True)]
+    return [rj.VideoJob(source, vid, req.fps, path=rj.local_file(source)) for source, vid in zip(req.sources, ids, strict=True)]
 
 
 def _stage_text(stage: str, info: dict[str, Any]) -> str:
@@ -232,6 +234,17 @@ def ingest_local(
     video_id: Annotated[Optional[str], typer.Option("--video-id", help="Id for a single video (default: stem).")] = None,
     recursive: Annotated[bool, typer.Option("--recursive", "-r", help="Descend into sub-folders.")] = False,
     force: Annotated[bool, typer.Option("--force", help="Re-index even if already indexed.")] = False,
+    ray: Annotated[
+        Optional[str],
+        typer.Option("--ray", help="Run on Ray: local, auto or a cluster address (env FRAMESEARCH_RAY_ADDRESS); off: here."),
+    ] = None,
+    ray_actors: Annotated[
+        Optional[int], typer.Option("--ray-actors", help="Embedding actors on Ray (default: half the CPUs, or the GPUs).")
+    ] = None,
+    ray_gpus: Annotated[Optional[float], typer.Option("--ray-gpus", help="GPU share of each Ray actor, e.g. 0.25.")] = None,
+    ray_range: Annotated[
+        Optional[float], typer.Option("--ray-range", help="On Ray, split videos into ranges of about this many seconds.")
+    ] = None,
     store: StoreOpt = None,
     qdrant_url: UrlOpt = None,
     collection: CollectionOpt = None,
@@ -245,16 +258,34 @@ def ingest_local(
 
     req = request(LocalIngest, fps=fps, video_id=video_id, recursive=recursive, force=force)
     items = library_items(inputs, req.recursive, req.video_id)
-    settings = settings_for(ctx, model=model, store=store, qdrant_url=qdrant_url, collection=collection)
-    with open_store(settings) as st:
-        with progress_bar(not as_json) as bar:
-            embedder = image_embedder(settings, st.info())
-            outcomes = ingest_library(
-                st, items, embedder=embedder, fps=req.fps, force=req.force,
-                progress_for=lambda item: tracker(bar, item.video_id), batch_size=settings.embed_batch,
-            )
-        if any(o.status == "indexed" for o in outcomes):
-            build_search_index(st, show=not as_json)
+    settings = settings_for(ctx, model=model, store=store, qdrant_url=qdrant_url, collection=collection, ray_address=ray)
+    on_ray = settings.ray_address not in (None, "", "off")
+    if on_ray:
+        from framesearch.ingest.ray_library import ingest_library_ray
+        from framesearch.ingest.requests import RayIngest
+
+        options = request(RayIngest, address=settings.ray_address, actors=ray_actors, gpus_per_actor=ray_gpus,
+                          range_seconds=ray_range)
+    try:
+        with open_store(settings) as st:
+            with progress_bar(not as_json) as bar:
+                embedder = image_embedder(settings, st.info())
+                if on_ray:
+                    outcomes = ingest_library_ray(
+                        st, items, embedder=embedder, settings=settings, fps=req.fps, force=req.force, options=options,
+                        progress=tracker(bar, "frames"), on_start=lambda text: err.print(text, highlight=False),
+                    )
+                else:
+                    outcomes = ingest_library(
+                        st, items, embedder=embedder, fps=req.fps, force=req.force,
+                        progress_for=lambda item: tracker(bar, item.video_id), batch_size=settings.embed_batch,
+                    )
+            if any(o.status == "indexed" for o in outcomes):
+                build_search_index(st, show=not as_json)
+    except KeyboardInterrupt:
+        err.print("interrupted: the videos indexed so far are kept, the unfinished one is not; "
+                  "run the same command again to go on")
+        raise typer.Exit(130) from None
     if as_json:
         print_json(outcomes)
     else:

@@ -16,7 +16,18 @@ from typing import TYPE_CHECKING, Annotated, Any, Optional, TypeVar
 
 import typer
 
-from framesearch.errors import FrameSearchError, InvalidInput, JobTimeout, ModelError, ModelMismatch, StoreLocked
+from framesearch.errors import (
+    FrameSearchError,
+    InsecureBinding,
+    InvalidInput,
+    JobTimeout,
+    ModelError,
+    ModelMismatch,
+    ModelNotFound,
+    NoModelChosen,
+    StoreLocked,
+    TargetNotEmpty,
+)
 
 if TYPE_CHECKING:
     from pydantic import BaseModel
@@ -26,7 +37,10 @@ if TYPE_CHECKING:
 app = typer.Typer(help="Search for moments in video: CLIP frame vectors in Qdrant.", no_args_is_help=True)
 ingest_app = typer.Typer(help="Index videos (or Roboflow results for them) into the store.", no_args_is_help=True)
 videos_app = typer.Typer(help="The indexed video library.", no_args_is_help=True)
-model_app = typer.Typer(help="CLIP model folders: export real CLIPs to ONNX, inspect a folder.", no_args_is_help=True)
+model_app = typer.Typer(
+    help="CLIP model folders: pull published ones, list them, export real CLIPs to ONNX, inspect a folder.",
+    no_args_is_help=True,
+)
 store_app = typer.Typer(help="The store itself: check and repair, copy, describe.", no_args_is_help=True)
 app.add_typer(ingest_app, name="ingest")
 app.add_typer(videos_app, name="videos")
@@ -65,9 +79,14 @@ JsonOpt = Annotated[bool, typer.Option("--json", help="Print JSON.")]
 # What a CLI user can do about an error, in this edge's words (the core's messages name no flags).
 HINTS: dict[type[FrameSearchError], str | Callable[[Any], str]] = {
     StoreLocked: "pass --qdrant-url to use a Qdrant server instead",
+    NoModelChosen: "try the bundled demo model with --model tiny-shapes-clip, or get a real CLIP with "
+    "`framesearch model pull ViT-B-16__openai` and pass --model ViT-B-16__openai",
+    ModelNotFound: "`framesearch model list` shows the models here; `framesearch model pull NAME` fetches one",
     ModelError: "choose the model with --model",
     ModelMismatch: "use another --collection or --store for another model",
+    InsecureBinding: "or pass --allow-anonymous to serve without a key anyway",
     JobTimeout: lambda exc: f"resume with `framesearch ingest roboflow --job-id {exc.job_id}`",
+    TargetNotEmpty: "pass --merge to add this library to it",
 }
 
 M = TypeVar("M", bound="BaseModel")
@@ -104,7 +123,7 @@ def main(
     store: StoreOpt = None,
     qdrant_url: UrlOpt = None,
     model: Annotated[
-        Optional[str], typer.Option("--model", help="Query model: folder, bundled name or 'roboflow'.")
+        Optional[str], typer.Option("--model", help="Query model: folder, bundled or pulled name, or 'roboflow'.")
     ] = None,
     collection: CollectionOpt = None,
 ) -> None:

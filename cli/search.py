@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import sys
 from pathlib import Path
 from typing import Annotated, Any, Optional
 
@@ -14,6 +15,7 @@ from framesearch.cli.main import (
     StoreOpt,
     UrlOpt,
     app,
+    err,
     fail_cleanly,
     out,
     print_json,
@@ -27,8 +29,8 @@ from framesearch.errors import InvalidInput
 def _read_vector_file(path: Path) -> Any:
     try:
         data = json.loads(path.read_text())
-    except (OSError, ValueError) as exc:
-        raise InvalidInput(f"{path}: cannot read a vector: {exc}") from None
+    except (OSError, ValueError, RecursionError) as exc:
+        raise InvalidInput(f"{path}: cannot read a vector: {str(exc)[:200]}") from None
     if isinstance(data, dict):
         data = data.get("vector", data.get("embeddings"))
     if isinstance(data, list) and len(data) == 1 and isinstance(data[0], list):
@@ -45,7 +47,16 @@ def search_cmd(
     text: Annotated[Optional[str], typer.Argument(help="What to find, in words.")] = None,
     vector_file: Annotated[Optional[Path], typer.Option("--vector-file", help="JSON file with a query vector.")] = None,
     video_id: Annotated[Optional[list[str]], typer.Option("--video-id", help="Only this video (repeatable).")] = None,
-    threshold: Annotated[Optional[float], typer.Option("--threshold", help="Cosine score floor.")] = None,
+    threshold: Annotated[Optional[float], typer.Option("--threshold", help="Raw cosine score floor.")] = None,
+    min_confidence: Annotated[
+        Optional[float], typer.Option("--min-confidence", help="Calibrated confidence floor, 0-1 (default 0.75).")
+    ] = None,
+    negative: Annotated[
+        Optional[list[str]], typer.Option("--not", help="Leave out what matches this text (repeatable).")
+    ] = None,
+    then: Annotated[Optional[str], typer.Option("--then", help="Moments followed by this text...")] = None,
+    within: Annotated[Optional[float], typer.Option("--within", help="...within this many seconds (default 10).")] = None,
+    fmt: Annotated[Optional[str], typer.Option("--format", help="json, csv, vtt or edl (default: a table).")] = None,
     limit: Annotated[Optional[int], typer.Option("--limit", help="Most results to return (default 20).")] = None,
     mode: Annotated[str, typer.Option("--mode", help="segments or frames.")] = "segments",
     t_min: Annotated[Optional[float], typer.Option("--from", help="Only frames at or after (s).")] = None,
@@ -58,23 +69,32 @@ def search_cmd(
 ) -> None:
     """Find the moments matching TEXT (or a vector) across the library, best first."""
     from framesearch.search.core import search
+    from framesearch.search.exports import export
     from framesearch.search.models import SearchRequest
     from framesearch.store.open import open_store
 
     if text is not None and vector_file is not None:
         raise InvalidInput("give a text query or --vector-file, not both")
     vector = _read_vector_file(vector_file) if vector_file else None
+    if as_json and fmt not in (None, "json"):
+        raise InvalidInput("--json is --format json: give one of them")
+    fmt = "json" if as_json else fmt
     req = request(SearchRequest, q=text, vector=vector, video_id=video_id or [], threshold=threshold, limit=limit,
-                  mode=mode, t_min=t_min, t_max=t_max)
+                  mode=mode, t_min=t_min, t_max=t_max, min_confidence=min_confidence, negatives=negative or [],
+                  then=then, within=within, format=fmt)
     settings = settings_for(ctx, model=model, store=store, qdrant_url=qdrant_url, collection=collection)
     with open_store(settings) as st:
+        needs_text = req.q is not None or req.then is not None or bool(req.negatives)
         embedder = None
-        if req.q is not None:
+        if needs_text:
             from framesearch.embedders.resolve import text_embedder
 
             embedder = text_embedder(settings, st.info())
         response = search(st, req, settings, embedder)
-    if as_json:
+        text_out = export(st, response, fmt) if fmt in ("csv", "vtt", "edl") else None
+    if text_out is not None:
+        sys.stdout.write(text_out)
+    elif fmt == "json":
         print_json(response)
     else:
         _print_results(response)
@@ -84,16 +104,77 @@ def _print_results(data: Any) -> None:
     from rich.table import Table
 
     if not data.results:
-        out.print(f"no matches above threshold {data.threshold}")
+        floor = f"confidence {data.min_confidence}" if data.threshold_kind == "calibrated" else f"threshold {data.threshold}"
+        out.print(f"no matches above {floor}")
         return
-    segments = data.mode == "segments"
-    table = Table("score", "video", "time (s)", "frames" if segments else "frame")
+    frames = data.mode == "frames"
+    table = Table("score", "confidence", "video", "time (s)", "frame" if frames else "frames")
     for r in data.results:
-        if segments:
-            table.add_row(f"{r.score:.3f}", r.video_id, f"{r.start:.2f}-{r.end:.2f}", str(r.frame_count))
+        confidence = "-" if r.confidence is None else f"{r.confidence:.2f}"
+        if frames:
+            table.add_row(f"{r.score:.3f}", confidence, r.video_id, f"{r.timestamp:.2f}", str(r.frame))
+        elif data.mode == "sequences":
+            parts = f"{r.first.start:.2f}-{r.first.end:.2f} then {r.then.start:.2f}-{r.then.end:.2f}"
+            table.add_row(f"{r.score:.3f}", confidence, r.video_id, parts, str(r.first.frame_count + r.then.frame_count))
         else:
-            table.add_row(f"{r.score:.3f}", r.video_id, f"{r.timestamp:.2f}", str(r.frame))
+            table.add_row(f"{r.score:.3f}", confidence, r.video_id, f"{r.start:.2f}-{r.end:.2f}", str(r.frame_count))
     out.print(table)
+
+
+@app.command("clip")
+@fail_cleanly
+def clip_cmd(
+    ctx: typer.Context,
+    target: Annotated[str, typer.Argument(help="A video id, a video file, or a search result (JSON file, '-' for stdin).")],
+    output: Annotated[Path, typer.Option("-o", "--output", help="The clip's file (.mp4, .mkv, .mov).")],
+    t_from: Annotated[Optional[float], typer.Option("--from", help="Start (s); default: the result's.")] = None,
+    t_to: Annotated[Optional[float], typer.Option("--to", help="End (s); default: the result's.")] = None,
+    rank: Annotated[int, typer.Option("--rank", help="Which result of a search answer (1 = best).")] = 1,
+    store: StoreOpt = None,
+    qdrant_url: UrlOpt = None,
+    collection: CollectionOpt = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """Cut a moment out of a video: losslessly where keyframes allow (stream copy), else re-encoded."""
+    from framesearch.ingest.clips import ClipRequest, cut_clip
+
+    source, start, end = _clip_source(ctx, target, rank, store=store, qdrant_url=qdrant_url, collection=collection)
+    start, end = (t_from if t_from is not None else start), (t_to if t_to is not None else end)
+    if start is None or end is None:
+        raise InvalidInput("a video needs the range to cut: give --from and --to")
+    report = cut_clip(request(ClipRequest, source=source, start=start, end=end, output=output))
+    if as_json:
+        print_json(report)
+    else:
+        out.print(f"wrote {report.path}: {report.start:.2f}-{report.end:.2f} s, {report.frames} frames ({report.method})")
+
+
+def _clip_source(ctx: typer.Context, target: str, rank: int, **options: Any) -> tuple[Path, float | None, float | None]:
+    """The video file and the range a clip target names: a video file, a search result, or a library video id."""
+    from framesearch.ingest.video import VIDEO_EXTENSIONS
+    from framesearch.service.media import record_file
+    from framesearch.store.open import open_store
+
+    path = Path(target)
+    start = end = None
+    video_id = target
+    if path.suffix.lower() in VIDEO_EXTENSIONS and path.is_file():
+        return path, None, None
+    if target == "-" or (path.suffix.lower() == ".json" and path.is_file()):
+        video_id, start, end = _result(sys.stdin.read() if target == "-" else path.read_text(), rank)
+    with open_store(settings_for(ctx, **options)) as st:
+        return record_file(st.get_video(video_id)), start, end
+
+
+def _result(text: str, rank: int) -> tuple[str, float, float]:
+    """The video id, start and end of a search result (one result, or a search answer's result `rank`)."""
+    try:
+        data = json.loads(text)
+        if isinstance(data, dict) and "results" in data:
+            data = data["results"][rank - 1]
+        return str(data["video_id"]), float(data["start"]), float(data["end"])
+    except (ValueError, KeyError, IndexError, TypeError) as exc:
+        raise InvalidInput(f"not a search result (JSON with video_id, start and end): {type(exc).__name__}") from None
 
 
 @videos_app.command("list")
@@ -149,18 +230,30 @@ def serve(
     workers: Annotated[
         Optional[int], typer.Option("--workers", help="Service processes (default 1; more need --qdrant-url).")
     ] = None,
+    allow_anonymous: Annotated[
+        bool,
+        typer.Option(
+            "--allow-anonymous", help="Listen beyond loopback without an API key (anyone reaching it may change the library)."
+        ),
+    ] = False,
     store: StoreOpt = None,
     qdrant_url: UrlOpt = None,
     collection: CollectionOpt = None,
 ) -> None:
-    """Run the HTTP API and web page (uvicorn); docs at /docs."""
+    """Run the HTTP API and web page (uvicorn); docs at /docs. Without FRAMESEARCH_API_KEY, loopback only."""
     import uvicorn
 
     from framesearch.service.app import create_app
+    from framesearch.service.security import check_binding
     from framesearch.store.open import open_service_store
 
     settings = settings_for(ctx, host=host, port=port, workers=workers, store=store, qdrant_url=qdrant_url,
                             collection=collection)
+    warning = check_binding(settings, allow_anonymous)
+    if warning:
+        from rich.markup import escape
+
+        err.print(f"[bold red]{escape(warning)}[/bold red]", highlight=False, soft_wrap=True)
     if settings.workers > 1:
         _serve_workers(settings)
         return

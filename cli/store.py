@@ -2,4 +2,119 @@
 
 from __future__ import annotations
 
-from framesearch.cli.main import store_app  # noqa: F401  (commands below register on it)
+from typing import Annotated, Any, Optional
+
+import typer
+
+from framesearch.cli.main import (
+    CollectionOpt,
+    JsonOpt,
+    StoreOpt,
+    UrlOpt,
+    fail_cleanly,
+    out,
+    print_json,
+    request,
+    settings_for,
+    store_app,
+)
+from framesearch.errors import InvalidInput
+
+
+@store_app.command("info")
+@fail_cleanly
+def store_info(
+    ctx: typer.Context,
+    store: StoreOpt = None,
+    qdrant_url: UrlOpt = None,
+    collection: CollectionOpt = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """Backend, collection, model, points, videos, index state and, on a server, shards and replicas."""
+    from framesearch.store.info import describe
+    from framesearch.store.open import open_store
+
+    settings = settings_for(ctx, store=store, qdrant_url=qdrant_url, collection=collection)
+    with open_store(settings) as st:
+        info = describe(st)
+    if as_json:
+        print_json(info)
+        return
+    from rich.table import Table
+
+    table = Table("", "", show_header=False, box=None)
+    rows = [
+        ("backend", info.backend), ("location", info.location), ("collection", info.collection),
+        ("model", f"{info.model} ({info.dim} dims)" if info.model else "none yet (empty)"),
+        ("points", str(info.points)), ("videos", str(info.videos)),
+    ]
+    if info.index:
+        i = info.index
+        rows.append(("index", f"{i.status}: {i.indexed_vectors} of {i.points} vectors in HNSW segments, "
+                              f"{i.segments} segments; payload indexes {', '.join(i.payload_indexes) or 'none'}"))
+    if info.cluster:
+        c = info.cluster
+        states = ", ".join(f"{n} {s}" for s, n in sorted(c.replica_states.items())) or "not reported"
+        rows.append(("cluster", f"{c.shards} shards x {c.replicas or 1} replicas, write consistency "
+                                f"{c.write_consistency or 1}, {c.peers or 1} node(s); replicas: {states}"))
+    for key, value in rows:
+        table.add_row(key, value)
+    out.print(table)
+
+
+@store_app.command("copy")
+@fail_cleanly
+def store_copy(
+    ctx: typer.Context,
+    to: Annotated[str, typer.Option("--to", help="Target: a Qdrant Edge folder or a Qdrant server URL.")],
+    source: Annotated[
+        Optional[str], typer.Option("--from", help="Source: an Edge folder or a server URL (default: the current store).")
+    ] = None,
+    to_collection: Annotated[
+        Optional[str], typer.Option("--to-collection", help="Collection in the target (default: the same name).")
+    ] = None,
+    to_api_key: Annotated[
+        Optional[str], typer.Option("--to-api-key", help="API key of a target server (default FRAMESEARCH_QDRANT_API_KEY).")
+    ] = None,
+    merge: Annotated[bool, typer.Option("--merge", help="Add to a target that already holds other videos.")] = False,
+    store: StoreOpt = None,
+    qdrant_url: UrlOpt = None,
+    collection: CollectionOpt = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """Copy the library (every point and video record) to another store, resumably, then verify the copy."""
+    from framesearch.cli.ingest import progress_bar, tracker
+    from framesearch.store.copy import CopyRequest, copy_library
+    from framesearch.store.open import open_location, open_store
+
+    req = request(CopyRequest, target=to, source=source, collection=to_collection, merge=merge)
+    settings = settings_for(ctx, store=store, qdrant_url=qdrant_url, collection=collection)
+    key = settings.qdrant_api_key.get_secret_value() if settings.qdrant_api_key else None
+    target_collection = req.collection or settings.collection
+    if _same_place(req.source, settings, req.target) and target_collection == settings.collection:
+        raise InvalidInput("the source and the target are the same store")
+    src = open_location(req.source, settings.collection, api_key=key) if req.source else open_store(settings)
+    with src:
+        with open_location(req.target, target_collection, api_key=to_api_key or key, settings=settings) as dst:
+            with progress_bar(not as_json) as bar:
+                report = copy_library(src, dst, merge=req.merge, sample=req.sample, progress=tracker(bar, "points"))
+    if as_json:
+        print_json(report)
+        return
+    out.print(f"copied {report.copied} of {report.videos} videos ({report.points} points) to {report.target}"
+              f"{f'; {report.skipped} already there' if report.skipped else ''}", highlight=False, soft_wrap=True)
+    out.print(f"verified: {report.verified_videos} videos (records and point counts), "
+              f"{report.sampled_vectors} sampled vectors", highlight=False)
+
+
+def _same_place(source: str | None, settings: Any, target: str) -> bool:
+    """Whether the target names the source's place (an Edge folder or a server URL)."""
+    from pathlib import Path
+
+    from framesearch.store.open import is_url
+
+    here = source or settings.qdrant_url or str(settings.store)
+    if is_url(here) or is_url(target):
+        return here.rstrip("/") == target.rstrip("/")
+    return Path(here).resolve() == Path(target).resolve()
+

@@ -1,6 +1,9 @@
-"""Make docs/screenshot.png: index a few real videos, serve them, search in headless Chromium, screenshot the page.
+"""Make docs/screenshot.png: index a few real videos, serve them, search in headless Chromium, play the best result
+(with its score timeline under the player) and screenshot the page.
 
     python docs/make_screenshot.py [--model DIR] [--query TEXT] [--threshold X] [--out docs/screenshot.png]
+
+Without --threshold the service's default (a calibrated confidence) applies; --threshold is a raw cosine score.
 
 Without --model it uses the hand-built tiny colour CLIP of the tests (it knows colour words only, so the
 default query is a colour). Needs `pip install -r requirements-e2e.txt` and Debian's `chromium`.
@@ -27,30 +30,33 @@ DEMO = {
     "studio/box.mp4": "box.mp4",
     "studio/cockatoo.mp4": "cockatoo.mp4",
     "nature/flower.mp4": "flower.mp4",
+    "campus/vtest.avi": "vtest.avi",
 }
 
 
-def shoot(base: str, query: str, threshold: float, out: Path) -> int:
-    """Search, open the best playable result in the player, and save a screenshot; returns the number of results."""
+def shoot(base: str, query: str, threshold: float | None, out: Path) -> int:
+    """Search, play the best playable result with its timeline, and save a screenshot; returns the number of results."""
+    from urllib.parse import urlencode
+
     from playwright.sync_api import sync_playwright
 
     with sync_playwright() as pw:
         browser = launch_chromium(pw)
-        page = browser.new_page(viewport={"width": 1280, "height": 1000})
-        page.goto(f"{base}/")
+        page = browser.new_page(viewport={"width": 1280, "height": 900})
+        params = {"q": query, **({"threshold": threshold} if threshold is not None else {})}
+        page.goto(f"{base}/?{urlencode(params)}")
         page.wait_for_selector("body[data-ready=true]")
-        page.fill("#q", query)
-        page.fill("#threshold", str(threshold))
-        page.press("#q", "Enter")
         answered = "() => { const d = document.querySelector('#results').dataset; return d.done && d.done === d.started; }"
         page.wait_for_function(answered)
         count = page.locator("#results .card").count()
         if count:
             page.wait_for_function("() => [...document.querySelectorAll('.card img')].every(i => i.complete)")
-            page.click("#results .card .card-play")
-            page.wait_for_selector("#video[data-state=ready]")
+            page.click("#results .card:not(.no-file) .card-play")
+            page.wait_for_selector("#video[data-state=ready]", timeout=120_000)
+            page.wait_for_selector("#timeline[data-segments]")
             page.evaluate("() => document.getElementById('video').pause()")
             page.evaluate("() => window.scrollTo(0, 0)")
+            page.wait_for_timeout(300)
         page.screenshot(path=str(out), full_page=False)
         browser.close()
     return count
@@ -59,8 +65,8 @@ def shoot(base: str, query: str, threshold: float, out: Path) -> int:
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--model", type=Path, help="CLIP model folder (default: the tests' tiny colour CLIP)")
-    parser.add_argument("--query", default="white")
-    parser.add_argument("--threshold", type=float, default=0.85)
+    parser.add_argument("--query", default="green")
+    parser.add_argument("--threshold", type=float, default=None, help="raw cosine floor (default: the service's)")
     parser.add_argument("--fps", type=float, default=2.0)
     parser.add_argument("--out", type=Path, default=ROOT / "docs" / "screenshot.png")
     args = parser.parse_args()

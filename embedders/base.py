@@ -25,12 +25,18 @@ class TextEmbedder(Protocol):
 
 @runtime_checkable
 class ImageEmbedder(Protocol):
-    """Turns RGB images (HxWx3 uint8 arrays) into L2-normalised vectors of a named model."""
+    """Turns RGB images (HxWx3 uint8 arrays) into L2-normalised vectors of a named model.
+
+    `input_size` is the shorter side the model looks at (frames are decoded no larger); `model_path` is the
+    folder a collection records for it, None for a remote model.
+    """
 
     name: str
     aliases: tuple[str, ...]
     dim: int
     default_threshold: float
+    input_size: int
+    model_path: str | None
 
     def embed_images(self, images: Sequence[np.ndarray]) -> np.ndarray: ...
 

@@ -31,6 +31,7 @@ class ClipConfig:
     pad_token_id: int = 0
     aliases: tuple[str, ...] = ()
     default_threshold: float = DEFAULT_THRESHOLD
+    prompt_templates: tuple[str, ...] = ()
 
     @classmethod
     def from_file(cls, path: Path) -> ClipConfig:
@@ -46,9 +47,17 @@ class ClipConfig:
                 pad_token_id=int(raw.get("pad_token_id", 0)),
                 aliases=tuple(str(a) for a in raw.get("aliases", ())),
                 default_threshold=float(raw.get("default_threshold", DEFAULT_THRESHOLD)),
+                prompt_templates=_templates(raw.get("prompt_templates") or []),
             )
         except (OSError, ValueError, KeyError, TypeError) as exc:
             raise ModelError(f"{path}: invalid model config ({type(exc).__name__}: {exc})") from exc
+
+
+def _templates(raw: Any) -> tuple[str, ...]:
+    """Prompt templates: a list of strings, each with one `{}` where the query goes."""
+    if not isinstance(raw, list) or not all(isinstance(t, str) and t.count("{}") == 1 for t in raw):
+        raise ValueError("prompt_templates must be a list of strings, each with one {} for the query")
+    return tuple(raw)
 
 
 def _ort() -> Any:
@@ -108,7 +117,30 @@ class OnnxClip:
         self.default_threshold = self.config.default_threshold
         self.threads = threads
         self._sessions: dict[str, Any] = {}
-        self._tokenizer: Any = None
+        self._tokenizer: Any = self._load_tokenizer()
+
+    def _load_tokenizer(self) -> Any:
+        """The folder's tokenizer, parsed now so that a broken file is a ModelError on load, not later."""
+        from tokenizers import Tokenizer
+
+        path = self.folder / "tokenizer.json"
+        try:
+            tok = Tokenizer.from_file(str(path))
+        except Exception as exc:  # tokenizers raises a bare Exception for a file it cannot parse
+            raise ModelError(f"{path}: not a valid tokenizer ({str(exc)[:200]})") from None
+        tok.enable_truncation(self.config.context_length)
+        tok.enable_padding(length=self.config.context_length, pad_id=self.config.pad_token_id)
+        return tok
+
+    @property
+    def input_size(self) -> int:
+        """The side of the square the image tower sees."""
+        return self.config.image_size
+
+    @property
+    def model_path(self) -> str:
+        """The folder a collection records for this model."""
+        return str(self.folder.resolve())
 
     def _session(self, tower: str) -> Any:
         if tower not in self._sessions:
@@ -121,16 +153,18 @@ class OnnxClip:
                 raise
             except Exception as exc:  # onnxruntime raises its own unexported error types
                 raise ModelError(f"cannot load {path}: {exc}") from exc
+            self._check_dim(path, self._sessions[tower].get_outputs()[0].shape)
         return self._sessions[tower]
 
-    def _tokenize(self, texts: Sequence[str]) -> tuple[np.ndarray, np.ndarray]:
-        if self._tokenizer is None:
-            from tokenizers import Tokenizer
+    def _check_dim(self, path: Path, shape: Any) -> None:
+        """The tower's vectors must have config.json's `embed_dim` (checked on load, and on each output)."""
+        dim = shape[-1] if shape else None
+        if isinstance(dim, int) and dim != self.dim:
+            self._sessions.clear()
+            raise ModelError(f"{path} makes {dim}-dimensional vectors, but {self.folder / 'config.json'} "
+                             f"says embed_dim {self.dim}")
 
-            tok = Tokenizer.from_file(str(self.folder / "tokenizer.json"))
-            tok.enable_truncation(self.config.context_length)
-            tok.enable_padding(length=self.config.context_length, pad_id=self.config.pad_token_id)
-            self._tokenizer = tok
+    def _tokenize(self, texts: Sequence[str]) -> tuple[np.ndarray, np.ndarray]:
         encoded = self._tokenizer.encode_batch(list(texts))
         ids = np.asarray([e.ids for e in encoded], dtype=np.int64)
         mask = np.asarray([e.attention_mask for e in encoded], dtype=np.int64)
@@ -140,7 +174,9 @@ class OnnxClip:
         """L2-normalised text vectors, one row per text."""
         session = self._session("textual")
         ids, mask = self._tokenize(texts)
-        return normalize(run_tower(session, [ids, mask][: len(session.get_inputs())]))
+        vectors = run_tower(session, [ids, mask][: len(session.get_inputs())])
+        self._check_dim(self.folder / "textual.onnx", vectors.shape)
+        return normalize(vectors)
 
     def preprocess(self, images: Sequence[np.ndarray]) -> np.ndarray:
         """Resize (shorter side, bicubic), centre-crop, scale and normalise to a [N,3,S,S] batch."""
@@ -163,7 +199,9 @@ class OnnxClip:
 
     def embed_pixels(self, batch: np.ndarray) -> np.ndarray:
         """L2-normalised vectors of an already preprocessed batch."""
-        return normalize(run_tower(self._session("visual"), [batch]))
+        vectors = run_tower(self._session("visual"), [batch])
+        self._check_dim(self.folder / "visual.onnx", vectors.shape)
+        return normalize(vectors)
 
     def embed_images(self, images: Sequence[np.ndarray]) -> np.ndarray:
         """L2-normalised image vectors of RGB uint8 arrays (H x W x 3)."""

@@ -1,23 +1,45 @@
 """Which model embeds text and images for a collection: one resolver for the CLI, the service and its jobs.
 
-A model spec is a folder path, a bundled model's name, or `roboflow`. Without one, the collection's
-recorded model is used (its folder if still there, a bundled model of that name, or Roboflow for the
-`clip/...` names Roboflow's vectors carry), so queries always meet vectors of the same model.
+A model spec is a folder path, a bundled model's name, a pulled model's name (`model pull`), or
+`roboflow`. Without one, the collection's recorded model is used (its folder if still there, a bundled
+or pulled model of that name, or, for the `clip/...` names of Roboflow's vectors, a pulled model with
+that alias, else Roboflow itself), so queries always meet vectors of the same model.
 """
 
 from __future__ import annotations
 
 import json
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from pydantic import BaseModel
+
 from framesearch.embedders.base import ImageEmbedder, ModelRecord, TextEmbedder, accepts
-from framesearch.errors import ModelError, ModelMismatch
+from framesearch.errors import ModelError, ModelMismatch, ModelNotFound, NoModelChosen
 from framesearch.settings import Settings
 
 ROBOFLOW = "roboflow"
 ROBOFLOW_PREFIX = "clip/"
-MODEL_CHOICES = "a model folder, a bundled model name (e.g. 'tiny-shapes-clip') or 'roboflow'"
+MODEL_CHOICES = "a model folder, a bundled or pulled model's name, or 'roboflow'"
+
+
+@dataclass(frozen=True)
+class Installed:
+    """A model folder known by name: bundled with framesearch or pulled into the models folder."""
+
+    spec: str  # what `--model` takes: the folder's name
+    folder: Path
+    config: dict[str, Any]
+    kind: str  # "bundled" or "pulled"
+
+    @property
+    def name(self) -> str:
+        return str(self.config.get("name", self.spec))
+
+    @property
+    def aliases(self) -> tuple[str, ...]:
+        return tuple(str(a) for a in self.config.get("aliases", ()))
 
 
 def bundled_models_dir() -> Path:
@@ -25,68 +47,100 @@ def bundled_models_dir() -> Path:
     return Path(__file__).parent / "models"
 
 
-def bundled_models() -> dict[str, Path]:
-    """Bundled model folders by folder name and by their config's name."""
-    found: dict[str, Path] = {}
-    root = bundled_models_dir()
-    for config in sorted(root.glob("*/config.json")) if root.is_dir() else []:
-        found[config.parent.name] = config.parent
+def _installed(root: Path | None, kind: str) -> list[Installed]:
+    found = []
+    for config in sorted(root.glob("*/config.json")) if root and root.is_dir() else []:
+        if config.parent.name.startswith("."):
+            continue
         try:
-            found.setdefault(json.loads(config.read_text())["name"], config.parent)
-        except (OSError, ValueError, KeyError):
+            found.append(Installed(config.parent.name, config.parent, json.loads(config.read_text()), kind))
+        except (OSError, ValueError):
             continue
     return found
 
 
-def resolve_model(spec: str) -> Path | str:
-    """A model folder for `spec`, or ROBOFLOW."""
+def installed_models(models_dir: Path | None = None) -> list[Installed]:
+    """Bundled models, then the models pulled into `models_dir`."""
+    return _installed(bundled_models_dir(), "bundled") + _installed(models_dir, "pulled")
+
+
+def _by_name(models: list[Installed]) -> dict[str, Path]:
+    """Model folders by folder name and by their config's name (the first one wins)."""
+    found: dict[str, Path] = {}
+    for model in models:
+        found.setdefault(model.spec, model.folder)
+    for model in models:
+        found.setdefault(model.name, model.folder)
+    return found
+
+
+def bundled_models() -> dict[str, Path]:
+    """Bundled model folders by folder name and by their config's name."""
+    return _by_name(_installed(bundled_models_dir(), "bundled"))
+
+
+def resolve_model(spec: str, models_dir: Path | None = None) -> Path | str:
+    """A model folder for `spec` (a path, a bundled or a pulled model's name), or ROBOFLOW."""
     if spec == ROBOFLOW:
         return ROBOFLOW
     path = Path(spec).expanduser()
     if path.is_dir():
         return path
-    bundled = bundled_models()
-    if spec in bundled:
-        return bundled[spec]
-    names = ", ".join(sorted(bundled)) or "none"
-    raise ModelError(f"model {spec!r} is neither a model folder nor 'roboflow' nor a bundled model ({names})")
+    models = installed_models(models_dir)
+    known = _by_name(models)
+    if spec in known:
+        return known[spec]
+    bundled = ", ".join(m.spec for m in models if m.kind == "bundled") or "none"
+    pulled = ", ".join(m.spec for m in models if m.kind == "pulled") or "none"
+    raise ModelNotFound(
+        f"model {spec!r} is neither a model folder nor 'roboflow' nor a bundled model ({bundled}) "
+        f"nor a pulled model ({pulled})"
+    )
+
+
+def roboflow_clip(settings: Settings, version: str | None = None) -> Any:
+    """Roboflow Inference's CLIP (text and images) for the configured server, key and CLIP version."""
+    from framesearch.embedders.roboflow import RoboflowClip
+
+    return RoboflowClip(settings.roboflow_key(), settings.roboflow_inference_url, version or settings.roboflow_clip_version)
 
 
 def load_embedder(spec: str, settings: Settings) -> Any:
-    """The embedder a spec names (no check against a collection): an OnnxClip or Roboflow's text CLIP."""
-    target = resolve_model(spec)
+    """The embedder a spec names (no check against a collection): an OnnxClip or Roboflow's CLIP."""
+    target = resolve_model(spec, settings.models_path())
     if target == ROBOFLOW:
-        from framesearch.embedders.roboflow import RoboflowClipText
-
-        return RoboflowClipText(settings.roboflow_key(), settings.roboflow_inference_url, settings.roboflow_clip_version)
+        return roboflow_clip(settings)
     from framesearch.embedders.onnx_clip import OnnxClip
 
     return OnnxClip(Path(target), threads=settings.ort_threads)
 
 
-def _recorded_spec(recorded: ModelRecord, images: bool) -> str:
-    """The spec of the model a collection records: its folder if still there, a bundled model, or Roboflow."""
+def _recorded_embedder(recorded: ModelRecord, settings: Settings) -> Any:
+    """The embedder of a collection's recorded model: its folder, a bundled or pulled model, or Roboflow."""
     if recorded.model_path and Path(recorded.model_path, "config.json").is_file():
-        return recorded.model_path
-    if recorded.model in bundled_models():
-        return recorded.model
-    if recorded.model.startswith(ROBOFLOW_PREFIX) and not images:
-        return ROBOFLOW
-    raise ModelError(
+        return load_embedder(recorded.model_path, settings)
+    models = installed_models(settings.models_path())
+    named = [m for m in models if recorded.model in (m.spec, m.name)]
+    aliased = [m for m in models if recorded.model in m.aliases]
+    if named or aliased:  # a local model of the same weights: no key, no network, no cost
+        return load_embedder(str((named or aliased)[0].folder), settings)
+    if recorded.model.startswith(ROBOFLOW_PREFIX):
+        return roboflow_clip(settings, recorded.model.removeprefix(ROBOFLOW_PREFIX))
+    raise ModelNotFound(
         f"the collection's vectors come from model {recorded.model!r}, whose folder is not here: "
         f"name that model ({MODEL_CHOICES})"
     )
 
 
 def _embedder_for(settings: Settings, recorded: ModelRecord | None, images: bool) -> Any:
-    spec = settings.model
-    if spec is None:
+    if settings.model is None:
         if recorded is None:
-            raise ModelError(f"no model given and the store is empty: name one ({MODEL_CHOICES})")
-        spec = _recorded_spec(recorded, images)
-    embedder = load_embedder(spec, settings)
+            raise NoModelChosen(f"no model given and the store is empty: name one ({MODEL_CHOICES})")
+        embedder = _recorded_embedder(recorded, settings)
+    else:
+        embedder = load_embedder(settings.model, settings)
     if images and not hasattr(embedder, "embed_images"):
-        raise ModelError(f"model {spec!r} embeds text only; frames and query images need a CLIP model folder")
+        raise ModelError(f"model {embedder.name!r} embeds text only; frames and query images need a CLIP model")
     if recorded is not None and not accepts(embedder, recorded.model):
         raise ModelMismatch(
             f"the collection's vectors come from model {recorded.model!r}; the chosen model is {embedder.name!r}. "
@@ -104,3 +158,34 @@ def text_embedder(settings: Settings, recorded: ModelRecord | None) -> TextEmbed
 def image_embedder(settings: Settings, recorded: ModelRecord | None) -> ImageEmbedder:
     """The embedder of frames and query images for a collection, chosen and checked like `text_embedder`."""
     return _embedder_for(settings, recorded, images=True)
+
+
+class ModelEntry(BaseModel):
+    """One model `--model` can name: bundled or pulled, with its identity and where it came from."""
+
+    spec: str
+    name: str
+    aliases: list[str]
+    kind: str  # bundled, pulled or remote
+    embed_dim: int | None
+    folder: str | None
+    source: str | None = None
+
+
+def list_models(settings: Settings) -> list[ModelEntry]:
+    """Every bundled and pulled model, then Roboflow's CLIP (remote), for `model list`."""
+    from framesearch.embedders.hub import read_source
+
+    entries = []
+    for model in installed_models(settings.models_path()):
+        source = read_source(model.folder) if model.kind == "pulled" else None
+        origin = f"{source.get('repo_id')}@{str(source.get('commit', ''))[:12]}" if source else None
+        dim = model.config.get("embed_dim")
+        entries.append(ModelEntry(
+            spec=model.spec, name=model.name, aliases=list(model.aliases), kind=model.kind,
+            embed_dim=int(dim) if isinstance(dim, int) else None, folder=str(model.folder), source=origin,
+        ))
+    version = settings.roboflow_clip_version
+    entries.append(ModelEntry(spec=ROBOFLOW, name=f"{ROBOFLOW_PREFIX}{version}", aliases=[], kind="remote",
+                              embed_dim=None, folder=None, source=settings.roboflow_inference_url))
+    return entries

@@ -38,6 +38,22 @@ class ModelMismatch(FrameSearchError):
     http_status = 409
 
 
+class Unauthorized(FrameSearchError):
+    """The service needs an API key and the request carries none, or a wrong one."""
+
+    http_status = 401
+
+
+class Forbidden(FrameSearchError):
+    """The request is understood and authenticated, but not allowed (a read-only key writing, a foreign page)."""
+
+    http_status = 403
+
+
+class InsecureBinding(FrameSearchError):
+    """The service was asked to listen beyond this machine without any API key."""
+
+
 class StoreLocked(FrameSearchError):
     """The embedded store is held by another process (usually a running `framesearch serve`)."""
 
@@ -54,6 +70,28 @@ class ModelError(FrameSearchError):
     """A model folder or model service is missing, incomplete or failing."""
 
     http_status = 400
+
+
+class _AnsweredAsModelError(ModelError):
+    """A finer kind of ModelError for the edges' hints; API answers keep the code `ModelError` (a contract)."""
+
+    @property
+    def code(self) -> str:
+        return "ModelError"
+
+
+class ModelNotFound(_AnsweredAsModelError):
+    """A model name that is no folder, no bundled model and no pulled model."""
+
+
+class NoModelChosen(_AnsweredAsModelError):
+    """Nothing names a model: no model was given and the collection records none (it is empty)."""
+
+
+class NoImageModel(FrameSearchError):
+    """The service has no model to embed video frames with, so it cannot index videos (it may still search)."""
+
+    http_status = 409
 
 
 class MissingDependency(FrameSearchError):
@@ -90,3 +128,9 @@ class UpstreamUnavailable(UpstreamError):
     """A remote API is unreachable or answered 5xx: worth retrying later."""
 
     http_status = 503
+
+
+class TargetNotEmpty(FrameSearchError):
+    """A copy's target store already holds other videos (copying would mix two libraries)."""
+
+    http_status = 409

@@ -7,9 +7,10 @@ descriptions make the README's table (`settings_table()`), and a test checks eac
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Annotated
 
-from pydantic import AliasChoices, Field, SecretStr
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic import AliasChoices, Field, SecretStr, field_validator, model_validator
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 from framesearch.validation import Limit, Threshold
 
@@ -29,9 +30,15 @@ class Settings(BaseSettings):
     collection: str = Field("frames", pattern=r"^[A-Za-z0-9_-]{1,64}$", description="Collection name (one model per collection).")
     model: str | None = Field(
         None,
-        description="Model folder, bundled model name, or `roboflow`; default: the model the collection records.",
+        description="Model folder, bundled or pulled model name, or `roboflow`; default: the model the collection records.",
     )
-    threshold: Threshold | None = Field(None, description="Cosine score floor of searches; default: the model's own.")
+    threshold: Threshold | None = Field(
+        None, description="Raw cosine score floor of searches; default: the calibrated `min_confidence`."
+    )
+    min_confidence: float = Field(
+        0.75, ge=0, le=1, allow_inf_nan=False,
+        description="Default calibrated confidence floor (0-1) of searches (docs/search.md).",
+    )
     limit: Limit = Field(20, description="Results a search returns when the request names no limit.")
     hnsw_ef: int = Field(
         128, ge=1, le=4096, description="Search breadth of the HNSW index: higher finds more true neighbours, slower."
@@ -42,11 +49,55 @@ class Settings(BaseSettings):
         1, ge=1, le=64, description="Service processes `serve` runs; more than one needs a Qdrant server (`qdrant_url`)."
     )
     cache_dir: Path | None = Field(None, description="Thumbnails, uploads and job state; default `<store>/cache`.")
-    max_upload_mb: int = Field(2048, ge=1, description="Largest upload the service accepts, in MB.")
+    max_upload_mb: int = Field(
+        2048, ge=1, description="Largest upload the service accepts (videos, results JSON, images), in MB."
+    )
+    api_key: SecretStr | None = Field(
+        None,
+        description="Key for everything the service does (`Authorization: Bearer KEY` or `X-API-Key: KEY`). "
+        "Without any key `serve` binds loopback addresses only.",
+    )
+    read_api_key: SecretStr | None = Field(
+        None, description="Key for searching, thumbnails, playback and listing only; writes with it answer 403."
+    )
+    url_allow_hosts: Annotated[list[str], NoDecode] = Field(
+        [],
+        description="Comma-separated host names or addresses that URL jobs may fetch from even when they are "
+        "not public (loopback, private, link-local).",
+    )
+    max_image_megapixels: float = Field(
+        40.0, gt=0, le=150, allow_inf_nan=False, description="Largest query image decoded, in megapixels."
+    )
+    thumbnail_cache_mb: float = Field(
+        256.0, gt=0, allow_inf_nan=False, description="Disk space of the thumbnail cache, in MB (least recently used go first)."
+    )
+    playback_cache_mb: float = Field(
+        2048.0, gt=0, allow_inf_nan=False,
+        description="Disk space of playable copies of videos browsers cannot play, in MB (least recently played go first).",
+    )
+    job_history_max: int = Field(500, ge=1, description="Finished jobs the service remembers (oldest forgotten first).")
+    job_history_days: float = Field(
+        30.0, gt=0, allow_inf_nan=False, description="Days a finished job is remembered."
+    )
+    models_dir: Path | None = Field(
+        None, description="Where `model pull` keeps models, and `--model NAME` finds them; default the user's cache."
+    )
     ort_threads: int | None = Field(None, ge=1, le=1024, description="ONNX Runtime intra-op threads; default all cores.")
     job_workers: int = Field(2, ge=1, le=32, description="Ingest jobs the service runs at once.")
     embed_batch: int = Field(
         32, ge=1, le=4096, description="Frames per model call in local ingest (bench/bench_gpu_ingest.py finds a GPU's best)."
+    )
+    ray_address: str | None = Field(
+        None, description="Ray for `ingest local`: `local` (start one here), `auto` or a cluster address; unset: one process."
+    )
+    shards: int | None = Field(
+        None, ge=1, le=1024, description="Shards of a new collection on a Qdrant server; default: the server's (one per node)."
+    )
+    replicas: int | None = Field(
+        None, ge=1, le=64, description="Copies of each shard of a new collection on a Qdrant cluster; default 1."
+    )
+    write_consistency: int | None = Field(
+        None, ge=1, le=64, description="Replicas that must confirm each write to a new server collection; default 1."
     )
     roboflow_api_key: SecretStr | None = Field(
         None,
@@ -69,14 +120,44 @@ class Settings(BaseSettings):
         3600.0, gt=0, allow_inf_nan=False, description="Seconds to wait for a Roboflow job before giving up."
     )
 
+    @model_validator(mode="after")
+    def _write_consistency_within_replicas(self) -> Settings:
+        if self.write_consistency and self.write_consistency > (self.replicas or 1):
+            raise ValueError("write_consistency cannot exceed replicas: a write would wait for copies that do not exist")
+        return self
+
+    @field_validator("url_allow_hosts", mode="before")
+    @classmethod
+    def _split_hosts(cls, value: object) -> object:
+        if isinstance(value, str):
+            return [host.strip().lower() for host in value.split(",") if host.strip()]
+        return value
+
     @property
     def work_dir(self) -> Path:
         """Folder for caches, uploads and job state beside the store."""
         return self.cache_dir or (self.store / "cache")
 
+    def models_path(self) -> Path:
+        """The folder of pulled models: `models_dir`, else `framesearch/models` in the user's cache folder."""
+        if self.models_dir is not None:
+            return self.models_dir.expanduser()
+        from platformdirs import user_cache_path
+
+        return user_cache_path("framesearch", appauthor=False) / "models"
+
     def roboflow_key(self) -> str | None:
         """The Roboflow API key's value, for the clients that send it."""
         return self.roboflow_api_key.get_secret_value() if self.roboflow_api_key else None
+
+    def api_keys(self) -> tuple[str | None, str | None]:
+        """The service's full and read-only API keys (None where unset or blank)."""
+        return _secret(self.api_key), _secret(self.read_api_key)
+
+
+def _secret(value: SecretStr | None) -> str | None:
+    text = value.get_secret_value().strip() if value is not None else ""
+    return text or None
 
 
 def settings_env(settings: Settings) -> dict[str, str]:
@@ -101,7 +182,7 @@ def env_names(name: str) -> list[str]:
 
 def _default_text(name: str) -> str:
     default = Settings.model_fields[name].default
-    if default is None:
+    if default is None or default == []:
         return "unset"
     return f"`{default}`"
 

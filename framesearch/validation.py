@@ -52,14 +52,25 @@ FiniteFloat = Annotated[float, Field(allow_inf_nan=False)]
 M = TypeVar("M", bound=BaseModel)
 
 
+MAX_DESCRIBED = 8  # errors named in one message; field names are cut at MAX_NAME_CHARS (a client may send any key)
+MAX_NAME_CHARS = 40
+
+
+def _name(part: Any) -> str:
+    text = str(part).encode("utf-8", "replace").decode("utf-8")
+    return text if len(text) <= MAX_NAME_CHARS else text[: MAX_NAME_CHARS - 1] + "…"
+
+
 def describe(exc: ValidationError | list[dict[str, Any]]) -> str:
     """One line naming each bad field and what is wrong, without echoing the value (it may be huge or NaN)."""
     errors = exc.errors(include_input=False, include_url=False) if isinstance(exc, ValidationError) else exc
     parts = []
-    for error in errors:
-        where = ".".join(str(p) for p in error.get("loc", ()) if p not in ("body", "query", "path", "form"))
+    for error in errors[:MAX_DESCRIBED]:
+        where = ".".join(_name(p) for p in error.get("loc", ()) if p not in ("body", "query", "path", "form"))
         message = str(error.get("msg", "is invalid")).removeprefix("Value error, ")
         parts.append(f"{where}: {message}" if where else message)
+    if len(errors) > MAX_DESCRIBED:
+        parts.append(f"and {len(errors) - MAX_DESCRIBED} more")
     return "; ".join(parts) or "invalid input"
 
 

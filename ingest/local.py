@@ -1,4 +1,5 @@
-"""Local inference: sample a video's frames at N fps and embed them with a CLIP model folder on this machine."""
+"""Local ingest: sample a video's frames at N fps here and embed them with an ImageEmbedder (a CLIP model folder,
+or a remote one such as Roboflow Inference, which receives the decoded frames)."""
 
 from __future__ import annotations
 
@@ -9,8 +10,8 @@ from pathlib import Path
 
 import numpy as np
 
-from framesearch.embedders.base import recorded_name
-from framesearch.embedders.onnx_clip import OnnxClip
+from framesearch.embedders.base import ImageEmbedder, recorded_name
+from framesearch.ingest.cuts import CutDetector
 from framesearch.ingest.index import index_frames
 from framesearch.ingest.video import SampledFrame, VideoInfo, prefetch, sample_frames
 from framesearch.store.base import VectorStore
@@ -36,7 +37,7 @@ def expected_samples(info: VideoInfo, fps: float) -> int | None:
 
 
 def embedded_batches(
-    frames: Iterator[SampledFrame], embedder: OnnxClip, batch_size: int = BATCH
+    frames: Iterator[SampledFrame], embedder: ImageEmbedder, batch_size: int = BATCH
 ) -> Iterator[tuple[list[SampledFrame], np.ndarray]]:
     """Batches of sampled frames with their vectors (frames are decoded in a reader thread meanwhile)."""
     it = prefetch(frames)
@@ -45,7 +46,7 @@ def embedded_batches(
 
 
 def infer_video(
-    path: Path, *, embedder: OnnxClip, fps: float, progress: Progress | None = None, batch_size: int = BATCH
+    path: Path, *, embedder: ImageEmbedder, fps: float, progress: Progress | None = None, batch_size: int = BATCH
 ) -> tuple[list[int], list[float], np.ndarray]:
     """Frame numbers, timestamps and vectors of a video, as a Roboflow results file would hold them."""
     info = VideoInfo.from_video_path(path)
@@ -53,7 +54,7 @@ def infer_video(
     frames: list[int] = []
     times: list[float] = []
     vectors: list[np.ndarray] = []
-    for batch, vecs in embedded_batches(sample_frames(path, fps, embedder.config.image_size), embedder, batch_size):
+    for batch, vecs in embedded_batches(sample_frames(path, fps, embedder.input_size), embedder, batch_size):
         frames += [f.index for f in batch]
         times += [f.timestamp for f in batch]
         vectors.append(vecs)
@@ -66,11 +67,28 @@ def infer_video(
     return frames, times, np.concatenate(vectors)
 
 
+def video_record(info: VideoInfo, *, video_id: str, model: str, fps: float, digest: str) -> VideoRecord:
+    """The library record of a local video before indexing (frames and time are filled in by `index_frames`)."""
+    return VideoRecord(
+        video_id=video_id,
+        model=model,
+        source="local",
+        frames=0,
+        fps=fps,
+        duration=info.duration,
+        path=str(Path(info.path).resolve()),
+        content_hash=digest,
+        width=info.width,
+        height=info.height,
+        extra={"video_fps": info.fps, "codec": info.codec},
+    )
+
+
 def ingest_video(
     store: VectorStore,
     path: Path,
     *,
-    embedder: OnnxClip,
+    embedder: ImageEmbedder,
     fps: float,
     video_id: str | None = None,
     progress: Progress | None = None,
@@ -84,28 +102,18 @@ def ingest_video(
     total = expected_samples(info, fps)
     collection = store.info()
     name = recorded_name(embedder, collection.model if collection else None)
-    record = VideoRecord(
-        video_id=video_id,
-        model=name,
-        source="local",
-        frames=0,
-        fps=fps,
-        duration=info.duration,
-        path=str(path.resolve()),
-        content_hash=digest or content_hash(path),
-        width=info.width,
-        height=info.height,
-        extra={"video_fps": info.fps, "codec": info.codec},
-    )
+    record = video_record(info, video_id=video_id, model=name, fps=fps, digest=digest or content_hash(path))
     done = 0
+    detector = CutDetector(info.fps)
 
     def points() -> Iterator[list[FramePoint]]:
         nonlocal done
-        frames = sample_frames(path, fps, embedder.config.image_size)
+        frames = sample_frames(path, fps, embedder.input_size, on_frame=detector.feed)
         for batch, vecs in embedded_batches(frames, embedder, batch_size):
             done += len(batch)
             if progress:
                 progress(done, total)
             yield [FramePoint(video_id, f.index, f.timestamp, v, fps, name, "local") for f, v in zip(batch, vecs, strict=True)]
+        record.cuts = detector.cuts()  # every frame has been decoded: the record is written after this
 
-    return index_frames(store, record, points(), model_path=str(embedder.folder.resolve()))
+    return index_frames(store, record, points(), model_path=embedder.model_path)

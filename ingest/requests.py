@@ -68,3 +68,24 @@ class JobRequest(BaseModel):
     fps: Fps = DEFAULT_FPS
     url: str | None = Field(None, max_length=URL_MAX, pattern=r"^https?://", description="Video URL (instead of a file).")
     video_id: VideoId | None = None
+
+
+RAY_ADDRESS = r"^(local|auto|(ray://)?[A-Za-z0-9_.\-\[\]:]+)$"
+
+
+class RayIngest(BaseModel):
+    """Where and how a library ingest runs on Ray: decoding in tasks, embedding in a pool of actors."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    address: str = Field(
+        "local", max_length=500, pattern=RAY_ADDRESS,
+        description="`local` (start Ray here), `auto` (the cluster this machine belongs to) or a cluster address.",
+    )
+    actors: int | None = Field(None, ge=1, le=4096, description="Embedding actors (default: from the cluster's CPUs or GPUs).")
+    gpus_per_actor: float = Field(0.0, ge=0, le=8, allow_inf_nan=False, description="GPU share of each actor (0: CPU).")
+    range_seconds: float | None = Field(
+        None, gt=0, le=10**7, allow_inf_nan=False, description="Split videos into ranges of about this length."
+    )
+    retries: int = Field(2, ge=0, le=10, description="Retries of a failed range (lost worker, remote hiccup).")
+    requests_per_actor: int = Field(4, ge=1, le=64, description="Calls in flight per actor for a remote embedder.")

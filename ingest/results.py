@@ -106,9 +106,9 @@ def parse_results(data: Any, where: str = "results", model_key: str | None = Non
     skipped = 0
     for i, (frame, time, item) in enumerate(zip(frames, times, items, strict=False)):
         if not is_finite_number(frame) or frame < 0 or frame != math.floor(frame):
-            raise ResultsFormatError(f"{where}: frame offset {i} is not a non-negative integer: {frame!r}")
+            raise ResultsFormatError(f"{where}: frame offset {i} is not a non-negative integer")
         if not is_finite_number(time) or time < 0:
-            raise ResultsFormatError(f"{where}: time offset {i} is not a non-negative number: {time!r}")
+            raise ResultsFormatError(f"{where}: time offset {i} is not a non-negative number")
         if item is None:
             skipped += 1
             continue
@@ -145,8 +145,8 @@ def load_results_file(path: Path, model_key: str | None = None) -> ParsedResults
         raise ResultsFormatError(f"{path}: no such file") from None
     except (OSError, UnicodeDecodeError) as exc:
         raise ResultsFormatError(f"{path}: cannot read: {exc}") from exc
-    except json.JSONDecodeError as exc:
-        raise ResultsFormatError(f"{path}: not valid JSON: {exc}") from exc
+    except (json.JSONDecodeError, RecursionError) as exc:
+        raise ResultsFormatError(f"{path}: not valid JSON: {str(exc)[:200]}") from None
     return parse_results(data, where=str(path), model_key=model_key)
 
 

@@ -34,12 +34,16 @@ SOURCE = "roboflow"
 
 @dataclass(frozen=True)
 class VideoJob:
-    """A video to run (or being run) at Roboflow: a local file or an http(s) URL, and its job id once submitted."""
+    """A video to run (or being run) at Roboflow: a local file or an http(s) URL, and its job id once submitted.
+
+    `path` is the video file on this machine that the library record names (for playback), or None; it is
+    never derived from `source` here, which may be a name a client sent (see `local_file`)."""
 
     source: str
     video_id: str
     fps: float
     job_id: str | None = None
+    path: str | None = None
 
 
 class RoboflowReport(IngestReport):
@@ -58,6 +62,13 @@ def default_video_id(source: str) -> str:
     name = unquote(urlsplit(source).path).rstrip("/").rsplit("/", 1)[-1] if is_url(source) else Path(source).name
     stem = Path(name).stem if name else ""
     return stem or source
+
+
+def local_file(source: str) -> str | None:
+    """The absolute path of a local video file named by a trusted caller (the CLI's user), else None."""
+    if is_url(source) or not Path(source).is_file():
+        return None
+    return str(Path(source).resolve())
 
 
 def results_dir(settings: Settings) -> Path:
@@ -100,6 +111,8 @@ def remember(root: Path, job: VideoJob, owner: str | None = None) -> None:
     """List a submitted job as pending; `owner` names who submitted it (a service job id), if anyone."""
     entry = {"video_id": job.video_id, "source": job.source, "fps": job.fps,
              "submitted_at": datetime.now(UTC).isoformat(timespec="seconds")}
+    if job.path:
+        entry["path"] = job.path
     if owner:
         entry["owner"] = owner
     _update_pending(root, lambda pending: pending.__setitem__(job.job_id, entry))
@@ -112,11 +125,12 @@ def forget(root: Path, job_id: str) -> None:
 def resumed_job(root: Path, job_id: str, *, source: str | None, video_id: str | None, fps: float) -> VideoJob:
     """The job to resume: what the pending list recorded, overridden by what the caller names."""
     entry = read_pending(root).get(job_id, {})
+    path = local_file(source) if source else entry.get("path")
     source = source or entry.get("source")
     video_id = video_id or entry.get("video_id") or (default_video_id(source) if source else None)
     if not video_id:
         raise InvalidInput(f"job {job_id} is not in {root / PENDING}: name its video id")
-    return VideoJob(source or f"roboflow-job:{job_id}", video_id, float(entry.get("fps") or fps), job_id)
+    return VideoJob(source or f"roboflow-job:{job_id}", video_id, float(entry.get("fps") or fps), job_id, path)
 
 
 def check_source(source: str) -> None:
@@ -195,7 +209,7 @@ def index_saved(store: VectorStore, job: VideoJob, path: Path, root: Path) -> Ro
         fps=parsed.sample_fps() or job.fps,
         model=ROBOFLOW_CLIP_MODEL,
         source=SOURCE,
-        path=job.source,
+        path=job.path,
         extra={"roboflow_job_id": job.job_id, "requested_fps": job.fps},
     )
     forget(root, job.job_id)

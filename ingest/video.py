@@ -10,7 +10,7 @@ from __future__ import annotations
 import math
 import queue
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from fractions import Fraction
 from pathlib import Path
@@ -136,18 +136,22 @@ def _scaled_size(width: int, height: int, short_side: int | None) -> tuple[int, 
     return max(1, round(width * scale)), max(1, round(height * scale))
 
 
-def sample_frames(path: Path, fps: float, short_side: int | None = None) -> Iterator[SampledFrame]:
+def sample_frames(
+    path: Path, fps: float, short_side: int | None = None, on_frame: Callable[[Any, float], None] | None = None
+) -> Iterator[SampledFrame]:
     """Yield the first frame at or after each multiple of 1/fps; pixels scaled so the shorter side is `short_side`.
+    `on_frame(frame, timestamp)` sees every decoded frame (shot cut detection rides on this one pass).
 
     When the stream's packets all carry distinct timestamps (nearly every file), the frames to keep are chosen
     from the packets first, and only what they need is decoded: groups of pictures holding no kept frame are
     not decoded at all, nor the rest of a group after its last kept frame, and non-reference frames (B-frames)
     that are not kept are skipped by the decoder. Only kept frames are converted, straight to the model's size.
-    Otherwise every frame is decoded in order. Both give the same frames, indexes and timestamps."""
+    Otherwise, and whenever `on_frame` needs every frame, every frame is decoded in order. Both give the same
+    frames, indexes and timestamps."""
     if not fps or fps <= 0 or not math.isfinite(fps):
         raise InvalidInput(f"fps must be a positive finite number, got {fps}")
-    plan = _plan(path, fps)
-    return _decode_planned(path, plan, short_side) if plan is not None else _decode_all(path, fps, short_side)
+    plan = _plan(path, fps) if on_frame is None else None
+    return _decode_planned(path, plan, short_side) if plan is not None else _decode_all(path, fps, short_side, on_frame)
 
 
 @dataclass(frozen=True)
@@ -261,8 +265,11 @@ def _pixels(scale: Any, frame: Any, short_side: int | None) -> np.ndarray:
     return scale.reformat(frame, width, height, "rgb24", interpolation="BILINEAR").to_ndarray()
 
 
-def _decode_all(path: Path, fps: float, short_side: int | None) -> Iterator[SampledFrame]:
-    """Every frame decoded in order, timestamps from FFmpeg's best-effort clock (files without usable pts)."""
+def _decode_all(
+    path: Path, fps: float, short_side: int | None, on_frame: Callable[[Any, float], None] | None = None
+) -> Iterator[SampledFrame]:
+    """Every frame decoded in order, timestamps from FFmpeg's best-effort clock (files without usable pts, or an
+    `on_frame` that sees every frame)."""
     import av
     from av.video.reformatter import VideoReformatter
 
@@ -280,6 +287,8 @@ def _decode_all(path: Path, fps: float, short_side: int | None) -> Iterator[Samp
             ticks = clock.guess(frame.pts, frame.dts)
             timestamp = float((ticks - start) * base) if ticks is not None else last_time + step
             last_time = timestamp
+            if on_frame is not None:
+                on_frame(frame, round(max(timestamp, 0.0), 4))
             if timestamp + TIME_EPSILON < next_slot / fps:
                 continue
             next_slot = math.floor((timestamp + TIME_EPSILON) * fps) + 1

@@ -2,11 +2,25 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 import numpy as np
 
 from framesearch.embedders.base import DEFAULT_THRESHOLD, TextEmbedder
 from framesearch.errors import InvalidInput
-from framesearch.search.models import FrameMatch, SearchFilters, SearchRequest, SearchResponse, SimilarRequest
+from framesearch.search.calibration import Calibration, calibrate
+from framesearch.search.edges import snap_edges
+from framesearch.search.models import (
+    FrameMatch,
+    SearchFilters,
+    SearchRequest,
+    SearchResponse,
+    Segment,
+    SimilarRequest,
+    ThresholdKind,
+)
+from framesearch.search.negatives import NEGATIVE_OVERFETCH, Negative, drop_negatives
+from framesearch.search.prompts import query_vector
 from framesearch.search.retrieval import retrieve_segments
 from framesearch.search.segments import SCORE_DIGITS, segments_of
 from framesearch.settings import Settings
@@ -16,15 +30,18 @@ from framesearch.store.base import SearchFilter, VectorStore
 def search(
     store: VectorStore, request: SearchRequest, settings: Settings, embedder: TextEmbedder | None = None
 ) -> SearchResponse:
-    """Run a search. A text query needs the embedder of the collection's model; its default threshold applies
-    unless the request or the `threshold` setting names one."""
-    if request.q is not None:
-        if embedder is None:
-            raise InvalidInput("a text query needs a model to embed it")
-        vector = embedder.embed_texts([request.q])[0]
-    else:
-        vector = np.asarray(request.vector, dtype=np.float32)
-    return search_vector(store, vector, request, settings, embedder, query=request.q)
+    """Run a search. A text query needs the embedder of the collection's model; the calibrated default
+    threshold applies unless the request or the `threshold` setting names a cosine one."""
+    texts = [t for t in (request.q, request.then, *request.negatives) if t is not None]
+    if texts and embedder is None:
+        raise InvalidInput("a text query needs a model to embed it")
+    vector = query_vector(embedder, request.q) if request.q is not None else np.asarray(request.vector, dtype=np.float32)
+    negatives = [query_vector(embedder, text) for text in request.negatives]
+    if request.then is not None:
+        from framesearch.search.sequences import search_sequences
+
+        return search_sequences(store, vector, query_vector(embedder, request.then), request, settings, embedder, negatives)
+    return search_vector(store, vector, request, settings, embedder, query=request.q, negatives=negatives)
 
 
 def similar(store: VectorStore, request: SimilarRequest, settings: Settings) -> SearchResponse:
@@ -34,10 +51,50 @@ def similar(store: VectorStore, request: SimilarRequest, settings: Settings) -> 
 
 
 def default_threshold(settings: Settings, embedder: object | None) -> float:
-    """The threshold in force when a request names none: the setting, else the model's own, else CLIP's."""
+    """The cosine threshold in force when a request names none and the library cannot calibrate:
+    the setting, else the model's own, else CLIP's."""
     if settings.threshold is not None:
         return settings.threshold
     return float(getattr(embedder, "default_threshold", DEFAULT_THRESHOLD))
+
+
+def resolve_threshold(
+    filters: SearchFilters, settings: Settings, embedder: object | None, calibration: Calibration | None
+) -> tuple[float, ThresholdKind, float | None]:
+    """The raw cosine floor to search with, its kind, and the confidence floor it stands for (if calibrated).
+    A cosine threshold given in the request (or the `threshold` setting) is applied as it is."""
+    if filters.threshold is not None:
+        return filters.threshold, "cosine", None
+    if filters.min_confidence is None and settings.threshold is not None:
+        return settings.threshold, "cosine", None
+    if calibration is None:
+        return default_threshold(settings, embedder), "cosine", None
+    wanted = filters.min_confidence if filters.min_confidence is not None else settings.min_confidence
+    return calibration.raw_floor(wanted), "calibrated", wanted
+
+
+def retrieve(
+    store: VectorStore, vector: np.ndarray, filters: SearchFilters, threshold: float, limit: int
+) -> list[Segment] | list[FrameMatch]:
+    """The ranked moments (or frames) of the library above the raw `threshold`."""
+    flt = SearchFilter(tuple(filters.video_id), filters.t_min, filters.t_max)
+    if filters.mode == "segments":
+        return segments_of(retrieve_segments(store, vector, flt, limit, threshold))  # whole moments (search/retrieval.py)
+    hits = store.search(vector, flt, limit=limit, threshold=threshold)
+    return [
+        FrameMatch(video_id=h.video_id, frame=h.frame, timestamp=h.timestamp, score=round(h.score, SCORE_DIGITS))
+        for h in hits
+    ]
+
+
+def annotate(results: Sequence[Segment | FrameMatch], calibration: Calibration | None) -> None:
+    """Fill in each result's (and each segment frame's) calibrated confidence."""
+    if calibration is None:
+        return
+    for result in results:
+        result.confidence = round(calibration.confidence(result.score), 4)
+        for frame in getattr(result, "frames", ()):
+            frame.confidence = round(calibration.confidence(frame.score), 4)
 
 
 def search_vector(
@@ -48,25 +105,26 @@ def search_vector(
     embedder: object | None = None,
     *,
     query: str | None = None,
+    negatives: Sequence[np.ndarray] = (),
 ) -> SearchResponse:
-    """Search with a query vector; `embedder` (the model that made it, if known) supplies the default threshold."""
-    threshold = filters.threshold if filters.threshold is not None else default_threshold(settings, embedder)
+    """Search with a query vector; `embedder` (the model that made it, if known) supplies the fallback threshold."""
+    calibration = calibrate(store, vector)
+    threshold, kind, min_confidence = resolve_threshold(filters, settings, embedder, calibration)
     limit = filters.limit or settings.limit
-    flt = SearchFilter(tuple(filters.video_id), filters.t_min, filters.t_max)
-    if filters.mode == "frames":
-        hits = store.search(vector, flt, limit=limit, threshold=threshold)
-        results: list = [
-            FrameMatch(video_id=h.video_id, frame=h.frame, timestamp=h.timestamp, score=round(h.score, SCORE_DIGITS))
-            for h in hits
-        ]
-    else:
-        results = segments_of(retrieve_segments(store, vector, flt, limit, threshold))
+    results = retrieve(store, vector, filters, threshold, limit * NEGATIVE_OVERFETCH if negatives else limit)
+    if filters.mode == "segments":
+        results = snap_edges(store, results)
+    annotate(results, calibration)
+    if negatives:
+        results = drop_negatives(store, results, calibration, [Negative.of(store, n) for n in negatives])
     info = store.info()
     return SearchResponse(
         query=query,
         mode=filters.mode,
-        threshold=threshold,
+        threshold=round(threshold, SCORE_DIGITS),
+        threshold_kind=kind,
+        min_confidence=min_confidence,
         model=info.model if info else None,
-        count=len(results),
-        results=results,
+        count=len(results[:limit]),
+        results=results[:limit],
     )

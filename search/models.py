@@ -2,13 +2,19 @@
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from framesearch.validation import MAX_LIMIT, MAX_VECTOR_DIM, FiniteFloat, Limit, QueryText, Seconds, Threshold, VideoId
 
 Mode = Literal["segments", "frames"]
+ResultKind = Literal["segments", "frames", "sequences"]
+ThresholdKind = Literal["calibrated", "cosine"]
+Format = Literal["json", "csv", "vtt", "edl"]
+Confidence = Annotated[float, Field(ge=0, le=1, allow_inf_nan=False, description="A calibrated confidence (0-1).")]
+MAX_NEGATIVES = 16
+DEFAULT_WITHIN = 10.0
 
 
 class SearchFilters(BaseModel):
@@ -19,7 +25,12 @@ class SearchFilters(BaseModel):
     video_id: list[VideoId] = Field(default_factory=list, max_length=MAX_LIMIT, description="Only these videos.")
     t_min: Seconds | None = Field(None, description="Only frames at or after this time (s).")
     t_max: Seconds | None = Field(None, description="Only frames at or before this time (s).")
-    threshold: Threshold | None = Field(None, description="Cosine score floor; default: the setting, else the model's.")
+    threshold: Threshold | None = Field(
+        None, description="Raw cosine score floor; default: the calibrated `min_confidence` (see docs/search.md)."
+    )
+    min_confidence: Confidence | None = Field(
+        None, description="Calibrated confidence floor (0-1); default: the `min_confidence` setting."
+    )
     limit: Limit | None = Field(None, description="Most results; default: the `limit` setting (20).")
     mode: Mode = Field("segments", description="`segments` (moments) or `frames`.")
 
@@ -27,6 +38,8 @@ class SearchFilters(BaseModel):
     def _time_range(self) -> SearchFilters:
         if self.t_min is not None and self.t_max is not None and self.t_min > self.t_max:
             raise ValueError(f"the time range is empty: from {self.t_min:g} s to {self.t_max:g} s")
+        if self.threshold is not None and self.min_confidence is not None:
+            raise ValueError("give a cosine threshold or a minimum confidence, not both")
         return self
 
 
@@ -37,6 +50,19 @@ class SearchRequest(SearchFilters):
     vector: list[FiniteFloat] | None = Field(
         None, min_length=1, max_length=MAX_VECTOR_DIM, description="A query vector of the collection's model."
     )
+    negatives: list[QueryText] = Field(
+        default_factory=list,
+        alias="not",
+        max_length=MAX_NEGATIVES,
+        description="Leave out frames that match any of these texts as well as the query (and moments mostly made of them).",
+    )
+    then: QueryText | None = Field(None, description="Find moments where the query is followed by this text.")
+    within: Seconds | None = Field(
+        None, description=f"Most seconds between the two parts of a `then` (default {DEFAULT_WITHIN:g})."
+    )
+    format: Format = Field("json", description="Answer as JSON, or as CSV, WebVTT or a CMX3600 EDL.")
+
+    model_config = ConfigDict(extra="forbid", populate_by_name=True)
 
     @model_validator(mode="after")
     def _one_query(self) -> SearchRequest:
@@ -46,6 +72,19 @@ class SearchRequest(SearchFilters):
                 raise ValueError("the text query is blank")
         if (self.q is None) == (self.vector is None):
             raise ValueError("give either a text query or a query vector, not both or neither")
+        self.negatives = [n.strip() for n in self.negatives]
+        if not all(self.negatives):
+            raise ValueError("a negative text is blank")
+        if self.then is not None:
+            self.then = self.then.strip() or None
+            if self.then is None:
+                raise ValueError("the `then` text is blank")
+            if self.mode == "frames":
+                raise ValueError("a sequence (`then`) is made of moments: it needs mode segments")
+            if self.within is None:
+                self.within = DEFAULT_WITHIN
+        elif self.within is not None:
+            raise ValueError("`within` bounds the gap before a `then` text: give one")
         return self
 
 
@@ -65,11 +104,12 @@ class SimilarRequest(SearchFilters):
 
 
 class FrameScore(BaseModel):
-    """A frame inside a segment."""
+    """A frame inside a segment: its raw cosine `score` and calibrated `confidence` (0-1)."""
 
     frame: int
     timestamp: float
     score: float
+    confidence: float | None = None
 
 
 class FrameMatch(FrameScore):
@@ -79,24 +119,73 @@ class FrameMatch(FrameScore):
 
 
 class Segment(BaseModel):
-    """A time range of one video where the query matches; `score` is its best frame's."""
+    """A time range of one video where the query matches; `score` (raw cosine) and `confidence` are its best frame's.
+    `start`/`end` are the enclosing shot cuts where the moment fills its shot, else half a sampling interval out."""
 
     video_id: str
     start: float
     end: float
     score: float
+    confidence: float | None = None
     peak_time: float
     peak_frame: int
     frame_count: int
     frames: list[FrameScore]
 
 
+class SequenceMatch(BaseModel):
+    """The query's moment (`first`) followed in the same video by the `then` text's moment within the gap.
+    It spans from the first's start to the second's end; `score` is the mean of both parts' raw scores and
+    `confidence` the lower of their confidences."""
+
+    video_id: str
+    start: float
+    end: float
+    score: float
+    confidence: float | None
+    peak_time: float
+    gap: float
+    first: Segment
+    then: Segment
+
+
 class SearchResponse(BaseModel):
-    """Ranked segments (or frames), best first, with the threshold and model that produced them."""
+    """Ranked segments (or frames, or sequences), best first, with the threshold and model that produced them.
+    `threshold` is the raw cosine floor applied; `threshold_kind` says whether it came from the calibrated
+    `min_confidence` or was a cosine threshold given as such (or the model's own, when the library is too
+    small to calibrate)."""
 
     query: str | None
-    mode: Mode
+    mode: ResultKind
     threshold: float
+    threshold_kind: ThresholdKind = "cosine"
+    min_confidence: float | None = None
     model: str | None
     count: int
-    results: list[Segment] | list[FrameMatch]
+    results: list[Segment] | list[FrameMatch] | list[SequenceMatch]
+
+
+class TimelinePoint(BaseModel):
+    """One indexed frame of a video scored against the query."""
+
+    frame: int
+    timestamp: float
+    score: float
+    confidence: float | None
+    match: bool = Field(description="Above the threshold in force and not taken by a negative term.")
+
+
+class Timeline(BaseModel):
+    """Every indexed frame of one video (in time order) with its raw score and calibrated confidence for a query,
+    for heatmaps and scripts; `threshold` (raw cosine) and `threshold_kind` are those a search would apply."""
+
+    video_id: str
+    query: str | None
+    model: str | None
+    threshold: float
+    threshold_kind: ThresholdKind
+    min_confidence: float | None
+    duration: float | None
+    cuts: list[float] | None
+    count: int
+    points: list[TimelinePoint]

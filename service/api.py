@@ -9,13 +9,20 @@ from pathlib import Path
 from typing import Annotated
 
 from fastapi import APIRouter, Query, Request
+from fastapi.responses import FileResponse, Response
+from starlette.background import BackgroundTask
 from starlette.concurrency import run_in_threadpool
 
-from framesearch.errors import InvalidInput
+from framesearch.errors import InvalidInput, NotFound
+from framesearch.ingest.clips import ClipRequest, cut_clip
 from framesearch.ingest.index import IngestReport, ingest_results
 from framesearch.ingest.requests import ResultsIngest
 from framesearch.search.core import search
-from framesearch.search.models import SearchRequest, SearchResponse
+from framesearch.search.exports import MEDIA_TYPES, export
+from framesearch.search.models import SearchRequest, SearchResponse, Timeline
+from framesearch.search.timeline import timeline
+from framesearch.service.housekeeping import release_media
+from framesearch.service.media import video_file
 from framesearch.service.responses import ERRORS, Deleted, Health, VideoList
 from framesearch.service.state import AppState, app_state
 from framesearch.service.uploads import save_body
@@ -25,13 +32,28 @@ from framesearch.validation import build
 router = APIRouter(responses=ERRORS)
 
 
-def run_search(state: AppState, req: SearchRequest) -> SearchResponse:
-    """Text queries use the collection's model; vector queries need none."""
-    embedder = state.embedder() if req.q is not None else None
-    return search(state.store, req, state.settings, embedder)
+EXPORTS = {
+    200: {
+        "description": "The results as JSON (`format=json`, the default), CSV, WebVTT or a CMX3600 EDL.",
+        "content": {MEDIA_TYPES[f]: {} for f in ("csv", "vtt", "edl")},
+    }
+}
 
 
-@router.get("/healthz")
+def needs_text(req: SearchRequest) -> bool:
+    return req.q is not None or req.then is not None or bool(req.negatives)
+
+
+def run_search(state: AppState, req: SearchRequest) -> SearchResponse | Response:
+    """Text queries use the collection's model; vector queries need none. Non-JSON formats answer as text."""
+    embedder = state.embedder() if needs_text(req) else None
+    response = search(state.store, req, state.settings, embedder)
+    if req.format == "json":
+        return response
+    return Response(export(state.store, response, req.format), media_type=MEDIA_TYPES[req.format])
+
+
+@router.get("/healthz")  # public: service.security lets it through without a key
 def healthz(request: Request) -> Health:
     state = app_state(request)
     info = state.store.info()
@@ -41,16 +63,53 @@ def healthz(request: Request) -> Health:
                   indexing=bool(state.indexer and state.indexer.building))
 
 
-@router.get("/search", tags=["search"])
-def search_get(request: Request, query: Annotated[SearchRequest, Query()]) -> SearchResponse:
-    """Text search (`q`) across the library or the given videos: ranked segments, or frames."""
+@router.get("/search", tags=["search"], response_model=SearchResponse, responses=EXPORTS)
+def search_get(request: Request, query: Annotated[SearchRequest, Query()]) -> SearchResponse | Response:
+    """Text search (`q`) across the library or the given videos: ranked segments, frames, or sequences (`then`)."""
     return run_search(app_state(request), query)
 
 
-@router.post("/search", tags=["search"])
-def search_post(request: Request, body: SearchRequest) -> SearchResponse:
+@router.post("/search", tags=["search"], response_model=SearchResponse, responses=EXPORTS)
+def search_post(request: Request, body: SearchRequest) -> SearchResponse | Response:
     """Search by text `q` or a raw `vector`, with filters."""
     return run_search(app_state(request), body)
+
+
+@router.get("/videos/{video_id:path}/timeline", tags=["videos"])
+def video_timeline(request: Request, video_id: str, query: Annotated[SearchRequest, Query()]) -> Timeline:
+    """Every indexed frame of the video with its score and confidence for the query (same parameters as /search)."""
+    state = app_state(request)
+    embedder = state.embedder() if needs_text(query) else None
+    return timeline(state.store, video_id, query, state.settings, embedder)
+
+
+@router.get("/videos/{video_id:path}/clip", response_class=FileResponse, tags=["videos"])
+def video_clip(
+    request: Request,
+    video_id: str,
+    start: Annotated[float, Query(ge=0, allow_inf_nan=False, description="Start (s).")],
+    end: Annotated[float, Query(ge=0, allow_inf_nan=False, description="End (s).")],
+) -> FileResponse:
+    """The moment from `start` to `end` as an MP4: stream-copied where keyframes allow, else re-encoded."""
+    import tempfile
+    from pathlib import Path
+
+    source = video_file(app_state(request).store, video_id)
+    folder = Path(tempfile.mkdtemp(prefix="framesearch-clip-"))
+    target = folder / "clip.mp4"
+    try:
+        report = cut_clip(build(ClipRequest, source=source, start=start, end=end, output=target))
+    except BaseException:
+        _remove(folder)
+        raise
+    name = f"{Path(video_id).stem}-{report.start:.2f}-{report.end:.2f}.mp4"
+    return FileResponse(target, media_type="video/mp4", filename=name, background=BackgroundTask(_remove, folder))
+
+
+def _remove(folder) -> None:
+    import shutil
+
+    shutil.rmtree(folder, ignore_errors=True)
 
 
 @router.get("/videos", tags=["videos"])
@@ -91,5 +150,12 @@ def video(request: Request, video_id: str) -> VideoRecord:
 
 @router.delete("/videos/{video_id:path}", tags=["videos"])
 def delete_video(request: Request, video_id: str) -> Deleted:
-    deleted = app_state(request).store.delete_video(video_id)
+    """Delete a video's frames and record (and the video file, if the service keeps it for a job)."""
+    state = app_state(request)
+    try:
+        path = state.store.get_video(video_id).path
+    except NotFound:
+        path = None
+    deleted = state.store.delete_video(video_id)
+    release_media(state.settings.work_dir, path)
     return Deleted(video_id=video_id, deleted_frames=deleted)

@@ -1,6 +1,7 @@
 """The HTTP app (FastAPI): assembles the routers, opens the store for the app's lifetime, translates errors once.
 
-Every error answer is `{"error": CODE, "detail": TEXT}`: domain errors with their status, FastAPI's
+Who may call what is decided before routing by service.security's middleware (API keys, browser checks, body
+limits). Every error answer is `{"error": CODE, "detail": TEXT}`: domain errors with their status, FastAPI's
 validation errors as 422 InvalidInput (naming the fields, never echoing values, which may be NaN),
 unknown routes and methods as 404/405, and anything unexpected as a logged 500 InternalError.
 """
@@ -8,6 +9,7 @@ unknown routes and methods as 404/405, and anything unexpected as a logged 500 I
 from __future__ import annotations
 
 import logging
+import re
 from contextlib import asynccontextmanager
 
 from fastapi import FastAPI, Request
@@ -23,6 +25,8 @@ from framesearch.service.api import router as api_router
 from framesearch.service.background import IndexBuilder
 from framesearch.service.jobs_api import router as jobs_router
 from framesearch.service.jobs_api import start_jobs
+from framesearch.service.security import AccessGuard, Public, document_security
+from framesearch.service.security import router as access_router
 from framesearch.service.state import AppState
 from framesearch.service.web import STATIC_DIR
 from framesearch.service.web import router as web_router
@@ -32,15 +36,22 @@ from framesearch.store.open import open_store
 from framesearch.validation import describe
 
 log = logging.getLogger(__name__)
-HTTP_CODES = {404: "NotFound", 405: "MethodNotAllowed", 413: "PayloadTooLarge"}
+DOCS_URL, REDOC_URL = "/docs", "/redoc"
+OBJECT_REPR = re.compile(r"<[\w.]+ object at 0x[0-9a-fA-F]+>")
+HTTP_CODES = {401: "Unauthorized", 403: "Forbidden", 404: "NotFound", 405: "MethodNotAllowed", 413: "PayloadTooLarge"}
 
 
 def error_answer(status: int, code: str, detail: str, headers: dict | None = None) -> JSONResponse:
     return JSONResponse({"error": code, "detail": detail}, status_code=status, headers=headers)
 
 
+def plain(text: str) -> str:
+    """A message without Python object reprs (`<_io.BytesIO object at 0x7f...>`), which mean nothing to people."""
+    return OBJECT_REPR.sub("the data", text)
+
+
 async def domain_error(request: Request, exc: FrameSearchError) -> JSONResponse:
-    return error_answer(exc.http_status, exc.code, str(exc))
+    return error_answer(exc.http_status, exc.code, plain(str(exc)))
 
 
 async def validation_error(request: Request, exc: RequestValidationError) -> JSONResponse:
@@ -72,13 +83,14 @@ def create_app(settings: Settings, store: VectorStore | None = None, *, close_st
             yield
         finally:
             app.state.jobs.stop()
+            app.state.framesearch.close()
             state.parser.stop()
             indexer.stop()
             if store is None or close_store:
                 opened.close()
 
     # FastAPIOffline serves the /docs and /redoc assets itself (FastAPI's default pulls them from a CDN).
-    app = FastAPIOffline(title="framesearch", version=__version__, lifespan=lifespan)
+    app = FastAPIOffline(docs_url=DOCS_URL, redoc_url=REDOC_URL, title="framesearch", version=__version__, lifespan=lifespan)
     app.add_exception_handler(FrameSearchError, domain_error)
     app.add_exception_handler(RequestValidationError, validation_error)
     app.add_exception_handler(HTTPException, http_error)
@@ -87,7 +99,12 @@ def create_app(settings: Settings, store: VectorStore | None = None, *, close_st
     app.include_router(web_router)
     app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")
     app.include_router(jobs_router)
+    app.include_router(access_router)
     app.include_router(api_router)
+    # Keys, browser checks and body limits for every route, before any body is read (service/security.py).
+    public = Public.of(app, docs=(DOCS_URL, REDOC_URL))
+    app.add_middleware(AccessGuard, settings=settings, public=public)
+    document_security(app, public)
     return app
 
 

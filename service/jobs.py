@@ -4,6 +4,10 @@ Every job is a JSON file `<work dir>/jobs/<id>/job.json` (its upload beside it),
 change. On start, queued and running jobs are resumed: a Roboflow job with a known remote id goes back
 to polling, one whose results were saved is indexed from them, a local job is re-run from its saved
 upload (idempotent). A job that cannot be resumed is marked failed with the reason; none is lost.
+
+The videos jobs were sent are kept in `<work dir>/media` for playback, named by job id (never by a name a client
+sent); a failed job's, a deleted or replaced video's, and any no record names (swept on start) are deleted.
+Finished jobs are forgotten past `job_history_max` or `job_history_days`; a crash's partial uploads go on start.
 """
 
 from __future__ import annotations
@@ -24,11 +28,13 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field
 
 from framesearch.embedders.roboflow import redact
-from framesearch.errors import FrameSearchError, InvalidInput, MissingDependency, NotFound, PayloadTooLarge
+from framesearch.errors import FrameSearchError, InvalidInput, MissingDependency, ModelError, NoImageModel, NotFound
 from framesearch.ingest import roboflow_job as rj
 from framesearch.ingest.requests import JobRequest
 from framesearch.ingest.roboflow_api import Interrupted, RoboflowVideoAPI, poll_policy
 from framesearch.ingest.stages import Stage
+from framesearch.service import housekeeping as hk
+from framesearch.service.fetch import check_url, download
 from framesearch.service.uploads import MB, safe_suffix
 from framesearch.settings import Settings
 from framesearch.store.base import VectorStore
@@ -40,7 +46,6 @@ Status = Literal["queued", "running", "done", "failed"]
 PROVIDERS = ("local", "roboflow")
 ACTIVE = ("queued", "running")
 PROGRESS_WRITE_S = 1.0
-DOWNLOAD_CHUNK = 1 << 20
 
 
 def _now() -> str:
@@ -119,15 +124,24 @@ class JobManager:
     # lifecycle
 
     def start(self) -> None:
-        """Load persisted jobs and resume (or fail) the unfinished ones. With several service processes
-        (`serve --workers N`) only the one holding the runner lock resumes them; each runs what it accepts."""
+        """Clean up after a crash, load persisted jobs, forget old ones and resume (or fail) the unfinished ones.
+        With several service processes (`serve --workers N`) sharing the job folder, only the one holding the
+        runner lock cleans up and resumes; each runs the jobs it accepts and answers for all of them."""
         self.root.mkdir(parents=True, exist_ok=True)
-        self._pool = ThreadPoolExecutor(self.settings.job_workers, thread_name_prefix="framesearch-job")
         runner = self._take_runner_lock()
+        if runner:
+            for path in hk.sweep_job_folders(self.root):
+                log.info("removed %s, left by an interrupted upload", path)
+        self._pool = ThreadPoolExecutor(self.settings.job_workers, thread_name_prefix="framesearch-job")
         for record in sorted(self._load_all(), key=lambda r: r.created_at):
             self._jobs[record.job_id] = record
-            if record.status in ACTIVE and runner:
+        if not runner:
+            return
+        self._prune()
+        for record in list(self._jobs.values()):
+            if record.status in ACTIVE:
                 self._recover(record)
+        self._sweep_media()
 
     def _take_runner_lock(self) -> bool:
         """Whether this process is the one that resumes unfinished jobs (the lock lasts as long as the process)."""
@@ -196,6 +210,32 @@ class JobManager:
         if len(owned) == 1:
             self._update(record, remote_job_id=owned[0])
 
+    def _prune(self) -> None:
+        """Forget finished jobs past the history's age or count (their folders go too)."""
+        with self._lock:
+            expired = hk.expired_jobs(
+                self._jobs.values(), keep=self.settings.job_history_max, days=self.settings.job_history_days
+            )
+            for job_id in expired:
+                self._jobs.pop(job_id, None)
+                self._last_write.pop(job_id, None)
+        for job_id in expired:
+            shutil.rmtree(self.root / job_id, ignore_errors=True)
+
+    def _sweep_media(self) -> None:
+        """Delete kept videos that no library record and no unfinished job needs."""
+        with self._lock:
+            needed = [r.upload for r in self._jobs.values() if r.status in ACTIVE]
+        needed += [record.path for record in self.store.list_videos()]
+        for path in hk.sweep_media(self.settings.work_dir, needed):
+            log.info("removed %s: no video of the library needs it", path)
+
+    def _library_path(self, video_id: str) -> str | None:
+        try:
+            return self.store.get_video(video_id).path
+        except FrameSearchError:
+            return None
+
     # submission and queries
 
     def new_folder(self) -> tuple[str, Path]:
@@ -216,10 +256,12 @@ class JobManager:
         """Queue a job for an uploaded file or a URL; returns its record as queued, at once."""
         if (req.url is None) == (upload is None):
             raise InvalidInput("give a video: either a 'file' upload or a 'url', not both")
+        if req.url is not None and req.provider == "local":
+            check_url(req.url, self.settings.url_allow_hosts)  # Roboflow fetches its URLs itself, from outside
         source = req.url if req.url is not None else (filename or "upload")
         video_id = check_video_id(req.video_id or rj.default_video_id(source))
         if req.provider == "local":
-            self._load_image_embedder()  # refuse now, not after the upload was queued, when there is no model
+            self._check_image_model()
         record = JobRecord(job_id=job_id, provider=req.provider, video_id=video_id, fps=req.fps, source=source,
                            upload=str(upload) if upload else None)
         with self._lock:
@@ -229,11 +271,21 @@ class JobManager:
         self._schedule(record)
         return queued
 
+    def _check_image_model(self) -> None:
+        """Refuse a local job now, not after its upload was queued, when the service has no image model (409)."""
+        try:
+            self._load_image_embedder()
+        except ModelError as exc:
+            raise NoImageModel(
+                f"this service has no image model, so it cannot index videos ({exc}); start it with a CLIP model"
+            ) from None
+
     def get(self, job_id: str) -> Job:
         with self._lock:
             if job_id in self._jobs:
                 return self._jobs[job_id].public()
-        record = self._read(self.root / job_id / "job.json") if "/" not in job_id and job_id not in (".", "..") else None
+        shared = self.settings.workers > 1 and "/" not in job_id and job_id not in (".", "..")
+        record = self._read(self.root / job_id / "job.json") if shared else None
         if record is None:  # nor run by another service process sharing the jobs folder
             raise NotFound(f"no job {job_id!r}")
         return record.public()
@@ -242,7 +294,7 @@ class JobManager:
         """All jobs, newest first (those of other service processes sharing the jobs folder included)."""
         with self._lock:
             records = dict(self._jobs)
-        for record in self._load_all():
+        for record in self._load_all() if self.settings.workers > 1 else ():
             records.setdefault(record.job_id, record)
         return [r.public() for r in sorted(records.values(), key=lambda r: r.created_at, reverse=True)]
 
@@ -271,8 +323,8 @@ class JobManager:
             self._update(record, upload=None)
 
     def _keep_in_library(self, record: JobRecord, path: Path) -> Path:
-        """Move a local job's video to `<work dir>/media`, so the page can play it and show thumbnails."""
-        kept = self.settings.work_dir / "media" / f"{record.job_id}{safe_suffix(record.source.split('?', 1)[0])}"
+        """Move a job's video to `<work dir>/media`, so the page can play it and show thumbnails."""
+        kept = hk.media_dir(self.settings.work_dir) / f"{record.job_id}{safe_suffix(record.source.split('?', 1)[0])}"
         if path != kept:
             kept.parent.mkdir(parents=True, exist_ok=True)
             path.replace(kept)
@@ -294,6 +346,7 @@ class JobManager:
             return
         record = self._jobs[job_id]
         self._update(record, status="running", started_at=record.started_at or _now(), error=None)
+        before = self._library_path(record.video_id)
         try:
             frames, skipped = self._run_roboflow(record) if record.provider == "roboflow" else self._run_local(record)
         except Interrupted:
@@ -309,6 +362,18 @@ class JobManager:
             if self._after_ingest is not None:
                 self._after_ingest()
         self._drop_upload(record)
+        self._tidy_media(record, before)
+        self._prune()
+
+    def _tidy_media(self, record: JobRecord, before: str | None) -> None:
+        """Delete the kept video a failed job leaves, or the one its video had before it was replaced."""
+        now = self._library_path(record.video_id)
+        if record.status == "failed" and record.upload and now != record.upload and hk.release_media(
+            self.settings.work_dir, record.upload
+        ):
+            self._update(record, upload=None)
+        if before and before != now:
+            hk.release_media(self.settings.work_dir, before)
 
     def _clean(self, text: str) -> str:
         return redact(text, self.settings.roboflow_key())
@@ -331,7 +396,11 @@ class JobManager:
 
     def _run_roboflow(self, record: JobRecord) -> tuple[int, int]:
         upload = Path(record.upload) if record.upload else None
-        job = rj.VideoJob(record.source, record.video_id, record.fps, record.remote_job_id)
+        if upload is not None and upload.is_file():
+            upload = self._keep_in_library(record, upload)
+        # The record's file is the kept upload, never `source`: that is a name the client sent.
+        path = str(upload) if upload is not None and upload.is_file() else None
+        job = rj.VideoJob(record.source, record.video_id, record.fps, record.remote_job_id, path=path)
         report = rj.run_video(
             self._roboflow_api(), self.store, job, rj.results_dir(self.settings), poll_policy(self.settings),
             on_stage=functools.partial(self._on_roboflow_stage, record), sleep=self._sleep,
@@ -358,27 +427,15 @@ class JobManager:
         return video.frames, video.skipped_frames
 
     def _download(self, record: JobRecord) -> Path:
-        """Fetch a local job's URL into its folder (again after a restart), under the upload size limit."""
-        import httpx
-
-        limit = self.settings.max_upload_mb * MB
+        """Fetch a local job's URL into its folder (again after a restart): public addresses only, size-limited."""
         target = self.root / record.job_id / f"download{safe_suffix(record.source.split('?', 1)[0])}"
         self._update(record, stage=Stage.DOWNLOADING)
-        try:
-            with httpx.stream("GET", record.source, follow_redirects=True, timeout=60) as response:
-                if response.status_code >= 400:
-                    raise InvalidInput(f"cannot download {record.source}: HTTP {response.status_code}")
-                size = 0
-                with target.open("wb") as handle:
-                    for chunk in response.iter_bytes(DOWNLOAD_CHUNK):
-                        size += len(chunk)
-                        if size > limit:
-                            raise PayloadTooLarge(f"{record.source} exceeds {self.settings.max_upload_mb} MB")
-                        if self._stop.is_set():
-                            raise Interrupted()
-                        handle.write(chunk)
-        except httpx.HTTPError as exc:
-            raise InvalidInput(f"cannot download {record.source}: {exc}") from None
+
+        def interrupt() -> None:
+            if self._stop.is_set():
+                raise Interrupted()
+
+        download(record.source, target, limit=self.settings.max_upload_mb * MB,
+                 allow_hosts=self.settings.url_allow_hosts, interrupt=interrupt)
         self._update(record, upload=str(target))
         return target
-

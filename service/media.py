@@ -1,13 +1,22 @@
-"""Media for the web page: a video's registered file, frame thumbnails cached on disk, and image queries. No web code."""
+"""Media for the web page: a video's registered file and frame thumbnails cached on disk. No web code.
+
+The thumbnail cache is bounded in bytes (least recently used files go first), and times are snapped to the
+video's indexed frames, so a video has at most one cached thumbnail per indexed frame whatever times are asked.
+"""
 
 from __future__ import annotations
 
 import hashlib
+import logging
 import math
 import os
 import tempfile
+import threading
+from collections import OrderedDict
 from dataclasses import dataclass
 from pathlib import Path
+
+import numpy as np
 
 from framesearch.errors import InvalidInput, VideoFileUnavailable
 from framesearch.ingest.video import VIDEO_TYPES
@@ -17,7 +26,8 @@ from framesearch.store.schema import VideoRecord
 THUMB_SHORT_SIDE = 240
 THUMB_QUALITY = 82
 THUMB_TIME_STEP = 0.01
-
+FRAME_TIMES_KEPT = 32  # videos whose frame times stay in memory for snapping
+log = logging.getLogger(__name__)
 
 
 def media_type(path: Path) -> str:
@@ -32,6 +42,8 @@ def record_file(record: VideoRecord) -> Path:
             f"video {record.video_id!r} has no video file: its results were imported without the video"
         )
     path = Path(record.path)
+    if not path.is_absolute():  # only this machine's own absolute paths; never one relative to the working folder
+        raise VideoFileUnavailable(f"the file of video {record.video_id!r} is not available (not an absolute path)")
     if not path.is_file():
         raise VideoFileUnavailable(f"the file of video {record.video_id!r} is not available (missing: {path})")
     return path
@@ -44,26 +56,63 @@ def video_file(store: VectorStore, video_id: str) -> Path:
 
 @dataclass(frozen=True)
 class Thumbnail:
-    """A cached JPEG and the validator the browser revalidates it with."""
+    """A JPEG and the validator the browser revalidates it with."""
 
-    path: Path
+    data: bytes
     etag: str
 
 
-def _thumb_time(t: float, duration: float | None) -> float:
+def _check_time(t: float) -> float:
     if not isinstance(t, (int, float)) or not math.isfinite(t) or t < 0:
         raise InvalidInput(f"thumbnail time must be a finite number of seconds >= 0, got {t}")
+    return float(t)
+
+
+def snap(t: float, times: np.ndarray, duration: float | None) -> float:
+    """The indexed frame time nearest `t` (a grid of THUMB_TIME_STEP when the video has no stored frames)."""
     if duration is not None and duration > 0:
         t = min(t, duration)
-    return round(round(t / THUMB_TIME_STEP) * THUMB_TIME_STEP, 3)
+    if len(times) == 0:
+        return round(round(t / THUMB_TIME_STEP) * THUMB_TIME_STEP, 3)
+    i = int(np.searchsorted(times, t))
+    candidates = times[max(0, i - 1) : i + 1]
+    return round(float(candidates[np.argmin(np.abs(candidates - t))]), 3)
 
 
 class ThumbnailCache:
-    """Frames as JPEGs on disk, keyed by video, file version, time and size: made once, served many times."""
+    """Frames as JPEGs on disk, keyed by video, file version, frame time and size; at most `max_bytes` on disk."""
 
-    def __init__(self, folder: Path, short_side: int = THUMB_SHORT_SIDE) -> None:
+    def __init__(self, folder: Path, max_bytes: int, short_side: int = THUMB_SHORT_SIDE) -> None:
         self.folder = Path(folder)
+        self.max_bytes = max_bytes
         self.short_side = short_side
+        self._lock = threading.Lock()
+        self._files: OrderedDict[Path, int] = OrderedDict()  # least recently used first
+        self._total = 0
+        self._times: OrderedDict[tuple, np.ndarray] = OrderedDict()
+        self._scan()
+
+    def _scan(self) -> None:
+        """Index what a previous run left, oldest first (by modification time, which a hit refreshes)."""
+        found = []
+        for path in self.folder.glob("*/*"):
+            try:
+                if path.suffix == ".part":
+                    path.unlink(missing_ok=True)
+                elif path.is_file():
+                    stat = path.stat()
+                    found.append((stat.st_mtime_ns, path, stat.st_size))
+            except OSError:
+                continue
+        for _, path, size in sorted(found):
+            self._files[path] = size
+            self._total += size
+        with self._lock:
+            self._evict()
+
+    @property
+    def total_bytes(self) -> int:
+        return self._total
 
     def key(self, record: VideoRecord, path: Path, t: float) -> str:
         """Changes whenever the video's file or its index does, so a stale frame is never served."""
@@ -72,29 +121,76 @@ class ThumbnailCache:
         raw = f"{record.video_id}\x00{version}\x00{t:.3f}\x00{self.short_side}"
         return hashlib.sha256(raw.encode()).hexdigest()
 
+    def frame_times(self, store: VectorStore, record: VideoRecord) -> np.ndarray:
+        """The video's indexed frame times, sorted (kept in memory for the last FRAME_TIMES_KEPT videos)."""
+        version = (record.video_id, record.indexed_at, record.content_hash, record.frames)
+        with self._lock:
+            if version in self._times:
+                self._times.move_to_end(version)
+                return self._times[version]
+        times = np.sort(np.asarray([hit.timestamp for hit in store.frame_hits(record.video_id)], dtype=np.float64))
+        with self._lock:
+            self._times[version] = times
+            while len(self._times) > FRAME_TIMES_KEPT:
+                self._times.popitem(last=False)
+        return times
+
     def get(self, store: VectorStore, video_id: str, t: float) -> Thumbnail:
-        """The thumbnail of `video_id` at `t` seconds, extracted from the video file on a cache miss."""
+        """The thumbnail of `video_id` at its indexed frame nearest `t`, extracted from the file on a cache miss."""
         record = store.get_video(video_id)
         path = record_file(record)
-        t = _thumb_time(t, record.duration)
+        t = snap(_check_time(t), self.frame_times(store, record), record.duration)
         key = self.key(record, path, t)
         target = self.folder / key[:2] / f"{key}.jpg"
-        if not target.is_file():
-            self._render(path, t, target)
-        return Thumbnail(target, f'"{key[:32]}"')
+        try:
+            data = target.read_bytes()
+            os.utime(target)  # recency survives a restart
+        except FileNotFoundError:
+            data = self._render(path, t, target)
+        if target.is_file():
+            self._used(target, len(data))
+        return Thumbnail(data, f'"{key[:32]}"')
 
-    def _render(self, video: Path, t: float, target: Path) -> None:
+    def _used(self, target: Path, size: int) -> None:
+        with self._lock:
+            self._total += size - self._files.pop(target, 0)
+            self._files[target] = size
+            self._evict()
+
+    def _evict(self) -> None:
+        """Drop least recently used files until the cache fits (called with the lock held)."""
+        while self._total > self.max_bytes and len(self._files) > 1:
+            path, size = self._files.popitem(last=False)
+            self._total -= size
+            try:
+                path.unlink(missing_ok=True)
+            except OSError as exc:
+                log.warning("cannot remove cached thumbnail %s: %s", path, exc)
+
+    def _render(self, video: Path, t: float, target: Path) -> bytes:
+        import io
+
         from PIL import Image
 
         from framesearch.ingest.video import frame_at
 
-        pixels = frame_at(video, t, self.short_side)
-        target.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(dir=target.parent, suffix=".part")
+        buffer = io.BytesIO()
+        Image.fromarray(frame_at(video, t, self.short_side)).save(buffer, "JPEG", quality=THUMB_QUALITY, optimize=True)
+        data = buffer.getvalue()
         try:
-            with os.fdopen(fd, "wb") as handle:
-                Image.fromarray(pixels).save(handle, "JPEG", quality=THUMB_QUALITY, optimize=True)
-            os.replace(tmp, target)
-        except BaseException:
-            Path(tmp).unlink(missing_ok=True)
-            raise
+            _write_atomic(target, data)
+        except OSError as exc:  # a full or read-only disk: serve the frame uncached
+            log.warning("cannot cache thumbnail %s: %s", target, exc)
+        return data
+
+
+def _write_atomic(target: Path, data: bytes) -> None:
+    target.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=target.parent, suffix=".part")
+    try:
+        with os.fdopen(fd, "wb") as handle:
+            handle.write(data)
+        os.replace(tmp, target)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise

@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+from typing import Literal
+
 from pydantic import BaseModel, Field
 
+from framesearch.search.scale import ThresholdScale
 from framesearch.store.schema import VideoRecord
 
 
@@ -31,6 +34,26 @@ class VideoList(BaseModel):
 class Deleted(BaseModel):
     video_id: str
     deleted_frames: int
+
+
+class PageConfig(BaseModel):
+    """What the search page needs to know of the service: its model, library size, threshold scale, abilities."""
+
+    model: str | None = Field(description="The collection's model (or the configured one when the library is empty).")
+    videos: int
+    frames: int
+    threshold: ThresholdScale = Field(description="The scale and default a search uses when it names no threshold.")
+    cosine: ThresholdScale = Field(description="The raw cosine scale (`threshold`), for searches that name one.")
+    image_search: bool = Field(description="Whether query images (and local ingest jobs) can be embedded.")
+    image_search_detail: str | None = Field(None, description="Why not, when they cannot.")
+
+
+class PlaybackPreparing(BaseModel):
+    """A browser-playable copy of the video is being made: ask again in a moment (Retry-After)."""
+
+    status: Literal["preparing", "queued"]
+    progress: float | None = Field(description="0-1, when the video's length is known.")
+    detail: str
 
 
 ERRORS = {code: {"model": ErrorAnswer} for code in (400, 404, 409, 413, 422, 423, 502, 503)}

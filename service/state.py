@@ -1,4 +1,4 @@
-"""What the web app holds for its lifetime: settings, the open store, the embedders and the thumbnail cache."""
+"""What the web app holds for its lifetime: settings, the open store, the embedders, thumbnails and playback."""
 
 from __future__ import annotations
 
@@ -13,6 +13,7 @@ from framesearch.embedders.base import ImageEmbedder, TextEmbedder
 from framesearch.embedders.resolve import image_embedder, text_embedder
 from framesearch.service.background import IndexBuilder, ResultsParser
 from framesearch.service.media import ThumbnailCache
+from framesearch.service.playback import Playback
 from framesearch.settings import Settings
 from framesearch.store.base import VectorStore
 
@@ -27,6 +28,7 @@ class AppState:
     _image_embedders: dict[str | None, ImageEmbedder] = field(default_factory=dict)
     _lock: threading.Lock = field(default_factory=threading.Lock)
     _thumbnails: ThumbnailCache | None = None
+    _playback: Playback | None = None
 
     def _cached(self, cache: dict, load: Callable) -> Any:
         """The embedder for the collection's current model, loaded on first use and reused."""
@@ -49,8 +51,24 @@ class AppState:
         """The thumbnail cache under the work folder."""
         with self._lock:
             if self._thumbnails is None:
-                self._thumbnails = ThumbnailCache(self.settings.work_dir / "thumbs")
+                limit = int(self.settings.thumbnail_cache_mb * 1024 * 1024)
+                self._thumbnails = ThumbnailCache(self.settings.work_dir / "thumbs", limit)
             return self._thumbnails
+
+    def playback(self) -> Playback:
+        """What /play serves: originals browsers play, else renditions made in the background under the work folder."""
+        with self._lock:
+            if self._playback is None:
+                limit = int(self.settings.playback_cache_mb * 1024 * 1024)
+                self._playback = Playback(self.settings.work_dir / "play", limit)
+            return self._playback
+
+    def close(self) -> None:
+        """Stop background work (a rendition being made is abandoned)."""
+        with self._lock:
+            playback, self._playback = self._playback, None
+        if playback is not None:
+            playback.close()
 
 
 def app_state(request: Request) -> AppState:

@@ -139,8 +139,8 @@ async def receive_job_body(
     if kind == "application/json":
         try:
             data = json.loads(body or b"{}")
-        except ValueError as exc:
-            raise InvalidInput(f"job request is not valid JSON: {exc}") from None
+        except (ValueError, RecursionError) as exc:
+            raise InvalidInput(f"job request is not valid JSON: {str(exc)[:200]}") from None
         if not isinstance(data, dict):
             raise InvalidInput("job request must be a JSON object")
         return {k: str(v) for k, v in data.items() if v is not None}, None
@@ -167,50 +167,86 @@ def refuse_declared_size(headers: Any, max_mb: int) -> None:
         raise PayloadTooLarge(f"upload exceeds the limit of {max_mb} MB")
 
 
-def _multipart_field(body: bytes, content_type: str, field: str) -> bytes:
-    """The bytes of one part of a multipart body held in memory."""
+class _FieldSink:
+    """Callbacks for python-multipart that keep the bytes of one named part and drop the rest."""
+
+    def __init__(self, field: str, limit: int) -> None:
+        self.field, self.limit = field, limit
+        self.data: bytearray | None = None
+        self._header = b""
+        self._value = b""
+        self._disposition = b""
+        self._wanted = False
+
+    def callbacks(self) -> dict[str, Any]:
+        return {
+            "on_part_begin": self._begin,
+            "on_header_field": lambda data, start, end: setattr(self, "_header", self._header + data[start:end]),
+            "on_header_value": lambda data, start, end: setattr(self, "_value", self._value + data[start:end]),
+            "on_header_end": self._header_end,
+            "on_headers_finished": self._headers_finished,
+            "on_part_data": self._data,
+        }
+
+    def _begin(self) -> None:
+        self._disposition, self._wanted = b"", False
+
+    def _header_end(self) -> None:
+        if self._header.lower() == b"content-disposition":
+            self._disposition = self._value
+        self._header, self._value = b"", b""
+
+    def _headers_finished(self) -> None:
+        from python_multipart.multipart import parse_options_header
+
+        name = parse_options_header(self._disposition)[1].get(b"name", b"").decode("utf-8", "replace")
+        self._wanted = name == self.field
+        if self._wanted:
+            if self.data is not None:
+                raise InvalidInput(f"the form holds two {self.field!r} parts")
+            self.data = bytearray()
+
+    def _data(self, data: bytes, start: int, end: int) -> None:
+        if self._wanted and self.data is not None:
+            self.data += data[start:end]
+            if len(self.data) > self.limit:
+                raise PayloadTooLarge(f"upload exceeds the limit of {self.limit // MB} MB")
+
+
+async def read_body(request: Any, max_mb: int, field: str = FILE_FIELD) -> bytearray:
+    """A request body (or its multipart `field`), read as it streams in and refused past the size limit.
+
+    A multipart body is parsed as it arrives and only `field` is kept, so the body is never held twice."""
+    refuse_declared_size(request.headers, max_mb)
+    content_type = request.headers.get("content-type", "")
+    if content_type.split(";", 1)[0].strip().lower() == "multipart/form-data":
+        return await _read_multipart_field(request.stream(), content_type, field, max_mb * MB)
+    body = bytearray()
+    async for chunk in request.stream():
+        body += chunk
+        if len(body) > max_mb * MB:
+            raise PayloadTooLarge(f"upload exceeds the limit of {max_mb} MB")
+    return body
+
+
+async def _read_multipart_field(stream: AsyncIterator[bytes], content_type: str, field: str, limit: int) -> bytearray:
     from python_multipart.exceptions import MultipartParseError
     from python_multipart.multipart import MultipartParser, parse_options_header
 
     boundary = parse_options_header(content_type)[1].get(b"boundary")
     if not boundary:
         raise InvalidInput("multipart body without a boundary")
-    parts: dict[str, bytearray] = {}
-    current: dict[str, Any] = {}
-
-    def part_begin() -> None:
-        current.update(field=b"", value=b"", disposition=b"", name="")
-
-    def header_end() -> None:
-        if current["field"].lower() == b"content-disposition":
-            current["disposition"] = current["value"]
-        current["field"], current["value"] = b"", b""
-
-    def headers_finished() -> None:
-        _, options = parse_options_header(current["disposition"])
-        current["name"] = options.get(b"name", b"").decode("utf-8", "replace")
-        parts.setdefault(current["name"], bytearray())
-
-    def part_data(data: bytes, start: int, end: int) -> None:
-        parts[current["name"]] += data[start:end]
-
-    callbacks = {
-        "on_part_begin": part_begin,
-        "on_header_field": lambda data, start, end: current.__setitem__("field", current["field"] + data[start:end]),
-        "on_header_value": lambda data, start, end: current.__setitem__("value", current["value"] + data[start:end]),
-        "on_header_end": header_end,
-        "on_headers_finished": headers_finished,
-        "on_part_data": part_data,
-    }
+    sink = _FieldSink(field, limit)
     try:
-        parser = MultipartParser(boundary, callbacks)
-        parser.write(body)
+        parser = MultipartParser(boundary, sink.callbacks())
+        async for chunk in stream:
+            parser.write(chunk)
         parser.finalize()
     except MultipartParseError as exc:
         raise InvalidInput(f"malformed multipart body: {exc}") from None
-    if field not in parts:
+    if sink.data is None:
         raise InvalidInput(f"multipart upload needs a {field!r} field")
-    return bytes(parts[field])
+    return sink.data
 
 
 async def save_body(request: Any, max_mb: int, folder: Path, field: str = FILE_FIELD) -> Path:
@@ -235,22 +271,3 @@ async def save_body(request: Any, max_mb: int, folder: Path, field: str = FILE_F
                 raise PayloadTooLarge(f"upload exceeds the limit of {max_mb} MB")
             handle.write(chunk)
     return target
-
-
-async def read_body(request: Any, max_mb: int, field: str = FILE_FIELD) -> bytes:
-    """A request body (or its multipart `field`), read as it streams in and refused past the size limit."""
-    refuse_declared_size(request.headers, max_mb)
-    content_type = request.headers.get("content-type", "")
-    multipart = content_type.split(";", 1)[0].strip().lower() == "multipart/form-data"
-    limit = upload_limit(max_mb) if multipart else max_mb * MB
-    body = bytearray()
-    async for chunk in request.stream():
-        body += chunk
-        if len(body) > limit:
-            raise PayloadTooLarge(f"upload exceeds the limit of {max_mb} MB")
-    if not multipart:
-        return bytes(body)
-    data = _multipart_field(bytes(body), content_type, field)
-    if len(data) > max_mb * MB:
-        raise PayloadTooLarge(f"upload exceeds the limit of {max_mb} MB")
-    return data

@@ -10,13 +10,16 @@ from pathlib import Path
 from typing import Annotated
 
 from fastapi import APIRouter, File, Form, Query, Request, UploadFile
-from fastapi.responses import FileResponse, Response
+from fastapi.responses import FileResponse, JSONResponse, Response
 
+from framesearch.errors import FrameSearchError
 from framesearch.search.core import search_vector, similar
 from framesearch.search.images import MAX_IMAGE_BYTES, image_vector
 from framesearch.search.models import SearchFilters, SearchResponse, SimilarRequest
+from framesearch.search.scale import cosine_scale, threshold_scale
 from framesearch.service.media import media_type, video_file
-from framesearch.service.responses import ERRORS
+from framesearch.service.playback import Preparing
+from framesearch.service.responses import ERRORS, PageConfig, PlaybackPreparing
 from framesearch.service.state import app_state as _state
 from framesearch.validation import build
 
@@ -47,7 +50,7 @@ def thumbnail(
     headers = {"Cache-Control": THUMB_CACHE_CONTROL, "ETag": thumb.etag}
     if thumb.etag in [tag.strip() for tag in request.headers.get("if-none-match", "").split(",")]:
         return Response(status_code=304, headers=headers)
-    return FileResponse(thumb.path, media_type="image/jpeg", headers=headers)
+    return Response(thumb.data, media_type="image/jpeg", headers=headers)
 
 
 @router.get("/videos/{video_id:path}/file", response_class=FileResponse, tags=["media"])
@@ -55,6 +58,54 @@ def video(request: Request, video_id: str) -> FileResponse:
     """The video's registered file, with HTTP range requests (206, 416) for seeking players."""
     path = video_file(_state(request).store, video_id)
     return FileResponse(path, media_type=media_type(path), headers={"Cache-Control": "no-cache"})
+
+
+@router.get(
+    "/videos/{video_id:path}/play",
+    response_class=FileResponse,
+    tags=["media"],
+    responses={202: {"model": PlaybackPreparing, "description": "A playable copy is being made: ask again."}},
+)
+def play(request: Request, video_id: str) -> Response:
+    """The video for a browser's player, with range requests: its own file when browsers play its format and
+    codecs, else an H.264/AAC MP4 copy made once in the background (202 with the progress until it is ready)."""
+    answer = _state(request).playback().get(_state(request).store, video_id)
+    if isinstance(answer, Preparing):
+        percent = "" if answer.progress is None else f" ({answer.progress:.0%} done)"
+        body = PlaybackPreparing(
+            status="queued" if answer.queued else "preparing",
+            progress=answer.progress,
+            detail=f"preparing a browser-playable copy of this video{percent}",
+        )
+        return JSONResponse(body.model_dump(), status_code=202, headers={"Retry-After": "1", "Cache-Control": "no-store"})
+    return FileResponse(answer.path, media_type=answer.media_type, headers={"Cache-Control": "no-cache"})
+
+
+@router.get("/config", tags=["meta"])
+def config(request: Request) -> PageConfig:
+    """What the page shows before any search: the model, the threshold in force with its scale and labels, and
+    whether image queries are possible."""
+    state = _state(request)
+    info = state.store.info()
+    text = _loaded(state.embedder)
+    image = _loaded(state.image_embedder)
+    return PageConfig(
+        model=info.model if info else getattr(text[0], "name", None),
+        videos=len(state.store.list_videos()),
+        frames=state.store.frame_count(),
+        threshold=threshold_scale(state.settings, text[0], state.store),
+        cosine=cosine_scale(state.settings, text[0]),
+        image_search=image[0] is not None,
+        image_search_detail=image[1],
+    )
+
+
+def _loaded(load) -> tuple[object | None, str | None]:
+    """An embedder of the app state, or None and why not."""
+    try:
+        return load(), None
+    except FrameSearchError as exc:
+        return None, str(exc)
 
 
 @router.post("/search/image", tags=["search"])
@@ -72,7 +123,8 @@ def search_image(
     filters = build(SearchFilters, video_id=video_id, threshold=threshold, limit=limit, mode=mode, t_min=t_min, t_max=t_max)
     state = _state(request)
     embedder = state.image_embedder()
-    vector = image_vector(file.file.read(MAX_IMAGE_BYTES + 1), embedder)
+    max_pixels = int(state.settings.max_image_megapixels * 1e6)
+    vector = image_vector(file.file.read(MAX_IMAGE_BYTES + 1), embedder, max_pixels)
     return search_vector(state.store, vector, filters, state.settings, embedder)
 
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
+from itertools import islice
 from typing import Any, Literal
 
 import numpy as np
@@ -16,6 +17,7 @@ import numpy as np
 from framesearch.errors import InvalidInput, ModelMismatch, NotFound
 from framesearch.store.schema import (
     HNSW_EF,
+    TIMESTAMP,
     CollectionInfo,
     FrameHit,
     FramePoint,
@@ -175,6 +177,30 @@ class VectorStore(ABC):
             raise NotFound(f"no frame {frame} of video {video_id!r} in {self.description}")
         return np.asarray(found[0].vector, dtype=np.float32)
 
+    def sample_vectors(self, size: int) -> np.ndarray:
+        """The vectors of the first `size` frames in point-id order: a fixed pseudo-random sample of the library
+        (ids are hashes), which follows it as videos come and go."""
+        if self._read_info() is None:
+            return np.zeros((0, 0), dtype=np.float32)
+        rows = [p.vector for p in islice(self._scroll("frames", SearchFilter(), with_vectors=True), size) if p.vector]
+        return np.asarray(rows, dtype=np.float32).reshape(len(rows), -1)
+
+    def frame_vectors(self, frames: Sequence[tuple[str, int]]) -> dict[tuple[str, int], np.ndarray]:
+        """The stored vectors of the given (video id, frame) pairs that exist."""
+        if not frames or self._read_info() is None:
+            return {}
+        wanted = {point_id(v, f): (v, int(f)) for v, f in frames}
+        found = self._retrieve("frames", list(wanted), with_vectors=True)
+        return {wanted[p.id]: np.asarray(p.vector, dtype=np.float32) for p in found if p.vector and p.id in wanted}
+
+    def video_frames(self, flt: SearchFilter) -> tuple[list[FrameHit], np.ndarray]:
+        """Every stored frame matching `flt` with its vector, in time order (for timelines)."""
+        if self._read_info() is None:
+            return [], np.zeros((0, 0), dtype=np.float32)
+        points = sorted(self._scroll("frames", flt, with_vectors=True), key=lambda p: float(p.payload.get(TIMESTAMP, 0)))
+        hits = [FrameHit.from_payload(p.payload, 0.0) for p in points]
+        return hits, np.asarray([p.vector for p in points], dtype=np.float32).reshape(len(points), -1)
+
     def frame_count(self, video_id: str | None = None) -> int:
         if self._read_info() is None:
             return 0
@@ -211,6 +237,17 @@ class VectorStore(ABC):
         self._delete("frames", SearchFilter(video_ids=(video_id,)))
         self._delete("videos", SearchFilter(video_ids=(video_id,)))
         return frames
+
+    def video_points(self, video_id: str) -> Iterator[StoredPoint]:
+        """Every stored point of a video as it is (id, payload, vector), in no order: for copying a library."""
+        if self._read_info() is None:
+            return iter(())
+        return self._scroll("frames", SearchFilter(video_ids=(video_id,)), with_vectors=True)
+
+    def put_points(self, points: Sequence[StoredPoint]) -> None:
+        """Write points exactly as another store holds them (same ids, payloads, vectors); the collection must exist."""
+        if points:
+            self._upsert("frames", [p.id for p in points], [list(p.vector or ()) for p in points], [p.payload for p in points])
 
 
 __all__ = ["Kind", "SearchFilter", "StoredPoint", "VectorStore"]

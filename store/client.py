@@ -8,6 +8,7 @@ from typing import Any
 
 from framesearch.errors import StoreError
 from framesearch.store.base import Kind, SearchFilter, StoredPoint, VectorStore
+from framesearch.store.cluster import Layout
 from framesearch.store.schema import (
     HNSW_EF,
     INDEX,
@@ -62,6 +63,7 @@ class ClientStore(VectorStore):
         api_key: str | None = None,
         collection: str = "frames",
         client: Any = None,
+        layout: Layout | None = None,
         hnsw_ef: int = HNSW_EF,
         index: IndexConfig = INDEX,
     ) -> None:
@@ -70,6 +72,7 @@ class ClientStore(VectorStore):
         self.hnsw_ef, self.index = hnsw_ef, index
         self.local = client is None and not url
         self.names = {"frames": collection, "videos": f"{collection}_videos"}
+        self.layout = layout or Layout()
         where = url or path or "memory"
         self.description = f"Qdrant at {where} (collection {collection!r})"
         try:
@@ -104,7 +107,9 @@ class ClientStore(VectorStore):
         m = _models()
         frames, videos = self.names["frames"], self.names["videos"]
         if not self.client.collection_exists(videos):
-            self.client.create_collection(videos, vectors_config=m.VectorParams(size=1, distance=m.Distance.DOT))
+            self.client.create_collection(
+                videos, vectors_config=m.VectorParams(size=1, distance=m.Distance.DOT), **self.layout.videos_params()
+            )
             self.client.create_payload_index(videos, VIDEO_ID, m.PayloadSchemaType.KEYWORD)
         index = self.index
         quantization = None
@@ -122,6 +127,7 @@ class ClientStore(VectorStore):
             optimizers_config=m.OptimizersConfigDiff(indexing_threshold=index.kilobytes(index.index_min_frames, info.dim)),
             on_disk_payload=True,
             metadata=info.to_metadata(),
+            **self.layout.frames_params(),
         )
         kinds = {"keyword": m.PayloadSchemaType.KEYWORD, "float": m.PayloadSchemaType.FLOAT}
         for name, kind in INDEXED_FIELDS.items():

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import re
+from pathlib import Path
+
 from framesearch.settings import Settings
 from framesearch.store.base import VectorStore
 
@@ -10,9 +13,11 @@ def open_store(settings: Settings) -> VectorStore:
     """Open the store the settings name (the caller closes it)."""
     if settings.qdrant_url:
         from framesearch.store.client import ClientStore
+        from framesearch.store.cluster import Layout
 
         key = settings.qdrant_api_key.get_secret_value() if settings.qdrant_api_key else None
-        return ClientStore(url=settings.qdrant_url, api_key=key, collection=settings.collection, hnsw_ef=settings.hnsw_ef)
+        return ClientStore(url=settings.qdrant_url, api_key=key, collection=settings.collection,
+                           layout=Layout.from_settings(settings), hnsw_ef=settings.hnsw_ef)
     from framesearch.store.edge import EdgeStore
 
     return EdgeStore(settings.store, settings.collection, hnsw_ef=settings.hnsw_ef)
@@ -26,3 +31,20 @@ def open_service_store(settings: Settings) -> VectorStore:
     from framesearch.store.hosted import HostedStore
 
     return HostedStore(settings)  # type: ignore[return-value]  (same public methods, forwarded)
+
+
+def is_url(location: str) -> bool:
+    return re.match(r"^https?://", location) is not None
+
+
+def open_location(location: str, collection: str, *, api_key: str | None = None, settings: Settings | None = None) -> VectorStore:
+    """Open a store named by place: a Qdrant server URL (http/https) or a Qdrant Edge folder."""
+    if is_url(location):
+        from framesearch.store.client import ClientStore
+        from framesearch.store.cluster import Layout
+
+        layout = Layout.from_settings(settings) if settings else None
+        return ClientStore(url=location, api_key=api_key, collection=collection, layout=layout)
+    from framesearch.store.edge import EdgeStore
+
+    return EdgeStore(Path(location), collection)

@@ -140,6 +140,7 @@ class VideoRecord(BaseModel):
     skipped_frames: int = 0
     width: int | None = None
     height: int | None = None
+    cuts: list[float] | None = None  # shot cut times (s), detected at ingest; None: not detected (no video file)
     extra: dict[str, Any] = Field(default_factory=dict)
 
     def to_payload(self) -> dict[str, Any]:

@@ -19,6 +19,14 @@ needs_media = pytest.mark.skipif(
 )
 
 
+@pytest.fixture(autouse=True)
+def own_models_dir(tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """Tests never see the models a developer pulled into the user's cache: pulled models live in a temp folder."""
+    folder = tmp_path_factory.mktemp("pulled-models")
+    monkeypatch.setenv("FRAMESEARCH_MODELS_DIR", str(folder))
+    return folder
+
+
 @pytest.fixture(scope="session")
 def sample_video(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A 10 s H.264 video of coloured shapes, rendered here (no shared media needed): `bikes.mp4`."""
@@ -93,9 +101,22 @@ def qdrant_server_url() -> Iterator[str]:
     from testcontainers.core.container import DockerContainer
     from testcontainers.core.waiting_utils import wait_for_logs
 
-    with DockerContainer("qdrant/qdrant:latest").with_exposed_ports(6333) as container:
+    from framesearch.store.cluster import QDRANT_IMAGE
+
+    with DockerContainer(QDRANT_IMAGE).with_exposed_ports(6333) as container:
         wait_for_logs(container, "Qdrant HTTP listening", timeout=60)
         yield f"http://{container.get_container_host_ip()}:{container.get_exposed_port(6333)}"
+
+
+@pytest.fixture(scope="session")
+def ray_local():
+    """A local Ray instance of 2 CPUs for the test session (`ray.init(num_cpus=2)`); the product uses it as it finds it."""
+    import logging
+
+    ray = pytest.importorskip("ray")
+    ray.init(num_cpus=2, include_dashboard=False, logging_level=logging.ERROR, log_to_driver=False)
+    yield ray
+    ray.shutdown()
 
 
 @pytest.fixture(params=["edge", "client-local", "client-server"])

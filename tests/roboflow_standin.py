@@ -25,6 +25,15 @@ PLAN = re.compile(r"^[a-z]+:[0-9.]+(,[a-z]+:[0-9.]+)*$")
 VIDEO_FPS = 30
 
 
+def signed_query(expires: int) -> str:
+    """The query of a Google Cloud Storage V4 signed URL, the form Roboflow's signed URLs take (its SDK parses it)."""
+    return (
+        "X-Goog-Algorithm=GOOG4-RSA-SHA256&X-Goog-Credential=standin%40roboflow.iam.gserviceaccount.com%2F20260101"
+        f"%2Fauto%2Fstorage%2Fgoog4_request&X-Goog-Date=20260101T000000Z&X-Goog-Expires={expires}"
+        "&X-Goog-SignedHeaders=host&X-Goog-Signature=5ec0de"
+    )
+
+
 def plan_of(job: dict[str, Any]) -> str:
     """The colour plan of a job's video: an uploaded file whose text is a plan, a URL's `plan=`, or the default."""
     video = job.get("video") or b""
@@ -140,6 +149,8 @@ class RoboflowStandIn:
 
     def _dispatch(self, handler: BaseHTTPRequestHandler, role: str, method: str) -> None:
         parts = urlsplit(handler.path)
+        if role == "api":  # Roboflow answers with or without the trailing slash (its Python SDK sends none)
+            parts = parts._replace(path=parts.path.rstrip("/") + "/")
         query = {k: v[-1] for k, v in parse_qs(parts.query).items()}
         with self.lock:
             self.requests.append((role, method, parts.path))
@@ -171,7 +182,7 @@ class RoboflowStandIn:
             token = uuid.uuid4().hex
             with self.lock:
                 self.uploads[token] = None
-            return 200, {"signed_url": f"{self.storage_url}/upload/{token}?X-Goog-Expires=900&X-Goog-Signature=s1"}
+            return 200, {"signed_url": f"{self.storage_url}/upload/{token}?{signed_query(900)}"}
         if path == "/videoinfer/":
             return self._create_job(data)
         return 404, {"error": f"no route {path}"}
@@ -217,7 +228,7 @@ class RoboflowStandIn:
             if job["expired_left"] > 0:
                 job["expired_left"] -= 1
                 job["expired_tokens"].add(token)
-            output = f"{self.storage_url}/output/{job['job_id']}/{token}?X-Goog-Expires=60"
+            output = f"{self.storage_url}/output/{job['job_id']}/{token}?{signed_query(60)}"
             return 200, {"status": 0, "success": 1, "status_info": "success", "output_signed_url": output}
 
     # the storage host (signed URLs; no API key)

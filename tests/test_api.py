@@ -40,7 +40,8 @@ def test_upload_search_get_and_delete(client, colour_results):
     found = client.get("/search", params={"q": "red", "threshold": 0.5}).json()
     assert found["count"] == 1
     seg = found["results"][0]
-    assert (seg["video_id"], seg["start"], seg["end"]) == ("clips/one.mp4", 2.0, 3.5)
+    # frames at 2.0-3.5 s sampled at 2 fps, no video to cut: half an interval (0.25 s) out on each side
+    assert (seg["video_id"], seg["start"], seg["end"]) == ("clips/one.mp4", 1.75, 3.75)
     assert client.get("/videos").json()["videos"][0]["video_id"] == "clips/one.mp4"
     assert client.get("/videos/clips/one.mp4").json()["frames"] == 8
     assert client.delete("/videos/clips/one.mp4").json()["deleted_frames"] == 8
@@ -165,7 +166,7 @@ def test_real_uvicorn_process_serves_search_and_locks_the_store(tmp_path, tiny_c
                        content=path.read_bytes(), headers={"content-type": "application/json"})
         assert r.status_code == 201, r.text
         found = httpx.get(f"{base}/search", params={"q": "red", "threshold": 0.5}).json()
-        assert [(s["video_id"], s["start"]) for s in found["results"]] == [("served", 1.0)]
+        assert [(s["video_id"], s["start"]) for s in found["results"]] == [("served", 0.75)]  # 1.0 s less half an interval
         cli = subprocess.run([sys.executable, "-m", "framesearch", "videos", "list"], env=service.env,
                              capture_output=True, text=True, timeout=60)
         assert cli.returncode == 1 and "in use by" in cli.stderr

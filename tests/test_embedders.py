@@ -8,14 +8,18 @@ import shutil
 import numpy as np
 import pytest
 
+from framesearch.embedders.base import ROBOFLOW_CLIP_MODEL
 from framesearch.embedders.onnx_clip import OnnxClip
-from framesearch.embedders.resolve import resolve_model, text_embedder
-from framesearch.embedders.roboflow import RoboflowClipText
-from framesearch.errors import ModelError, ModelMismatch, UpstreamError
+from framesearch.embedders.resolve import bundled_models_dir, image_embedder, resolve_model, text_embedder
+from framesearch.embedders.roboflow import RoboflowClip, RoboflowClipText
+from framesearch.errors import ModelError, ModelMismatch, UpstreamError, UpstreamUnavailable
 from framesearch.settings import Settings
 from framesearch.store.schema import CollectionInfo
 from tests.conftest import ROBOFLOW_TEST_KEY as KEY
+from tests.helpers.inference_standin import TEST_CLIP_VERSION
 from tests.helpers.tiny_clip import solid_frame
+
+TINY = bundled_models_dir() / "tiny-shapes-clip"
 
 
 def test_text_and_image_vectors_are_normalised_and_matched(tiny_clip):
@@ -63,13 +67,41 @@ def test_query_model_defaults_to_the_collections_recorded_folder(tiny_clip_dir):
 
 
 def test_roboflow_embed_text_speaks_the_documented_api(inference_standin):
-    embedder = RoboflowClipText(KEY, inference_standin.url, "ViT-B-16")
-    vectors = embedder.embed_texts(["title credits", "an advert"])
-    assert vectors.shape == (2, 512) and embedder.dim == 512 and embedder.name == "clip/ViT-B-16"
-    np.testing.assert_allclose(np.linalg.norm(vectors, axis=1), 1.0, atol=1e-5)
+    embedder = RoboflowClipText(KEY, inference_standin.url, TEST_CLIP_VERSION)
+    vectors = embedder.embed_texts(["a red circle", "a blue star"])
+    assert vectors.shape == (2, 64) and embedder.dim == 64 and embedder.name == f"clip/{TEST_CLIP_VERSION}"
+    np.testing.assert_allclose(vectors, OnnxClip(TINY).embed_texts(["a red circle", "a blue star"]), atol=1e-5)
     call = inference_standin.calls[0]
-    assert call["path"] == "/clip/embed_text"
-    assert call["body"] == {"text": ["title credits", "an advert"], "clip_version_id": "ViT-B-16"}
+    assert call["path"] == "/clip/embed_text" and call["query"]["api_key"] == [KEY]
+    assert call["body"] == {"text": ["a red circle", "a blue star"], "clip_version_id": TEST_CLIP_VERSION}
+    assert RoboflowClip(KEY, inference_standin.url).name == ROBOFLOW_CLIP_MODEL  # the default mixes with Video Inference
+
+
+def test_roboflow_embed_image_sends_batches_concurrently_and_keeps_order(inference_standin):
+    embedder = RoboflowClip(KEY, inference_standin.url, TEST_CLIP_VERSION)
+    colours = ["red", "green", "blue", "yellow", "white", "black"] * 3
+    inference_standin.concurrent = 2
+    vectors = embedder.embed_images([solid_frame(c, size=(96, 80)) for c in colours])
+    assert vectors.shape == (18, 64)
+    assert inference_standin.images_per_call() and max(inference_standin.images_per_call()) > 1
+    assert sum(inference_standin.images_per_call()) == 18 and len(inference_standin.images_per_call()) == 3
+    assert inference_standin.saw_concurrent, "requests are in flight at once"
+    local = OnnxClip(TINY).embed_images([solid_frame(c, size=(96, 80)) for c in colours])
+    assert np.min(np.sum(vectors * local, axis=1)) > 0.99  # the same model's vectors, in order (JPEG costs a little)
+    image = inference_standin.calls[0]["body"]["image"][0]
+    assert image["type"] == "base64" and inference_standin.calls[0]["body"]["clip_version_id"] == TEST_CLIP_VERSION
+
+
+def test_roboflow_retries_transient_failures_then_reports_them(inference_standin):
+    embedder = RoboflowClip(KEY, inference_standin.url, TEST_CLIP_VERSION)
+    embedder.retry_delay = 0.01
+    inference_standin.failures = 2
+    assert embedder.embed_texts(["red"]).shape == (1, 64)
+    assert [c["status"] for c in inference_standin.calls] == [503, 503, 200]
+    inference_standin.failures = 10
+    with pytest.raises(UpstreamUnavailable, match="503"):
+        embedder.embed_texts(["red"])
+    assert len(inference_standin.calls) == 3 + 1 + embedder.retries
 
 
 def test_roboflow_errors_never_show_the_key(inference_standin):
@@ -78,6 +110,7 @@ def test_roboflow_errors_never_show_the_key(inference_standin):
         wrong.embed_texts(["x"])
     assert "401" in str(info.value) and "wrong-key-456" not in str(info.value)
     down = RoboflowClipText(KEY, "http://127.0.0.1:9")
+    down.retry_delay = 0.01
     with pytest.raises(UpstreamError) as info:
         down.embed_texts(["x"])
     assert KEY not in str(info.value)
@@ -88,6 +121,8 @@ def test_roboflow_errors_never_show_the_key(inference_standin):
 def test_roboflow_model_is_chosen_for_roboflow_made_vectors(inference_standin, monkeypatch):
     monkeypatch.setenv("ROBOFLOW_API_KEY", KEY)
     settings = Settings(roboflow_inference_url=inference_standin.url)
-    embedder = text_embedder(settings, CollectionInfo("clip/ViT-B-16", 512))
-    assert isinstance(embedder, RoboflowClipText)
-    assert embedder.embed_texts(["x"]).shape == (1, 512)
+    recorded = CollectionInfo(f"clip/{TEST_CLIP_VERSION}", 64)
+    embedder = text_embedder(settings, recorded)
+    assert isinstance(embedder, RoboflowClipText) and embedder.clip_version == TEST_CLIP_VERSION
+    assert embedder.embed_texts(["x"]).shape == (1, 64)
+    assert isinstance(image_embedder(settings, recorded), RoboflowClip)  # frames go there too now

@@ -64,7 +64,7 @@ def test_upload_job_runs_at_roboflow_and_is_indexed(service, tiny_clip, sample_v
         assert client.get("/videos/bikes").json()["source"] == "roboflow"
         red = tiny_clip.embed_texts(["red"])[0].tolist()
         top = client.post("/search", json={"vector": red, "threshold": 0.9}).json()["results"][0]
-        assert (top["video_id"], top["start"]) == ("bikes", 2.0)
+        assert (top["video_id"], top["start"]) == ("bikes", 1.8333)  # 2.0 s less half a 3 fps interval
         listing = client.get("/jobs").text
     assert ROBOFLOW_TEST_KEY not in listing
     assert not list(service.jobs_dir.glob("*/upload*"))  # the upload is dropped once the job is over
@@ -189,8 +189,10 @@ def test_local_jobs_run_the_real_local_ingest_and_report_progress(service, tiny_
 def test_local_jobs_on_an_empty_store_without_a_model_are_refused_up_front(service, tmp_path, sample_video):
     with service(store=tmp_path / "empty") as client, sample_video.open("rb") as handle:
         response = client.post("/jobs", files={"file": ("bikes.mp4", handle, "video/mp4")}, data={"provider": "local"})
-        assert response.status_code == 400 and response.json()["error"] == "ModelError"
-        assert "no model given" in response.json()["detail"] and client.get("/jobs").json()["count"] == 0
+        assert response.status_code == 409 and response.json()["error"] == "NoImageModel"
+        assert "no image model" in response.json()["detail"] and "no model given" in response.json()["detail"]
+        assert client.get("/jobs").json()["count"] == 0 and client.get("/healthz").status_code == 200
+        assert not any((tmp_path / "empty" / "cache" / "jobs").glob("*/*"))  # nothing of the upload is kept
 
 
 @pytest.mark.slow

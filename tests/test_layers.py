@@ -79,6 +79,14 @@ def test_no_file_imports_the_old_top_level_packages():
             assert not any(n and n.split(".")[0] in old for n in names), f"{path} imports a top-level {names}"
 
 
+def test_product_code_imports_neither_tests_nor_training():
+    for module, path in modules().items():
+        for node in ast.walk(ast.parse(path.read_text())):
+            names = [node.module] if isinstance(node, ast.ImportFrom) and node.level == 0 else []
+            names += [a.name for a in node.names] if isinstance(node, ast.Import) else []
+            assert not any(n and n.split(".")[0] in {"tests", "training"} for n in names), f"{module} imports {names}"
+
+
 def test_module_level_imports_have_no_cycle():
     found = modules()
     graph = {m: {t for t in imports(p, top_level_only=True) if t in found and t != m} for m, p in found.items()}

@@ -23,6 +23,7 @@ from typer.testing import CliRunner
 from framesearch.cli import app
 from framesearch.settings import Settings, env_names, settings_table
 from tests.conftest import ROBOFLOW_TEST_KEY, results_json
+from tests.helpers.inference_standin import TEST_CLIP_VERSION
 from tests.helpers.server import free_port, wait_until
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -175,6 +176,21 @@ def _threshold(variable, tmp_path, **_):
     assert "threshold" in cli({**env, variable: "7"}, "search", "--vector-file", str(query)).output
 
 
+@probe("min_confidence")
+def _min_confidence(variable, tmp_path, **_):
+    env = {"FRAMESEARCH_STORE": str(tmp_path / "s")}
+    vectors = [[i / 11, 1 - i / 11, 0, 0, 0, 0, 0, 0] for i in range(12)]  # ever closer to the query
+    assert cli(env, "ingest", "results", str(write_results(tmp_path, "ramp", vectors)), "--model", "t/p").exit_code == 0
+    query = tmp_path / "query.json"
+    query.write_text(json.dumps([1, 0, 0, 0, 0, 0, 0, 0]))
+    args = ("search", "--vector-file", str(query), "--json", "--mode", "frames", "--limit", "100")
+    default = json.loads(cli(env, *args).stdout)
+    loose = json.loads(cli({**env, variable: "0.1"}, *args).stdout)
+    assert (default["threshold_kind"], default["min_confidence"], loose["min_confidence"]) == ("calibrated", 0.75, 0.1)
+    assert loose["count"] > default["count"] > 0
+    assert "min_confidence" in cli({**env, variable: "2"}, *args).output
+
+
 @probe("limit")
 def _limit(variable, tmp_path, **_):
     env = {"FRAMESEARCH_STORE": str(tmp_path / "s")}
@@ -220,6 +236,19 @@ def _embed_batch(variable, tmp_path, request, monkeypatch, **_):
     assert cli({}, *args).exit_code == 0 and sizes == [20]
     sizes.clear()
     assert cli({variable: "8"}, *args).exit_code == 0 and sizes == [8, 8, 4]
+
+
+@probe("models_dir")
+def _models_dir(variable, tmp_path, request, **_):
+    import shutil
+
+    shutil.copytree(request.getfixturevalue("tiny_clip_dir"), tmp_path / "models" / "probe-pulled")
+    env = {"FRAMESEARCH_STORE": str(tmp_path / "s")}
+    assert "probe-pulled" in cli(env, "--model", "probe-pulled", "search", "red").output
+    env[variable] = str(tmp_path / "models")
+    listed = json.loads(cli(env, "model", "list", "--json").stdout)
+    assert [m["spec"] for m in listed if m["kind"] == "pulled"] == ["probe-pulled"]
+    assert cli(env, "--model", "probe-pulled", "search", "red").exit_code == 0
 
 
 @probe("ort_threads")
@@ -324,10 +353,10 @@ def _roboflow_api_url(variable, tmp_path, request, monkeypatch, **_):
 def _roboflow_inference(variable, tmp_path, request, **_):
     standin = request.getfixturevalue("inference_standin")
     env = {"FRAMESEARCH_STORE": str(tmp_path / "s"), "ROBOFLOW_API_KEY": ROBOFLOW_TEST_KEY,
-           "FRAMESEARCH_ROBOFLOW_INFERENCE_URL": standin.url, "FRAMESEARCH_ROBOFLOW_CLIP_VERSION": "ViT-L-14"}
-    result = cli(env, "--model", "roboflow", "search", "a red bicycle")
+           "FRAMESEARCH_ROBOFLOW_INFERENCE_URL": standin.url, "FRAMESEARCH_ROBOFLOW_CLIP_VERSION": TEST_CLIP_VERSION}
+    result = cli(env, "--model", "roboflow", "search", "a red circle")
     assert result.exit_code == 0, result.output
-    assert [c["body"]["clip_version_id"] for c in standin.calls] == ["ViT-L-14"]
+    assert [(c["path"], c["body"]["clip_version_id"]) for c in standin.calls] == [("/clip/embed_text", TEST_CLIP_VERSION)]
 
 
 @probe("roboflow_poll_interval")
@@ -348,3 +377,193 @@ def _roboflow_timeout(variable, tmp_path, request, **_):
     standin.slow = True
     result = roboflow_cli(tmp_path, {"ROBOFLOW_API_KEY": ROBOFLOW_TEST_KEY, variable: "0.3"})
     assert result.exit_code == 1 and "not done after 0.3 s" in result.output
+
+
+# ---- access and limits ----------------------------------------------------------------------------------------
+
+
+@probe("api_key")
+def _api_key(variable, tmp_path, monkeypatch, **_):
+    with TestClient(app_for(Settings(store=tmp_path / "open"))) as client:
+        assert client.get("/videos").status_code == 200
+    monkeypatch.setenv(variable, "probe-key")
+    with TestClient(app_for(Settings(store=tmp_path / "s"))) as client:
+        assert client.get("/videos").status_code == 401
+        assert client.get("/videos", headers={"Authorization": "Bearer probe-key"}).status_code == 200
+        assert client.delete("/videos/x", headers={"X-API-Key": "probe-key"}).status_code == 404  # allowed; no such video
+
+
+@probe("read_api_key")
+def _read_api_key(variable, tmp_path, monkeypatch, **_):
+    monkeypatch.setenv(variable, "probe-read-key")
+    with TestClient(app_for(Settings(store=tmp_path / "s"))) as client:
+        assert client.get("/videos", headers={"X-API-Key": "probe-read-key"}).status_code == 200
+        assert client.delete("/videos/x", headers={"X-API-Key": "probe-read-key"}).status_code == 403
+
+
+@probe("url_allow_hosts")
+def _url_allow_hosts(variable, tmp_path, request, monkeypatch, **_):
+    model = str(request.getfixturevalue("tiny_clip_dir"))
+    job = {"url": f"http://127.0.0.1:{free_port()}/v.mp4"}
+    with TestClient(app_for(Settings(store=tmp_path / "a", model=model))) as client:
+        assert client.post("/jobs", json=job).status_code == 403
+    monkeypatch.setenv(variable, "example.com, 127.0.0.1")
+    with TestClient(app_for(Settings(store=tmp_path / "b", model=model))) as client:
+        assert client.post("/jobs", json=job).status_code == 202
+
+
+@probe("max_image_megapixels")
+def _max_image_megapixels(variable, tmp_path, request, monkeypatch, **_):
+    import io
+
+    from PIL import Image
+
+    buffer = io.BytesIO()
+    Image.new("RGB", (100, 100), "red").save(buffer, "PNG")
+    image = {"file": ("q.png", buffer.getvalue(), "image/png")}
+    model = str(request.getfixturevalue("tiny_clip_dir"))
+    with TestClient(app_for(Settings(store=tmp_path / "a", model=model))) as client:
+        assert client.post("/search/image", files=image).status_code == 200
+    monkeypatch.setenv(variable, "0.005")
+    with TestClient(app_for(Settings(store=tmp_path / "b", model=model))) as client:
+        assert client.post("/search/image", files=image).status_code == 413
+
+
+@probe("thumbnail_cache_mb")
+def _thumbnail_cache_mb(variable, tmp_path, request, monkeypatch, **_):
+    video, model = request.getfixturevalue("sample_video"), str(request.getfixturevalue("tiny_clip_dir"))
+    env = {"FRAMESEARCH_STORE": str(tmp_path / "s")}
+    assert cli(env, "ingest", "local", str(video), "--model", model, "--fps", "1").exit_code == 0
+
+    def cached_after_three() -> int:
+        with TestClient(app_for(Settings(store=tmp_path / "s", model=model))) as client:
+            for t in (1, 3, 5):
+                assert client.get("/videos/bikes/thumbnail", params={"t": t}).status_code == 200
+        return len(list((tmp_path / "s" / "cache" / "thumbs").rglob("*.jpg")))
+
+    assert cached_after_three() == 3
+    monkeypatch.setenv(variable, "0.001")
+    assert cached_after_three() == 1
+
+
+@probe("playback_cache_mb")
+def _playback_cache_mb(variable, tmp_path, request, monkeypatch, **_):
+    from tests.helpers.codec_videos import write_old_codec_video
+
+    model = str(request.getfixturevalue("tiny_clip_dir"))
+    env = {"FRAMESEARCH_STORE": str(tmp_path / "s")}
+    scenes = [("circle", "red", "white", 1.0)]
+    for codec in ("cinepak", "msmpeg4"):
+        video = write_old_codec_video(tmp_path, codec, scenes)
+        assert cli(env, "ingest", "local", str(video), "--model", model, "--fps", "1").exit_code == 0
+
+    def copies_after_both() -> int:
+        with TestClient(app_for(Settings(store=tmp_path / "s", model=model))) as client:
+            for video_id in ("cinepak", "msmpeg4"):
+                wait_until(lambda v=video_id: client.get(f"/videos/{v}/play").status_code == 200, 30, "a copy")
+        return len(list((tmp_path / "s" / "cache" / "play").glob("*.mp4")))
+
+    assert copies_after_both() == 2
+    monkeypatch.setenv(variable, "0.000001")
+    assert copies_after_both() == 1  # the least recently played copy goes when the next one is made
+
+
+def _finished_jobs(tmp_path: Path, request, monkeypatch, count: int) -> Callable[[], int]:
+    request.getfixturevalue("roboflow_standin")
+    monkeypatch.setenv("ROBOFLOW_API_KEY", ROBOFLOW_TEST_KEY)
+    settings = {"store": tmp_path / "s", "roboflow_poll_interval": 0.02}
+    with TestClient(app_for(Settings(**settings))) as client:
+        for n in range(count):
+            job = client.post("/jobs", json={"url": f"https://example.com/{n}.mp4", "provider": "roboflow"}).json()
+            wait_until(lambda job=job: client.get(f"/jobs/{job['job_id']}").json()["status"] == "done", 30, "a job")
+
+    def remembered() -> int:
+        with TestClient(app_for(Settings(**settings))) as client:
+            return client.get("/jobs").json()["count"]
+
+    return remembered
+
+
+@probe("job_history_max")
+def _job_history_max(variable, tmp_path, request, monkeypatch, **_):
+    remembered = _finished_jobs(tmp_path, request, monkeypatch, 2)
+    assert remembered() == 2
+    monkeypatch.setenv(variable, "1")
+    assert remembered() == 1
+
+
+@probe("job_history_days")
+def _job_history_days(variable, tmp_path, request, monkeypatch, **_):
+    remembered = _finished_jobs(tmp_path, request, monkeypatch, 1)
+    assert remembered() == 1
+    monkeypatch.setenv(variable, "0.00000001")
+    assert remembered() == 0
+
+
+# ---- scale out: Ray and the layout of server collections -------------------------------------------------
+
+
+@probe("ray_address")
+def _ray_address(variable, tmp_path, request, **_):
+    request.getfixturevalue("ray_local")
+    video = str(request.getfixturevalue("sample_video"))
+    env = {"FRAMESEARCH_STORE": str(tmp_path / "s")}
+    here = cli(env, "ingest", "local", video, "--fps", "1", "--model", "tiny-shapes-clip")
+    assert here.exit_code == 0 and "Ray" not in here.output
+    on_ray = cli({**env, variable: "local"}, "ingest", "local", video, "--video-id", "again", "--fps", "1",
+                 "--model", "tiny-shapes-clip")
+    assert on_ray.exit_code == 0, on_ray.output
+    assert "on the Ray instance of this process: 1 embedding actor" in on_ray.output
+
+
+class QdrantRecorder(BaseHTTPRequestHandler):
+    """Answers what `ingest results` asks of an empty Qdrant server, recording each collection's creation body."""
+
+    created: dict[str, dict] = {}
+
+    def _answer(self, result) -> None:
+        raw = json.dumps(result if self.path == "/" else {"result": result, "status": "ok", "time": 0.0}).encode()
+        self.send_response(200)
+        self.send_header("content-type", "application/json")
+        self.send_header("content-length", str(len(raw)))
+        self.end_headers()
+        self.wfile.write(raw)
+
+    def do_GET(self) -> None:  # noqa: N802 - http.server's naming
+        self._answer({"title": "qdrant", "version": "1.16.3"} if self.path == "/" else {"exists": False})
+
+    def do_PUT(self) -> None:  # noqa: N802
+        body = json.loads(self.rfile.read(int(self.headers.get("content-length", 0))) or b"{}")
+        parts = self.path.split("?")[0].strip("/").split("/")
+        if len(parts) == 2 and parts[0] == "collections":
+            QdrantRecorder.created[parts[1]] = body
+            return self._answer(True)
+        self._answer({"operation_id": 0, "status": "completed"})
+
+    do_POST = do_PUT
+
+    def log_message(self, *args) -> None:
+        pass
+
+
+LAYOUT_FIELDS = {"shards": "shard_number", "replicas": "replication_factor", "write_consistency": "write_consistency_factor"}
+
+
+@probe("shards", "replicas", "write_consistency")
+def _layout(variable, tmp_path, **_):
+    server = ThreadingHTTPServer(("127.0.0.1", 0), QdrantRecorder)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    name = next(n for n in LAYOUT_FIELDS if variable == f"FRAMESEARCH_{n.upper()}")
+    try:
+        env = {"FRAMESEARCH_QDRANT_URL": f"http://127.0.0.1:{server.server_address[1]}"}
+        results = write_results(tmp_path, "v", [[1.0, 0.5, 0, 0]] * 2)
+        for setting in ({}, {variable: "2", "FRAMESEARCH_REPLICAS": "2"}):
+            QdrantRecorder.created = {}
+            result = cli({**env, **setting}, "ingest", "results", str(results), "--model", "tests/probe")
+            assert result.exit_code == 0, result.output
+            frames = QdrantRecorder.created["frames"]
+            assert frames.get(LAYOUT_FIELDS[name]) == (2 if setting else None)
+        assert QdrantRecorder.created["frames_videos"]["shard_number"] == 1  # the small videos collection: one shard
+    finally:
+        server.shutdown()
+        server.server_close()

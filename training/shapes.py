@@ -1,7 +1,7 @@
 """Synthetic scenes of one coloured shape on a plain background.
 
-A tiny, dependency-light (PIL + numpy) renderer used to train and test the
-``framesearch/tiny-shapes-clip`` model and to build synthetic videos in tests.
+Random scenes and captions to train and test the ``framesearch/tiny-shapes-clip`` model; the renderer
+itself is ``framesearch.ingest.shapes`` (the first-run demo renders its video with it).
 
 Example::
 
@@ -19,33 +19,13 @@ Geometry conventions:
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass, field
 
 import numpy as np
-from PIL import Image, ImageDraw
+from PIL import Image
 
-SHAPES: tuple[str, ...] = ("circle", "square", "triangle", "star")
-
-#: Shape colours (the colours a query can ask for).
-COLORS: dict[str, tuple[int, int, int]] = {
-    "red": (220, 30, 30),
-    "green": (30, 170, 50),
-    "blue": (30, 60, 220),
-    "yellow": (245, 220, 30),
-    "white": (250, 250, 250),
-    "black": (12, 12, 12),
-}
-
-#: Background colours: every shape colour plus a few others.
-BACKGROUNDS: dict[str, tuple[int, int, int]] = {
-    **COLORS,
-    "gray": (128, 128, 128),
-    "orange": (245, 140, 30),
-    "purple": (130, 50, 160),
-    "pink": (245, 160, 190),
-    "brown": (120, 75, 40),
-}
+# The renderer lives in the package (the first-run demo renders its video with it); training re-exports it.
+from framesearch.ingest.shapes import BACKGROUNDS, COLORS, RGB, SHAPES, ColorSpec, SizeSpec, render_scene  # noqa: F401
 
 #: Caption templates; ``{background}`` templates name the background colour
 #: (``{article}`` is "a" or "an" to match it).
@@ -59,12 +39,6 @@ TEMPLATES: tuple[str, ...] = (
     "{color} {shape} on {background}",
 )
 
-RGB = tuple[int, int, int]
-ColorSpec = str | RGB
-SizeSpec = int | tuple[int, int]
-_SUPERSAMPLE = 4
-
-
 @dataclass(frozen=True)
 class Scene:
     """A rendered scene with its caption and the attributes that produced it."""
@@ -72,63 +46,6 @@ class Scene:
     image: Image.Image
     caption: str
     attributes: dict = field(default_factory=dict)
-
-
-def _rgb(color: ColorSpec, table: dict[str, RGB]) -> RGB:
-    if isinstance(color, str):
-        return table[color]
-    return tuple(int(c) for c in color)  # type: ignore[return-value]
-
-
-def _polygon(shape: str, cx: float, cy: float, r: float, angle: float) -> list[tuple[float, float]]:
-    """Vertices of a square, triangle or star of circumradius ``r``."""
-    if shape == "square":
-        n, radii = 4, [r]
-        angle += math.pi / 4
-    elif shape == "triangle":
-        n, radii = 3, [r]
-        angle -= math.pi / 2
-    elif shape == "star":
-        n, radii = 10, [r, r * 0.42]
-        angle -= math.pi / 2
-    else:
-        raise ValueError(f"unknown shape {shape!r}")
-    pts = []
-    for i in range(n):
-        rad = radii[i % len(radii)]
-        a = angle + 2 * math.pi * i / n
-        pts.append((cx + rad * math.cos(a), cy + rad * math.sin(a)))
-    return pts
-
-
-def render_scene(
-    shape: str,
-    color: ColorSpec,
-    background: ColorSpec,
-    size: float,
-    position: tuple[float, float],
-    image_size: SizeSpec = 64,
-    rotation: float = 0.0,
-) -> Image.Image:
-    """Render one ``shape`` filled with ``color`` on a plain ``background``.
-
-    Colours are names from :data:`COLORS` / :data:`BACKGROUNDS` or RGB tuples.
-    ``rotation`` is in degrees (ignored for circles). Returns an RGB image.
-    """
-    if shape not in SHAPES:
-        raise ValueError(f"unknown shape {shape!r}; expected one of {SHAPES}")
-    w, h = (image_size, image_size) if isinstance(image_size, int) else image_size
-    s = _SUPERSAMPLE
-    img = Image.new("RGB", (w * s, h * s), _rgb(background, BACKGROUNDS))
-    draw = ImageDraw.Draw(img)
-    fill = _rgb(color, COLORS)
-    cx, cy = position[0] * w * s, position[1] * h * s
-    r = size * min(w, h) * s / 2
-    if shape == "circle":
-        draw.ellipse((cx - r, cy - r, cx + r, cy + r), fill=fill)
-    else:
-        draw.polygon(_polygon(shape, cx, cy, r, math.radians(rotation)), fill=fill)
-    return img.resize((w, h), Image.Resampling.BOX)
 
 
 def make_caption(shape: str, color: str, background: str, template: str) -> str:

@@ -1,478 +1,530 @@
-// framesearch search page: plain JS, no build step, talks only to this service.
+// framesearch search page: plain JS modules, no build step, talks only to this service.
 "use strict";
 
-(() => {
-  const $ = (sel) => document.querySelector(sel);
-  const state = {
-    videos: new Map(), // video_id -> record
-    query: null, // {kind: "text"|"image"|"similar", ...}
-    thresholdTouched: false,
-    searchSeq: 0,
-    playSeq: 0,
-    previewUrl: null,
+import {
+  $, MEDIA_SESSION_MS, api, breakable, explain, fmtTime, idPath, setStatus, startMediaSession, thumbUrl,
+} from "./api.js";
+import { closePlayer, drawTimeline, isOpen, openPlayer, step, wirePlayer } from "./player.js";
+
+const state = {
+  videos: new Map(), // video_id -> record
+  config: null, // GET /config: the model and the threshold scale in force
+  scale: null, // the slider's scale: the one in force, or the raw cosine one when the address names a `threshold`
+  query: null, // {kind: "text"|"image"|"similar", ...}
+  results: [],
+  thresholdTouched: false,
+  searchSeq: 0,
+  previewUrl: null,
+};
+const status = (text, isError) => setStatus($("#status"), text, isError);
+
+function showError(text) {
+  const el = $("#search-error");
+  el.textContent = text || "";
+  el.hidden = !text;
+}
+
+// ---- the threshold: the scale, default and labels come from the service ---------------------------------
+
+const scale = () => state.scale;
+
+function describeThreshold(v) {
+  const s = scale();
+  if (!s) return "";
+  let label = s.bands.length ? s.bands[0].label : "";
+  for (const band of s.bands) if (v >= band.start - 1e-9) label = band.label;
+  return label;
+}
+
+function showThreshold(value, inForce = !state.thresholdTouched) {
+  const v = Number(value);
+  const s = scale();
+  const digits = s && s.step < 0.01 ? 3 : 2;
+  $("#threshold").value = String(v);
+  $("#threshold-value").textContent = v.toFixed(digits);
+  const isDefault = s && Math.abs(v - s.default) < 1e-9 && inForce;
+  $("#threshold-hint").textContent = `${v.toFixed(digits)}: ${describeThreshold(v)}${isDefault ? " (the default)" : ""}`;
+  $("#threshold-reset").hidden = !state.thresholdTouched;
+  summarizeFilters();
+}
+
+function applyScale(s) {
+  state.scale = s;
+  const slider = $("#threshold");
+  Object.assign(slider, { min: String(s.minimum), max: String(s.maximum), step: String(s.step) });
+  $("#threshold-name").textContent = s.kind === "calibrated" ? "Minimum confidence" : "Match threshold";
+  $("#threshold-help").textContent = `${s.help} Default ${s.default}: ${s.source}.`;
+  $("#threshold").dataset.default = String(s.default);
+  $("#threshold").dataset.parameter = s.parameter;
+  showThreshold(s.default);
+}
+
+function thresholdParams() {
+  if (!state.thresholdTouched || !scale()) return {};
+  return { [scale().parameter]: Number($("#threshold").value) };
+}
+
+// ---- library and filters ---------------------------------------------------------------------------------
+
+async function loadConfig() {
+  state.config = await api("/config");
+  if (!state.thresholdTouched) applyScale(state.config.threshold);
+  const c = state.config;
+  const model = c.model ? ` · model ${c.model}` : "";
+  $("#stats").textContent = `${c.videos} video${c.videos === 1 ? "" : "s"} · ${c.frames.toLocaleString()} frames${model}`;
+  $("#image-button").disabled = !c.image_search;
+  $("#image-button").title = c.image_search ? "Or drop an image anywhere on the page" : c.image_search_detail || "";
+}
+
+async function loadVideos() {
+  const data = await api("/videos");
+  state.videos = new Map(data.videos.map((v) => [v.video_id, v]));
+  renderVideoFilter(new Set(chosenVideos()));
+  renderLibrary();
+  $("#welcome").hidden = state.videos.size > 0;
+}
+
+const chosenVideos = () => [...document.querySelectorAll("#videos input:checked")].map((i) => i.value);
+
+function renderVideoFilter(chosen) {
+  // chosen videos first, so a selection never hides below the fold of the list
+  const ids = [...state.videos.keys()].sort((a, b) => chosen.has(b) - chosen.has(a) || a.localeCompare(b));
+  const rows = ids.map((id, i) => {
+    const label = document.createElement("label");
+    const box = document.createElement("input");
+    Object.assign(box, { type: "checkbox", value: id, checked: chosen.has(id), id: `video-${i}` });
+    box.addEventListener("change", () => {
+      updateVideosState();
+      runSearch();
+    });
+    const name = document.createElement("span");
+    name.append(breakable(id));
+    label.append(box, name);
+    return label;
+  });
+  $("#videos").replaceChildren(...rows);
+  updateVideosState();
+}
+
+function updateVideosState() {
+  const n = chosenVideos().length;
+  $("#videos-state").textContent = n ? `(${n} of ${state.videos.size} selected)` : "(all)";
+  $("#videos-clear").hidden = !n;
+  summarizeFilters();
+}
+
+function summarizeFilters() {
+  const n = chosenVideos().length;
+  const videos = n ? `${n} video${n === 1 ? "" : "s"}` : "all videos";
+  const name = scale() && scale().kind === "calibrated" ? "confidence" : "threshold";
+  const t = $("#threshold-value").textContent;
+  $("#filters-summary").textContent = `${videos} · ${name} ${t}${state.thresholdTouched ? "" : " (default)"} · ${$("#limit").value} results`;
+}
+
+function cell(content, className, label) {
+  const td = document.createElement("td");
+  td.append(content);
+  if (className) td.className = className;
+  if (label) td.dataset.label = label;
+  return td;
+}
+
+function renderLibrary() {
+  const rows = [...state.videos.values()].map((v) => {
+    const tr = document.createElement("tr");
+    tr.dataset.videoId = v.video_id;
+    const indexed = v.indexed_at ? new Date(v.indexed_at) : null;
+    const source = v.path ? v.source : `${v.source} (no video file)`;
+    tr.append(
+      cell(breakable(v.video_id), "id", "Video"),
+      cell(fmtTime(v.duration), "num", "Length"),
+      cell(Number(v.frames).toLocaleString(), "num", "Frames"),
+      cell(breakable(v.model), "", "Model"),
+      cell(source, "", "Source"),
+      cell(indexed ? indexed.toLocaleString() : "—", "", "Indexed"),
+    );
+    if (indexed) tr.children[5].title = v.indexed_at;
+    const remove = document.createElement("button");
+    remove.type = "button";
+    remove.className = "danger";
+    remove.textContent = "Delete";
+    remove.setAttribute("aria-label", `Delete ${v.video_id}`);
+    const problem = document.createElement("p");
+    problem.className = "row-error error-text";
+    problem.setAttribute("role", "alert");
+    problem.hidden = true;
+    remove.addEventListener("click", () => deleteVideo(v, remove, problem));
+    const actions = cell(remove, "actions");
+    actions.append(problem);
+    tr.append(actions);
+    return tr;
+  });
+  $("#library tbody").replaceChildren(...rows);
+  $("#library").hidden = !rows.length;
+  if (!rows.length) {
+    setStatus($("#library-status"), "No videos are indexed yet. Index a folder with “framesearch ingest local FOLDER”, or try “framesearch demo”.");
+  }
+}
+
+async function deleteVideo(record, button, problem) {
+  const question = `Delete “${record.video_id}” and its ${record.frames} frames from the index?\nThe video file itself is not touched.`;
+  if (!window.confirm(question)) return;
+  button.disabled = true;
+  problem.hidden = true;
+  try {
+    const done = await api(`/videos/${idPath(record.video_id)}`, { method: "DELETE" });
+    setStatus($("#library-status"), `Deleted ${record.video_id} (${done.deleted_frames} frames).`);
+    await loadVideos();
+    loadConfig().catch(() => {});
+  } catch (err) {
+    problem.textContent = explain(err, "delete");
+    problem.hidden = false;
+    button.disabled = false;
+  }
+}
+
+// ---- searching -----------------------------------------------------------------------------------------
+
+function request(query) {
+  const body = { video_id: chosenVideos(), limit: Number($("#limit").value), ...thresholdParams() };
+  if (query.kind === "image") {
+    const form = new FormData();
+    form.append("file", query.file, query.file.name || "query-image");
+    for (const [name, value] of Object.entries(body)) {
+      for (const v of [].concat(value)) form.append(name, String(v));
+    }
+    return api("/search/image", { method: "POST", body: form });
+  }
+  const json = query.kind === "similar" ? { ...body, like: query.like } : { ...body, q: query.text };
+  return api(query.kind === "similar" ? "/search/similar" : "/search", {
+    method: "POST",
+    headers: { "Content-Type": "application/json" },
+    body: JSON.stringify(json),
+  });
+}
+
+function busy(on, seq) {
+  const results = $("#results");
+  $("#search-progress").hidden = !on;
+  if (on) {
+    results.setAttribute("aria-busy", "true");
+    results.dataset.started = String(seq);
+  } else {
+    results.removeAttribute("aria-busy");
+    results.dataset.done = String(seq); // the latest search is answered (tests wait on started == done)
+  }
+}
+
+async function runSearch() {
+  const query = state.query;
+  if (!query) return;
+  const seq = ++state.searchSeq;
+  syncUrl();
+  showError("");
+  status(`Searching ${query.label}…`);
+  busy(true, seq);
+  try {
+    const data = await request(query);
+    if (seq !== state.searchSeq) return;
+    showInForce(data);
+    renderResults(data, query);
+  } catch (err) {
+    if (seq !== state.searchSeq) return;
+    status("");
+    showError(explain(err, query.kind === "image" ? "image" : "search"));
+  } finally {
+    if (seq === state.searchSeq) busy(false, seq);
+  }
+}
+
+// The threshold the service applied: its confidence floor on a calibrated scale, else the raw one.
+function inForce(data) {
+  const calibrated = data.threshold_kind === "calibrated" && data.min_confidence != null;
+  return { value: calibrated ? data.min_confidence : data.threshold, calibrated };
+}
+
+function showInForce(data) {
+  const applied = inForce(data);
+  const sameScale = !scale() || (scale().kind === "calibrated") === applied.calibrated;
+  if (!state.thresholdTouched && sameScale) showThreshold(applied.value, true);
+  $("#threshold").dataset.inForce = String(applied.value);
+}
+
+function renderResults(data, query) {
+  state.results = data.results;
+  const cards = data.results.map((seg) => card(seg));
+  $("#results").replaceChildren(...cards);
+  const applied = inForce(data);
+  const floor = `${applied.calibrated ? "confidence" : "threshold"} ${Number(applied.value).toFixed(2)}`;
+  status(
+    cards.length
+      ? `${cards.length} moment${cards.length === 1 ? "" : "s"} for ${query.label}, best first (${floor}).`
+      : `No moments for ${query.label} above ${floor}. Lower the threshold under Filters, or describe it differently.`,
+  );
+}
+
+const hasFile = (id) => !state.videos.has(id) || Boolean(state.videos.get(id).path);
+
+function card(seg) {
+  const li = $("#card-template").content.firstElementChild.cloneNode(true);
+  Object.assign(li.dataset, {
+    videoId: seg.video_id, start: seg.start, end: seg.end, peakTime: seg.peak_time, peakFrame: seg.peak_frame, score: seg.score,
+  });
+  const times = `${fmtTime(seg.start)} – ${fmtTime(seg.end)}`;
+  const slash = seg.video_id.lastIndexOf("/");
+  li.querySelector(".card-folder").textContent = slash > 0 ? seg.video_id.slice(0, slash + 1) : "";
+  li.querySelector(".card-title").textContent = seg.video_id.slice(slash + 1) || seg.video_id;
+  li.querySelector(".card-title").title = seg.video_id;
+  li.querySelector(".card-times").textContent = times;
+  const confidence = seg.confidence != null ? `${Math.round(seg.confidence * 100)}%` : "";
+  li.querySelector(".card-score").textContent = confidence || Number(seg.score).toFixed(3);
+  li.querySelector(".card-score").title = `score ${Number(seg.score).toFixed(3)}${confidence ? `, confidence ${confidence}` : ""}`;
+  const img = li.querySelector("img");
+  const missing = li.querySelector(".thumb-missing");
+  const markMissing = () => {
+    img.hidden = true;
+    missing.hidden = false;
+    li.classList.add("no-file");
   };
-
-  // ---- helpers -------------------------------------------------------------------------------
-
-  class ApiError extends Error {
-    constructor(status, body) {
-      super((body && (body.detail || body.error)) || `HTTP ${status}`);
-      this.status = status;
-      this.kind = body && body.error;
-    }
+  if (hasFile(seg.video_id)) {
+    img.addEventListener("error", markMissing, { once: true });
+    img.src = thumbUrl(seg.video_id, seg.peak_time);
+  } else {
+    markMissing();
   }
+  const play = li.querySelector(".card-play");
+  play.setAttribute("aria-label", `Play ${seg.video_id} from ${times}, ${confidence ? `confidence ${confidence}` : `score ${Number(seg.score).toFixed(3)}`}`);
+  play.addEventListener("click", () => play_(seg, li));
+  const more = li.querySelector(".more");
+  more.setAttribute("aria-label", `More like ${seg.video_id} at ${fmtTime(seg.peak_time)}`);
+  more.addEventListener("click", () => moreLikeThis(seg.video_id, seg.peak_frame, seg.peak_time));
+  return li;
+}
 
-  async function api(path, options = {}) {
-    const response = await fetch(path, { headers: { Accept: "application/json" }, ...options });
-    const body = await response.json().catch(() => null);
-    if (!response.ok) {
-      const detail = body && Array.isArray(body.detail) ? body.detail.map((d) => d.msg).join("; ") : null;
-      throw new ApiError(response.status, detail ? { detail } : body);
-    }
-    return body;
-  }
-
-  function fmtTime(seconds) {
-    if (seconds == null || !isFinite(seconds)) return "—";
-    const s = Math.max(0, seconds);
-    const h = Math.floor(s / 3600);
-    const m = Math.floor((s % 3600) / 60);
-    const sec = (s % 60).toFixed(1).padStart(4, "0");
-    return h ? `${h}:${String(m).padStart(2, "0")}:${sec}` : `${m}:${sec}`;
-  }
-
-  const idPath = (id) => id.split("/").map(encodeURIComponent).join("/");
-  const thumbUrl = (id, t) => `/videos/${idPath(id)}/thumbnail?t=${Number(t).toFixed(2)}`;
-  const fileUrl = (id) => `/videos/${idPath(id)}/file`;
-  const hasFile = (id) => !state.videos.has(id) || Boolean(state.videos.get(id).path);
-
-  function setStatus(el, text, isError = false) {
-    el.textContent = text;
-    el.classList.toggle("error", isError);
-  }
-  const status = (text, isError) => setStatus($("#status"), text, isError);
-
-  function describeThreshold(v) {
-    if (v < 0.15) return "very loose — almost every frame passes";
-    if (v < 0.22) return "loose — many moments, some off-topic";
-    if (v < 0.27) return "balanced — likely matches";
-    if (v < 0.32) return "strict — only clear matches";
-    if (v < 0.5) return "very strict — text queries rarely score this high";
-    return "near-identical frames only (image and “more like this” queries)";
-  }
-
-  function showThreshold(value) {
-    const v = Number(value);
-    $("#threshold").value = String(v);
-    $("#threshold-value").textContent = v.toFixed(2);
-    $("#threshold-hint").textContent = `${v.toFixed(2)} — ${describeThreshold(v)}`;
-  }
-
-  // ---- library and filters -------------------------------------------------------------------
-
-  async function loadStats() {
-    try {
-      const h = await api("/healthz");
-      const model = h.model ? ` · model ${h.model}` : "";
-      $("#stats").textContent = `${state.videos.size} videos · ${h.frames.toLocaleString()} frames${model}`;
-    } catch (err) {
-      $("#stats").textContent = `service unavailable: ${err.message}`;
-    }
-  }
-
-  async function loadVideos() {
-    const data = await api("/videos");
-    state.videos = new Map(data.videos.map((v) => [v.video_id, v]));
-    const select = $("#videos");
-    const chosen = new Set([...select.selectedOptions].map((o) => o.value));
-    select.replaceChildren(
-      ...data.videos.map((v) => {
-        const option = new Option(v.video_id, v.video_id, false, chosen.has(v.video_id));
-        option.title = v.path || "no video file";
-        return option;
-      }),
-    );
-    renderLibrary();
-  }
-
-  function cell(text, className) {
-    const td = document.createElement("td");
-    td.textContent = text;
-    if (className) td.className = className;
-    return td;
-  }
-
-  function renderLibrary() {
-    const rows = [...state.videos.values()].map((v) => {
-      const tr = document.createElement("tr");
-      tr.dataset.videoId = v.video_id;
-      const indexed = v.indexed_at ? new Date(v.indexed_at) : null;
-      const source = v.path ? v.source : `${v.source} (no video file)`;
-      tr.append(
-        cell(v.video_id, "id"),
-        cell(fmtTime(v.duration), "num"),
-        cell(Number(v.frames).toLocaleString(), "num"),
-        cell(v.model),
-        cell(source),
-        cell(indexed ? indexed.toLocaleString() : "—"),
-      );
-      if (indexed) tr.children[5].title = v.indexed_at;
-      const remove = document.createElement("button");
-      remove.type = "button";
-      remove.className = "danger";
-      remove.textContent = "Delete";
-      remove.setAttribute("aria-label", `Delete ${v.video_id}`);
-      remove.addEventListener("click", () => deleteVideo(v, remove));
-      const actions = document.createElement("td");
-      actions.append(remove);
-      tr.append(actions);
-      return tr;
-    });
-    $("#library tbody").replaceChildren(...rows);
-    if (!rows.length) setStatus($("#library-status"), "No videos indexed yet: run `framesearch ingest local VIDEO`.");
-    else if ($("#library-status").classList.contains("empty")) setStatus($("#library-status"), "");
-    $("#library-status").classList.toggle("empty", !rows.length);
-  }
-
-  async function deleteVideo(record, button) {
-    const question = `Delete “${record.video_id}” and its ${record.frames} frames from the index?\nThe video file itself is not touched.`;
-    if (!window.confirm(question)) return;
-    button.disabled = true;
-    try {
-      const done = await api(`/videos/${idPath(record.video_id)}`, { method: "DELETE" });
-      setStatus($("#library-status"), `Deleted ${record.video_id} (${done.deleted_frames} frames).`);
-      await loadVideos();
-      loadStats();
-    } catch (err) {
-      const auth = err.status === 401 || err.status === 403;
-      setStatus($("#library-status"), auth ? `Deleting needs authorisation: ${err.message}` : err.message, true);
-      button.disabled = false;
-    }
-  }
-
-  function filters() {
-    const chosen = [...$("#videos").selectedOptions].map((o) => o.value);
-    const body = { video_id: chosen, limit: Number($("#limit").value) };
-    if (state.thresholdTouched) body.threshold = Number($("#threshold").value);
-    return body;
-  }
-
-  // ---- searching -----------------------------------------------------------------------------
-
-  function request(query) {
-    const f = filters();
-    if (query.kind === "image") {
-      const form = new FormData();
-      form.append("file", query.file, query.file.name || "query-image");
-      f.video_id.forEach((id) => form.append("video_id", id));
-      form.append("limit", String(f.limit));
-      if (f.threshold != null) form.append("threshold", String(f.threshold));
-      return api("/search/image", { method: "POST", body: form });
-    }
-    const body = query.kind === "similar" ? { ...f, like: query.like } : { ...f, q: query.text };
-    return api(query.kind === "similar" ? "/search/similar" : "/search", {
-      method: "POST",
-      headers: { "Content-Type": "application/json", Accept: "application/json" },
-      body: JSON.stringify(body),
-    });
-  }
-
-  async function runSearch() {
-    const query = state.query;
-    if (!query) return;
-    const seq = ++state.searchSeq;
-    syncUrl();
-    status(`Searching ${query.label}…`);
-    $("#results").setAttribute("aria-busy", "true");
-    $("#results").dataset.started = String(seq);
-    try {
-      const data = await request(query);
-      if (seq !== state.searchSeq) return;
-      if (!state.thresholdTouched) showThreshold(data.threshold);
-      renderResults(data, query);
-    } catch (err) {
-      if (seq !== state.searchSeq) return;
-      $("#results").replaceChildren();
-      status(err.message, true);
-    } finally {
-      if (seq === state.searchSeq) {
-        $("#results").removeAttribute("aria-busy");
-        $("#results").dataset.done = String(seq); // the latest search is answered (tests wait on started == done)
-      }
-    }
-  }
-
-  function renderResults(data, query) {
-    const cards = data.results.map((seg) => card(seg));
-    $("#results").replaceChildren(...cards);
-    const t = Number(data.threshold).toFixed(2);
-    status(
-      cards.length
-        ? `${cards.length} moment${cards.length === 1 ? "" : "s"} for ${query.label}, best first (threshold ${t}).`
-        : `No moments for ${query.label} above ${t}: try a lower threshold.`,
-    );
-  }
-
-  function card(seg) {
-    const li = $("#card-template").content.firstElementChild.cloneNode(true);
-    Object.assign(li.dataset, {
-      videoId: seg.video_id,
-      start: seg.start,
-      end: seg.end,
-      peakTime: seg.peak_time,
-      peakFrame: seg.peak_frame,
-      score: seg.score,
-    });
+function play_(seg, li) {
+  if (!hasFile(seg.video_id)) {
     const times = `${fmtTime(seg.start)} – ${fmtTime(seg.end)}`;
-    const slash = seg.video_id.lastIndexOf("/");
-    li.querySelector(".card-folder").textContent = slash > 0 ? seg.video_id.slice(0, slash + 1) : "";
-    li.querySelector(".card-title").textContent = seg.video_id.slice(slash + 1) || seg.video_id;
-    li.querySelector(".card-title").title = seg.video_id;
-    li.querySelector(".card-times").textContent = times;
-    li.querySelector(".card-score").textContent = Number(seg.score).toFixed(3);
-    const img = li.querySelector("img");
-    const missing = li.querySelector(".thumb-missing");
-    const markMissing = () => {
-      img.hidden = true;
-      missing.hidden = false;
-      li.classList.add("no-file");
-    };
-    if (hasFile(seg.video_id)) {
-      img.addEventListener("error", markMissing, { once: true });
-      img.src = thumbUrl(seg.video_id, seg.peak_time);
-    } else {
-      markMissing();
-    }
-    const play = li.querySelector(".card-play");
-    play.setAttribute("aria-label", `Play ${seg.video_id} from ${times}, score ${Number(seg.score).toFixed(3)}`);
-    play.addEventListener("click", () => openPlayer(seg, li));
-    li.querySelector(".more").addEventListener("click", () => moreLikeThis(seg));
-    return li;
+    status(`${seg.video_id} has no video file here (its results were imported without the video); the moment is ${times}.`, true);
+    return;
   }
+  openPlayer(seg, li, { query: state.query, results: state.results, thresholdParams: thresholdParams() });
+}
 
-  function setQuery(query) {
-    if (state.previewUrl && state.previewUrl !== query.preview) URL.revokeObjectURL(state.previewUrl);
-    state.previewUrl = query.kind === "image" ? query.preview : null;
-    state.query = query;
-    const chip = $("#query-chip");
-    chip.hidden = query.kind === "text";
-    if (query.kind !== "text") {
-      $("#query-chip-image").src = query.preview || "";
-      $("#query-chip-text").textContent = query.label;
-    }
+function setQuery(query) {
+  if (state.previewUrl && state.previewUrl !== query.preview) URL.revokeObjectURL(state.previewUrl);
+  state.previewUrl = query.kind === "image" ? query.preview : null;
+  state.query = query;
+  const chip = $("#query-chip");
+  chip.hidden = query.kind === "text";
+  if (query.kind !== "text") {
+    $("#query-chip-image").src = query.preview || "";
+    $("#query-chip-text").textContent = query.label;
   }
+}
 
-  function searchText() {
-    const text = $("#q").value.trim();
-    if (!text) {
-      status("Type what to look for, e.g. “title credits”, or search by an image.");
-      return;
-    }
-    setQuery({ kind: "text", text, label: `“${text}”` });
-    runSearch();
+function searchText() {
+  const text = $("#q").value.trim();
+  if (!text) {
+    showError("Type what to look for, e.g. “title credits”, or search by an image.");
+    return;
   }
+  setQuery({ kind: "text", text, label: `“${text}”` });
+  runSearch();
+}
 
-  function searchImage(file) {
-    if (!file || !file.type.startsWith("image/")) {
-      status("That is not an image: drop or choose a JPEG, PNG or WebP file.", true);
-      return;
-    }
+function searchImage(file) {
+  if (!file || !file.type.startsWith("image/")) {
+    showError("That is not an image. Drop or choose a JPEG, PNG or WebP picture.");
+    return;
+  }
+  goTo("search");
+  setQuery({ kind: "image", file, label: `image ${file.name || ""}`.trim(), preview: URL.createObjectURL(file) });
+  runSearch();
+}
+
+function moreLikeThis(videoId, frame, time) {
+  const like = { video_id: videoId, frame: Number(frame) };
+  const preview = hasFile(videoId) && time != null ? thumbUrl(videoId, time) : "";
+  const at = time != null ? ` at ${fmtTime(time)}` : ` (frame ${frame})`;
+  setQuery({ kind: "similar", like, label: `frames like ${videoId}${at}`, preview, time });
+  runSearch();
+}
+
+// ---- views, URL, keyboard, drag and drop ---------------------------------------------------------------
+
+function showView(name, refresh = true) {
+  const library = name === "library";
+  $("#view-search").hidden = library;
+  $("#view-library").hidden = !library;
+  for (const [tab, current] of [["#tab-search", !library], ["#tab-library", library]]) {
+    if (current) $(tab).setAttribute("aria-current", "page");
+    else $(tab).removeAttribute("aria-current");
+  }
+  if (library && refresh) {
+    delete $("#library").dataset.fresh;
+    loadVideos()
+      .then(() => {
+        $("#library").dataset.fresh = "true"; // listed anew (tests wait for it)
+        if (state.videos.size) setStatus($("#library-status"), "");
+      })
+      .catch((err) => setStatus($("#library-status"), explain(err, "library"), true));
+  }
+  if (!library) drawTimeline();
+}
+
+function goTo(view) {
+  showView(view);
+  if (location.hash !== `#${view}`) history.replaceState(null, "", `${location.pathname}${location.search}#${view}`);
+}
+
+function syncUrl() {
+  const params = new URLSearchParams();
+  const q = state.query;
+  const typed = $("#q").value.trim();
+  if (q && q.kind === "text") params.set("q", q.text);
+  else if (typed) params.set("q", typed); // the words in the box stay, beside an image or "more like this" query
+  if (q && q.kind === "similar") {
+    params.set("like", q.like.video_id);
+    params.set("frame", String(q.like.frame));
+    if (q.time != null) params.set("t", Number(q.time).toFixed(2));
+  }
+  for (const [name, value] of Object.entries(thresholdParams())) params.set(name, String(value));
+  chosenVideos().forEach((id) => params.append("video", id));
+  if ($("#limit").value !== "40") params.set("limit", $("#limit").value);
+  const search = params.toString();
+  history.replaceState(null, "", `${location.pathname}${search ? `?${search}` : ""}${location.hash}`);
+}
+
+function restoreFromUrl() {
+  const params = new URLSearchParams(location.search);
+  const c = state.config;
+  // the scale in force, or the other one when the address names its parameter (an older bookmark's `threshold`)
+  const named = c ? [c.threshold, c.cosine].filter(Boolean).find((s) => /^[0-9.]+$/.test(params.get(s.parameter) || "")) : null;
+  if (named) {
+    applyScale(named);
+    state.thresholdTouched = true;
+    showThreshold(params.get(named.parameter), false);
+  }
+  renderVideoFilter(new Set(params.getAll("video")));
+  const limit = params.get("limit");
+  if (limit && [...$("#limit").options].some((o) => o.value === limit)) $("#limit").value = limit;
+  summarizeFilters();
+  const q = params.get("q");
+  const like = params.get("like");
+  const frame = params.get("frame");
+  if (q) $("#q").value = q;
+  if (like && frame !== null && /^\d+$/.test(frame)) {
+    const t = params.get("t");
+    moreLikeThis(like, Number(frame), t !== null && isFinite(Number(t)) ? Number(t) : null);
+  } else if (q) {
+    searchText();
+  }
+}
+
+function wireDragAndDrop() {
+  const overlay = $("#drop-overlay");
+  const hasFiles = (e) => e.dataTransfer && [...e.dataTransfer.types].includes("Files");
+  let depth = 0;
+  document.addEventListener("dragenter", (e) => {
+    if (!hasFiles(e)) return;
+    e.preventDefault();
+    depth += 1;
+    overlay.hidden = false;
+  });
+  document.addEventListener("dragleave", (e) => {
+    if (!hasFiles(e)) return;
+    depth = Math.max(0, depth - 1);
+    if (!depth) overlay.hidden = true;
+  });
+  document.addEventListener("dragover", (e) => {
+    if (hasFiles(e)) e.preventDefault();
+  });
+  document.addEventListener("drop", (e) => {
+    if (!hasFiles(e)) return;
+    e.preventDefault();
+    depth = 0;
+    overlay.hidden = true;
+    const files = [...e.dataTransfer.files];
+    searchImage(files.find((f) => f.type.startsWith("image/")) || files[0]);
+  });
+}
+
+function onKey(e) {
+  const el = document.activeElement;
+  const typing = el && (/^(INPUT|TEXTAREA|SELECT)$/.test(el.tagName) || el.isContentEditable);
+  if (e.key === "/" && !typing && !e.ctrlKey && !e.metaKey && !e.altKey) {
+    e.preventDefault();
     goTo("search");
-    setQuery({ kind: "image", file, label: `image ${file.name || ""}`.trim(), preview: URL.createObjectURL(file) });
+    $("#q").focus();
+    $("#q").select(); // typing replaces the query
+  } else if (e.key === "Escape" && isOpen() && !$("#key-dialog").open) {
+    e.preventDefault();
+    closePlayer();
+  } else if ((e.key === "ArrowLeft" || e.key === "ArrowRight") && isOpen() && !typing && !e.altKey) {
+    e.preventDefault();
+    e.stopPropagation();
+    step(e.key === "ArrowLeft" ? -1 : 1);
+  }
+}
+
+function wire() {
+  $("#search-form").addEventListener("submit", (e) => {
+    e.preventDefault();
+    searchText();
+  });
+  $("#threshold").addEventListener("input", (e) => {
+    state.thresholdTouched = true;
+    showThreshold(e.target.value, false);
+  });
+  $("#threshold").addEventListener("change", runSearch);
+  $("#threshold-reset").addEventListener("click", () => {
+    state.thresholdTouched = false;
+    applyScale(state.config.threshold);
     runSearch();
-  }
-
-  function moreLikeThis(seg) {
-    const like = { video_id: seg.video_id, frame: seg.peak_frame };
-    const preview = hasFile(seg.video_id) ? thumbUrl(seg.video_id, seg.peak_time) : "";
-    setQuery({ kind: "similar", like, label: `frames like ${seg.video_id} at ${fmtTime(seg.peak_time)}`, preview });
+  });
+  $("#limit").addEventListener("change", () => {
+    summarizeFilters();
     runSearch();
+  });
+  $("#videos-clear").addEventListener("click", () => {
+    document.querySelectorAll("#videos input:checked").forEach((box) => (box.checked = false));
+    updateVideosState();
+    runSearch();
+  });
+  $("#image-button").addEventListener("click", () => $("#image-input").click());
+  $("#image-input").addEventListener("change", (e) => {
+    searchImage(e.target.files[0]);
+    e.target.value = "";
+  });
+  $("#query-chip-clear").addEventListener("click", () => {
+    const text = $("#q").value.trim();
+    setQuery({ kind: "text", text, label: `“${text}”` });
+    $("#q").focus();
+    if (text) runSearch();
+    else syncUrl();
+  });
+  window.addEventListener("hashchange", () => showView(location.hash === "#library" ? "library" : "search"));
+  document.addEventListener("keydown", onKey, true);
+  wireDragAndDrop();
+  wirePlayer();
+}
+
+async function start() {
+  wire();
+  $("#filters").open = matchMedia("(min-width: 700px)").matches;
+  await startMediaSession();
+  setInterval(startMediaSession, MEDIA_SESSION_MS);
+  showView(location.hash === "#library" ? "library" : "search", false);
+  try {
+    await loadConfig();
+    await loadVideos();
+  } catch (err) {
+    showError(explain(err, "library"));
+    $("#stats").textContent = err.kind === "Unreachable" ? "service not reachable" : "";
   }
+  restoreFromUrl();
+  if (!location.search && !location.hash && state.videos.size) $("#q").focus();
+  document.body.dataset.ready = "true";
+}
 
-  // ---- player --------------------------------------------------------------------------------
-
-  function openPlayer(seg, li) {
-    const times = `${fmtTime(seg.start)} – ${fmtTime(seg.end)}`;
-    if (!hasFile(seg.video_id)) {
-      status(`${seg.video_id}: video file not available (results imported without the video); the moment is ${times}.`, true);
-      return;
-    }
-    document.querySelectorAll(".card.active").forEach((c) => c.classList.remove("active"));
-    li.classList.add("active");
-    const video = $("#video");
-    const seq = ++state.playSeq;
-    $("#player").hidden = false;
-    $("#stage").classList.add("playing");
-    $("#player-title").textContent = `${seg.video_id} · ${times}`;
-    $("#player-info").textContent = `Best frame at ${fmtTime(seg.peak_time)} · score ${Number(seg.score).toFixed(3)}`;
-    Object.assign(video.dataset, { state: "loading", start: seg.start, videoId: seg.video_id });
-    const seek = () => {
-      if (seq === state.playSeq) video.currentTime = seg.start;
-    };
-    video.onseeked = () => {
-      if (seq !== state.playSeq) return;
-      video.onseeked = null;
-      video.dataset.state = "ready";
-      video.play().catch(() => {});
-    };
-    const src = fileUrl(seg.video_id);
-    if (video.dataset.src !== src) {
-      video.dataset.src = src;
-      video.addEventListener("loadedmetadata", seek, { once: true });
-      video.src = src;
-    } else if (video.readyState >= 1) {
-      seek();
-    } else {
-      video.addEventListener("loadedmetadata", seek, { once: true });
-    }
-    $("#player").scrollIntoView({ block: "nearest" });
-    video.focus({ preventScroll: true });
-  }
-
-  function closePlayer() {
-    const video = $("#video");
-    video.pause();
-    $("#player").hidden = true;
-    $("#stage").classList.remove("playing");
-    document.querySelectorAll(".card.active").forEach((c) => c.classList.remove("active"));
-  }
-
-  function watchVideo() {
-    const video = $("#video");
-    video.addEventListener("timeupdate", () => {
-      video.dataset.currentTime = video.currentTime.toFixed(2);
-    });
-    video.addEventListener("error", () => {
-      video.dataset.state = "error";
-      status(`This browser cannot play ${video.dataset.videoId} (its format or codec); thumbnails and times still work.`, true);
-    });
-  }
-
-  // ---- views, URL, keyboard, drag and drop ---------------------------------------------------
-
-  function showView(name, refresh = true) {
-    const library = name === "library";
-    $("#view-search").hidden = library;
-    $("#view-library").hidden = !library;
-    for (const [tab, current] of [["#tab-search", !library], ["#tab-library", library]]) {
-      if (current) $(tab).setAttribute("aria-current", "page");
-      else $(tab).removeAttribute("aria-current");
-    }
-    if (library && refresh) loadVideos().catch((err) => setStatus($("#library-status"), err.message, true));
-  }
-
-  function goTo(view) {
-    showView(view);
-    if (location.hash !== `#${view}`) history.replaceState(null, "", `${location.pathname}${location.search}#${view}`);
-  }
-
-  function syncUrl() {
-    const params = new URLSearchParams();
-    if (state.query && state.query.kind === "text") params.set("q", state.query.text);
-    if (state.thresholdTouched) params.set("threshold", $("#threshold").value);
-    [...$("#videos").selectedOptions].forEach((o) => params.append("video", o.value));
-    if ($("#limit").value !== "40") params.set("limit", $("#limit").value);
-    const search = params.toString();
-    history.replaceState(null, "", `${location.pathname}${search ? `?${search}` : ""}${location.hash}`);
-  }
-
-  function restoreFromUrl() {
-    const params = new URLSearchParams(location.search);
-    const threshold = params.get("threshold");
-    if (threshold !== null && isFinite(Number(threshold))) {
-      state.thresholdTouched = true;
-      showThreshold(threshold);
-    }
-    const wanted = new Set(params.getAll("video"));
-    [...$("#videos").options].forEach((o) => (o.selected = wanted.has(o.value)));
-    const limit = params.get("limit");
-    if (limit && [...$("#limit").options].some((o) => o.value === limit)) $("#limit").value = limit;
-    const q = params.get("q");
-    if (q) {
-      $("#q").value = q;
-      searchText();
-    }
-  }
-
-  function wireDragAndDrop() {
-    const overlay = $("#drop-overlay");
-    const hasFiles = (e) => e.dataTransfer && [...e.dataTransfer.types].includes("Files");
-    let depth = 0;
-    document.addEventListener("dragenter", (e) => {
-      if (!hasFiles(e)) return;
-      e.preventDefault();
-      depth += 1;
-      overlay.hidden = false;
-    });
-    document.addEventListener("dragleave", (e) => {
-      if (!hasFiles(e)) return;
-      depth = Math.max(0, depth - 1);
-      if (!depth) overlay.hidden = true;
-    });
-    document.addEventListener("dragover", (e) => {
-      if (hasFiles(e)) e.preventDefault();
-    });
-    document.addEventListener("drop", (e) => {
-      if (!hasFiles(e)) return;
-      e.preventDefault();
-      depth = 0;
-      overlay.hidden = true;
-      const files = [...e.dataTransfer.files];
-      searchImage(files.find((f) => f.type.startsWith("image/")) || files[0]);
-    });
-  }
-
-  function wire() {
-    $("#search-form").addEventListener("submit", (e) => {
-      e.preventDefault();
-      searchText();
-    });
-    $("#threshold").addEventListener("input", (e) => {
-      state.thresholdTouched = true;
-      showThreshold(e.target.value);
-    });
-    $("#threshold").addEventListener("change", runSearch);
-    $("#videos").addEventListener("change", runSearch);
-    $("#limit").addEventListener("change", runSearch);
-    $("#image-button").addEventListener("click", () => $("#image-input").click());
-    $("#image-input").addEventListener("change", (e) => {
-      searchImage(e.target.files[0]);
-      e.target.value = "";
-    });
-    $("#query-chip-clear").addEventListener("click", () => {
-      setQuery({ kind: "text", text: $("#q").value.trim(), label: `“${$("#q").value.trim()}”` });
-      $("#q").focus();
-      if (state.query.text) runSearch();
-    });
-    $("#player-close").addEventListener("click", closePlayer);
-    window.addEventListener("hashchange", () => showView(location.hash === "#library" ? "library" : "search"));
-    document.addEventListener("keydown", (e) => {
-      const typing = /^(INPUT|TEXTAREA|SELECT)$/.test(document.activeElement.tagName);
-      if (e.key === "/" && !typing) {
-        e.preventDefault();
-        goTo("search");
-        $("#q").focus();
-      } else if (e.key === "Escape" && !$("#player").hidden) {
-        closePlayer();
-      }
-    });
-    wireDragAndDrop();
-    watchVideo();
-  }
-
-  async function start() {
-    wire();
-    showThreshold($("#threshold").value);
-    showView(location.hash === "#library" ? "library" : "search", false);
-    try {
-      await loadVideos();
-    } catch (err) {
-      status(`Cannot list videos: ${err.message}`, true);
-    }
-    loadStats();
-    restoreFromUrl();
-    document.body.dataset.ready = "true";
-  }
-
-  start();
-})();
+start();

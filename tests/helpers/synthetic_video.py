@@ -1,32 +1,4 @@
-"""Render a synthetic video of coloured shapes with known segments (for end-to-end ranking tests)."""
+"""Render a synthetic video of coloured shapes with known segments (the renderer is the demo's, in the package)."""
 
-from __future__ import annotations
-
-from pathlib import Path
-
-import numpy as np
-
-from training.shapes import render_scene
-
-Segment = tuple[str, str, str, float]  # shape, colour, background, seconds
-
-
-def write_shapes_video(path: Path, segments: list[Segment], fps: int = 10, size: tuple[int, int] = (320, 240)) -> Path:
-    """H.264 (yuv420p) video: each segment shows one shape, drifting and growing slightly, for its duration."""
-    import av
-
-    with av.open(str(path), "w") as container:
-        stream = container.add_stream("libx264", rate=fps)
-        stream.width, stream.height = size
-        stream.pix_fmt = "yuv420p"
-        stream.options = {"crf": "23", "preset": "veryfast"}
-        for shape, colour, background, seconds in segments:
-            count = round(seconds * fps)
-            for i in range(count):
-                drift = 0.04 * np.sin(i / max(count, 1) * np.pi)
-                image = render_scene(shape, colour, background, 0.45 + drift, (0.5 + drift, 0.5), size)
-                for packet in stream.encode(av.VideoFrame.from_image(image)):
-                    container.mux(packet)
-        for packet in stream.encode():
-            container.mux(packet)
-    return path
+from framesearch.ingest.shapes import Scene as Segment  # noqa: F401  (shape, colour, background, seconds)
+from framesearch.ingest.shapes import write_shapes_video  # noqa: F401

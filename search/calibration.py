@@ -1,0 +1,100 @@
+"""Calibrated scores: a raw cosine becomes a confidence (0-1) that means the same for every query and model.
+
+Raw CLIP cosines mean different things per query and per model (OpenAI CLIP: matches 0.25-0.35; the tiny
+shapes CLIP: 0.7-0.87), so one fixed threshold cannot serve them all. For a query vector q:
+
+    typical = mean score of q over a fixed sample of the library's frames    (what an arbitrary frame scores)
+    best    = the best score of q anywhere in the library                     (one ANN lookup)
+    confidence(s) = clip((s - typical) / (best - typical), 0, 1)
+
+so 0 is "like an arbitrary frame of this library" and 1 is "as good as the best frame there is". The
+default search threshold is a confidence (the `min_confidence` setting); it is turned into the raw cosine
+floor `typical + c * (best - typical)` for the ANN search, so ranking and retrieval stay raw cosine.
+docs/search.md has the method's evaluation.
+
+The sample is the first frames in point-id order: ids are UUIDv5 hashes of (video, frame), so this is a
+deterministic pseudo-random sample that follows the library as it changes. Its vectors are cached per store
+under a version stamp (frame count and the videos' index times), so an ingest or delete refreshes it.
+"""
+
+from __future__ import annotations
+
+import threading
+import weakref
+from dataclasses import dataclass
+
+import numpy as np
+
+from framesearch.store.base import SearchFilter, VectorStore
+from framesearch.vectors import normalize
+
+SAMPLE_SIZE = 1024
+MIN_SAMPLE = 8  # fewer frames than this say nothing about a query's typical score: raw thresholds apply
+MIN_SPREAD = 1e-4
+
+
+@dataclass(frozen=True)
+class Calibration:
+    """One query's scale: its typical score over the library sample and its best score in the library."""
+
+    typical: float
+    best: float
+
+    @property
+    def usable(self) -> bool:
+        return self.best - self.typical > MIN_SPREAD
+
+    def confidence(self, score: float) -> float:
+        """The calibrated confidence (0-1) of a raw cosine score."""
+        if not self.usable:
+            return 1.0 if score >= self.best else 0.0
+        return float(np.clip((score - self.typical) / (self.best - self.typical), 0.0, 1.0))
+
+    def raw_floor(self, confidence: float) -> float:
+        """The raw cosine score at which the confidence reaches `confidence`."""
+        return float(self.typical + confidence * (self.best - self.typical))
+
+
+@dataclass(frozen=True)
+class LibrarySample:
+    stamp: tuple
+    vectors: np.ndarray  # L2-normalised rows
+
+
+_CACHE: weakref.WeakKeyDictionary[VectorStore, LibrarySample] = weakref.WeakKeyDictionary()
+_LOCK = threading.Lock()
+
+
+def library_stamp(store: VectorStore) -> tuple:
+    """Changes whenever frames are added or removed, or a video is indexed again."""
+    videos = tuple((r.video_id, r.indexed_at, r.frames) for r in store.list_videos())
+    return (store.frame_count(), hash(videos))
+
+
+def library_sample(store: VectorStore, size: int = SAMPLE_SIZE) -> np.ndarray:
+    """The vectors of the library's calibration sample (cached until the library changes)."""
+    stamp = library_stamp(store)
+    with _LOCK:
+        cached = _CACHE.get(store)
+        if cached is not None and cached.stamp == stamp:
+            return cached.vectors
+    vectors = store.sample_vectors(size)
+    sample = LibrarySample(stamp, normalize(vectors) if len(vectors) else np.zeros((0, 0), np.float32))
+    with _LOCK:
+        _CACHE[store] = sample
+    return sample.vectors
+
+
+def calibrate(store: VectorStore, vector: np.ndarray) -> Calibration | None:
+    """The query's calibration on this library, or None when the library is too small to say."""
+    sample = library_sample(store)
+    if len(sample) < MIN_SAMPLE:
+        return None
+    query = normalize(np.asarray(vector, dtype=np.float32).reshape(-1))
+    if sample.shape[1] != query.shape[0]:
+        return None
+    scores = sample @ query
+    top = store.search(query, SearchFilter(), limit=1)
+    best = max(float(scores.max()), top[0].score if top else -1.0)
+    calibration = Calibration(typical=float(scores.mean()), best=best)
+    return calibration if calibration.usable else None

@@ -1,0 +1,82 @@
+"""Negative terms ("X but not Y"): frames that match a negative text as well as the query go, and so do the
+moments mostly made of them.
+
+Both sides are compared on the calibrated scale (search/calibration.py), where scores of different texts
+mean the same: a frame goes when its confidence for a negative is at least its confidence for the query
+minus NEGATIVE_MARGIN, i.e. the negative describes it better, or about as well. A moment goes when more than
+half of its frames go. The frames' stored vectors are scored against the negatives in one pass.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import numpy as np
+
+from framesearch.search.calibration import Calibration, calibrate
+from framesearch.search.models import FrameMatch, Segment
+from framesearch.store.base import VectorStore
+from framesearch.vectors import normalize
+
+NEGATIVE_MARGIN = 0.1
+NEGATIVE_OVERFETCH = 3  # fetch more moments when some may go, so that `limit` are left
+MOSTLY = 0.5
+
+
+@dataclass(frozen=True)
+class Negative:
+    vector: np.ndarray
+    calibration: Calibration | None
+
+    @classmethod
+    def of(cls, store: VectorStore, vector: np.ndarray) -> Negative:
+        return cls(normalize(np.asarray(vector, dtype=np.float32).reshape(-1)), calibrate(store, vector))
+
+    def confidence(self, vectors: np.ndarray) -> np.ndarray:
+        """The negative's confidence for each row of `vectors` (raw cosine when the library cannot calibrate)."""
+        scores = normalize(vectors) @ self.vector
+        if self.calibration is None:
+            return scores
+        return np.asarray([self.calibration.confidence(float(s)) for s in scores])
+
+
+def _positive(calibration: Calibration | None, scores: np.ndarray) -> np.ndarray:
+    return scores if calibration is None else np.asarray([calibration.confidence(float(s)) for s in scores])
+
+
+def negative_frames(
+    store: VectorStore,
+    frames: Sequence[tuple[str, int, float]],
+    calibration: Calibration | None,
+    negatives: Sequence[Negative],
+    margin: float = NEGATIVE_MARGIN,
+) -> set[tuple[str, int]]:
+    """The (video id, frame) pairs among `frames` (video id, frame, query score) that a negative takes."""
+    vectors = store.frame_vectors([(v, f) for v, f, _ in frames])
+    known = [(v, f, s) for v, f, s in frames if (v, f) in vectors]
+    if not known or not negatives:
+        return set()
+    matrix = np.stack([vectors[(v, f)] for v, f, _ in known])
+    positive = _positive(calibration, np.asarray([s for _, _, s in known], dtype=np.float32))
+    taken = np.zeros(len(known), dtype=bool)
+    for negative in negatives:
+        taken |= negative.confidence(matrix) >= positive - margin
+    return {(v, f) for (v, f, _), gone in zip(known, taken, strict=True) if gone}
+
+
+def drop_negatives(
+    store: VectorStore,
+    results: Sequence[Segment | FrameMatch],
+    calibration: Calibration | None,
+    negatives: Sequence[Negative],
+) -> list:
+    """The results without negative frames (frames mode) or moments mostly made of them (segments)."""
+    if not results:
+        return []
+    if isinstance(results[0], FrameMatch):
+        taken = negative_frames(store, [(r.video_id, r.frame, r.score) for r in results], calibration, negatives)
+        return [r for r in results if (r.video_id, r.frame) not in taken]
+    frames = [(s.video_id, f.frame, f.score) for s in results for f in s.frames]
+    taken = negative_frames(store, frames, calibration, negatives)
+    return [s for s in results if sum((s.video_id, f.frame) in taken for f in s.frames) <= MOSTLY * len(s.frames)]
