@@ -87,6 +87,7 @@ class EdgeStore(VectorStore):
     ) -> None:
         self.hnsw_ef, self.index = hnsw_ef, index
         self._pending = self._written = False
+        self._videos: list[Any] | None = None
         self.root = Path(root) / collection
         self.description = f"store {Path(root)} (collection {collection!r})"
         self.root.mkdir(parents=True, exist_ok=True)
@@ -156,6 +157,7 @@ class EdgeStore(VectorStore):
         self._shards[kind].update(q.UpdateOperation.upsert_points(points))
         self._pending = self._pending or kind == "frames"
         self._written = True
+        self._videos = None if kind == "videos" else self._videos
 
     def _request(self, vector: list[float], flt: SearchFilter, limit: int, threshold: float | None) -> Any:
         q = _edge()
@@ -210,6 +212,7 @@ class EdgeStore(VectorStore):
         self._shards[kind].update(q.UpdateOperation.delete_points_by_filter(condition))
         self._pending = self._pending or kind == "frames"
         self._written = True
+        self._videos = None if kind == "videos" else self._videos
 
     def _scroll(self, kind: Kind, flt: SearchFilter, with_vectors: bool = False) -> Iterator[StoredPoint]:
         q = _edge()
@@ -226,7 +229,16 @@ class EdgeStore(VectorStore):
 
     def _count(self, kind: Kind, flt: SearchFilter) -> int:
         q = _edge()
-        return int(self._shards[kind].count(q.CountRequest(exact=True, filter=_edge_filter(flt))))
+        condition = _edge_filter(flt)
+        if condition is None:  # the whole shard: its point count, without counting (4 ms at 100k frames)
+            return int(self._shards[kind].info().points_count)
+        return int(self._shards[kind].count(q.CountRequest(exact=True, filter=condition)))
+
+    def list_videos(self) -> list[Any]:
+        """The library's records, kept between writes (one process writes an Edge store: this one)."""
+        if self._videos is None:
+            self._videos = super().list_videos()
+        return list(self._videos)
 
     def _retrieve(self, kind: Kind, ids: list[str], with_vectors: bool = False) -> list[StoredPoint]:
         records = self._shards[kind].retrieve([uuid.UUID(i) for i in ids], with_payload=True, with_vector=with_vectors)
