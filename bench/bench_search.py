@@ -3,7 +3,8 @@
     python bench/bench_search.py [--frames 100000] [--million] [--queries 200] [--quick] [--json-out F]
 
 Writes CLIP-like frame vectors (bench/synthetic.py) as results files and indexes them with the product's own
-command, `framesearch ingest results` (which builds the search index at its end, as for any user), at two sizes:
+command, `framesearch ingest results`, 100 videos per command (each builds the index of its new frames at its
+end, as for any user), at two sizes:
 N/10 and N frames. Then, on each store: ANN top-10 latency against exact numpy search over the same vectors,
 recall@10 against that exact search over a range of `hnsw_ef` (the recall-vs-latency curve), a video-filtered
 search, and the search core (segments) against a top-10 ANN. `--million` is N = 1,000,000 (not in CI: the
@@ -24,23 +25,28 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from report import Row, add_output_args, emit, machine  # noqa: E402
-from synthetic import MODEL, clip_like, global_index, noisy_queries, video_id, write_results  # noqa: E402
+from synthetic import FRAMES_PER_VIDEO, MODEL, clip_like, global_index, noisy_queries, video_id, write_results  # noqa: E402
 
 EF_CURVE = (16, 32, 64, 128, 256, 512)
 PASSES = 3
 CORE_THRESHOLD = 0.85  # the query's own scene and its near neighbours match (a stored frame + noise scores ~0.9)
 
 
-def ingest(vectors: np.ndarray, work: Path, store: Path) -> float:
-    """Index the vectors with `framesearch ingest results` (one file per video); returns its wall time."""
-    paths = write_results(vectors, work / "results")
-    start = time.perf_counter()
-    cmd = [sys.executable, "-m", "framesearch", "--store", str(store), "ingest", "results", *map(str, paths),
-           "--model", MODEL, "--fps", "3", "--json"]
-    subprocess.run(cmd, check=True, stdout=subprocess.DEVNULL)
-    for path in paths:
-        path.unlink()
-    return time.perf_counter() - start
+def ingest(vectors: np.ndarray, work: Path, store: Path, chunk: int = 100) -> float:
+    """Index the vectors with `framesearch ingest results`, `chunk` files (videos) per command, as a library grows
+    (each command writes its files and then indexes the new frames); returns the total wall time."""
+    took = 0.0
+    per_file = FRAMES_PER_VIDEO
+    for start in range(0, len(vectors), chunk * per_file):
+        paths = write_results(vectors[start : start + chunk * per_file], work / "results", first=start // per_file)
+        began = time.perf_counter()
+        cmd = [sys.executable, "-m", "framesearch", "--store", str(store), "ingest", "results", *map(str, paths),
+               "--model", MODEL, "--fps", "3", "--json"]
+        subprocess.run(cmd, check=True, stdout=subprocess.DEVNULL)
+        took += time.perf_counter() - began
+        for path in paths:
+            path.unlink()
+    return took
 
 
 def p50(fn, queries) -> tuple[float, list]:
