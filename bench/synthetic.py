@@ -17,7 +17,7 @@ import numpy as np
 FRAMES_PER_VIDEO = 1000
 TOPICS = 300
 FPS = 3.0
-MODEL = "bench/clip-like"
+MODEL = "clip/bench-synthetic"  # a clip/ name: results of any dimension are taken as they are
 
 
 def clip_like(n: int, dim: int = 512, seed: int = 0, frames_per_video: int = FRAMES_PER_VIDEO) -> np.ndarray:

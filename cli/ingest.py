@@ -40,35 +40,78 @@ ModelDirOpt = Annotated[
 def ingest_results_cmd(
     ctx: typer.Context,
     files: Annotated[list[Path], typer.Argument(help="Roboflow video inference results JSON file(s).")],
-    video_id: Annotated[Optional[str], typer.Option("--video-id", help="Video id (default: file stem).")] = None,
-    fps: Annotated[Optional[float], typer.Option("--fps", help="Sampling rate of the results (default: inferred).")] = None,
-    model: Annotated[Optional[str], typer.Option("--model", help="Model that made the vectors (default clip/ViT-B-16).")] = None,
+    video_id: Annotated[
+        Optional[str], typer.Option("--video-id", help="Video id (default: the video the file names, else its name less .json).")
+    ] = None,
+    fps: Annotated[
+        Optional[float], typer.Option("--fps", help="Sampling rate (default: the file's, else derived from the offsets).")
+    ] = None,
+    model: Annotated[
+        Optional[str],
+        typer.Option("--model", help="Model that made the vectors: folder, bundled/pulled name, 'roboflow' or clip/... "
+                     "(default: the file's, else clip/ViT-B-16)."),
+    ] = None,
+    dry_run: Annotated[
+        bool, typer.Option("--dry-run", help="Check each file and print what would be indexed; write nothing.")
+    ] = False,
     store: StoreOpt = None,
     qdrant_url: UrlOpt = None,
     collection: CollectionOpt = None,
     as_json: JsonOpt = False,
 ) -> None:
-    """Index Roboflow CLIP results files: every file is validated before anything is written."""
-    from framesearch.ingest.index import IngestReport, ingest_results
+    """Index Roboflow CLIP results files, one after another: each is checked in full before it is written."""
+    from framesearch.ingest.ids import results_video_id
     from framesearch.ingest.requests import ResultsIngest
     from framesearch.ingest.results import load_results_file
+    from framesearch.ingest.results_ingest import ingest_parsed_results
     from framesearch.store.open import open_store
 
-    req = request(ResultsIngest, video_id=video_id, fps=fps, model=model)
+    req = request(ResultsIngest, video_id=video_id, fps=fps, model=model, dry_run=dry_run)
     if req.video_id and len(files) > 1:
-        raise InvalidInput("--video-id names one video; give one file, or let ids default to file stems")
-    parsed = [(path, load_results_file(path)) for path in files]
+        raise InvalidInput("--video-id names one video; give one file, or let ids default to the files' names")
     settings = settings_for(ctx, store=store, qdrant_url=qdrant_url, collection=collection)
-    reports = []
+    reports, failed = [], 0
     with open_store(settings) as st:
-        for path, results in parsed:
-            record = ingest_results(st, results, req.video_id or path.stem, fps=req.fps, model=req.model, path=None)
-            reports.append(IngestReport.of(record))
+        for path in files:
+            try:
+                parsed = load_results_file(path)
+                rep = ingest_parsed_results(st, parsed, req, settings, where=str(path),
+                                            default_id=results_video_id(path, parsed.meta.video))
+            except FrameSearchError as exc:
+                if len(files) == 1 or not isinstance(exc, InvalidInput):
+                    raise
+                report(exc)
+                failed += 1
+                continue
+            del parsed
+            reports.append(rep)
             if not as_json:
-                out.print(f"indexed {record.video_id}: {record.frames} frames ({results.skipped} null skipped)")
-        build_search_index(st, show=not as_json)
+                _print_results_report(rep)
+        if reports and not req.dry_run:
+            build_search_index(st, show=not as_json)
     if as_json:
         print_json(reports)
+    if failed:
+        err.print(f"{failed} of {len(files)} files failed; the others were {'checked' if req.dry_run else 'indexed'}")
+        raise typer.Exit(1)
+
+
+def _print_results_report(rep: Any) -> None:
+    from rich.markup import escape
+
+    for note in rep.notes:
+        err.print(f"note: {note}", highlight=False, soft_wrap=True, markup=False)
+    for warning in rep.warnings:
+        err.print(f"[yellow]warning:[/yellow] {escape(warning)}", highlight=False, soft_wrap=True)
+    v = rep.video
+    fps = f"{v.fps:g} fps" if v.fps else "fps unknown"
+    what = (f"{v.frames} frames ({rep.skipped} null skipped), {v.model}, {fps}, "
+            f"{v.extra.get('dim', '')}{'-d, ' if v.extra.get('dim') else ''}up to {v.duration or 0:.2f} s")
+    if rep.dry_run:
+        out.print(f"would index {rep.video_id}: {what}; nothing written (dry run)", highlight=False, soft_wrap=True)
+    else:
+        out.print(f"indexed {rep.video_id}: {rep.frames} frames ({rep.skipped} null skipped)", highlight=False,
+                  soft_wrap=True)
 
 
 def _roboflow_jobs(req: Any, root: Path) -> list[Any]:
@@ -149,7 +192,9 @@ def ingest_roboflow_cmd(
     ] = None,
     fps: FpsOpt = None,
     api_key: Annotated[Optional[str], typer.Option("--api-key", help="Roboflow API key (env ROBOFLOW_API_KEY).")] = None,
-    video_id: Annotated[Optional[str], typer.Option("--video-id", help="Video id (default: file or URL name).")] = None,
+    video_id: Annotated[
+        Optional[str], typer.Option("--video-id", help="Video id (default: the file's or URL's name, extension included).")
+    ] = None,
     job_id: Annotated[Optional[str], typer.Option("--job-id", help="Resume a job submitted earlier.")] = None,
     timeout: Annotated[
         Optional[float], typer.Option("--timeout", help="Give up waiting after this many seconds (default 3600).")
@@ -231,7 +276,9 @@ def ingest_local(
     inputs: Annotated[list[Path], typer.Argument(help="Video files and/or folders.")],
     fps: FpsOpt = None,
     model: ModelDirOpt = None,
-    video_id: Annotated[Optional[str], typer.Option("--video-id", help="Id for a single video (default: stem).")] = None,
+    video_id: Annotated[
+        Optional[str], typer.Option("--video-id", help="Id for a single video (default: its file name, extension included).")
+    ] = None,
     recursive: Annotated[bool, typer.Option("--recursive", "-r", help="Descend into sub-folders.")] = False,
     force: Annotated[bool, typer.Option("--force", help="Re-index even if already indexed.")] = False,
     ray: Annotated[
@@ -295,6 +342,7 @@ def ingest_local(
 
 
 def _summary(outcomes) -> None:
+    from rich.markup import escape
     from rich.table import Table
 
     table = Table("video", "status", "frames", "note")
@@ -302,6 +350,9 @@ def _summary(outcomes) -> None:
         colour = {"indexed": "green", "skipped": "yellow", "failed": "red"}[o.status]
         table.add_row(o.video_id, f"[{colour}]{o.status}[/{colour}]", str(o.frames or ""), o.reason)
     out.print(table)
+    for o in outcomes:
+        for warning in o.warnings:
+            err.print(f"[yellow]warning:[/yellow] {escape(warning)}", highlight=False, soft_wrap=True)
     counts = {s: sum(o.status == s for o in outcomes) for s in ("indexed", "skipped", "failed")}
     out.print(f"indexed {counts['indexed']}, skipped {counts['skipped']}, failed {counts['failed']}")
 
@@ -315,8 +366,9 @@ def infer(
     fps: FpsOpt = None,
     model: ModelDirOpt = None,
 ) -> None:
-    """Embed a video's frames locally and write Roboflow's results format (no store needed)."""
-    import json
+    """Embed a video's frames locally and write Roboflow's results format (no store needed); the file also
+    records the model, the video's name and the fps, which `ingest results` uses as its defaults."""
+    import msgspec
 
     from framesearch.embedders.resolve import image_embedder
     from framesearch.ingest.local import infer_video
@@ -330,6 +382,7 @@ def infer(
         frames, times, vectors = infer_video(video, embedder=embedder, fps=req.fps, progress=tracker(bar, video.name),
                                              batch_size=settings.embed_batch)
     tmp = output.with_name(output.name + ".tmp")
-    tmp.write_text(json.dumps(to_results_json(frames, times, vectors)))
+    meta = {"model": embedder.name, "video": video.name, "fps": req.fps}
+    tmp.write_bytes(msgspec.json.encode(to_results_json(frames, times, vectors, meta=meta)))
     tmp.replace(output)
     out.print(f"wrote {output}: {len(frames)} frames of {embedder.name} at {req.fps:g} fps")

@@ -27,6 +27,7 @@ from framesearch.errors import (
     NoModelChosen,
     StoreLocked,
     TargetNotEmpty,
+    WrongModel,
 )
 
 if TYPE_CHECKING:
@@ -83,6 +84,7 @@ HINTS: dict[type[FrameSearchError], str | Callable[[Any], str]] = {
     "`framesearch model pull ViT-B-16__openai` and pass --model ViT-B-16__openai",
     ModelNotFound: "`framesearch model list` shows the models here; `framesearch model pull NAME` fetches one",
     ModelError: "choose the model with --model",
+    WrongModel: "name the model that made the vectors with --model",
     ModelMismatch: "use another --collection or --store for another model",
     InsecureBinding: "or pass --allow-anonymous to serve without a key anyway",
     JobTimeout: lambda exc: f"resume with `framesearch ingest roboflow --job-id {exc.job_id}`",

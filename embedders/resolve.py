@@ -9,6 +9,7 @@ that alias, else Roboflow itself), so queries always meet vectors of the same mo
 from __future__ import annotations
 
 import json
+import re
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -103,6 +104,49 @@ def roboflow_clip(settings: Settings, version: str | None = None) -> Any:
     from framesearch.embedders.roboflow import RoboflowClip
 
     return RoboflowClip(settings.roboflow_key(), settings.roboflow_inference_url, version or settings.roboflow_clip_version)
+
+
+KNOWN_DIMS = {"ViT-B": 512, "ViT-L": 768}  # CLIP vector sizes by architecture, whoever trained the weights
+
+
+def known_dim(model: str) -> int | None:
+    """The vector size a CLIP model's name implies (`clip/ViT-B-16`: 512, `ViT-L-14`: 768), if it says."""
+    for arch, dim in KNOWN_DIMS.items():
+        if re.search(rf"(?<![A-Za-z]){re.escape(arch)}(?![A-Za-z])", model, flags=re.IGNORECASE):
+            return dim
+    return None
+
+
+@dataclass(frozen=True)
+class ModelIdentity:
+    """What vectors of a model are recorded as: its canonical name, size (if known) and folder (if any)."""
+
+    name: str
+    dim: int | None = None
+    model_path: str | None = None
+    aliases: tuple[str, ...] = ()
+
+    def accepts(self, model: str) -> bool:
+        return model == self.name or model in self.aliases
+
+    def recorded(self, collection_model: str | None) -> str:
+        """The name to store: the collection's, when it is this model under another name."""
+        return collection_model if collection_model and self.accepts(collection_model) else self.name
+
+
+def model_identity(spec: str, settings: Settings) -> ModelIdentity:
+    """The identity of the model `spec` names, without loading it: a folder's (bundled or pulled model's) config,
+    Roboflow's `clip/<version>` for `roboflow`, or a `clip/...` identity named as such."""
+    from framesearch.embedders.onnx_clip import ClipConfig
+
+    if spec == ROBOFLOW:
+        name = f"{ROBOFLOW_PREFIX}{settings.roboflow_clip_version}"
+        return ModelIdentity(name, known_dim(name))
+    if spec.startswith(ROBOFLOW_PREFIX) and not Path(spec).expanduser().is_dir():
+        return ModelIdentity(spec, known_dim(spec))
+    folder = Path(resolve_model(spec, settings.models_path()))
+    config = ClipConfig.from_file(folder / "config.json")
+    return ModelIdentity(config.name, config.embed_dim, str(folder.resolve()), config.aliases)
 
 
 def load_embedder(spec: str, settings: Settings) -> Any:

@@ -22,6 +22,10 @@ class ResultsFormatError(InvalidInput):
     """A Roboflow-style results JSON cannot be parsed or fails validation."""
 
 
+class WrongModel(InvalidInput):
+    """Vectors whose size contradicts the model they are said to come from."""
+
+
 class NotFound(FrameSearchError):
     """A named video, job or collection does not exist."""
 

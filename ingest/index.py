@@ -10,8 +10,9 @@ from __future__ import annotations
 import uuid
 from collections.abc import Iterable, Sequence
 from datetime import UTC, datetime
+from typing import Any
 
-from pydantic import BaseModel
+from pydantic import BaseModel, Field
 
 from framesearch.embedders.base import ROBOFLOW_CLIP_MODEL
 from framesearch.errors import InvalidInput
@@ -24,16 +25,20 @@ BATCH = 256
 
 
 class IngestReport(BaseModel):
-    """What indexing one video did: its id, frames written, null frames skipped, and its library record."""
+    """What indexing one video did (or would do, in a dry run): its id, frames written, null frames skipped,
+    its library record, and what the ingest decided or noticed on the way (notes, warnings)."""
 
     video_id: str
     frames: int
     skipped: int
     video: VideoRecord
+    dry_run: bool = False
+    notes: list[str] = Field(default_factory=list)
+    warnings: list[str] = Field(default_factory=list)
 
     @classmethod
-    def of(cls, record: VideoRecord) -> IngestReport:
-        return cls(video_id=record.video_id, frames=record.frames, skipped=record.skipped_frames, video=record)
+    def of(cls, record: VideoRecord, **more: Any) -> IngestReport:
+        return cls(video_id=record.video_id, frames=record.frames, skipped=record.skipped_frames, video=record, **more)
 
 
 def index_frames(
@@ -86,6 +91,8 @@ def ingest_results(
     source: str = "results",
     path: str | None = None,
     extra: dict | None = None,
+    model_path: str | None = None,
+    content_hash: str | None = None,
 ) -> VideoRecord:
     """Index an already validated results file as video `video_id`."""
     check_video_id(video_id)
@@ -98,7 +105,9 @@ def ingest_results(
         frames=0,
         fps=fps,
         path=path,
+        content_hash=content_hash,
         skipped_frames=parsed.skipped,
         extra={"video_fps": parsed.video_fps(), **(extra or {})},
     )
-    return index_frames(store, record, (points[i : i + BATCH] for i in range(0, len(points), BATCH)))
+    batches = (points[i : i + BATCH] for i in range(0, len(points), BATCH))
+    return index_frames(store, record, batches, model_path=model_path)

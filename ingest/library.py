@@ -7,11 +7,12 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
 
-from pydantic import BaseModel
+from pydantic import BaseModel, Field
 
 from framesearch.embedders.base import recorded_name
 from framesearch.embedders.onnx_clip import OnnxClip
 from framesearch.errors import FrameSearchError, InvalidInput, NotFound
+from framesearch.ingest.ids import file_video_id, folder_video_id
 from framesearch.ingest.local import BATCH, Progress, content_hash, ingest_video
 from framesearch.ingest.video import VIDEO_EXTENSIONS
 from framesearch.store.base import VectorStore
@@ -33,6 +34,7 @@ class Outcome(BaseModel):
     status: Status
     frames: int = 0
     reason: str = ""
+    warnings: list[str] = Field(default_factory=list)
 
 
 def find_videos(root: Path, recursive: bool = True) -> list[Path]:
@@ -42,15 +44,16 @@ def find_videos(root: Path, recursive: bool = True) -> list[Path]:
 
 
 def library_items(inputs: Iterable[Path], recursive: bool, video_id: str | None = None) -> list[LibraryItem]:
-    """Files and folders given on the command line → (file, video id). Ids in folders are relative paths."""
+    """Files and folders given on the command line → (file, video id), by the library id rule (ingest/ids.py):
+    a file's name, or its path relative to the folder given, extension included."""
     items: list[LibraryItem] = []
     for given in inputs:
         if given.is_dir():
             if video_id:
                 raise InvalidInput("a video id names one video; it cannot be given with a folder")
-            items += [LibraryItem(p, p.relative_to(given).as_posix()) for p in find_videos(given, recursive)]
+            items += [LibraryItem(p, folder_video_id(given, p)) for p in find_videos(given, recursive)]
         elif given.exists():
-            items.append(LibraryItem(given, video_id or given.stem))
+            items.append(LibraryItem(given, video_id or file_video_id(given)))
         else:
             raise InvalidInput(f"{given}: no such file or folder")
     if video_id and len(items) > 1:
@@ -92,11 +95,13 @@ def ingest_library(
             if not force and already_indexed(store, item.video_id, digest, name, fps):
                 outcomes.append(Outcome(video_id=item.video_id, path=str(item.path), status="skipped", reason="already indexed"))
                 continue
+            warnings: list[str] = []
             record = ingest_video(
                 store, item.path, embedder=embedder, fps=fps, video_id=item.video_id,
-                progress=progress_for(item), digest=digest, batch_size=batch_size,
+                progress=progress_for(item), digest=digest, warn=warnings.append, batch_size=batch_size,
             )
-            outcomes.append(Outcome(video_id=item.video_id, path=str(item.path), status="indexed", frames=record.frames))
+            outcomes.append(Outcome(video_id=item.video_id, path=str(item.path), status="indexed", frames=record.frames,
+                                    warnings=warnings))
         except (FrameSearchError, OSError) as exc:
             if isinstance(exc, FrameSearchError) and exc.http_status not in (404, 422):
                 raise

@@ -12,12 +12,21 @@ import numpy as np
 
 from framesearch.embedders.base import ImageEmbedder, recorded_name
 from framesearch.ingest.cuts import CutDetector
+from framesearch.ingest.ids import file_video_id, same_bytes_warning
 from framesearch.ingest.index import index_frames
-from framesearch.ingest.video import SampledFrame, VideoInfo, prefetch, sample_frames
+from framesearch.ingest.video import (
+    DecodeTrack,
+    SampledFrame,
+    VideoInfo,
+    prefetch,
+    sample_frames,
+    truncation_warning,
+)
 from framesearch.store.base import VectorStore
 from framesearch.store.schema import FramePoint, VideoRecord
 
 Progress = Callable[[int, int | None], None]
+Warn = Callable[[str], None]
 BATCH = 32
 HASH_CHUNK = 1 << 20
 
@@ -94,26 +103,45 @@ def ingest_video(
     progress: Progress | None = None,
     batch_size: int = BATCH,
     digest: str | None = None,
+    warn: Warn | None = None,
 ) -> VideoRecord:
-    """Sample, embed and index one video file; returns its library record."""
+    """Sample, embed and index one video file; returns its library record. `warn` hears what the caller should
+    tell the user: a truncated or partly undecodable file, the same bytes already indexed under another id."""
     path = Path(path)
     info = VideoInfo.from_video_path(path)
-    video_id = video_id or path.stem
+    video_id = video_id or file_video_id(path)
+    digest = digest or content_hash(path)
     total = expected_samples(info, fps)
     collection = store.info()
     name = recorded_name(embedder, collection.model if collection else None)
-    record = video_record(info, video_id=video_id, model=name, fps=fps, digest=digest or content_hash(path))
+    if warn and (same := same_bytes_warning(store, video_id, digest)):
+        warn(same)
+    record = video_record(info, video_id=video_id, model=name, fps=fps, digest=digest)
     done = 0
     detector = CutDetector(info.fps)
+    track = DecodeTrack()
 
     def points() -> Iterator[list[FramePoint]]:
         nonlocal done
-        frames = sample_frames(path, fps, embedder.input_size, on_frame=detector.feed)
+        frames = sample_frames(path, fps, embedder.input_size, on_frame=detector.feed, track=track)
         for batch, vecs in embedded_batches(frames, embedder, batch_size):
             done += len(batch)
             if progress:
                 progress(done, total)
             yield [FramePoint(video_id, f.index, f.timestamp, v, fps, name, "local") for f, v in zip(batch, vecs, strict=True)]
         record.cuts = detector.cuts()  # every frame has been decoded: the record is written after this
+        decoded(record, info, track, path, warn)
 
     return index_frames(store, record, points(), model_path=embedder.model_path)
+
+
+def decoded(record: VideoRecord, info: VideoInfo, track: DecodeTrack, path: Path, warn: Warn | None) -> None:
+    """Complete the record with honest times once decoding is over: the container's duration, else where the
+    last decoded frame ends; and how far decoding got (with a warning when that is short of the end)."""
+    warning = truncation_warning(path, info.duration, track, 1 / info.fps if info.fps else None)
+    if warning and warn:
+        warn(warning)
+    record.duration = info.duration if info.duration is not None else track.until
+    record.decoded_until = track.until
+    if track.error:
+        record.extra = {**record.extra, "decode_error": track.error}

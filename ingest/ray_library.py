@@ -25,12 +25,13 @@ import numpy as np
 from framesearch.embedders.base import ImageEmbedder, recorded_name
 from framesearch.errors import FrameSearchError, InvalidInput, MissingDependency, UpstreamUnavailable
 from framesearch.ingest.cuts import CutDetector
+from framesearch.ingest.ids import same_bytes_warning
 from framesearch.ingest.index import index_frames
 from framesearch.ingest.library import LibraryItem, Outcome, already_indexed
-from framesearch.ingest.local import BATCH, Progress, content_hash, expected_samples, video_record
+from framesearch.ingest.local import BATCH, Progress, content_hash, decoded, expected_samples, video_record
 from framesearch.ingest.ranges import WHOLE, FrameRange, plan_ranges, sample_range
 from framesearch.ingest.requests import RayIngest
-from framesearch.ingest.video import VideoInfo, sample_frames
+from framesearch.ingest.video import DecodeTrack, VideoInfo, sample_frames
 from framesearch.settings import Settings
 from framesearch.store.base import VectorStore
 from framesearch.store.schema import FramePoint, VideoRecord
@@ -131,6 +132,7 @@ class RangeFrames:
     timestamps: list[float]
     exact: bool
     cuts: list[float] | None = None
+    track: DecodeTrack | None = None  # how far decoding got, for a video decoded whole
 
 
 def decode_range(
@@ -140,21 +142,21 @@ def decode_range(
 
     A video decoded whole also feeds every frame to the shot cut detector, in that same pass, as one process does."""
     if rng.whole:
-        detector = CutDetector(video_fps)
-        frames = list(sample_frames(Path(path), fps, short_side, on_frame=detector.feed))
-        meta = RangeFrames([f.index for f in frames], [f.timestamp for f in frames], True, detector.cuts())
+        detector, track = CutDetector(video_fps), DecodeTrack()
+        frames = list(sample_frames(Path(path), fps, short_side, on_frame=detector.feed, track=track))
+        meta = RangeFrames([f.index for f in frames], [f.timestamp for f in frames], True, detector.cuts(), track)
         return meta, [f.image for f in frames]
     frames, exact = sample_range(Path(path), fps, short_side, rng, one_pass)
     return RangeFrames([f.index for f in frames], [f.timestamp for f in frames], exact), [f.image for f in frames]
 
 
-def detect_cuts(path: str, fps: float, video_fps: float | None) -> list[float]:
-    """A Ray task: the shot cuts of a video cut into ranges. The detector needs every frame in order, so it gets a
-    pass of its own over the whole file (the same pass and timestamps as one process; sampled frames kept 1 px)."""
-    detector = CutDetector(video_fps)
-    for _ in sample_frames(Path(path), fps, 1, on_frame=detector.feed):
+def detect_cuts(path: str, fps: float, video_fps: float | None) -> tuple[list[float], DecodeTrack]:
+    """A Ray task: the shot cuts of a video cut into ranges, and how far it decodes. The detector needs every frame
+    in order, so it gets a pass of its own over the whole file (the same pass and timestamps as one process)."""
+    detector, track = CutDetector(video_fps), DecodeTrack()
+    for _ in sample_frames(Path(path), fps, 1, on_frame=detector.feed, track=track):
         pass
-    return detector.cuts()
+    return detector.cuts(), track
 
 
 class FrameEmbedder:
@@ -335,19 +337,22 @@ class _Run:
         try:
             name = self._name()
             record = video_record(video.plan.info, video_id=item.video_id, model=name, fps=self.fps, digest=video.plan.digest)
-            batches = self._batches(video, record, chain([first], group))
+            warnings = [same] if (same := same_bytes_warning(self.store, item.video_id, video.plan.digest)) else []
+            batches = self._batches(video, record, chain([first], group), warnings.append)
             written = index_frames(self.store, record, batches, self.model_path)
             self.outcomes[video.pos] = Outcome(video_id=item.video_id, path=str(item.path), status="indexed",
-                                               frames=written.frames)
+                                               frames=written.frames, warnings=warnings)
         except Exception as exc:
             self.outcomes[video.pos] = self._failure(exc, item)
             for _ in group:  # this video's other ranges: dropped
                 pass
 
-    def _batches(self, video: _Video, record: VideoRecord, units: Iterator[tuple[_Unit, Any]]) -> Iterator[list[FramePoint]]:
+    def _batches(
+        self, video: _Video, record: VideoRecord, units: Iterator[tuple[_Unit, Any]], warn: Callable[[str], None]
+    ) -> Iterator[list[FramePoint]]:
         """The video's frame points, range by range in order (after a range that missed its plan, the rest in one
         pass); then its shot cuts go into the record, which `index_frames` writes last."""
-        name, one_pass = record.model, False
+        name, one_pass, track = record.model, False, DecodeTrack()
         for unit, refs in units:
             if one_pass:
                 refs = self._submit(unit, one_pass=True)
@@ -361,11 +366,12 @@ class _Run:
             if self.progress:
                 self.progress(self.done, max(self.total, self.done))
             if meta.cuts is not None:
-                record.cuts = meta.cuts
+                record.cuts, track = meta.cuts, meta.track
             for start in range(0, len(points), BATCH):
                 yield points[start : start + BATCH]
         if video.cuts is not None:
-            record.cuts, _ = self._get(video.cuts, lambda: self._submit_cuts(video.item, video.plan))
+            (record.cuts, track), _ = self._get(video.cuts, lambda: self._submit_cuts(video.item, video.plan))
+        decoded(record, video.plan.info, track, Path(video.item.path), warn)
 
 
 def ingest_library_ray(

@@ -19,9 +19,14 @@ class ResultsIngest(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    video_id: VideoId | None = Field(None, description="Video id (default: the file's name).")
-    fps: Fps | None = Field(None, description="Sampling rate of the results (default: derived from the offsets).")
-    model: str = Field(ROBOFLOW_CLIP_MODEL, min_length=1, max_length=200, description="The model that made the vectors.")
+    video_id: VideoId | None = Field(None, description="Video id (default: the video the file names, else its name).")
+    fps: Fps | None = Field(None, description="Sampling rate (default: the file's, else derived from the offsets).")
+    model: str | None = Field(
+        None, min_length=1, max_length=1000,
+        description=f"The model that made the vectors: a model folder, a bundled or pulled model's name, 'roboflow' or "
+        f"a 'clip/...' identity (default: the model the file names, else {ROBOFLOW_CLIP_MODEL}).",
+    )
+    dry_run: bool = Field(False, description="Check and describe what would be indexed; write nothing.")
 
 
 class LocalIngest(BaseModel):

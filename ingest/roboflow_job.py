@@ -17,10 +17,10 @@ from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
-from urllib.parse import unquote, urlsplit
 
 from framesearch.embedders.base import ROBOFLOW_CLIP_MODEL
 from framesearch.errors import InvalidInput, ModelMismatch
+from framesearch.ingest.ids import is_url, source_video_id
 from framesearch.ingest.index import IngestReport, ingest_results
 from framesearch.ingest.results import load_results_file
 from framesearch.ingest.roboflow_api import PollPolicy, RoboflowVideoAPI, wait_for_job
@@ -53,15 +53,9 @@ class RoboflowReport(IngestReport):
     results_path: str
 
 
-def is_url(source: str) -> bool:
-    return source.startswith(("http://", "https://"))
-
-
 def default_video_id(source: str) -> str:
-    """A file's stem, or the stem of a URL's last path segment (the whole URL if it has none)."""
-    name = unquote(urlsplit(source).path).rstrip("/").rsplit("/", 1)[-1] if is_url(source) else Path(source).name
-    stem = Path(name).stem if name else ""
-    return stem or source
+    """A file's name, or a URL's last path segment (the whole URL if it has none), by the library id rule."""
+    return source_video_id(source)
 
 
 def local_file(source: str) -> str | None:
@@ -210,6 +204,7 @@ def index_saved(store: VectorStore, job: VideoJob, path: Path, root: Path) -> Ro
         model=ROBOFLOW_CLIP_MODEL,
         source=SOURCE,
         path=job.path,
+        content_hash=parsed.content_hash,
         extra={"roboflow_job_id": job.job_id, "requested_fps": job.fps},
     )
     forget(root, job.job_id)

@@ -103,6 +103,43 @@ class VideoInfo:
             container.close()
 
 
+@dataclass
+class DecodeTrack:
+    """How far decoding got: frames decoded, where the last one ends (s), and the error that stopped it, if any."""
+
+    frames: int = 0
+    until: float = 0.0
+    error: str | None = None
+
+    def saw(self, timestamp: float, frame_duration: float) -> None:
+        self.frames += 1
+        self.until = max(self.until, round(timestamp + frame_duration, 4))
+
+    def stopped(self, exc: Exception) -> bool:
+        """Note a decoding error; True when frames came before it (keep them), False when nothing decoded."""
+        if self.frames == 0:
+            return False
+        self.error = str(exc)[:200]
+        return True
+
+
+def frame_seconds(frame, base: Fraction, step: float) -> float:
+    """A decoded frame's duration in seconds (its own when the container says, else one frame step)."""
+    duration = getattr(frame, "duration", None)
+    return float(duration * base) if duration else step
+
+
+def truncation_warning(path: Path, duration: float | None, track: DecodeTrack, video_step: float | None) -> str | None:
+    """Say how much of a video was read, when decoding stopped early or ended well before the container's end."""
+    if track.error:
+        of = f" of {duration:.2f} s" if duration else ""
+        return f"{path.name}: decoding stopped at {track.until:.2f} s{of} ({track.error}); indexed what was read"
+    tolerance = max(1.0, 2 * (video_step or 0))
+    if duration and duration - track.until > tolerance:
+        return f"{path.name}: only {track.until:.2f} s of {duration:.2f} s could be decoded (truncated?); indexed what was read"
+    return None
+
+
 @dataclass(frozen=True)
 class SampledFrame:
     """One kept frame: its index among decoded frames, its time (s) and its RGB pixels."""
@@ -137,21 +174,29 @@ def _scaled_size(width: int, height: int, short_side: int | None) -> tuple[int, 
 
 
 def sample_frames(
-    path: Path, fps: float, short_side: int | None = None, on_frame: Callable[[Any, float], None] | None = None
+    path: Path,
+    fps: float,
+    short_side: int | None = None,
+    on_frame: Callable[[Any, float], None] | None = None,
+    track: DecodeTrack | None = None,
 ) -> Iterator[SampledFrame]:
     """Yield the first frame at or after each multiple of 1/fps; pixels scaled so the shorter side is `short_side`.
-    `on_frame(frame, timestamp)` sees every decoded frame (shot cut detection rides on this one pass).
+    `on_frame(frame, timestamp)` sees every decoded frame (shot cut detection rides on this one pass). With a
+    `track`, every decoded frame is noted in it, and a decoding error after some frames ends the sampling
+    (noted there) instead of failing it.
 
     When the stream's packets all carry distinct timestamps (nearly every file), the frames to keep are chosen
     from the packets first, and only what they need is decoded: groups of pictures holding no kept frame are
     not decoded at all, nor the rest of a group after its last kept frame, and non-reference frames (B-frames)
     that are not kept are skipped by the decoder. Only kept frames are converted, straight to the model's size.
-    Otherwise, and whenever `on_frame` needs every frame, every frame is decoded in order. Both give the same
-    frames, indexes and timestamps."""
+    Otherwise, and whenever `on_frame` or `track` need every frame, every frame is decoded in order. Both give the
+    same frames, indexes and timestamps."""
     if not fps or fps <= 0 or not math.isfinite(fps):
         raise InvalidInput(f"fps must be a positive finite number, got {fps}")
-    plan = _plan(path, fps) if on_frame is None else None
-    return _decode_planned(path, plan, short_side) if plan is not None else _decode_all(path, fps, short_side, on_frame)
+    plan = _plan(path, fps) if on_frame is None and track is None else None
+    if plan is not None:
+        return _decode_planned(path, plan, short_side)
+    return _decode_all(path, fps, short_side, on_frame, track)
 
 
 @dataclass(frozen=True)
@@ -266,10 +311,14 @@ def _pixels(scale: Any, frame: Any, short_side: int | None) -> np.ndarray:
 
 
 def _decode_all(
-    path: Path, fps: float, short_side: int | None, on_frame: Callable[[Any, float], None] | None = None
+    path: Path,
+    fps: float,
+    short_side: int | None,
+    on_frame: Callable[[Any, float], None] | None = None,
+    track: DecodeTrack | None = None,
 ) -> Iterator[SampledFrame]:
     """Every frame decoded in order, timestamps from FFmpeg's best-effort clock (files without usable pts, or an
-    `on_frame` that sees every frame)."""
+    `on_frame` or `track` that sees every frame)."""
     import av
     from av.video.reformatter import VideoReformatter
 
@@ -289,12 +338,15 @@ def _decode_all(
             last_time = timestamp
             if on_frame is not None:
                 on_frame(frame, round(max(timestamp, 0.0), 4))
+            if track is not None:
+                track.saw(timestamp, frame_seconds(frame, base, step))
             if timestamp + TIME_EPSILON < next_slot / fps:
                 continue
             next_slot = math.floor((timestamp + TIME_EPSILON) * fps) + 1
             yield SampledFrame(index, round(max(timestamp, 0.0), 4), _pixels(scale, frame, short_side))
     except av.error.FFmpegError as exc:
-        raise DecodeError(f"{path}: decoding failed ({exc})") from None
+        if track is None or not track.stopped(exc):
+            raise DecodeError(f"{path}: decoding failed ({exc})") from None
     finally:
         container.close()
 

@@ -7,7 +7,7 @@ from collections.abc import Sequence
 import numpy as np
 
 from framesearch.embedders.base import DEFAULT_THRESHOLD, TextEmbedder
-from framesearch.errors import InvalidInput
+from framesearch.errors import InvalidInput, NotFound
 from framesearch.search.calibration import Calibration, calibrate
 from framesearch.search.edges import snap_edges
 from framesearch.search.models import (
@@ -48,6 +48,19 @@ def similar(store: VectorStore, request: SimilarRequest, settings: Settings) -> 
     """More like this: the stored vector of one frame is the query."""
     vector = store.frame_vector(request.like.video_id, request.like.frame)
     return search_vector(store, vector, request, settings)
+
+
+def check_videos_known(store: VectorStore, video_ids: list[str]) -> None:
+    """A filter naming a video the library does not hold is a mistake to report, not a search with no matches."""
+    missing = []
+    for video_id in dict.fromkeys(video_ids):
+        try:
+            store.get_video(video_id)
+        except NotFound:
+            missing.append(video_id)
+    if missing:
+        more = f" (and {len(missing) - 1} more of the ids given)" if len(missing) > 1 else ""
+        raise NotFound(f"no video {missing[0]!r} in the library{more}")
 
 
 def default_threshold(settings: Settings, embedder: object | None) -> float:
@@ -108,6 +121,7 @@ def search_vector(
     negatives: Sequence[np.ndarray] = (),
 ) -> SearchResponse:
     """Search with a query vector; `embedder` (the model that made it, if known) supplies the fallback threshold."""
+    check_videos_known(store, filters.video_id)
     calibration = calibrate(store, vector)
     threshold, kind, min_confidence = resolve_threshold(filters, settings, embedder, calibration)
     limit = filters.limit or settings.limit

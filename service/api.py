@@ -15,8 +15,9 @@ from starlette.concurrency import run_in_threadpool
 
 from framesearch.errors import InvalidInput, NotFound
 from framesearch.ingest.clips import ClipRequest, cut_clip
-from framesearch.ingest.index import IngestReport, ingest_results
+from framesearch.ingest.index import IngestReport
 from framesearch.ingest.requests import ResultsIngest
+from framesearch.ingest.results_ingest import ingest_parsed_results
 from framesearch.search.core import search
 from framesearch.search.exports import MEDIA_TYPES, export
 from framesearch.search.models import SearchRequest, SearchResponse, Timeline
@@ -119,28 +120,32 @@ def videos(request: Request) -> VideoList:
 
 
 @router.post("/videos/{video_id:path}/results", status_code=201, tags=["videos"])
-async def upload_results(request: Request, video_id: str, fps: float | None = None, model: str | None = None) -> IngestReport:
-    """Index a Roboflow results JSON (the body, or a multipart `file`) as video `video_id`. The body is streamed
-    to disk, parsed in a worker process when large, indexed in a thread; the search index is built afterwards
-    in the background (searches meanwhile are correct, scanning the new frames)."""
-    req = build(ResultsIngest, video_id=video_id, fps=fps, **({"model": model} if model is not None else {}))
+async def upload_results(
+    request: Request, video_id: str, fps: float | None = None, model: str | None = None, dry_run: bool = False
+) -> IngestReport:
+    """Index a Roboflow results JSON (the body, or a multipart `file`) as video `video_id`. `model` names the model
+    that made the vectors (default: the one the file records, else clip/ViT-B-16); `dry_run` checks and describes.
+    The body is streamed to disk, parsed in a worker process when large, indexed in a thread; the search index is
+    built afterwards in the background (searches meanwhile are correct, scanning the new frames)."""
+    req = build(ResultsIngest, video_id=video_id, fps=fps, model=model, dry_run=dry_run)
     if req.video_id is None:
         raise InvalidInput("a results upload needs a video id")
     state = app_state(request)
     uploads = state.settings.work_dir / "uploads"
     uploads.mkdir(parents=True, exist_ok=True)
     folder = Path(tempfile.mkdtemp(dir=uploads))
+    where = f"results upload for {video_id!r}"
     try:
         path = await save_body(request, state.settings.max_upload_mb, folder, field="file")
-        parsed = await run_in_threadpool(state.parser.parse, path, f"results upload for {video_id!r}")
+        parsed = await run_in_threadpool(state.parser.parse, path, where)
     finally:
         shutil.rmtree(folder, ignore_errors=True)
-    record = await run_in_threadpool(
-        ingest_results, state.store, parsed, req.video_id, fps=req.fps, model=req.model, source="results"
+    report = await run_in_threadpool(
+        ingest_parsed_results, state.store, parsed, req, state.settings, default_id=None, where=where, source="results"
     )
-    if state.indexer is not None:
+    if state.indexer is not None and not req.dry_run:
         state.indexer.request()
-    return IngestReport.of(record)
+    return report
 
 
 @router.get("/videos/{video_id:path}", tags=["videos"])

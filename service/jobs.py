@@ -70,6 +70,7 @@ class Job(BaseModel):
     frames: int | None = None
     skipped: int | None = None
     error: str | None = None
+    warnings: list[str] = Field(default_factory=list)
     resumed: int = 0
     created_at: str = Field(default_factory=_now)
     updated_at: str = Field(default_factory=_now)
@@ -421,9 +422,11 @@ class JobManager:
                 raise Interrupted()
             self._update(record, persist=False, stage=Stage.EMBEDDING, progress={"frames": done, "total": total})
 
+        warnings: list[str] = []
         with self._ingest_lock:
             video = ingest_video(self.store, path, embedder=embedder, fps=record.fps, video_id=record.video_id,
-                                 progress=progress, batch_size=self.settings.embed_batch)
+                                 progress=progress, warn=warnings.append, batch_size=self.settings.embed_batch)
+        self._update(record, warnings=warnings)
         return video.frames, video.skipped_frames
 
     def _download(self, record: JobRecord) -> Path:

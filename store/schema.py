@@ -133,7 +133,10 @@ class VideoRecord(BaseModel):
     source: str
     frames: int
     fps: float | None = None
-    duration: float | None = None
+    duration: float | None = Field(None, description="Seconds: the container's duration, else where the last decoded frame ends.")
+    decoded_until: float | None = Field(
+        None, description="Where the last decoded frame ends (s); below `duration` when the file is truncated or broken."
+    )
     path: str | None = None
     content_hash: str | None = None
     indexed_at: str | None = None

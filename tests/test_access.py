@@ -20,7 +20,8 @@ from tests.helpers.server import running_service
 
 FULL, READ = "full-key-3c9f1e", "read-key-77ab02"
 AUTH = {"Authorization": f"Bearer {FULL}"}
-RESULTS = {"frame_offset": [0, 12], "time_offset": [0.0, 0.5], "clip": [{"embeddings": [[1.0, 0.0, 0.5]]}] * 2}
+RESULTS = {"frame_offset": [0, 12], "time_offset": [0.0, 0.5], "clip": [{"embeddings": [[1.0, 0.0, 0.5]]}] * 2,
+           "framesearch": {"model": "clip/access-test"}}  # 3-d stand-ins: named so, not taken for ViT-B
 # Everything anyone may fetch without a key: health, the page and its assets, the API's own description.
 PUBLIC_ROUTES = {"/", "/healthz", "/openapi.json", "/docs", "/docs/oauth2-redirect", "/redoc", "/static",
                  "/static-offline-docs"}

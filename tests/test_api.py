@@ -139,7 +139,21 @@ def test_vector_of_wrong_dimension_and_model_mismatch(client, colour_results):
     wrong = client.post("/search", json={"vector": [1.0, 2.0]})
     assert wrong.status_code == 422 and "dimensions" in wrong.json()["detail"]
     other = upload(client, "b", colour_results("b", [("red", 1)]), model="clip/ViT-B-16")
-    assert other.status_code == 409
+    assert other.status_code == 422
+    assert "vectors are 8-d but clip/ViT-B-16 makes 512-d ones" in other.json()["detail"]
+    unnamed = upload(client, "b", colour_results("b", [("red", 1)]))
+    assert unnamed.status_code == 422 and "clip/ViT-B-16" in unnamed.json()["detail"]
+    unknown = upload(client, "b", colour_results("b", [("red", 1)]), model="no-such-model")
+    assert unknown.status_code == 400 and "no-such-model" in unknown.json()["detail"]
+
+
+def test_vectors_of_another_model_of_the_same_size_are_refused(client, colour_results, tmp_path):
+    from tests.helpers.tiny_clip import build_tiny_clip
+
+    other = build_tiny_clip(tmp_path / "other", name="tests/other-model")
+    upload(client, "a", colour_results("a", [("red", 1)]), model="tests/tiny-colour-clip")
+    refused = upload(client, "b", colour_results("b", [("red", 1)]), model=str(other))
+    assert refused.status_code == 409 and "tests/other-model" in refused.json()["detail"]
 
 
 def test_openapi_docs_are_served_without_a_cdn(client):

@@ -26,7 +26,7 @@ def cli(tmp_path, tiny_clip_dir):
 
 def test_ingest_then_text_search_finds_the_right_time_range(cli, colour_results):
     path = colour_results("clip1", [("green", 3), ("red", 2), ("blue", 3)])
-    result = cli("ingest", "results", str(path), "--model", "tests/tiny-colour-clip")
+    result = cli("ingest", "results", str(path), "--model", cli.model)
     assert result.exit_code == 0, result.output
     assert "indexed clip1: 16 frames" in result.output
     found = cli("--model", cli.model, "search", "red", "--json")
@@ -40,32 +40,42 @@ def test_ingest_then_text_search_finds_the_right_time_range(cli, colour_results)
 def test_reingest_leaves_the_same_points(cli, colour_results):
     path = colour_results("v", [("red", 2), ("green", 2)])
     for _ in range(2):
-        assert cli("ingest", "results", str(path), "--video-id", "same", "--model", "tests/tiny-colour-clip").exit_code == 0
+        assert cli("ingest", "results", str(path), "--video-id", "same", "--model", cli.model).exit_code == 0
     listed = json.loads(cli("videos", "list", "--json").output)
     assert [(v["video_id"], v["frames"]) for v in listed] == [("same", 8)]
 
 
-def test_video_id_defaults_to_stem_and_several_files_at_once(cli, colour_results):
+def test_video_id_defaults_to_the_file_name_less_json_and_several_files_at_once(cli, colour_results):
     a = colour_results("alpha", [("red", 1)])
     b = colour_results("beta", [("blue", 1)])
-    result = cli("ingest", "results", str(a), str(b), "--model", "tests/tiny-colour-clip", "--json")
+    result = cli("ingest", "results", str(a), str(b), "--model", cli.model, "--json")
     assert result.exit_code == 0, result.output
     assert [r["video_id"] for r in json.loads(result.output)] == ["alpha", "beta"]
 
 
-def test_a_bad_file_fails_naming_the_file_and_writes_nothing(cli, colour_results, tmp_path):
+def test_files_are_indexed_one_after_another_and_a_bad_one_is_named(cli, colour_results, tmp_path):
     good = colour_results("good", [("red", 1)])
+    later = colour_results("later", [("blue", 1)])
     bad = tmp_path / "bad.json"
     bad.write_text(json.dumps({"frame_offset": [0, 1], "time_offset": [0.0], "clip": [None, None]}))
-    result = cli("ingest", "results", str(good), str(bad))
+    result = cli("ingest", "results", str(good), str(bad), str(later), "--model", cli.model)
     assert result.exit_code == 1
     assert "bad.json" in result.output and "differ in length" in result.output
+    assert "1 of 3 files failed" in result.output
+    assert [v["video_id"] for v in json.loads(cli("videos", "list", "--json").output)] == ["good", "later"]
+
+
+def test_a_single_bad_file_writes_nothing(cli, tmp_path):
+    bad = tmp_path / "bad.json"
+    bad.write_text(json.dumps({"frame_offset": [0, 1], "time_offset": [0, 1], "clip": [[1.0, 0.0], [1.0, 0.0, 0.0]]}))
+    result = cli("ingest", "results", str(bad), "--model", cli.model)
+    assert result.exit_code == 1 and "bad.json" in result.output and "differ in dimension" in result.output
     assert json.loads(cli("videos", "list", "--json").output) == []
 
 
 def test_search_with_a_vector_file_filters_and_threshold(cli, colour_results, tiny_clip, tmp_path):
-    cli("ingest", "results", str(colour_results("a", [("red", 1), ("green", 1)])), "--model", "tests/tiny-colour-clip")
-    cli("ingest", "results", str(colour_results("b", [("red", 1)])), "--model", "tests/tiny-colour-clip")
+    cli("ingest", "results", str(colour_results("a", [("red", 1), ("green", 1)])), "--model", cli.model)
+    cli("ingest", "results", str(colour_results("b", [("red", 1)])), "--model", cli.model)
     vec = tmp_path / "v.json"
     vec.write_text(json.dumps(tiny_clip.embed_texts(["red"])[0].tolist()))
     both = json.loads(cli("search", "--vector-file", str(vec), "--json", "--threshold", "0.9").output)
@@ -80,20 +90,25 @@ def test_query_with_another_model_is_refused(cli, colour_results, tmp_path):
     from tests.helpers.tiny_clip import build_tiny_clip
 
     other = build_tiny_clip(tmp_path / "other", name="tests/other-model")
-    cli("ingest", "results", str(colour_results("a", [("red", 1)])), "--model", "tests/tiny-colour-clip")
+    cli("ingest", "results", str(colour_results("a", [("red", 1)])), "--model", cli.model)
     result = cli("--model", str(other), "search", "red")
     assert result.exit_code == 1
     assert "tests/tiny-colour-clip" in result.output and "tests/other-model" in result.output
 
 
-def test_ingest_of_another_models_vectors_is_refused(cli, colour_results):
-    cli("ingest", "results", str(colour_results("a", [("red", 1)])), "--model", "tests/tiny-colour-clip")
+def test_ingest_of_another_models_vectors_is_refused(cli, colour_results, tmp_path):
+    from tests.helpers.tiny_clip import build_tiny_clip
+
+    cli("ingest", "results", str(colour_results("a", [("red", 1)])), "--model", cli.model)
     result = cli("ingest", "results", str(colour_results("b", [("red", 1)])), "--model", "clip/ViT-B-16")
-    assert result.exit_code == 1 and "refusing" in result.output
+    assert result.exit_code == 1 and "vectors are 8-d but clip/ViT-B-16 makes 512-d ones" in result.output
+    other = build_tiny_clip(tmp_path / "other", name="tests/other-model")
+    result = cli("ingest", "results", str(colour_results("b", [("red", 1)])), "--model", str(other))
+    assert result.exit_code == 1 and "refusing" in result.output and "tests/other-model" in result.output
 
 
 def test_delete_and_unknown_video(cli, colour_results):
-    cli("ingest", "results", str(colour_results("a", [("red", 1)])), "--model", "tests/tiny-colour-clip")
+    cli("ingest", "results", str(colour_results("a", [("red", 1)])), "--model", cli.model)
     assert "deleted a: 2 frames" in cli("videos", "delete", "a").output
     gone = cli("videos", "delete", "a")
     assert gone.exit_code == 1 and "no video 'a'" in gone.output
@@ -123,7 +138,7 @@ def test_store_held_by_another_process_is_reported_clearly(cli, colour_results):
 def test_options_after_the_command_and_env_settings(cli, colour_results, monkeypatch, tmp_path):
     path = colour_results("a", [("red", 1)])
     other = tmp_path / "elsewhere"
-    assert runner.invoke(app, ["ingest", "results", str(path), "--store", str(other), "--model", "m/x"]).exit_code == 0
+    assert runner.invoke(app, ["ingest", "results", str(path), "--store", str(other), "--model", cli.model]).exit_code == 0
     monkeypatch.setenv("FRAMESEARCH_STORE", str(other))
     listed = runner.invoke(app, ["videos", "list", "--json"])
     assert [v["video_id"] for v in json.loads(listed.output)] == ["a"]

@@ -27,7 +27,7 @@ def test_ingest_results_leaves_the_frames_indexed(tmp_path):
     count = INDEX.index_min_frames + 1000
     vectors = write(tmp_path / "big.json", count)
     result = runner.invoke(app, ["--store", str(tmp_path / "s"), "ingest", "results", str(tmp_path / "big.json"),
-                                 "--model", "tests/index"])
+                                 "--model", "clip/index"])
     assert result.exit_code == 0, result.output
     assert "search index built" in result.output
     with EdgeStore(tmp_path / "s") as store:
@@ -44,11 +44,11 @@ def test_a_store_written_without_a_build_is_indexed_by_the_next_ingest(tmp_path)
     count = INDEX.index_min_frames + 500
     write(tmp_path / "first.json", count)
     with EdgeStore(tmp_path / "s") as store:  # a crash before the build: frames stored, none indexed
-        ingest_results(store, load_results_file(tmp_path / "first.json"), "first", model="tests/index")
+        ingest_results(store, load_results_file(tmp_path / "first.json"), "first", model="clip/index")
         assert store.index_status().indexed == 0
     write(tmp_path / "second.json", 10, seed=1)
     result = runner.invoke(app, ["--store", str(tmp_path / "s"), "ingest", "results", str(tmp_path / "second.json"),
-                                 "--model", "tests/index", "--json"])
+                                 "--model", "clip/index", "--json"])
     assert result.exit_code == 0, result.output
     with EdgeStore(tmp_path / "s") as store:
         assert store.index_status().indexed >= count

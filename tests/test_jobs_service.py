@@ -54,17 +54,17 @@ def test_upload_job_runs_at_roboflow_and_is_indexed(service, tiny_clip, sample_v
         created = post_file(client, sample_video, fps="3", provider="roboflow")
         assert created["status"] == "queued" and created["job_id"]
         running = wait_for(client, created["job_id"], running_remotely)
-        assert running["stage"] == "running at Roboflow" and running["video_id"] == "bikes"
+        assert running["stage"] == "running at Roboflow" and running["video_id"] == "bikes.mp4"
         assert client.get("/jobs").json()["jobs"][0]["job_id"] == created["job_id"]
         assert service.standin.only_job()["video"] == sample_video.read_bytes()
         service.standin.release(running["remote_job_id"])
         done = wait_for(client, created["job_id"], lambda j: j["status"] == "done")
         assert (done["frames"], done["skipped"], done["error"]) == (15, 0, None)
         assert Path(done["results_path"]).is_file()
-        assert client.get("/videos/bikes").json()["source"] == "roboflow"
+        assert client.get("/videos/bikes.mp4").json()["source"] == "roboflow"
         red = tiny_clip.embed_texts(["red"])[0].tolist()
         top = client.post("/search", json={"vector": red, "threshold": 0.9}).json()["results"][0]
-        assert (top["video_id"], top["start"]) == ("bikes", 1.8333)  # 2.0 s less half a 3 fps interval
+        assert (top["video_id"], top["start"]) == ("bikes.mp4", 1.8333)  # 2.0 s less half a 3 fps interval
         listing = client.get("/jobs").text
     assert ROBOFLOW_TEST_KEY not in listing
     assert not list(service.jobs_dir.glob("*/upload*"))  # the upload is dropped once the job is over
@@ -77,7 +77,7 @@ def test_url_job_from_json_and_a_failed_job(service):
         created = client.post("/jobs", json={"url": url, "provider": "roboflow", "fps": 2})
         assert created.status_code == 202, created.text
         done = wait_for(client, created.json()["job_id"], lambda j: j["status"] in ("done", "failed"))
-        assert (done["status"], done["video_id"], done["frames"]) == ("done", "city", 4)
+        assert (done["status"], done["video_id"], done["frames"]) == ("done", "city.mp4", 4)
         failing = client.post("/jobs", data={"url": "https://videos.example.com/x.mp4?fail=1", "provider": "roboflow"})
         failed = wait_for(client, failing.json()["job_id"], lambda j: j["status"] in ("done", "failed"))
         assert failed["status"] == "failed" and "failed (status 2): video could not be decoded" in failed["error"]
@@ -101,7 +101,7 @@ def test_restart_in_the_middle_of_a_job_resumes_it(service, sample_video):
         later = wait_for(client, second["job_id"], running_remotely)
         service.standin.release(later["remote_job_id"])
         wait_for(client, second["job_id"], lambda j: j["status"] == "done")
-        assert {v["video_id"] for v in client.get("/videos").json()["videos"]} == {"first", "b"}
+        assert {v["video_id"] for v in client.get("/videos").json()["videos"]} == {"first", "b.mp4"}
     assert len(service.standin.jobs) == 2  # nothing was submitted twice
 
 
@@ -176,14 +176,16 @@ def test_local_jobs_run_the_real_local_ingest_and_report_progress(service, tiny_
         job = wait_for(client, posted["job_id"], lambda j: j["status"] == "done", timeout=60)
         assert (job["provider"], job["frames"]) == ("local", 20)
         assert job["progress"]["frames"] == 20
-        video = client.get("/videos/bikes").json()
+        video = client.get("/videos/bikes.mp4").json()
         assert (video["source"], video["frames"], video["fps"]) == ("local", 20, 2.0)
         assert Path(video["path"]).is_file()
-        found = client.post("/search", json={"q": "white", "threshold": 0.5, "video_id": ["bikes"], "mode": "frames"})
+        found = client.post("/search", json={"q": "white", "threshold": 0.5, "video_id": ["bikes.mp4"], "mode": "frames"})
         assert sorted(f["timestamp"] for f in found.json()["results"]) == [4.0, 4.5, 5.0, 5.5, 6.0, 6.5]  # the white scene
     with service() as client:  # no model configured: the collection's recorded model embeds the frames
         again = post_file(client, sample_video, fps="2", provider="local", video_id="bikes-again")
-        assert wait_for(client, again["job_id"], lambda j: j["status"] == "done", timeout=60)["frames"] == 20
+        done = wait_for(client, again["job_id"], lambda j: j["status"] == "done", timeout=60)
+        assert done["frames"] == 20
+        assert any("same bytes are already indexed as 'bikes.mp4'" in w for w in done["warnings"])
 
 
 def test_local_jobs_on_an_empty_store_without_a_model_are_refused_up_front(service, tmp_path, sample_video):

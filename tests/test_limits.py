@@ -260,19 +260,19 @@ def test_the_thumbnail_cache_stays_within_its_size_and_snaps_times(local_jobs, s
     with local_jobs(thumbnail_cache_mb=0.01) as client:
         job = post_video(client, sample_video, fps="2", provider="local")
         assert wait_for(client, job["job_id"])["status"] == "done"
-        first = client.get("/videos/bikes/thumbnail", params={"t": 1.0})
+        first = client.get("/videos/bikes.mp4/thumbnail", params={"t": 1.0})
         for t in (1.01, 1.1, 0.9, 1.2):  # all nearest to the indexed frame at 1.0 s (frames every 0.5 s)
-            again = client.get("/videos/bikes/thumbnail", params={"t": t})
+            again = client.get("/videos/bikes.mp4/thumbnail", params={"t": t})
             assert again.headers["etag"] == first.headers["etag"] and again.content == first.content
         thumbs = tmp_path / "store" / "cache" / "thumbs"
         sizes = []
         for i in range(20):
-            assert client.get("/videos/bikes/thumbnail", params={"t": i * 0.5}).status_code == 200
+            assert client.get("/videos/bikes.mp4/thumbnail", params={"t": i * 0.5}).status_code == 200
             sizes.append(sum(p.stat().st_size for p in thumbs.rglob("*.jpg")))
-        largest = max(len(client.get("/videos/bikes/thumbnail", params={"t": i * 0.5}).content) for i in range(20))
+        largest = max(len(client.get("/videos/bikes.mp4/thumbnail", params={"t": i * 0.5}).content) for i in range(20))
         assert max(sizes) <= 0.01 * 1024 * 1024 + largest
         assert len(list(thumbs.rglob("*.jpg"))) < 20  # evicted, least recently used first
-        assert client.get("/videos/bikes/thumbnail", params={"t": 9.5}).status_code == 200
+        assert client.get("/videos/bikes.mp4/thumbnail", params={"t": 9.5}).status_code == 200
 
 
 # ---- cleanup: media, job folders, history -----------------------------------------------------------------------
@@ -290,8 +290,8 @@ def test_media_of_failed_deleted_and_replaced_videos_is_removed(local_jobs, samp
         assert first["status"] == "done" and len(kept) == 1
         again = wait_for(client, post_video(client, sample_video, fps="1", provider="local")["job_id"])
         assert again["status"] == "done" and len(media_files(work)) == 1 and media_files(work) != kept  # replaced
-        assert client.get("/videos/bikes/file").status_code == 200
-        assert client.delete("/videos/bikes").status_code == 200
+        assert client.get("/videos/bikes.mp4/file").status_code == 200
+        assert client.delete("/videos/bikes.mp4").status_code == 200
         assert media_files(work) == []
 
 
@@ -304,7 +304,7 @@ def test_a_restart_sweeps_interrupted_uploads_and_media_nothing_needs(local_jobs
     (work / "jobs" / "cut-off" / "upload.mp4").write_bytes(b"half an upload")
     (work / "media" / "orphan.mp4").write_bytes(b"a video nobody indexes any more")
     with local_jobs() as client:
-        assert client.get("/videos/bikes/file").status_code == 200
+        assert client.get("/videos/bikes.mp4/file").status_code == 200
     assert not (work / "jobs" / "cut-off").exists() and media_files(work) == needed
 
 

@@ -48,7 +48,7 @@ def library(tmp_path):
         video(files / f"other{i}.json", 90, {}, target, rng)
     store = tmp_path / "store"
     result = runner.invoke(app, ["--store", str(store), "ingest", "results", *map(str, sorted(files.iterdir())),
-                                 "--model", "tests/long", "--fps", str(FPS)])
+                                 "--model", "clip/long", "--fps", str(FPS)])
     assert result.exit_code == 0, result.output
     query = tmp_path / "query.json"
     query.write_text(json.dumps(target.tolist()))

@@ -55,11 +55,11 @@ def test_upload_run_poll_save_and_index_then_search(rf, roboflow_text_model, sam
     assert {("api", "POST"), ("api", "GET"), ("storage", "PUT"), ("storage", "GET")} <= servers
     raw = rf.results / f"{job['job_id']}.json"
     assert raw.is_file() and json.loads(raw.read_text())["frame_offset"][:2] == [0, 10]
-    assert f"indexed bikes: 15 frames (0 null skipped) from Roboflow job {job['job_id']}" in result.output
+    assert f"indexed bikes.mp4: 15 frames (0 null skipped) from Roboflow job {job['job_id']}" in result.output
     assert json.loads((rf.results / "pending.json").read_text()) == {}
     found = runner.invoke(app, ["--store", str(rf.store), "--model", str(roboflow_text_model), "search", "red", "--json"])
     top = json.loads(found.stdout)["results"][0]
-    assert (top["video_id"], top["start"], top["end"]) == ("bikes", 1.8333, 2.8334)  # half a 3 fps interval out
+    assert (top["video_id"], top["start"], top["end"]) == ("bikes.mp4", 1.8333, 2.8334)  # half a 3 fps interval out
     record = json.loads(runner.invoke(app, ["--store", str(rf.store), "videos", "list", "--json"]).stdout)[0]
     assert (record["model"], record["source"], record["fps"]) == ("clip/ViT-B-16", "roboflow", 3.0)
     assert record["extra"]["roboflow_job_id"] == job["job_id"]
@@ -70,10 +70,10 @@ def test_url_input_skips_the_upload_and_key_comes_from_env(rf, monkeypatch):
     url = "https://videos.example.com/clips/city%20walk.mp4?plan=red:1,green:1"
     result = rf(url, "--fps", "2", "--json", key=None)
     assert result.exit_code == 0, result.output
-    assert json.loads(result.stdout)[0]["video_id"] == "city walk"
+    assert json.loads(result.stdout)[0]["video_id"] == "city walk.mp4"
     assert rf.standin.only_job()["input_url"] == url
     assert not any(server == "storage" and method == "PUT" for server, method, _ in rf.standin.requests)
-    assert videos(rf.store) == {"city walk": 4}
+    assert videos(rf.store) == {"city walk.mp4": 4}
 
 
 def test_a_failed_job_ends_with_roboflows_reason(rf, sample_video):
@@ -106,7 +106,7 @@ def test_resume_reuses_saved_raw_results_without_asking_roboflow(rf, sample_vide
     again = rf("--job-id", job["job_id"], "--video-id", "bikes-again")
     assert again.exit_code == 0, again.output
     assert (job["polls"], job["fetches"]) == (polls, fetches)
-    assert videos(rf.store) == {"bikes": 15, "bikes-again": 15}
+    assert videos(rf.store) == {"bikes.mp4": 15, "bikes-again": 15}
 
 
 def test_unparseable_results_are_kept_on_disk_and_named(rf, sample_video):
@@ -123,19 +123,19 @@ def test_several_videos_run_as_concurrent_jobs(rf, tmp_path):
     b = plan_video(tmp_path, "beta.mp4", "blue:3")
     result = rf(str(a), str(b), "--fps", "2", "--json")
     assert result.exit_code == 0, result.output
-    assert sorted(r["video_id"] for r in json.loads(result.stdout)) == ["alpha", "beta"]
+    assert sorted(r["video_id"] for r in json.loads(result.stdout)) == ["alpha.mp4", "beta.mp4"]
     jobs = list(rf.standin.jobs.values())
     assert len(jobs) == 2 and max(j["created"] for j in jobs) < min(j["done"] for j in jobs)
-    assert videos(rf.store) == {"alpha": 8, "beta": 6}
+    assert videos(rf.store) == {"alpha.mp4": 8, "beta.mp4": 6}
 
 
 def test_one_failing_video_does_not_stop_the_others(rf, tmp_path):
     good = plan_video(tmp_path, "good.mp4", "red:2")
     result = rf(str(good), "https://videos.example.com/broken.mp4?fail=1", "--fps", "1")
     assert result.exit_code == 1
-    assert "indexed good: 2 frames" in result.output
+    assert "indexed good.mp4: 2 frames" in result.output
     assert "broken.mp4?fail=1: Roboflow job" in result.output and result.output.count("failed (status 2)") == 1
-    assert videos(rf.store) == {"good": 2}
+    assert videos(rf.store) == {"good.mp4": 2}
 
 
 @pytest.mark.parametrize(
@@ -157,7 +157,7 @@ def test_an_expired_output_url_is_refreshed_once(rf, sample_video):
     rf.standin.expired_outputs = 1
     result = rf(str(sample_video))
     assert result.exit_code == 0, result.output
-    assert videos(rf.store) == {"bikes": 15}
+    assert videos(rf.store) == {"bikes.mp4": 15}
 
 
 def test_a_bad_key_is_refused_and_never_printed(rf, sample_video):
@@ -198,9 +198,10 @@ def test_no_key_at_all(rf, sample_video):
     assert result.exit_code == 1 and "needs an API key" in result.output
 
 
-def test_a_store_of_another_model_is_refused_before_submitting(rf, colour_results, sample_video):
+def test_a_store_of_another_model_is_refused_before_submitting(rf, colour_results, sample_video, tiny_clip_dir):
     path = colour_results("local", [("red", 1)])
-    runner.invoke(app, ["--store", str(rf.store), "ingest", "results", str(path), "--model", "tests/tiny-colour-clip"])
+    ingested = runner.invoke(app, ["--store", str(rf.store), "ingest", "results", str(path), "--model", str(tiny_clip_dir)])
+    assert ingested.exit_code == 0, ingested.output
     result = rf(str(sample_video))
     assert result.exit_code == 1 and "tests/tiny-colour-clip" in result.output
     assert rf.standin.requests == []

@@ -51,7 +51,7 @@ def test_local_ingest_and_search_through_roboflow_inference(env, inference_stand
     assert found.exit_code == 0, found.output
     assert [c["path"] for c in inference_standin.calls] == ["/clip/embed_text"]
     top = json.loads(found.stdout)["results"][0]
-    assert top["video_id"] == "bikes" and 4.0 <= top["start"] and top["end"] <= 7.5, top
+    assert top["video_id"] == "bikes.mp4" and 4.0 <= top["start"] and top["end"] <= 7.5, top
 
     again = cli(env, "ingest", "local", str(sample_video), "--fps", "1", "--video-id", "again", "--json")
     assert again.exit_code == 0, again.output  # later frames go to the recorded model, Roboflow's, too

@@ -85,16 +85,16 @@ def test_then_finds_the_query_followed_by_the_second_within_the_gap(indexed, cli
 def test_exports_csv_vtt_and_edl(indexed, client):
     rows = list(csv.reader(io.StringIO(cli(indexed, "search", "a green triangle", "--format", "csv"))))
     assert rows[0] == ["video_id", "start", "end", "score", "confidence", "peak_time"]
-    assert [(r[0], float(r[1]), float(r[2])) for r in rows[1:]] == [("shapes", 6.0, 9.0), ("shapes", 15.0, 17.0)]
+    assert [(r[0], float(r[1]), float(r[2])) for r in rows[1:]] == [("shapes.mp4", 6.0, 9.0), ("shapes.mp4", 15.0, 17.0)]
     vtt = cli(indexed, "search", "a green triangle", "--format", "vtt")
     assert vtt.startswith("WEBVTT\n") and "00:00:06.000 --> 00:00:09.000" in vtt and "00:00:15.000 --> 00:00:17.000" in vtt
     edl = cli(indexed, "search", "a green triangle", "--format", "edl")
     events = [line.split() for line in edl.splitlines() if line[:3].isdigit()]
     # source timecodes at the video's 10 fps; the record side lays the events end to end
-    assert events[0] == ["001", "shapes", "V", "C", "00:00:06:00", "00:00:09:00", "00:00:00:00", "00:00:03:00"]
-    assert events[1] == ["002", "shapes", "V", "C", "00:00:15:00", "00:00:17:00", "00:00:03:00", "00:00:05:00"]
+    assert events[0] == ["001", "shapes.mp4", "V", "C", "00:00:06:00", "00:00:09:00", "00:00:00:00", "00:00:03:00"]
+    assert events[1] == ["002", "shapes.mp4", "V", "C", "00:00:15:00", "00:00:17:00", "00:00:03:00", "00:00:05:00"]
     answer = client.get("/search", params={"q": "a green triangle", "format": "csv"})
-    assert answer.headers["content-type"].startswith("text/csv") and answer.text.splitlines()[1].startswith("shapes,6.0,9.0")
+    assert answer.headers["content-type"].startswith("text/csv") and answer.text.splitlines()[1].startswith("shapes.mp4,6.0,9.0")
     vtt_http = client.post("/search", json={"q": "a green triangle", "format": "vtt"})
     assert vtt_http.headers["content-type"].startswith("text/vtt") and vtt_http.text == vtt
     assert client.get("/search", params={"q": "x", "format": "pdf"}).status_code == 422
@@ -104,7 +104,7 @@ def test_exports_csv_vtt_and_edl(indexed, client):
 
 
 def test_timeline_scores_every_frame_of_the_video(indexed, client):
-    answer = client.get("/videos/shapes/timeline", params={"q": "a blue square"})
+    answer = client.get("/videos/shapes.mp4/timeline", params={"q": "a blue square"})
     assert answer.status_code == 200
     body = answer.json()
     assert body["count"] == 34 and [p["timestamp"] for p in body["points"]] == sorted(p["timestamp"] for p in body["points"])
@@ -112,7 +112,7 @@ def test_timeline_scores_every_frame_of_the_video(indexed, client):
     assert body["cuts"] == [3.0, 6.0, 9.0, 12.0, 15.0] and body["threshold_kind"] == "calibrated"
     best = max(body["points"], key=lambda p: p["score"])
     assert 3 <= best["timestamp"] < 6 and all(0 <= p["confidence"] <= 1 for p in body["points"])
-    part = client.get("/videos/shapes/timeline", params={"q": "a blue square", "t_min": 10, "threshold": 0.99}).json()
+    part = client.get("/videos/shapes.mp4/timeline", params={"q": "a blue square", "t_min": 10, "threshold": 0.99}).json()
     assert part["count"] == 14 and not any(p["match"] for p in part["points"]) and part["threshold_kind"] == "cosine"
     assert client.get("/videos/nope/timeline", params={"q": "x"}).status_code == 404
 
@@ -126,12 +126,13 @@ def test_clip_cuts_a_result_or_a_range_from_the_cli_and_http(indexed, client, tm
     assert (report["start"], report["end"], report["frames"]) == (3.0, 6.0, 30)
     with av.open(str(tmp_path / "a.mp4")) as clip:
         assert sum(1 for _ in clip.decode(video=0)) == 30
-    part = json.loads(cli(indexed, "clip", "shapes", "--from", "1.05", "--to", "2.05", "-o", str(tmp_path / "b.mp4"), "--json"))
+    out = str(tmp_path / "b.mp4")
+    part = json.loads(cli(indexed, "clip", "shapes.mp4", "--from", "1.05", "--to", "2.05", "-o", out, "--json"))
     assert part["method"] == "reencode" and part["frames"] == 10
-    got = client.get("/videos/shapes/clip", params={"start": 3, "end": 6})
+    got = client.get("/videos/shapes.mp4/clip", params={"start": 3, "end": 6})
     assert got.status_code == 200 and got.headers["content-type"] == "video/mp4" and got.content[4:8] == b"ftyp"
-    assert client.get("/videos/shapes/clip", params={"start": 5, "end": 4}).status_code == 422
-    bad = runner.invoke(app, ["--store", str(indexed), "clip", "shapes", "-o", str(tmp_path / "c.mp4")])
+    assert client.get("/videos/shapes.mp4/clip", params={"start": 5, "end": 4}).status_code == 422
+    bad = runner.invoke(app, ["--store", str(indexed), "clip", "shapes.mp4", "-o", str(tmp_path / "c.mp4")])
     assert bad.exit_code == 1 and "--from and --to" in bad.output
 
 

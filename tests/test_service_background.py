@@ -29,7 +29,7 @@ def children(pid: int) -> list[int]:
 def upload(base: str, video_id: str, vectors: np.ndarray) -> httpx.Response:
     frames = list(range(len(vectors)))
     body = json.dumps(results_json(frames, [round(f / 3, 4) for f in frames], vectors.round(4).tolist()))
-    return httpx.post(f"{base}/videos/{video_id}/results", params={"model": "tests/bg", "fps": 3}, content=body,
+    return httpx.post(f"{base}/videos/{video_id}/results", params={"model": "clip/bg", "fps": 3}, content=body,
                       headers={"content-type": "application/json"}, timeout=300)
 
 
@@ -64,7 +64,7 @@ def test_the_app_builds_the_index_in_the_background_after_an_upload(tmp_path):
     frames = list(range(count))
     with TestClient(create_app(Settings(store=tmp_path / "s"))) as client:
         assert client.get("/healthz").json()["indexed_frames"] == 0
-        answer = client.post("/videos/v/results", params={"model": "tests/bg"},
+        answer = client.post("/videos/v/results", params={"model": "clip/bg"},
                              json=results_json(frames, [f / 3 for f in frames], vectors.tolist()))
         assert answer.status_code == 201, answer.text
         wait_until(lambda: client.get("/healthz").json()["indexed_frames"] == count, 60, "the background index build")
@@ -75,7 +75,7 @@ def test_uploads_are_streamed_to_disk_and_removed(tmp_path):
 
     with TestClient(create_app(Settings(store=tmp_path / "s"))) as client:
         body = results_json([0, 12], [0.0, 0.5], [[1.0, 0.0], [0.0, 1.0]])
-        assert client.post("/videos/a/results", params={"model": "tests/bg"}, json=body).status_code == 201
+        assert client.post("/videos/a/results", params={"model": "clip/bg"}, json=body).status_code == 201
         bad = client.post("/videos/b/results", content=b"{broken", headers={"content-type": "application/json"})
         assert bad.status_code == 422 and "results upload for 'b'" in bad.json()["detail"]
         assert os.listdir(tmp_path / "s" / "cache" / "uploads") == []

@@ -57,7 +57,7 @@ def library(folder: Path, env: dict[str, str], videos: int = 1) -> Path:
     vector = [1.0, 0.5, 0, 0, 0, 0, 0, 0.25]
     for i in range(videos):
         path = write_results(folder, f"v{i}", [vector] * 4)
-        assert cli(env, "ingest", "results", str(path), "--model", "tests/probe").exit_code == 0
+        assert cli(env, "ingest", "results", str(path), "--model", "clip/probe").exit_code == 0
     query = folder / "query.json"
     query.write_text(json.dumps(vector))
     return query
@@ -180,7 +180,7 @@ def _threshold(variable, tmp_path, **_):
 def _min_confidence(variable, tmp_path, **_):
     env = {"FRAMESEARCH_STORE": str(tmp_path / "s")}
     vectors = [[i / 11, 1 - i / 11, 0, 0, 0, 0, 0, 0] for i in range(12)]  # ever closer to the query
-    assert cli(env, "ingest", "results", str(write_results(tmp_path, "ramp", vectors)), "--model", "t/p").exit_code == 0
+    assert cli(env, "ingest", "results", str(write_results(tmp_path, "ramp", vectors)), "--model", "clip/p").exit_code == 0
     query = tmp_path / "query.json"
     query.write_text(json.dumps([1, 0, 0, 0, 0, 0, 0, 0]))
     args = ("search", "--vector-file", str(query), "--json", "--mode", "frames", "--limit", "100")
@@ -206,7 +206,7 @@ def _hnsw_ef(variable, tmp_path, **_):
     rng = np.random.default_rng(3)
     vectors = rng.normal(size=(INDEX.index_min_frames + 1000, 64))  # indexed by the ingest: an HNSW search
     env = {"FRAMESEARCH_STORE": str(tmp_path / "s")}
-    assert cli(env, "ingest", "results", str(write_results(tmp_path, "v", vectors.tolist())), "--model", "t/ef").exit_code == 0
+    assert cli(env, "ingest", "results", str(write_results(tmp_path, "v", vectors.tolist())), "--model", "clip/ef").exit_code == 0
     unit = vectors / np.linalg.norm(vectors, axis=1, keepdims=True)
 
     def misses(extra: dict[str, str]) -> int:
@@ -438,7 +438,7 @@ def _thumbnail_cache_mb(variable, tmp_path, request, monkeypatch, **_):
     def cached_after_three() -> int:
         with TestClient(app_for(Settings(store=tmp_path / "s", model=model))) as client:
             for t in (1, 3, 5):
-                assert client.get("/videos/bikes/thumbnail", params={"t": t}).status_code == 200
+                assert client.get("/videos/bikes.mp4/thumbnail", params={"t": t}).status_code == 200
         return len(list((tmp_path / "s" / "cache" / "thumbs").rglob("*.jpg")))
 
     assert cached_after_three() == 3
@@ -453,13 +453,15 @@ def _playback_cache_mb(variable, tmp_path, request, monkeypatch, **_):
     model = str(request.getfixturevalue("tiny_clip_dir"))
     env = {"FRAMESEARCH_STORE": str(tmp_path / "s")}
     scenes = [("circle", "red", "white", 1.0)]
+    video_ids = []
     for codec in ("cinepak", "msmpeg4"):
         video = write_old_codec_video(tmp_path, codec, scenes)
         assert cli(env, "ingest", "local", str(video), "--model", model, "--fps", "1").exit_code == 0
+        video_ids.append(video.name)
 
     def copies_after_both() -> int:
         with TestClient(app_for(Settings(store=tmp_path / "s", model=model))) as client:
-            for video_id in ("cinepak", "msmpeg4"):
+            for video_id in video_ids:
                 wait_until(lambda v=video_id: client.get(f"/videos/{v}/play").status_code == 200, 30, "a copy")
         return len(list((tmp_path / "s" / "cache" / "play").glob("*.mp4")))
 
@@ -559,7 +561,7 @@ def _layout(variable, tmp_path, **_):
         results = write_results(tmp_path, "v", [[1.0, 0.5, 0, 0]] * 2)
         for setting in ({}, {variable: "2", "FRAMESEARCH_REPLICAS": "2"}):
             QdrantRecorder.created = {}
-            result = cli({**env, **setting}, "ingest", "results", str(results), "--model", "tests/probe")
+            result = cli({**env, **setting}, "ingest", "results", str(results), "--model", "clip/probe")
             assert result.exit_code == 0, result.output
             frames = QdrantRecorder.created["frames"]
             assert frames.get(LAYOUT_FIELDS[name]) == (2 if setting else None)

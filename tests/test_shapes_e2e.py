@@ -47,7 +47,7 @@ def search(store, text: str, *extra: str) -> list[dict]:
 )
 def test_query_returns_its_time_range_first(indexed, query, start, end):
     top = search(indexed, query)[0]
-    assert top["video_id"] == "shapes"
+    assert top["video_id"] == "shapes.mp4"
     assert top["start"] == pytest.approx(start, abs=0.5) and top["end"] == pytest.approx(end, abs=0.5)
 
 
@@ -62,6 +62,6 @@ def test_a_green_triangle_finds_both_of_its_segments_first(indexed):
 def test_time_filter_and_the_models_default_threshold(indexed):
     late = search(indexed, "a green triangle", "--from", "10")
     assert late[0]["start"] == pytest.approx(15.0, abs=0.5)
-    assert {r["video_id"] for r in late} == {"shapes"}
+    assert {r["video_id"] for r in late} == {"shapes.mp4"}
     loose = search(indexed, "a green triangle", "--threshold", "-1", "--mode", "frames", "--limit", "100")
     assert len(loose) == 34

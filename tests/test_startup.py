@@ -37,7 +37,7 @@ def store(tmp_path):
     vectors = [[1.0, 0.5, 0, 0, 0, 0, 0, 0.25]] * 4
     (tmp_path / "v.json").write_text(json.dumps(results_json([0, 12, 24, 36], [0, 0.5, 1, 1.5], vectors)))
     (tmp_path / "q.json").write_text(json.dumps(vectors[0]))
-    loaded(tmp_path, "--store", str(tmp_path / "s"), "ingest", "results", str(tmp_path / "v.json"), "--model", "t/startup")
+    loaded(tmp_path, "--store", str(tmp_path / "s"), "ingest", "results", str(tmp_path / "v.json"), "--model", "clip/startup")
     return tmp_path
 
 

@@ -31,7 +31,7 @@ def source(tmp_path, colour_results, tiny_clip_dir) -> Path:
     files = [colour_results("reds", [("red", 2), ("blue", 1)]), colour_results("greens", [("green", 3)]),
              colour_results("mixed", [("blue", 1), ("red", 1), ("green", 1)])]
     for path in files:
-        assert cli("ingest", "results", str(path), "--model", MODEL, store=store).exit_code == 0
+        assert cli("ingest", "results", str(path), "--model", str(tiny_clip_dir), store=store).exit_code == 0
     return store
 
 
@@ -76,9 +76,9 @@ def test_an_interrupted_copy_is_resumed_by_running_it_again(tmp_path, source, ti
     assert answers(tiny_clip_dir, "--store", str(tmp_path / "target")) == answers(tiny_clip_dir, "--store", str(source))
 
 
-def test_a_target_with_another_library_is_refused_unless_merging(tmp_path, source, colour_results):
+def test_a_target_with_another_library_is_refused_unless_merging(tmp_path, source, colour_results, tiny_clip_dir):
     other = tmp_path / "other"
-    assert cli("ingest", "results", str(colour_results("elsewhere", [("red", 1)])), "--model", MODEL,
+    assert cli("ingest", "results", str(colour_results("elsewhere", [("red", 1)])), "--model", str(tiny_clip_dir),
                store=other).exit_code == 0
     refused = cli("store", "copy", "--to", str(other), store=source)
     assert refused.exit_code == 1
@@ -120,12 +120,12 @@ def test_verification_notices_a_vector_that_differs(tmp_path, source):
 
 def test_copy_refuses_into_a_store_of_another_model(tmp_path, source, colour_results):
     other = tmp_path / "other"
-    assert cli("ingest", "results", str(colour_results("x", [("red", 1)])), "--model", "another/model",
+    assert cli("ingest", "results", str(colour_results("x", [("red", 1)])), "--model", "clip/another-model",
                store=other).exit_code == 0
     with EdgeStore(source) as src, EdgeStore(other) as dst, pytest.raises(TargetNotEmpty):
         copy_library(src, dst)
     result = cli("store", "copy", "--to", str(other), "--merge", store=source)
-    assert result.exit_code == 1 and "another/model" in result.output
+    assert result.exit_code == 1 and "clip/another-model" in result.output
 
 
 def test_store_info_describes_an_edge_store(tmp_path, source):

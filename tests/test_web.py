@@ -234,7 +234,7 @@ def test_image_search_without_a_local_model_is_a_clear_4xx(tmp_path, colour_resu
         monkeypatch.delenv(name, raising=False)
     with TestClient(create_app(Settings(store=tmp_path / "store"))) as c:
         path = colour_results("r", [("red", 1)])
-        c.post("/videos/r/results", content=path.read_bytes(), params={"model": "clip/ViT-B-16"},
+        c.post("/videos/r/results", content=path.read_bytes(), params={"model": "clip/tiny-8d"},
                headers={"content-type": "application/json"})
         r = c.post("/search/image", files={"file": ("y.png", png(solid_frame("yellow")), "image/png")})
         # a clip/... collection embeds query images at Roboflow Inference now, which needs a key
