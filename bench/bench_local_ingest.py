@@ -1,27 +1,59 @@
-"""Local indexing speed vs the embedder's own speed on the same frames, measured in one run.
+"""Local indexing: decoding against FFmpeg, and the whole ingest against its slower stage, measured in one run.
 
-    python bench/bench_local_ingest.py [--model tiny-shapes-clip] [--fps 3] [VIDEO ...]
+    python bench/bench_local_ingest.py [--model tiny-shapes-clip] [--fps 3] [--repeat 3] [VIDEO ...]
+                                       [--quick] [--json-out F]
 
-Prints sampled frames per second for: decoding alone, embedding alone (frames already in memory, same batch
-size), and the whole ingest (decode in a reader thread + embed + upsert into a fresh Qdrant Edge store). The
-ratio ingest / embed shows what decode and plumbing cost on top of the model: near 1.0 means the model is the
-bottleneck and decoding is hidden behind it.
+Decode CPU: CPU seconds (user + system, best of --repeat) of framesearch's sampling at --fps, pixels at the
+model's input size, against `ffmpeg -vf fps=N -f null -` on the same videos (which decodes every frame but
+converts none). Stages: sampled frames per second of decoding alone, of embedding alone (frames already in
+memory, same batch size), and of the whole ingest (decoding in a reader thread while the model embeds, then
+the store writes); the whole ingest is compared with the slower of the two stages.
 """
 
 from __future__ import annotations
 
 import argparse
+import resource
+import subprocess
+import sys
 import tempfile
 import time
 from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from report import Row, add_output_args, emit, machine  # noqa: E402
 
 MEDIA = Path(__file__).resolve().parents[2] / "shared" / "media" / "videos"
 DEFAULT_VIDEOS = ["big_buck_bunny_0_30.webm", "one-by-one-person-detection.mp4", "car-detection.mp4"]
 
 
-def measure(videos: list[Path], model: str, fps: float, batch: int, repeat: int) -> dict[str, float]:
+def cpu_seconds(children: bool = False) -> float:
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN if children else resource.RUSAGE_SELF)
+    return usage.ru_utime + usage.ru_stime
+
+
+def decode_cpu(videos: list[Path], fps: float, size: int, repeat: int) -> tuple[float, float]:
+    """Best CPU seconds of framesearch's sampling and of `ffmpeg -vf fps=N -f null -`, over all videos."""
+    from framesearch.ingest.video import sample_frames
+
+    ours = ffmpeg = float("inf")
+    for _ in range(repeat):
+        start = cpu_seconds()
+        for video in videos:
+            for _ in sample_frames(video, fps, size):
+                pass
+        ours = min(ours, cpu_seconds() - start)
+        start = cpu_seconds(children=True)
+        for video in videos:
+            subprocess.run(["ffmpeg", "-v", "error", "-i", str(video), "-vf", f"fps={fps:g}", "-f", "null", "-"], check=True)
+        ffmpeg = min(ffmpeg, cpu_seconds(children=True) - start)
+    return ours, ffmpeg
+
+
+def stages(videos: list[Path], model: str, fps: float, batch: int, repeat: int) -> dict[str, float]:
+    """Sampled frames per second of decoding alone, embedding alone and the whole ingest (best of `repeat`)."""
     from framesearch.embedders.resolve import load_embedder
-    from framesearch.ingest.local import ingest_video
+    from framesearch.ingest.local import content_hash, ingest_video
     from framesearch.ingest.video import sample_frames
     from framesearch.settings import Settings
     from framesearch.store.edge import EdgeStore
@@ -30,24 +62,23 @@ def measure(videos: list[Path], model: str, fps: float, batch: int, repeat: int)
     size = embedder.config.image_size
     frames = [f.image for v in videos for f in sample_frames(v, fps, size)]
     embedder.embed_images(frames[:batch])  # load the session and warm up
-
+    digests = {v: content_hash(v) for v in videos}  # the library ingest hashes files before deciding to index them
     best = {"decode": float("inf"), "embed": float("inf"), "ingest": float("inf")}
     for _ in range(repeat):
         start = time.perf_counter()
         decoded = sum(1 for v in videos for _ in sample_frames(v, fps, size))
         best["decode"] = min(best["decode"], time.perf_counter() - start)
-
         start = time.perf_counter()
         for i in range(0, len(frames), batch):
             embedder.embed_images(frames[i : i + batch])
         best["embed"] = min(best["embed"], time.perf_counter() - start)
-
         with tempfile.TemporaryDirectory() as tmp, EdgeStore(Path(tmp)) as store:
             start = time.perf_counter()
-            indexed = sum(ingest_video(store, v, embedder=embedder, fps=fps, batch_size=batch).frames for v in videos)
+            indexed = sum(ingest_video(store, v, embedder=embedder, fps=fps, batch_size=batch, digest=digests[v]).frames
+                          for v in videos)
             best["ingest"] = min(best["ingest"], time.perf_counter() - start)
         assert decoded == indexed == len(frames), (decoded, indexed, len(frames))
-    return {"frames": len(frames), **{k: len(frames) / v for k, v in best.items()}}
+    return {"frames": len(frames), "size": size, **{k: len(frames) / v for k, v in best.items()}}
 
 
 def main() -> None:
@@ -57,14 +88,26 @@ def main() -> None:
     parser.add_argument("--fps", type=float, default=3.0)
     parser.add_argument("--batch", type=int, default=32)
     parser.add_argument("--repeat", type=int, default=3)
+    add_output_args(parser)
     args = parser.parse_args()
     videos = args.videos or [MEDIA / name for name in DEFAULT_VIDEOS]
-    r = measure(videos, args.model, args.fps, args.batch, args.repeat)
-    print(f"model {args.model}, {len(videos)} videos, {r['frames']} frames sampled at {args.fps:g} fps, best of {args.repeat}")
-    print(f"{'decode only':<28}{r['decode']:>10.1f} frames/s")
-    print(f"{'embed only (same frames)':<28}{r['embed']:>10.1f} frames/s")
-    print(f"{'ingest (decode+embed+store)':<28}{r['ingest']:>10.1f} frames/s")
-    print(f"ratio ingest / embed: {r['ingest'] / r['embed']:.2f}")
+    missing = [v for v in videos if not v.is_file()]
+    if missing:
+        raise SystemExit(f"missing videos: {', '.join(map(str, missing))} (the shared media of a development checkout)")
+    repeat = 2 if args.quick else args.repeat
+    print(f"# bench_local_ingest: {machine()}", flush=True)
+    r = stages(videos, args.model, args.fps, args.batch, repeat)
+    ours, ffmpeg = decode_cpu(videos, args.fps, r["size"], repeat)
+    slower = min(r["decode"], r["embed"])
+    print(f"model {args.model}, {len(videos)} videos, {r['frames']} frames sampled at {args.fps:g} fps, best of {repeat}: "
+          f"decode {r['decode']:.0f}/s, embed {r['embed']:.0f}/s, ingest {r['ingest']:.0f}/s")
+    rows = [
+        Row("local ingest", f"decode CPU, {len(videos)} videos at {args.fps:g} fps", ours, "s", ffmpeg,
+            "ffmpeg -vf fps=N -f null -", "ratio <= 1.0", ours <= ffmpeg),
+        Row("local ingest", f"whole ingest ({args.model})", r["ingest"], "frames/s", slower,
+            "slower of decode / embed alone", "ratio >= 0.8", r["ingest"] >= 0.8 * slower),
+    ]
+    emit(rows, args.json_out)
 
 
 if __name__ == "__main__":

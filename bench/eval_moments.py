@@ -30,6 +30,9 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(ROOT / "bench"))
+from report import Row, add_output_args, emit  # noqa: E402
+
 EVAL = ROOT.parent / "shared" / "media" / "eval"
 TEMPLATES = ["a photo of {}", "a picture of {}", "an image of {}", "{}"]
 
@@ -83,7 +86,7 @@ def moments(store, embedder, wanted: dict, raw: bool, snapped: bool) -> dict[str
     return {"precision": inside / max(returned, 1), "recall": covered / total, "edge error (s)": edge_error}
 
 
-def shapes(model: str, seeds: list[int], fps: float) -> None:
+def shapes(model: str, seeds: list[int], fps: float) -> dict[str, dict[str, float]]:
     from framesearch.embedders.resolve import load_embedder, resolve_model
     from framesearch.ingest.local import ingest_video
     from framesearch.settings import Settings
@@ -110,12 +113,14 @@ def shapes(model: str, seeds: list[int], fps: float) -> None:
                   f"{len(wanted)} queries, {scenes} scenes asked for; model {embedder.name}")
             for name, emb in (("plain", embedder), ("+ensemble", ensemble)):
                 print(f"  ranking {name:<10} " + "  ".join(f"{k} {v:.3f}" for k, v in ranking(store, emb, wanted).items()))
+            found = {}
             for name, emb, raw, snapped in (
                 ("raw", embedder, True, False), ("calibrated", embedder, False, False),
                 ("+edges", embedder, False, True), ("+ensemble", ensemble, False, True),
             ):
-                figures = moments(store, emb, wanted, raw, snapped)
+                found[name] = figures = moments(store, emb, wanted, raw, snapped)
                 print(f"  moments {name:<10} " + "  ".join(f"{k} {v:.3f}" for k, v in figures.items()))
+            return found
 
 
 def labelled(model: str, fps: float, eval_dir: Path) -> None:
@@ -151,9 +156,12 @@ def main() -> None:
     parser.add_argument("--seeds", default="101-110", help="shapes video seeds, e.g. 101-110")
     parser.add_argument("--eval", action="store_true", help="also the labelled eval video (needs a real CLIP)")
     parser.add_argument("--eval-dir", type=Path, default=EVAL)
+    add_output_args(parser)  # --quick: three shapes videos
     args = parser.parse_args()
-    lo, _, hi = args.seeds.partition("-")
-    shapes("tiny-shapes-clip", list(range(int(lo), int(hi or lo) + 1)), args.fps)
+    lo, _, hi = ("101-103" if args.quick else args.seeds).partition("-")
+    found = shapes("tiny-shapes-clip", list(range(int(lo), int(hi or lo) + 1)), args.fps)
+    emit([Row("moments", f"shapes videos: segment {metric} (search as answered)", value, "", found["raw"][metric],
+              "raw threshold, unsnapped edges") for metric, value in found["+edges"].items()], args.json_out)
     if args.eval:
         labelled(args.model, args.fps, args.eval_dir)
     else:

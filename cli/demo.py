@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import typer
-from rich.table import Table
 
 from framesearch.cli.main import CollectionOpt, JsonOpt, StoreOpt, UrlOpt, app, err, fail_cleanly, out, print_json, settings_for
 
@@ -32,6 +31,8 @@ def demo_cmd(
         print_json(report)
         return
     out.print(f"indexed {report.video_id}: {report.frames} frames ({report.path})", highlight=False, markup=False)
+    from rich.table import Table
+
     table = Table("query", "on screen", "found", "score", "")
     for a in report.answers:
         found = f"{a.found.start:.1f}-{a.found.end:.1f} s" if a.found else "nothing"

@@ -10,18 +10,8 @@ from pathlib import Path
 from typing import Annotated, Any, Optional
 
 import typer
-from rich.markup import escape
-from rich.progress import (
-    BarColumn,
-    MofNCompleteColumn,
-    Progress,
-    SpinnerColumn,
-    TextColumn,
-    TimeElapsedColumn,
-    TimeRemainingColumn,
-)
-from rich.table import Table
 
+from framesearch.cli.indexing import build_search_index
 from framesearch.cli.main import (
     CollectionOpt,
     JsonOpt,
@@ -38,7 +28,6 @@ from framesearch.cli.main import (
     settings_for,
 )
 from framesearch.errors import FrameSearchError, InvalidInput
-from framesearch.ingest.requests import LocalIngest, ResultsIngest, RoboflowIngest
 
 FpsOpt = Annotated[Optional[float], typer.Option("--fps", help="Frames sampled per second of video (default 3).")]
 ModelDirOpt = Annotated[
@@ -72,6 +61,7 @@ def ingest_results_cmd(
 ) -> None:
     """Index Roboflow CLIP results files, one after another: each is checked in full before it is written."""
     from framesearch.ingest.ids import results_video_id
+    from framesearch.ingest.requests import ResultsIngest
     from framesearch.ingest.results import load_results_file
     from framesearch.ingest.results_ingest import ingest_parsed_results
     from framesearch.store.open import open_store
@@ -97,6 +87,8 @@ def ingest_results_cmd(
             reports.append(rep)
             if not as_json:
                 _print_results_report(rep)
+        if reports and not req.dry_run:
+            build_search_index(st, show=not as_json)
     if as_json:
         print_json(reports)
     if failed:
@@ -105,6 +97,8 @@ def ingest_results_cmd(
 
 
 def _print_results_report(rep: Any) -> None:
+    from rich.markup import escape
+
     for note in rep.notes:
         err.print(f"note: {note}", highlight=False, soft_wrap=True, markup=False)
     for warning in rep.warnings:
@@ -120,7 +114,7 @@ def _print_results_report(rep: Any) -> None:
                   soft_wrap=True)
 
 
-def _roboflow_jobs(req: RoboflowIngest, root: Path) -> list[Any]:
+def _roboflow_jobs(req: Any, root: Path) -> list[Any]:
     """The jobs an `ingest roboflow` call names, checked before anything is paid for."""
     from framesearch.ingest import roboflow_job as rj
 
@@ -148,6 +142,8 @@ def _stage_text(stage: str, info: dict[str, Any]) -> str:
 
 def _run_roboflow_jobs(api: Any, st: Any, jobs: list[Any], root: Path, policy: Any, workers: int, quiet: bool):
     """Run each job's pipeline concurrently (indexing one at a time); returns reports and failures."""
+    from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
+
     from framesearch.ingest import roboflow_job as rj
     from framesearch.ingest.roboflow_api import Interrupted
 
@@ -167,7 +163,7 @@ def _run_roboflow_jobs(api: Any, st: Any, jobs: list[Any], root: Path, policy: A
     reports: list = []
     failures: list = []
     columns = (SpinnerColumn(), TextColumn("{task.description}"), TimeElapsedColumn())
-    with Progress(*columns, console=err, disable=quiet) as progress, ThreadPoolExecutor(min(workers, len(jobs))) as pool:
+    with Progress(*columns, console=err.console, disable=quiet) as progress, ThreadPoolExecutor(min(workers, len(jobs))) as pool:
         tasks = {job: progress.add_task(f"{job.video_id}: queued", total=None) for job in jobs}
         futures = {pool.submit(work, job, task): job for job, task in tasks.items()}
         try:
@@ -214,6 +210,7 @@ def ingest_roboflow_cmd(
 ) -> None:
     """Embed videos with CLIP in Roboflow's cloud (Video Inference), save the raw results and index them."""
     from framesearch.ingest import roboflow_job as rj
+    from framesearch.ingest.requests import RoboflowIngest
     from framesearch.ingest.roboflow_api import RoboflowVideoAPI, poll_policy
     from framesearch.store.open import open_store
 
@@ -228,6 +225,8 @@ def ingest_roboflow_cmd(
         with open_store(settings) as st:
             rj.check_store(st)
             reports, failures = _run_roboflow_jobs(api, st, jobs, root, policy, req.concurrency, as_json)
+            if reports:
+                build_search_index(st, show=not as_json)
     finally:
         api.close()
     if as_json:
@@ -242,8 +241,10 @@ def ingest_roboflow_cmd(
 
 
 @contextmanager
-def progress_bar(enabled: bool = True) -> Iterator[Progress]:
+def progress_bar(enabled: bool = True) -> Iterator[Any]:
     """A rich progress bar on stderr: frames done, rate, ETA."""
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
+
     columns = [
         TextColumn("{task.description}"),
         BarColumn(),
@@ -252,11 +253,11 @@ def progress_bar(enabled: bool = True) -> Iterator[Progress]:
         TimeElapsedColumn(),
         TimeRemainingColumn(),
     ]
-    with Progress(*columns, console=err, disable=not enabled, transient=False) as bar:
+    with Progress(*columns, console=err.console, disable=not enabled, transient=False) as bar:
         yield bar
 
 
-def tracker(bar: Progress, label: str):
+def tracker(bar: Any, label: str):
     """A progress callback (frames done, expected total) drawing one bar task."""
     task = bar.add_task(label, total=None, rate="")
 
@@ -299,6 +300,7 @@ def ingest_local(
     """Sample frames locally, embed them with CLIP (CPU or GPU) and index them; folders index a whole library."""
     from framesearch.embedders.resolve import image_embedder
     from framesearch.ingest.library import ingest_library, library_items
+    from framesearch.ingest.requests import LocalIngest
     from framesearch.store.open import open_store
 
     req = request(LocalIngest, fps=fps, video_id=video_id, recursive=recursive, force=force)
@@ -312,18 +314,21 @@ def ingest_local(
         options = request(RayIngest, address=settings.ray_address, actors=ray_actors, gpus_per_actor=ray_gpus,
                           range_seconds=ray_range)
     try:
-        with open_store(settings) as st, progress_bar(not as_json) as bar:
-            embedder = image_embedder(settings, st.info())
-            if on_ray:
-                outcomes = ingest_library_ray(
-                    st, items, embedder=embedder, settings=settings, fps=req.fps, force=req.force, options=options,
-                    progress=tracker(bar, "frames"), on_start=lambda text: err.print(text, highlight=False),
-                )
-            else:
-                outcomes = ingest_library(
-                    st, items, embedder=embedder, fps=req.fps, force=req.force,
-                    progress_for=lambda item: tracker(bar, item.video_id),
-                )
+        with open_store(settings) as st:
+            with progress_bar(not as_json) as bar:
+                embedder = image_embedder(settings, st.info())
+                if on_ray:
+                    outcomes = ingest_library_ray(
+                        st, items, embedder=embedder, settings=settings, fps=req.fps, force=req.force, options=options,
+                        progress=tracker(bar, "frames"), on_start=lambda text: err.print(text, highlight=False),
+                    )
+                else:
+                    outcomes = ingest_library(
+                        st, items, embedder=embedder, fps=req.fps, force=req.force,
+                        progress_for=lambda item: tracker(bar, item.video_id), batch_size=settings.embed_batch,
+                    )
+            if any(o.status == "indexed" for o in outcomes):
+                build_search_index(st, show=not as_json)
     except KeyboardInterrupt:
         err.print("interrupted: the videos indexed so far are kept, the unfinished one is not; "
                   "run the same command again to go on")
@@ -337,6 +342,9 @@ def ingest_local(
 
 
 def _summary(outcomes) -> None:
+    from rich.markup import escape
+    from rich.table import Table
+
     table = Table("video", "status", "frames", "note")
     for o in outcomes:
         colour = {"indexed": "green", "skipped": "yellow", "failed": "red"}[o.status]
@@ -364,13 +372,15 @@ def infer(
 
     from framesearch.embedders.resolve import image_embedder
     from framesearch.ingest.local import infer_video
+    from framesearch.ingest.requests import LocalIngest
     from framesearch.ingest.results import to_results_json
 
     req = request(LocalIngest, fps=fps)
     settings = settings_for(ctx, model=model)
     embedder = image_embedder(settings, None)
     with progress_bar() as bar:
-        frames, times, vectors = infer_video(video, embedder=embedder, fps=req.fps, progress=tracker(bar, video.name))
+        frames, times, vectors = infer_video(video, embedder=embedder, fps=req.fps, progress=tracker(bar, video.name),
+                                             batch_size=settings.embed_batch)
     tmp = output.with_name(output.name + ".tmp")
     meta = {"model": embedder.name, "video": video.name, "fps": req.fps}
     tmp.write_bytes(msgspec.json.encode(to_results_json(frames, times, vectors, meta=meta)))

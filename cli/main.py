@@ -1,7 +1,9 @@
 """The Typer app, its global options and the CLI's one translation of domain errors (a line on stderr, exit 1).
 
 Commands live in sibling modules (`ingest`, `search`, `library`, `model`), each registered on the apps
-defined here; this module imports none of them, so there is no import cycle.
+defined here; this module imports none of them, so there is no import cycle. Startup is kept light: command
+modules import only typer at their top; rich, pydantic, the settings and every engine are imported by the
+commands that use them (tests/test_startup.py checks what `--help` and `search` load).
 """
 
 from __future__ import annotations
@@ -11,12 +13,9 @@ import functools
 import sys
 from collections.abc import Callable
 from pathlib import Path
-from typing import Annotated, Any, Optional, TypeVar
+from typing import TYPE_CHECKING, Annotated, Any, Optional, TypeVar
 
 import typer
-from pydantic import BaseModel
-from rich.console import Console
-from rich.markup import escape
 
 from framesearch.errors import (
     DiskFull,
@@ -34,8 +33,11 @@ from framesearch.errors import (
     TargetNotEmpty,
     WrongModel,
 )
-from framesearch.settings import Settings
-from framesearch.validation import build
+
+if TYPE_CHECKING:
+    from pydantic import BaseModel
+
+    from framesearch.settings import Settings
 
 app = typer.Typer(help="Search for moments in video: CLIP frame vectors in Qdrant.", no_args_is_help=True)
 ingest_app = typer.Typer(help="Index videos (or Roboflow results for them) into the store.", no_args_is_help=True)
@@ -50,8 +52,29 @@ app.add_typer(videos_app, name="videos")
 app.add_typer(model_app, name="model")
 app.add_typer(store_app, name="store")
 
-out = Console()
-err = Console(stderr=True)
+
+
+class LazyConsole:
+    """A rich Console made on first use (importing rich costs startup time that `--help` need not pay)."""
+
+    def __init__(self, stderr: bool = False) -> None:
+        self._stderr = stderr
+        self._console: Any = None
+
+    @property
+    def console(self) -> Any:
+        if self._console is None:
+            from rich.console import Console
+
+            self._console = Console(stderr=self._stderr)
+        return self._console
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.console, name)
+
+
+out = LazyConsole()
+err = LazyConsole(stderr=True)
 
 StoreOpt = Annotated[Optional[Path], typer.Option("--store", help="Qdrant Edge folder (env FRAMESEARCH_STORE).")]
 UrlOpt = Annotated[Optional[str], typer.Option("--qdrant-url", help="Qdrant server URL (env FRAMESEARCH_QDRANT_URL).")]
@@ -74,7 +97,7 @@ HINTS: dict[type[FrameSearchError], str | Callable[[Any], str]] = {
     DiskFull: lambda exc: "the reserve is set by FRAMESEARCH_MIN_FREE_MB" if "kept free" in str(exc) else "",
 }
 
-M = TypeVar("M", bound=BaseModel)
+M = TypeVar("M", bound="BaseModel")
 
 
 def fail_cleanly(func: Callable[..., Any]) -> Callable[..., Any]:
@@ -104,6 +127,8 @@ def report(exc: FrameSearchError, prefix: str = "") -> None:
     hint = next((h for kind, h in HINTS.items() if isinstance(exc, kind)), None)
     hint = hint(exc) if callable(hint) else hint
     text = f"{prefix}{exc}" + (f" ({hint})" if hint else "")
+    from rich.markup import escape
+
     err.print(f"[red]error:[/red] {escape(text)}", highlight=False, markup=True, soft_wrap=True)
 
 
@@ -124,6 +149,8 @@ def main(
 
 def settings_for(ctx: typer.Context, **overrides: Any) -> Settings:
     """Settings from env, overridden by global options, overridden by the command's own options."""
+    from framesearch.settings import Settings
+
     chosen = {k: v for k, v in (ctx.find_root().obj or {}).items() if v is not None}
     chosen.update({k: v for k, v in overrides.items() if v is not None})
     try:
@@ -134,6 +161,8 @@ def settings_for(ctx: typer.Context, **overrides: Any) -> Settings:
 
 def request(schema: type[M], /, **options: Any) -> M:
     """The core's request model from the options given (None means: not given, use the model's default)."""
+    from framesearch.validation import build
+
     return build(schema, **{k: v for k, v in options.items() if v is not None})
 
 

@@ -7,7 +7,6 @@ from pathlib import Path
 from typing import Annotated, Optional
 
 import typer
-from rich.table import Table
 
 from framesearch.cli.main import JsonOpt, err, fail_cleanly, model_app, out, print_json, settings_for
 from framesearch.errors import ModelError
@@ -57,6 +56,8 @@ def info_cmd(
     if as_json:
         print_json(info)
         return
+    from rich.table import Table
+
     table = Table("key", "value", show_header=False)
     for key, value in info.items():
         shown = ", ".join(str(v) for v in value) if isinstance(value, list) else str(value)
@@ -102,6 +103,8 @@ def list_cmd(ctx: typer.Context, as_json: JsonOpt = False) -> None:
     if as_json:
         print_json(models)
         return
+    from rich.table import Table
+
     table = Table("--model", "identity", "dim", "kind", "source")
     for m in models:
         aliases = f" (= {', '.join(m.aliases)})" if m.aliases else ""

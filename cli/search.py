@@ -8,8 +8,6 @@ from pathlib import Path
 from typing import Annotated, Any, Optional
 
 import typer
-from rich.markup import escape
-from rich.table import Table
 
 from framesearch.cli.main import (
     CollectionOpt,
@@ -26,7 +24,6 @@ from framesearch.cli.main import (
     videos_app,
 )
 from framesearch.errors import InvalidInput
-from framesearch.search.models import SearchRequest, SearchResponse
 
 
 def _read_vector_file(path: Path) -> Any:
@@ -71,9 +68,9 @@ def search_cmd(
     as_json: JsonOpt = False,
 ) -> None:
     """Find the moments matching TEXT (or a vector) across the library, best first."""
-    from framesearch.embedders.resolve import text_embedder
     from framesearch.search.core import search
     from framesearch.search.exports import export
+    from framesearch.search.models import SearchRequest
     from framesearch.store.open import open_store
 
     if text is not None and vector_file is not None:
@@ -88,7 +85,11 @@ def search_cmd(
     settings = settings_for(ctx, model=model, store=store, qdrant_url=qdrant_url, collection=collection)
     with open_store(settings) as st:
         needs_text = req.q is not None or req.then is not None or bool(req.negatives)
-        embedder = text_embedder(settings, st.info()) if needs_text else None
+        embedder = None
+        if needs_text:
+            from framesearch.embedders.resolve import text_embedder
+
+            embedder = text_embedder(settings, st.info())
         response = search(st, req, settings, embedder)
         text_out = export(st, response, fmt) if fmt in ("csv", "vtt", "edl") else None
     if text_out is not None:
@@ -99,7 +100,9 @@ def search_cmd(
         _print_results(response)
 
 
-def _print_results(data: SearchResponse) -> None:
+def _print_results(data: Any) -> None:
+    from rich.table import Table
+
     if not data.results:
         floor = f"confidence {data.min_confidence}" if data.threshold_kind == "calibrated" else f"threshold {data.threshold}"
         out.print(f"no matches above {floor}")
@@ -191,6 +194,8 @@ def videos_list(
     if as_json:
         print_json(records)
         return
+    from rich.table import Table
+
     table = Table("video", "frames", "fps", "duration (s)", "model", "source", "indexed")
     for r in records:
         fps = f"{r.fps:g}" if r.fps else "-"
@@ -222,6 +227,9 @@ def serve(
     ctx: typer.Context,
     host: Annotated[Optional[str], typer.Option("--host", help="Bind address (default 127.0.0.1).")] = None,
     port: Annotated[Optional[int], typer.Option("--port", help="Port (default 8000).")] = None,
+    workers: Annotated[
+        Optional[int], typer.Option("--workers", help="Service processes (default 1; more need --qdrant-url).")
+    ] = None,
     allow_anonymous: Annotated[
         bool,
         typer.Option(
@@ -237,14 +245,39 @@ def serve(
 
     from framesearch.service.app import create_app
     from framesearch.service.security import check_binding
-    from framesearch.store.open import open_store
+    from framesearch.store.open import open_service_store
 
-    settings = settings_for(ctx, host=host, port=port, store=store, qdrant_url=qdrant_url, collection=collection)
+    settings = settings_for(ctx, host=host, port=port, workers=workers, store=store, qdrant_url=qdrant_url,
+                            collection=collection)
     warning = check_binding(settings, allow_anonymous)
     if warning:
+        from rich.markup import escape
+
         err.print(f"[bold red]{escape(warning)}[/bold red]", highlight=False, soft_wrap=True)
-    opened = open_store(settings)
+    if settings.workers > 1:
+        _serve_workers(settings)
+        return
+    opened = open_service_store(settings)
     try:
-        uvicorn.run(create_app(settings, opened), host=settings.host, port=settings.port, log_level="info")
+        app = create_app(settings, opened, close_store=True)
+        uvicorn.run(app, host=settings.host, port=settings.port, log_level="info")
     finally:
         opened.close()
+
+
+def _serve_workers(settings: Any) -> None:
+    """Several uvicorn worker processes, each with its own connection to the Qdrant server."""
+    import os
+
+    import uvicorn
+
+    from framesearch.settings import settings_env
+
+    if not settings.qdrant_url:
+        raise InvalidInput(
+            f"--workers {settings.workers} needs a Qdrant server (--qdrant-url): Qdrant Edge lets one process open "
+            "a store, and serves one search at a time; run `framesearch serve` with one worker on an Edge store"
+        )
+    os.environ.update(settings_env(settings))  # each worker builds the same settings from the environment
+    uvicorn.run("framesearch.service.app:app_from_env", factory=True, workers=settings.workers, host=settings.host,
+                port=settings.port, log_level="info")

@@ -5,7 +5,6 @@ from __future__ import annotations
 from typing import Annotated, Any, Optional
 
 import typer
-from rich.table import Table
 
 from framesearch.cli.main import (
     CollectionOpt,
@@ -41,6 +40,8 @@ def store_info(
     if as_json:
         print_json(info)
         return
+    from rich.table import Table
+
     table = Table("", "", show_header=False, box=None)
     rows = [
         ("backend", info.backend), ("location", info.location), ("collection", info.collection),
@@ -143,6 +144,8 @@ def store_check(
 
 
 def _print_report(report: Any) -> None:
+    from rich.table import Table
+
     out.print(f"{report.store}: {report.videos} videos, {report.searchable_frames} searchable frames, "
               f"{report.stored_points} frame points stored", highlight=False, soft_wrap=True)
     for run in report.in_progress:

@@ -80,7 +80,7 @@ def session_options(threads: int | None = None) -> Any:
 
 
 def providers() -> list[str]:
-    """CUDA when this onnxruntime build and machine have it, else CPU."""
+    """CUDA when this onnxruntime build and machine have it (onnxruntime-gpu), else CPU."""
     available = _ort().get_available_providers()
     preferred = [p for p in ("CUDAExecutionProvider", "CoreMLExecutionProvider") if p in available]
     return preferred + ["CPUExecutionProvider"]
@@ -103,8 +103,10 @@ def run_tower(session: Any, arrays: list[np.ndarray]) -> np.ndarray:
 class OnnxClip:
     """Text and image towers of one CLIP model folder; sessions are created on first use."""
 
-    def __init__(self, folder: Path, threads: int | None = None) -> None:
+    def __init__(self, folder: Path, threads: int | None = None, providers: list[str] | None = None) -> None:
+        """`providers`: ONNX Runtime execution providers in order of preference (default: CUDA if present, CPU)."""
         self.folder = Path(folder)
+        self.providers = providers
         missing = [f for f in REQUIRED_FILES if not (self.folder / f).is_file()]
         if missing:
             raise ModelError(f"model folder {self.folder} lacks {', '.join(missing)} (see docs/model-format.md)")
@@ -145,7 +147,7 @@ class OnnxClip:
             path = self.folder / f"{tower}.onnx"
             try:
                 self._sessions[tower] = _ort().InferenceSession(
-                    str(path), sess_options=session_options(self.threads), providers=providers()
+                    str(path), sess_options=session_options(self.threads), providers=self.providers or providers()
                 )
             except MissingDependency:
                 raise

@@ -40,8 +40,14 @@ class Settings(BaseSettings):
         description="Default calibrated confidence floor (0-1) of searches (docs/search.md).",
     )
     limit: Limit = Field(20, description="Results a search returns when the request names no limit.")
+    hnsw_ef: int = Field(
+        128, ge=1, le=4096, description="Search breadth of the HNSW index: higher finds more true neighbours, slower."
+    )
     host: str = Field("127.0.0.1", description="Address `serve` listens on.")
     port: int = Field(8000, ge=1, le=65535, description="Port `serve` listens on.")
+    workers: int = Field(
+        1, ge=1, le=64, description="Service processes `serve` runs; more than one needs a Qdrant server (`qdrant_url`)."
+    )
     cache_dir: Path | None = Field(None, description="Thumbnails, uploads and job state; default `<store>/cache`.")
     max_upload_mb: int = Field(
         2048, ge=1, description="Largest upload the service accepts (videos, results JSON, images), in MB."
@@ -81,6 +87,9 @@ class Settings(BaseSettings):
     )
     ort_threads: int | None = Field(None, ge=1, le=1024, description="ONNX Runtime intra-op threads; default all cores.")
     job_workers: int = Field(2, ge=1, le=32, description="Ingest jobs the service runs at once.")
+    embed_batch: int = Field(
+        32, ge=1, le=4096, description="Frames per model call in local ingest (bench/bench_gpu_ingest.py finds a GPU's best)."
+    )
     ray_address: str | None = Field(
         None, description="Ray for `ingest local`: `local` (start one here), `auto` or a cluster address; unset: one process."
     )
@@ -152,6 +161,18 @@ class Settings(BaseSettings):
 def _secret(value: SecretStr | None) -> str | None:
     text = value.get_secret_value().strip() if value is not None else ""
     return text or None
+
+
+def settings_env(settings: Settings) -> dict[str, str]:
+    """The environment variables that make `Settings()` in another process equal `settings` (for worker processes)."""
+    env = {}
+    for name, value in settings.model_dump().items():
+        if value is None:
+            continue
+        if isinstance(value, SecretStr):
+            value = value.get_secret_value()
+        env[env_names(name)[0]] = str(value)
+    return env
 
 
 def env_names(name: str) -> list[str]:

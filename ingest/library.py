@@ -13,7 +13,7 @@ from framesearch.embedders.base import recorded_name
 from framesearch.embedders.onnx_clip import OnnxClip
 from framesearch.errors import FrameSearchError, InvalidInput, NotFound
 from framesearch.ingest.ids import file_video_id, folder_video_id
-from framesearch.ingest.local import Progress, content_hash, ingest_video
+from framesearch.ingest.local import BATCH, Progress, content_hash, ingest_video
 from framesearch.ingest.video import VIDEO_EXTENSIONS
 from framesearch.store.base import VectorStore
 
@@ -83,6 +83,7 @@ def ingest_library(
     fps: float,
     force: bool = False,
     progress_for: Callable[[LibraryItem], Progress | None] = lambda item: None,
+    batch_size: int = BATCH,
 ) -> list[Outcome]:
     """Index each item; failures are recorded and the run goes on."""
     outcomes: list[Outcome] = []
@@ -97,7 +98,7 @@ def ingest_library(
             warnings: list[str] = []
             record = ingest_video(
                 store, item.path, embedder=embedder, fps=fps, video_id=item.video_id,
-                progress=progress_for(item), digest=digest, warn=warnings.append,
+                progress=progress_for(item), digest=digest, warn=warnings.append, batch_size=batch_size,
             )
             outcomes.append(Outcome(video_id=item.video_id, path=str(item.path), status="indexed", frames=record.frames,
                                     warnings=warnings))

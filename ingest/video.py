@@ -183,12 +183,147 @@ def sample_frames(
     """Yield the first frame at or after each multiple of 1/fps; pixels scaled so the shorter side is `short_side`.
     `on_frame(frame, timestamp)` sees every decoded frame (shot cut detection rides on this one pass). With a
     `track`, every decoded frame is noted in it, and a decoding error after some frames ends the sampling
-    (noted there) instead of failing it."""
-    import av
+    (noted there) instead of failing it.
 
+    When the stream's packets all carry distinct timestamps (nearly every file), the frames to keep are chosen
+    from the packets first, and only what they need is decoded: groups of pictures holding no kept frame are
+    not decoded at all, nor the rest of a group after its last kept frame, and non-reference frames (B-frames)
+    that are not kept are skipped by the decoder. Only kept frames are converted, straight to the model's size.
+    Otherwise, and whenever `on_frame` or `track` need every frame, every frame is decoded in order. Both give the
+    same frames, indexes and timestamps."""
     if not fps or fps <= 0 or not math.isfinite(fps):
         raise InvalidInput(f"fps must be a positive finite number, got {fps}")
+    plan = _plan(path, fps) if on_frame is None and track is None else None
+    if plan is not None:
+        return _decode_planned(path, plan, short_side)
+    return _decode_all(path, fps, short_side, on_frame, track)
+
+
+@dataclass(frozen=True)
+class _Plan:
+    """Frames to keep (pts -> index, timestamp), packets to decode (pts), key frames where those groups start."""
+
+    keep: dict[int, tuple[int, float]]
+    send: set[int]
+    starts: list[int]
+
+
+def _plan(path: Path, fps: float) -> _Plan | None:
+    """Read the packets' timestamps (no decoding) and choose the kept frames; None when timestamps are unusable."""
+    import av
+
     container = open_video(path)
+    try:
+        stream = container.streams.video[0]
+        base, start = stream.time_base or Fraction(1, 1_000_000), stream.start_time or 0
+        reorders = bool(stream.codec_context.has_b_frames)
+        packets, reordered = [], False
+        for p in container.demux(stream):
+            if p.size:
+                packets.append((p.pts, p.is_keyframe))
+                reordered = reordered or p.pts != p.dts
+    except av.error.FFmpegError as exc:
+        raise DecodeError(f"{path}: decoding failed ({exc})") from None
+    finally:
+        container.close()
+    stamps = [pts for pts, _ in packets]
+    if not packets or None in stamps or len(set(stamps)) != len(stamps) or not packets[0][1]:
+        return None
+    if reorders and not reordered:  # B-frames without reordered timestamps: the decoder's own pts are not to be trusted
+        return None
+    keep: dict[int, tuple[int, float]] = {}
+    next_slot = 0
+    for index, pts in enumerate(sorted(stamps)):
+        timestamp = float((pts - start) * base)
+        if timestamp + TIME_EPSILON < next_slot / fps:
+            continue
+        next_slot = math.floor((timestamp + TIME_EPSILON) * fps) + 1
+        keep[pts] = (index, round(max(timestamp, 0.0), 4))
+    send = _packets_to_send(packets, keep)
+    return _Plan(keep, send, [pts for pts, key in packets if key and pts in send])
+
+
+def _packets_to_send(packets: list[tuple[int, bool]], keep: dict[int, tuple[int, float]]) -> set[int]:
+    """The pts of packets to decode: each group of pictures up to its last kept frame (in decode order), and the
+    whole previous group when a kept frame is shown before its group's key frame (open GOP: it may refer back)."""
+    groups: list[list[int]] = []
+    for pts, key in packets:
+        if key or not groups:
+            groups.append([])
+        groups[-1].append(pts)
+    send: set[int] = set()
+    for number, group in enumerate(groups):
+        kept = [i for i, pts in enumerate(group) if pts in keep]
+        if not kept:
+            continue
+        send.update(group[: kept[-1] + 1])
+        if number > 0 and min(group[i] for i in kept) < group[0]:
+            send.update(groups[number - 1])
+    return send
+
+
+def _decode_planned(path: Path, plan: _Plan, short_side: int | None) -> Iterator[SampledFrame]:
+    import av
+    from av.video.reformatter import VideoReformatter
+
+    container = open_video(path)
+    scale = VideoReformatter()  # one scaler for every kept frame (a fresh one per frame costs as much as the scaling)
+    try:
+        stream = container.streams.video[0]
+        stream.thread_type = "AUTO"
+        context = stream.codec_context
+        sought = -1  # a seek goes forward only: no second seek before passing the last target
+        while True:
+            target = None
+            for packet in container.demux(stream):
+                if packet.size and packet.pts not in plan.send:
+                    if packet.is_keyframe and packet.pts > sought:  # a group with nothing to keep: jump past it
+                        target = next((pts for pts in plan.starts if pts > packet.pts), -1)
+                        break
+                    continue
+                if packet.size:
+                    context.skip_frame = "DEFAULT" if packet.pts in plan.keep else "NONREF"
+                yield from _kept(stream.decode(packet), plan, scale, short_side)
+            if target is None:
+                return  # the demuxer's last (flush) packet went through
+            yield from _kept(stream.decode(None), plan, scale, short_side)  # drain before the decoder is reset
+            if target < 0:
+                return  # nothing more to keep: the rest of the file is not even read
+            container.seek(target, stream=stream, backward=True, any_frame=False)
+            sought = target
+    except av.error.FFmpegError as exc:
+        raise DecodeError(f"{path}: decoding failed ({exc})") from None
+    finally:
+        container.close()
+
+
+def _kept(frames: Iterator[Any], plan: _Plan, scale: Any, short_side: int | None) -> Iterator[SampledFrame]:
+    for frame in frames:
+        if frame.pts in plan.keep:
+            index, timestamp = plan.keep[frame.pts]
+            yield SampledFrame(index, timestamp, _pixels(scale, frame, short_side))
+
+
+def _pixels(scale: Any, frame: Any, short_side: int | None) -> np.ndarray:
+    """RGB pixels of a frame, its shorter side scaled to `short_side` (bilinear: swscale filters downscaling)."""
+    width, height = _scaled_size(frame.width, frame.height, short_side)
+    return scale.reformat(frame, width, height, "rgb24", interpolation="BILINEAR").to_ndarray()
+
+
+def _decode_all(
+    path: Path,
+    fps: float,
+    short_side: int | None,
+    on_frame: Callable[[Any, float], None] | None = None,
+    track: DecodeTrack | None = None,
+) -> Iterator[SampledFrame]:
+    """Every frame decoded in order, timestamps from FFmpeg's best-effort clock (files without usable pts, or an
+    `on_frame` or `track` that sees every frame)."""
+    import av
+    from av.video.reformatter import VideoReformatter
+
+    container = open_video(path)
+    scale = VideoReformatter()
     try:
         stream = container.streams.video[0]
         stream.thread_type = "AUTO"
@@ -208,9 +343,7 @@ def sample_frames(
             if timestamp + TIME_EPSILON < next_slot / fps:
                 continue
             next_slot = math.floor((timestamp + TIME_EPSILON) * fps) + 1
-            width, height = _scaled_size(frame.width, frame.height, short_side)
-            image = frame.to_ndarray(format="rgb24", width=width, height=height)
-            yield SampledFrame(index, round(max(timestamp, 0.0), 4), image)
+            yield SampledFrame(index, round(max(timestamp, 0.0), 4), _pixels(scale, frame, short_side))
     except av.error.FFmpegError as exc:
         if track is None or not track.stopped(exc):
             raise DecodeError(f"{path}: decoding failed ({exc})") from None

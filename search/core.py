@@ -21,12 +21,10 @@ from framesearch.search.models import (
 )
 from framesearch.search.negatives import NEGATIVE_OVERFETCH, Negative, drop_negatives
 from framesearch.search.prompts import query_vector
-from framesearch.search.segments import SCORE_DIGITS, group_segments
+from framesearch.search.retrieval import retrieve_segments
+from framesearch.search.segments import SCORE_DIGITS, segments_of
 from framesearch.settings import Settings
 from framesearch.store.base import SearchFilter, VectorStore
-
-FRAMES_PER_SEGMENT = 25
-MAX_FRAMES = 10_000
 
 
 def search(
@@ -93,14 +91,13 @@ def retrieve(
 ) -> list[Segment] | list[FrameMatch]:
     """The ranked moments (or frames) of the library above the raw `threshold`."""
     flt = SearchFilter(tuple(filters.video_id), filters.t_min, filters.t_max)
-    frame_limit = limit if filters.mode == "frames" else min(limit * FRAMES_PER_SEGMENT, MAX_FRAMES)
-    hits = store.search(vector, flt, limit=frame_limit, threshold=threshold)
-    if filters.mode == "frames":
-        return [
-            FrameMatch(video_id=h.video_id, frame=h.frame, timestamp=h.timestamp, score=round(h.score, SCORE_DIGITS))
-            for h in hits
-        ]
-    return group_segments(hits)[:limit]
+    if filters.mode == "segments":
+        return segments_of(retrieve_segments(store, vector, flt, limit, threshold))  # whole moments (search/retrieval.py)
+    hits = store.search(vector, flt, limit=limit, threshold=threshold)
+    return [
+        FrameMatch(video_id=h.video_id, frame=h.frame, timestamp=h.timestamp, score=round(h.score, SCORE_DIGITS))
+        for h in hits
+    ]
 
 
 def annotate(results: Sequence[Segment | FrameMatch], calibration: Calibration | None) -> None:

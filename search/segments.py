@@ -48,6 +48,11 @@ def _segment(video_id: str, run: list[FrameHit]) -> Segment:
     )
 
 
+def segments_of(runs: Iterable[list[FrameHit]]) -> list[Segment]:
+    """Segments of runs already grouped (one video each, time order), in the order given."""
+    return [_segment(run[0].video_id, run) for run in runs if run]
+
+
 def group_segments(hits: Iterable[FrameHit], gap_factor: float = GAP_FACTOR) -> list[Segment]:
     """Merge each video's hits whose gap is at most `gap_factor` sampling intervals; rank by best score."""
     by_video: dict[str, list[FrameHit]] = defaultdict(list)

@@ -3,6 +3,9 @@ build the core's request model, call the core off the event loop, answer its typ
 
 from __future__ import annotations
 
+import shutil
+import tempfile
+from pathlib import Path
 from typing import Annotated
 
 from fastapi import APIRouter, Query, Request
@@ -14,7 +17,6 @@ from framesearch.errors import InvalidInput, NotFound
 from framesearch.ingest.clips import ClipRequest, cut_clip
 from framesearch.ingest.index import IngestReport
 from framesearch.ingest.requests import ResultsIngest
-from framesearch.ingest.results import parse_results_bytes
 from framesearch.ingest.results_ingest import ingest_parsed_results
 from framesearch.search.core import search
 from framesearch.search.exports import MEDIA_TYPES, export
@@ -24,7 +26,7 @@ from framesearch.service.housekeeping import release_media
 from framesearch.service.media import video_file
 from framesearch.service.responses import ERRORS, Deleted, Health, VideoList
 from framesearch.service.state import AppState, app_state
-from framesearch.service.uploads import read_body
+from framesearch.service.uploads import save_body
 from framesearch.store.schema import VideoRecord
 from framesearch.validation import build
 
@@ -56,8 +58,10 @@ def run_search(state: AppState, req: SearchRequest) -> SearchResponse | Response
 def healthz(request: Request) -> Health:
     state = app_state(request)
     info = state.store.info()
+    index = state.store.index_status()
     return Health(status="ok", store=state.store.description, model=info.model if info else None,
-                  frames=state.store.frame_count())
+                  frames=state.store.frame_count(), indexed_frames=index.indexed,
+                  indexing=bool(state.indexer and state.indexer.building))
 
 
 @router.get("/search", tags=["search"], response_model=SearchResponse, responses=EXPORTS)
@@ -120,18 +124,28 @@ async def upload_results(
     request: Request, video_id: str, fps: float | None = None, model: str | None = None, dry_run: bool = False
 ) -> IngestReport:
     """Index a Roboflow results JSON (the body, or a multipart `file`) as video `video_id`. `model` names the model
-    that made the vectors (default: the one the file records, else clip/ViT-B-16); `dry_run` checks and describes."""
+    that made the vectors (default: the one the file records, else clip/ViT-B-16); `dry_run` checks and describes.
+    The body is streamed to disk, parsed in a worker process when large, indexed in a thread; the search index is
+    built afterwards in the background (searches meanwhile are correct, scanning the new frames)."""
     req = build(ResultsIngest, video_id=video_id, fps=fps, model=model, dry_run=dry_run)
-    state = app_state(request)
-    raw = await read_body(request, state.settings.max_upload_mb, field="file")
-    where = f"results upload for {video_id!r}"
-    parsed = await run_in_threadpool(parse_results_bytes, raw, where)
-    del raw
     if req.video_id is None:
         raise InvalidInput("a results upload needs a video id")
-    return await run_in_threadpool(
+    state = app_state(request)
+    uploads = state.settings.work_dir / "uploads"
+    uploads.mkdir(parents=True, exist_ok=True)
+    folder = Path(tempfile.mkdtemp(dir=uploads))
+    where = f"results upload for {video_id!r}"
+    try:
+        path = await save_body(request, state.settings.max_upload_mb, folder, field="file")
+        parsed = await run_in_threadpool(state.parser.parse, path, where)
+    finally:
+        shutil.rmtree(folder, ignore_errors=True)
+    report = await run_in_threadpool(
         ingest_parsed_results, state.store, parsed, req, state.settings, default_id=None, where=where, source="results"
     )
+    if state.indexer is not None and not req.dry_run:
+        state.indexer.request()
+    return report
 
 
 @router.get("/videos/{video_id:path}", tags=["videos"])

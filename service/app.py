@@ -25,6 +25,7 @@ from starlette.exceptions import HTTPException
 from framesearch import __version__
 from framesearch.errors import DiskFull, FrameSearchError, StoreReadOnly
 from framesearch.service.api import router as api_router
+from framesearch.service.background import IndexBuilder
 from framesearch.service.jobs_api import router as jobs_router
 from framesearch.service.jobs_api import start_jobs
 from framesearch.service.security import AccessGuard, Public, document_security
@@ -79,20 +80,25 @@ async def unexpected_error(request: Request, exc: Exception) -> JSONResponse:
     return error_answer(500, "InternalError", "the service failed unexpectedly; the log has the details")
 
 
-def create_app(settings: Settings, store: VectorStore | None = None) -> FastAPI:
-    """The app; opens the store named by `settings` (or uses `store`) for its lifetime."""
+def create_app(settings: Settings, store: VectorStore | None = None, *, close_store: bool = False) -> FastAPI:
+    """The app; opens the store named by `settings` (or uses `store`) for its lifetime. `close_store`: close the
+    given store at shutdown too (uvicorn re-raises SIGTERM once it has shut down: code after it never runs)."""
 
     @asynccontextmanager
     async def lifespan(app: FastAPI):
         opened = store or open_store(settings)
-        app.state.framesearch = AppState(settings, opened)
-        app.state.jobs = start_jobs(settings, opened, app.state.framesearch.image_embedder)
+        indexer = IndexBuilder(opened).start()
+        indexer.request()  # frames a crash left unindexed get their index now
+        app.state.framesearch = state = AppState(settings, opened, indexer)
+        app.state.jobs = start_jobs(settings, opened, state.image_embedder, after_ingest=indexer.request)
         try:
             yield
         finally:
             app.state.jobs.stop()
             app.state.framesearch.close()
-            if store is None:
+            state.parser.stop()
+            indexer.stop()
+            if store is None or close_store:
                 opened.close()
 
     # FastAPIOffline serves the /docs and /redoc assets itself (FastAPI's default pulls them from a CDN).
@@ -113,3 +119,8 @@ def create_app(settings: Settings, store: VectorStore | None = None) -> FastAPI:
     app.add_middleware(AccessGuard, settings=settings, public=public)
     document_security(app, public)
     return app
+
+
+def app_from_env() -> FastAPI:
+    """The app of one worker process of `serve --workers N`: settings from the environment, its own store client."""
+    return create_app(Settings())

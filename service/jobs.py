@@ -12,6 +12,7 @@ Finished jobs are forgotten past `job_history_max` or `job_history_days`; a cras
 
 from __future__ import annotations
 
+import fcntl
 import functools
 import logging
 import os
@@ -100,10 +101,18 @@ class JobAccepted(BaseModel):
 class JobManager:
     """Runs ingest jobs on a worker pool; state lives in files so that it outlasts the process."""
 
-    def __init__(self, settings: Settings, store: VectorStore, image_embedder: Callable[[], Any]) -> None:
-        """`image_embedder` gives the local CLIP for local jobs (shared with the app, loaded once)."""
+    def __init__(
+        self,
+        settings: Settings,
+        store: VectorStore,
+        image_embedder: Callable[[], Any],
+        after_ingest: Callable[[], None] | None = None,
+    ) -> None:
+        """`image_embedder` gives the local CLIP for local jobs (shared with the app, loaded once); `after_ingest`
+        is called after each job that wrote frames (the app's background index build)."""
         self.settings, self.store = settings, store
         self._load_image_embedder = image_embedder
+        self._after_ingest = after_ingest
         self.root = settings.work_dir / "jobs"
         self._jobs: dict[str, JobRecord] = {}
         self._lock = threading.RLock()
@@ -112,28 +121,46 @@ class JobManager:
         self._pool: ThreadPoolExecutor | None = None
         self._api: RoboflowVideoAPI | None = None
         self._last_write: dict[str, float] = {}
+        self._runner_lock: Any = None
 
     # lifecycle
 
     def start(self) -> None:
-        """Clean up after a crash, load persisted jobs, forget old ones and resume (or fail) the unfinished ones."""
+        """Clean up after a crash, load persisted jobs, forget old ones and resume (or fail) the unfinished ones.
+        With several service processes (`serve --workers N`) sharing the job folder, only the one holding the
+        runner lock cleans up and resumes; each runs the jobs it accepts and answers for all of them."""
         self._pool = ThreadPoolExecutor(self.settings.job_workers, thread_name_prefix="framesearch-job")
         try:
             self.root.mkdir(parents=True, exist_ok=True)
             if not os.access(self.root, os.W_OK):
                 raise PermissionError(f"{self.root} is not writable")
+            runner = self._take_runner_lock()
         except OSError as exc:  # a read-only data folder: serve searches; job submissions answer 503
             log.warning("jobs are unavailable: cannot use %s: %s", self.root, exc)
             return
-        for path in hk.sweep_job_folders(self.root):
-            log.info("removed %s, left by an interrupted upload", path)
+        if runner:
+            for path in hk.sweep_job_folders(self.root):
+                log.info("removed %s, left by an interrupted upload", path)
         for record in sorted(self._load_all(), key=lambda r: r.created_at):
             self._jobs[record.job_id] = record
+        if not runner:
+            return
         self._prune()
         for record in list(self._jobs.values()):
             if record.status in ACTIVE:
                 self._recover(record)
         self._sweep_media()
+
+    def _take_runner_lock(self) -> bool:
+        """Whether this process is the one that resumes unfinished jobs (the lock lasts as long as the process)."""
+        handle = open(self.root.parent / "jobs.lock", "a")
+        try:
+            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            handle.close()
+            return False
+        self._runner_lock = handle
+        return True
 
     def stop(self) -> None:
         """Stop polling and let running work end; unfinished jobs stay persisted as queued/running."""
@@ -142,15 +169,21 @@ class JobManager:
             self._pool.shutdown(wait=True, cancel_futures=True)
         if self._api is not None:
             self._api.close()
+        if self._runner_lock is not None:
+            self._runner_lock.close()  # closing the file releases the runner lock
+            self._runner_lock = None
 
     def _load_all(self) -> list[JobRecord]:
-        records = []
-        for path in self.root.glob("*/job.json"):
-            try:
-                records.append(JobRecord.model_validate_json(path.read_text()))
-            except (OSError, ValueError, TypeError) as exc:
-                log.warning("skipping unreadable job file %s: %s", path, exc)
-        return records
+        return [record for path in self.root.glob("*/job.json") if (record := self._read(path)) is not None]
+
+    def _read(self, path: Path) -> JobRecord | None:
+        try:
+            return JobRecord.model_validate_json(path.read_text())
+        except FileNotFoundError:
+            return None
+        except (OSError, ValueError, TypeError) as exc:
+            log.warning("skipping unreadable job file %s: %s", path, exc)
+            return None
 
     def _recover(self, record: JobRecord) -> None:
         reason = self._unresumable(record)
@@ -257,15 +290,21 @@ class JobManager:
 
     def get(self, job_id: str) -> Job:
         with self._lock:
-            if job_id not in self._jobs:
-                raise NotFound(f"no job {job_id!r}")
-            return self._jobs[job_id].public()
+            if job_id in self._jobs:
+                return self._jobs[job_id].public()
+        shared = self.settings.workers > 1 and "/" not in job_id and job_id not in (".", "..")
+        record = self._read(self.root / job_id / "job.json") if shared else None
+        if record is None:  # nor run by another service process sharing the jobs folder
+            raise NotFound(f"no job {job_id!r}")
+        return record.public()
 
     def list(self) -> list[Job]:
-        """All jobs, newest first."""
+        """All jobs, newest first (those of other service processes sharing the jobs folder included)."""
         with self._lock:
-            records = sorted(self._jobs.values(), key=lambda r: r.created_at, reverse=True)
-            return [r.public() for r in records]
+            records = dict(self._jobs)
+        for record in self._load_all() if self.settings.workers > 1 else ():
+            records.setdefault(record.job_id, record)
+        return [r.public() for r in sorted(records.values(), key=lambda r: r.created_at, reverse=True)]
 
     # state
 
@@ -328,6 +367,8 @@ class JobManager:
             self._update(record, status="failed", stage=None, error=error, finished_at=_now())
         else:
             self._update(record, status="done", stage=None, frames=frames, skipped=skipped, finished_at=_now())
+            if self._after_ingest is not None:
+                self._after_ingest()
         self._drop_upload(record)
         self._tidy_media(record, before)
         self._prune()
@@ -391,7 +432,7 @@ class JobManager:
         warnings: list[str] = []
         with self._ingest_lock:
             video = ingest_video(self.store, path, embedder=embedder, fps=record.fps, video_id=record.video_id,
-                                 progress=progress, warn=warnings.append)
+                                 progress=progress, warn=warnings.append, batch_size=self.settings.embed_batch)
         self._update(record, warnings=warnings)
         return video.frames, video.skipped_frames
 

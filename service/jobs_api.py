@@ -6,6 +6,7 @@ from collections.abc import Callable
 from typing import Any
 
 from fastapi import APIRouter, Request
+from starlette.concurrency import run_in_threadpool
 
 from framesearch.ingest.requests import JobRequest
 from framesearch.service.jobs import Job, JobAccepted, JobList, JobManager
@@ -34,9 +35,12 @@ _OPENAPI = {
 }
 
 
-def start_jobs(settings: Settings, store: Any, image_embedder: Callable[[], Any]) -> JobManager:
-    """Create and start the service's job manager (resuming jobs left by a previous run)."""
-    manager = JobManager(settings, store, image_embedder)
+def start_jobs(
+    settings: Settings, store: Any, image_embedder: Callable[[], Any], after_ingest: Callable[[], None] | None = None
+) -> JobManager:
+    """Create and start the service's job manager (resuming jobs left by a previous run); `after_ingest` is
+    called when a job has written its frames (the app builds the search index then)."""
+    manager = JobManager(settings, store, image_embedder, after_ingest=after_ingest)
     manager.start()
     return manager
 
@@ -57,8 +61,8 @@ async def create_job(request: Request) -> JobAccepted:
         body, upload = await receive_job_body(request.stream(), content_type, folder, max_mb * MB)
         fields = {**request.query_params, **body}
         req = build(JobRequest, **{k: v for k, v in fields.items() if k in JobRequest.model_fields and v != ""})
-        record = manager.submit(
-            job_id, req, upload=upload.path if upload else None, filename=upload.filename if upload else None
+        record = await run_in_threadpool(  # submit loads the local model for local jobs: not on the event loop
+            manager.submit, job_id, req, upload=upload.path if upload else None, filename=upload.filename if upload else None
         )
     except BaseException:
         manager.discard(job_id)

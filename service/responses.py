@@ -22,6 +22,8 @@ class Health(BaseModel):
     store: str
     model: str | None
     frames: int
+    indexed_frames: int = Field(0, description="Frames in segments with an HNSW index (small segments are scanned).")
+    indexing: bool = Field(False, description="A search index build is running in the background.")
 
 
 class VideoList(BaseModel):

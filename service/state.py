@@ -11,6 +11,7 @@ from fastapi import Request
 
 from framesearch.embedders.base import ImageEmbedder, TextEmbedder
 from framesearch.embedders.resolve import image_embedder, text_embedder
+from framesearch.service.background import IndexBuilder, ResultsParser
 from framesearch.service.media import ThumbnailCache
 from framesearch.service.playback import Playback
 from framesearch.settings import Settings
@@ -21,6 +22,8 @@ from framesearch.store.base import VectorStore
 class AppState:
     settings: Settings
     store: VectorStore
+    indexer: IndexBuilder | None = None
+    parser: ResultsParser = field(default_factory=ResultsParser)
     _embedders: dict[str | None, TextEmbedder] = field(default_factory=dict)
     _image_embedders: dict[str | None, ImageEmbedder] = field(default_factory=dict)
     _lock: threading.Lock = field(default_factory=threading.Lock)

@@ -247,3 +247,27 @@ async def _read_multipart_field(stream: AsyncIterator[bytes], content_type: str,
     if sink.data is None:
         raise InvalidInput(f"multipart upload needs a {field!r} field")
     return sink.data
+
+
+async def save_body(request: Any, max_mb: int, folder: Path, field: str = FILE_FIELD) -> Path:
+    """A request body (or its multipart `field` part) streamed into a file in `folder`, refused past the size
+    limit; only chunk writes happen on the event loop, whatever the body's size."""
+    refuse_declared_size(request.headers, max_mb)
+    content_type = request.headers.get("content-type", "")
+    if content_type.split(";", 1)[0].strip().lower() == "multipart/form-data":
+        fields, upload = await receive_job_body(request.stream(), content_type, folder, max_mb * MB)
+        if upload is not None:
+            return upload.path
+        if field not in fields:
+            raise InvalidInput(f"multipart upload needs a {field!r} field")
+        target = folder / "body"
+        target.write_text(fields[field])
+        return target
+    target, size = folder / "body", 0
+    with target.open("wb") as handle:
+        async for chunk in request.stream():
+            size += len(chunk)
+            if size > max_mb * MB:
+                raise PayloadTooLarge(f"upload exceeds the limit of {max_mb} MB")
+            handle.write(chunk)
+    return target

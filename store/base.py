@@ -12,7 +12,7 @@ import threading
 import time
 from abc import ABC, abstractmethod
 from collections import Counter
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, replace
 from itertools import islice
 from typing import Any, Literal
@@ -31,11 +31,13 @@ from framesearch.errors import (
 from framesearch.store.guard import CHECK_HINT
 from framesearch.store.runs import HEARTBEAT_S, Op, RunMarker, Visibility, is_marker, marker_id, new_run
 from framesearch.store.schema import (
+    HNSW_EF,
     RUN,
     TIMESTAMP,
     CollectionInfo,
     FrameHit,
     FramePoint,
+    IndexStatus,
     VideoRecord,
     point_id,
     video_point_id,
@@ -51,7 +53,8 @@ VISIBILITY_TRIES = 3
 @dataclass(frozen=True)
 class SearchFilter:
     """Payload conditions: any of `video_ids`, a time range, points (not) of one run, what is visible,
-    in the videos collection records or run markers only, and points that lost their vector."""
+    in the videos collection records or run markers only, points that lost their vector, and none of the
+    `exclude` ranges (video id, from s, to s)."""
 
     video_ids: tuple[str, ...] = ()
     t_min: float | None = None
@@ -62,6 +65,7 @@ class SearchFilter:
     visible: Visibility | None = None
     entries: Literal["records", "markers"] | None = None
     vectorless: bool = False  # only points whose vector is missing (a damaged vector store)
+    exclude: tuple[tuple[str, float, float], ...] = ()
 
 
 @dataclass(frozen=True)
@@ -77,6 +81,8 @@ class VectorStore(ABC):
     description: str = "store"
     read_only: bool = False
     exclusive: bool = False  # True when no other process can write this store (its visibility is cached)
+    hnsw_ef: int = HNSW_EF  # search breadth (the `hnsw_ef` setting); the limit raises it for large limits
+    index_builds_here: bool = False  # build_index() does the work in this process (else a server does it)
 
     @abstractmethod
     def _read_info(self) -> CollectionInfo | None: ...
@@ -90,6 +96,12 @@ class VectorStore(ABC):
 
     @abstractmethod
     def _query(self, vector: list[float], flt: SearchFilter, limit: int, threshold: float | None) -> list[tuple[dict, float]]: ...
+
+    def _query_batch(
+        self, vector: list[float], requests: list[tuple[SearchFilter, int]], threshold: float | None
+    ) -> list[list[tuple[dict, float]]]:
+        """One query vector under several (filter, limit) pairs; backends with a batch call override this."""
+        return [self._query(vector, flt, limit, threshold) for flt, limit in requests]
 
     @abstractmethod
     def _delete(self, kind: Kind, flt: SearchFilter) -> None: ...
@@ -117,6 +129,19 @@ class VectorStore(ABC):
     def ensure_space(self, frames: int, dim: int, what: str) -> None:
         """Refuse (DiskFull) a write of `frames` points that the disk cannot hold; stores on a server skip this."""
         return None
+
+    def index_status(self) -> IndexStatus:
+        """Frames stored and frames covered by the HNSW index (backends without an index report none)."""
+        count = self.stored_points()
+        return IndexStatus(points=count, indexed=0)
+
+    def build_index(self, progress: Callable[[IndexStatus], None] | None = None) -> IndexStatus:
+        """Index the frames written since the last build (only those), blocking until done; `progress` is told
+        the status before and after. Searches stay exact-correct meanwhile: unindexed frames are scanned."""
+        status = self.index_status()
+        if progress:
+            progress(status)
+        return status
 
     def __enter__(self) -> VectorStore:
         return self
@@ -320,12 +345,31 @@ class VectorStore(ABC):
         info = self._read_info()
         if info is None:
             return []
+        query = self._query_vector(vector, info)
+        rows = self._consistent(lambda seen: self._query(query, replace(flt, visible=seen), limit, threshold))
+        return [self._hit(payload, score) for payload, score in rows]
+
+    def search_batch(
+        self, vector: np.ndarray, requests: Sequence[tuple[SearchFilter, int]], threshold: float | None = None
+    ) -> list[list[FrameHit]]:
+        """The same query vector under several (filter, limit) pairs over the committed frames, in one call where
+        the backend allows."""
+        info = self._read_info()
+        if info is None or not requests:
+            return [[] for _ in requests]
+        query = self._query_vector(vector, info)
+
+        def read(seen: Visibility) -> list:
+            return self._query_batch(query, [(replace(flt, visible=seen), limit) for flt, limit in requests], threshold)
+
+        answers = self._consistent(read)
+        return [[self._hit(payload, score) for payload, score in rows] for rows in answers]
+
+    def _query_vector(self, vector: np.ndarray, info: CollectionInfo) -> list[float]:
         vec = np.asarray(vector, dtype=np.float32).reshape(-1)
         if vec.shape[0] != info.dim:
             raise InvalidInput(f"query vector has {vec.shape[0]} dimensions; the collection's have {info.dim}")
-        query = normalize(vec).tolist()
-        rows = self._consistent(lambda seen: self._query(query, replace(flt, visible=seen), limit, threshold))
-        return [self._hit(payload, score) for payload, score in rows]
+        return normalize(vec).tolist()
 
     def _hit(self, payload: dict, score: float) -> FrameHit:
         try:

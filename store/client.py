@@ -6,7 +6,8 @@ checks records against points. A server is shared: a store check does that, when
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+import time
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -15,12 +16,25 @@ from framesearch.store.base import Kind, SearchFilter, StoredPoint, VectorStore
 from framesearch.store.cluster import Layout
 from framesearch.store.guard import engine_errors
 from framesearch.store.runs import RUN_KIND
-from framesearch.store.schema import HNSW_EF, INDEXED_FIELDS, KIND, RUN, TIMESTAMP, VIDEO_ID, CollectionInfo
+from framesearch.store.schema import (
+    HNSW_EF,
+    INDEX,
+    INDEXED_FIELDS,
+    KIND,
+    RUN,
+    TIMESTAMP,
+    VIDEO_ID,
+    CollectionInfo,
+    IndexConfig,
+    IndexStatus,
+)
 from framesearch.store.space import ensure_space, estimate_bytes
 
 SCROLL_PAGE = 1000
 FACET_LIMIT = 10_000_000
 DEFAULT_RESERVE_MB = 256
+INDEX_POLL_S = 0.5
+INDEX_WAIT_S = 3600.0
 
 
 def _models():
@@ -54,9 +68,16 @@ def _client_filter(flt: SearchFilter) -> Any:
         must.append(m.FieldCondition(key=KIND, match=m.MatchValue(value=RUN_KIND)))
     elif flt.entries == "records":
         must_not.append(m.FieldCondition(key=KIND, match=m.MatchValue(value=RUN_KIND)))
+    must_not += [_client_range(m, *r) for r in flt.exclude]
     if not must and not must_not:
         return None
     return m.Filter(must=must or None, must_not=must_not or None)
+
+
+def _client_range(m: Any, video_id: str, start: float, end: float) -> Any:
+    """Frames of one video from `start` to `end` seconds."""
+    return m.Filter(must=[m.FieldCondition(key=VIDEO_ID, match=m.MatchValue(value=video_id)),
+                          m.FieldCondition(key=TIMESTAMP, range=m.Range(gte=start, lte=end))])
 
 
 class ClientStore(VectorStore):
@@ -74,9 +95,13 @@ class ClientStore(VectorStore):
         reserve_mb: int = DEFAULT_RESERVE_MB,
         recover: bool = True,
         verify: bool = True,
+        hnsw_ef: int = HNSW_EF,
+        index: IndexConfig = INDEX,
     ) -> None:
         from qdrant_client import QdrantClient
 
+        self.hnsw_ef, self.index = hnsw_ef, index
+        self.local = client is None and not url
         self.names = {"frames": collection, "videos": f"{collection}_videos"}
         self.layout = layout or Layout()
         where = url or path or "memory"
@@ -138,9 +163,20 @@ class ClientStore(VectorStore):
             )
             for field in (VIDEO_ID, KIND):
                 self.client.create_payload_index(videos, field, m.PayloadSchemaType.KEYWORD)
+        index = self.index
+        quantization = None
+        if index.quantization:
+            quantization = m.ScalarQuantization(
+                scalar=m.ScalarQuantizationConfig(type=m.ScalarType.INT8, quantile=0.99, always_ram=True)
+            )
         self.client.create_collection(
             frames,
-            vectors_config=m.VectorParams(size=info.dim, distance=m.Distance.COSINE),
+            vectors_config=m.VectorParams(size=info.dim, distance=m.Distance.COSINE, on_disk=index.quantization),
+            hnsw_config=m.HnswConfigDiff(
+                m=index.m, ef_construct=index.ef_construct, full_scan_threshold=index.kilobytes(index.full_scan_frames, info.dim)
+            ),
+            quantization_config=quantization,
+            optimizers_config=m.OptimizersConfigDiff(indexing_threshold=index.kilobytes(index.index_min_frames, info.dim)),
             on_disk_payload=True,
             metadata=info.to_metadata(),
             **self.layout.frames_params(),
@@ -155,6 +191,15 @@ class ClientStore(VectorStore):
         with self._guard(f"writing {len(points)} {kind} points"):
             self.client.upsert(self.names[kind], points=points, wait=True)
 
+    def _params(self, limit: int) -> Any:
+        if self.local:
+            return None  # local mode scans exactly: it has no index to tune
+        m = _models()
+        quantization = None
+        if self.index.quantization:
+            quantization = m.QuantizationSearchParams(rescore=True, oversampling=self.index.oversampling)
+        return m.SearchParams(hnsw_ef=max(self.hnsw_ef, limit), quantization=quantization)
+
     def _query(self, vector: list[float], flt: SearchFilter, limit: int, threshold: float | None) -> list[tuple[dict, float]]:
         with self._guard("searching"):
             result = self.client.query_points(
@@ -164,9 +209,43 @@ class ClientStore(VectorStore):
                 limit=limit,
                 score_threshold=threshold,
                 with_payload=True,
-                search_params=_models().SearchParams(hnsw_ef=max(HNSW_EF, limit)),
+                search_params=self._params(limit),
             )
         return [(p.payload or {}, p.score) for p in result.points]
+
+    def _query_batch(
+        self, vector: list[float], requests: list[tuple[SearchFilter, int]], threshold: float | None
+    ) -> list[list[tuple[dict, float]]]:
+        m = _models()
+        batch = [
+            m.QueryRequest(query=vector, filter=_client_filter(flt), limit=limit, score_threshold=threshold,
+                           with_payload=True, params=self._params(limit))
+            for flt, limit in requests
+        ]
+        with self._guard("searching"):
+            answers = self.client.query_batch_points(self.names["frames"], requests=batch)
+        return [[(p.payload or {}, p.score) for p in answer.points] for answer in answers]
+
+    def index_status(self) -> IndexStatus:
+        if self._read_info() is None:
+            return IndexStatus(points=0, indexed=0)
+        info = self.client.get_collection(self.names["frames"])
+        points = int(info.points_count or 0)
+        pending = str(getattr(info.status, "value", info.status)) != "green"
+        return IndexStatus(points=points, indexed=int(info.indexed_vectors_count or 0), pending=pending and not self.local)
+
+    def build_index(self, progress: Callable[[IndexStatus], None] | None = None) -> IndexStatus:
+        """A Qdrant server indexes new points in the background by itself: wait until it reports the collection
+        green (optimizations done). qdrant-client's local mode has no index (it scans), so there is nothing to wait for."""
+        status = self.index_status()
+        deadline = time.monotonic() + INDEX_WAIT_S
+        while True:
+            if progress:
+                progress(status)
+            if not status.pending or time.monotonic() > deadline:
+                return status
+            time.sleep(INDEX_POLL_S)
+            status = self.index_status()
 
     def _delete(self, kind: Kind, flt: SearchFilter) -> None:
         m = _models()

@@ -18,10 +18,22 @@ def open_store(settings: Settings, *, checks: bool = True) -> VectorStore:
 
         key = settings.qdrant_api_key.get_secret_value() if settings.qdrant_api_key else None
         return ClientStore(url=settings.qdrant_url, api_key=key, collection=settings.collection,
-                           layout=Layout.from_settings(settings), reserve_mb=settings.min_free_mb)
+                           layout=Layout.from_settings(settings), reserve_mb=settings.min_free_mb,
+                           hnsw_ef=settings.hnsw_ef)
     from framesearch.store.edge import EdgeStore
 
-    return EdgeStore(settings.store, settings.collection, reserve_mb=settings.min_free_mb, recover=checks, verify=checks)
+    return EdgeStore(settings.store, settings.collection, reserve_mb=settings.min_free_mb, recover=checks, verify=checks,
+                     hnsw_ef=settings.hnsw_ef)
+
+
+def open_service_store(settings: Settings) -> VectorStore:
+    """The store for the long-running service: a Qdrant server through qdrant-client, or Qdrant Edge held by a
+    child process (store/hosted.py) so that the engine never holds the service's interpreter."""
+    if settings.qdrant_url:
+        return open_store(settings)
+    from framesearch.store.hosted import HostedStore
+
+    return HostedStore(settings)  # type: ignore[return-value]  (same public methods, forwarded)
 
 
 def is_url(location: str) -> bool:

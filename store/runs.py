@@ -42,13 +42,19 @@ def new_run() -> str:
     return uuid.uuid4().hex
 
 
-def _process_start(pid: int) -> str | None:
-    """The start time of a process in clock ticks since boot (Linux), to tell a reused pid from its first owner."""
+def _process_stat(pid: int) -> list[bytes] | None:
+    """The fields of /proc/PID/stat after the command name (Linux): state first, start time at index 19."""
     try:
         with open(f"/proc/{pid}/stat", "rb") as handle:
-            return handle.read().rsplit(b")", 1)[1].split()[19].decode()
+            return handle.read().rsplit(b")", 1)[1].split()
     except (OSError, IndexError):
         return None
+
+
+def _process_start(pid: int) -> str | None:
+    """The start time of a process in clock ticks since boot (Linux), to tell a reused pid from its first owner."""
+    fields = _process_stat(pid)
+    return fields[19].decode() if fields and len(fields) > 19 else None
 
 
 def _pid_alive(pid: int, start: str | None) -> bool:
@@ -58,6 +64,9 @@ def _pid_alive(pid: int, start: str | None) -> bool:
         return False
     except PermissionError:
         pass
+    fields = _process_stat(pid)
+    if fields and fields[0] in (b"Z", b"X"):  # killed, not yet reaped (its parent died too): writes nothing more
+        return False
     return start is None or _process_start(pid) in (None, start)
 
 

@@ -30,7 +30,40 @@ KIND = "kind"  # in the videos collection: absent for video records, "run" for r
 INDEXED_FIELDS = {VIDEO_ID: "keyword", TIMESTAMP: "float", RUN: "keyword"}
 
 SOURCES = ("roboflow", "results", "local")
-HNSW_EF = 128  # search breadth: recall over speed (a query still takes a few ms on 100k frames)
+HNSW_EF = 128  # default search breadth (setting `hnsw_ef`); README "Benchmarks" has the recall-vs-latency curve
+
+
+@dataclass(frozen=True)
+class IndexConfig:
+    """How a frames collection is indexed, chosen by measurement (bench/bench_search.py, README "Benchmarks").
+
+    HNSW graph of `m` links per node built with `ef_construct` candidates; int8 scalar quantization kept in RAM
+    with the float vectors on disk, searches rescoring `oversampling` x the limit with the float vectors.
+    Segments of fewer than `index_min_frames` frames are searched exactly (a scan beats a graph there).
+    """
+
+    m: int = 16
+    ef_construct: int = 200
+    quantization: bool = True
+    oversampling: float = 2.0
+    index_min_frames: int = 5_000
+    full_scan_frames: int = 5_000
+
+    def kilobytes(self, frames: int, dim: int) -> int:
+        """Qdrant's thresholds are in KB of float vectors: `frames` frames of `dim` dimensions."""
+        return max(1, frames * dim * 4 // 1024)
+
+
+INDEX = IndexConfig()
+
+
+@dataclass(frozen=True)
+class IndexStatus:
+    """Frames stored, frames in HNSW-indexed segments, and whether writes since the last build await indexing."""
+
+    points: int
+    indexed: int
+    pending: bool = False
 
 
 def point_id(video_id: str, frame: int, run: str | None = None) -> str:

@@ -14,7 +14,7 @@ import pytest
 
 from tests.helpers.crash import check, invoke, library, one_error_line, results_file, run_cli, searchable
 from tests.helpers.disks import fill, remount_read_only, small_filesystem
-from tests.helpers.server import running_service
+from tests.helpers.server import running_service, wait_until
 
 pytestmark = pytest.mark.slow
 
@@ -65,6 +65,8 @@ def test_the_service_answers_507_on_a_full_disk_and_goes_on_serving(tmp_path, in
                                   headers={"content-type": "application/json"}, timeout=60)
 
             assert upload(a).status_code == 201
+            wait_until(lambda: not httpx.get(f"{service.base}/healthz").json().get("indexing"), 60,
+                       "the search index built after the upload")  # it writes to the disk too
             filler = fill(disk, leave_mb=12)
             refused = upload(big)
             assert refused.status_code == 507 and refused.json()["error"] == "DiskFull", refused.text

@@ -199,6 +199,45 @@ def _limit(variable, tmp_path, **_):
     assert json.loads(cli({**env, variable: "1"}, "search", "--vector-file", str(query), "--json").stdout)["count"] == 1
 
 
+@probe("hnsw_ef")
+def _hnsw_ef(variable, tmp_path, **_):
+    from framesearch.store.schema import INDEX
+
+    rng = np.random.default_rng(3)
+    vectors = rng.normal(size=(INDEX.index_min_frames + 1000, 64))  # indexed by the ingest: an HNSW search
+    env = {"FRAMESEARCH_STORE": str(tmp_path / "s")}
+    assert cli(env, "ingest", "results", str(write_results(tmp_path, "v", vectors.tolist())), "--model", "clip/ef").exit_code == 0
+    unit = vectors / np.linalg.norm(vectors, axis=1, keepdims=True)
+
+    def misses(extra: dict[str, str]) -> int:
+        missed = 0
+        for i, q in enumerate(rng.normal(size=(12, 64))):
+            path = tmp_path / f"q{i}.json"
+            path.write_text(json.dumps(q.tolist()))
+            found = json.loads(cli({**env, **extra}, "search", "--vector-file", str(path), "--mode", "frames",
+                                   "--threshold", "-1", "--limit", "10", "--json").stdout)["results"]
+            exact = set((np.argsort(-(unit @ q))[:10] * 12).tolist())  # frame numbers of write_results
+            missed += len(exact - {f["frame"] for f in found})
+        return missed
+
+    assert misses({variable: "1"}) > misses({})  # a narrow search misses true neighbours the default finds
+
+
+@probe("embed_batch")
+def _embed_batch(variable, tmp_path, request, monkeypatch, **_):
+    from framesearch.embedders.onnx_clip import OnnxClip
+
+    sizes: list[int] = []
+    real = OnnxClip.embed_images
+    monkeypatch.setattr(OnnxClip, "embed_images", lambda self, images: sizes.append(len(images)) or real(self, images))
+    video = request.getfixturevalue("sample_video")  # 10 s: 20 frames at 2 fps
+    model = str(request.getfixturevalue("tiny_clip_dir"))
+    args = ("infer", str(video), "--fps", "2", "--model", model, "-o", str(tmp_path / "r.json"))
+    assert cli({}, *args).exit_code == 0 and sizes == [20]
+    sizes.clear()
+    assert cli({variable: "8"}, *args).exit_code == 0 and sizes == [8, 8, 4]
+
+
 @probe("models_dir")
 def _models_dir(variable, tmp_path, request, **_):
     import shutil
@@ -248,6 +287,14 @@ def _host_and_port(variable, tmp_path, **_):
     finally:
         proc.terminate()
         proc.wait(timeout=20)
+
+
+@probe("workers")
+def _workers(variable, tmp_path, **_):
+    env = {**os.environ, "FRAMESEARCH_STORE": str(tmp_path / "s"), variable: "2"}
+    done = subprocess.run([sys.executable, "-m", "framesearch", "serve", "--port", str(free_port())], env=env, cwd=ROOT,
+                          capture_output=True, text=True, timeout=120)
+    assert done.returncode == 1 and "--workers 2 needs a Qdrant server" in done.stderr  # Edge: one process per store
 
 
 @probe("max_upload_mb")

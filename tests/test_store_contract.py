@@ -271,3 +271,25 @@ def test_a_writer_elsewhere_keeps_its_points_when_another_run_of_its_video_finis
     store.finish_run("a", "theirs")
     assert store.frame_count("a") == 3 and store.stored_points() == 3 and store.run_markers() == []
     store.verify()
+
+
+def test_batched_searches_and_excluded_ranges(store_factory):
+    store = store_factory()
+    write(store, "a", [[1, 0, 0, 0]] * 4)  # frames at 0, 0.5, 1.0, 1.5 s
+    write(store, "b", [[1, 0, 0, 0]] * 4)
+    query = np.asarray(AXES[0])
+    early, late_b = store.search_batch(query, [(SearchFilter(video_ids=("a",), t_max=0.5), 10),
+                                               (SearchFilter(video_ids=("b",), t_min=1.0), 1)], threshold=0.5)
+    assert sorted(h.timestamp for h in early) == [0.0, 0.5] and {h.video_id for h in early} == {"a"}
+    assert len(late_b) == 1 and late_b[0].video_id == "b" and late_b[0].timestamp >= 1.0
+    rest = store.search(query, SearchFilter(exclude=(("a", 0.0, 1.0), ("b", 0.0, 1.5))), limit=50)
+    assert [(h.video_id, h.timestamp) for h in rest] == [("a", 1.5)]
+
+
+def test_index_status_counts_the_frames_and_a_build_keeps_search_answers(store_factory):
+    store = store_factory()
+    write(store, "a", AXES)
+    before = [(h.video_id, h.frame) for h in store.search(np.asarray(AXES[1]), limit=2)]
+    status = store.build_index()
+    assert status.points == 4 and not status.pending
+    assert [(h.video_id, h.frame) for h in store.search(np.asarray(AXES[1]), limit=2)] == before

@@ -55,14 +55,13 @@ def fill(mount: Path, leave_mb: float) -> Path:
     filler = mount / "filler"
     filler.unlink(missing_ok=True)
     size = max(0, shutil.disk_usage(mount).free - int(leave_mb * MB) - MB)  # the file's own metadata takes some
-    with open(filler, "wb") as handle:
-        if size:
-            os.posix_fallocate(handle.fileno(), 0, size)
-        handle.seek(size)
+    with open(filler, "wb", buffering=0) as handle:
         try:
+            if size:
+                os.posix_fallocate(handle.fileno(), 0, size)
+            handle.seek(size)
             while shutil.disk_usage(mount).free > leave_mb * MB:
                 handle.write(b"\0" * 65536)
-                handle.flush()
                 os.fsync(handle.fileno())
         except OSError:  # ENOSPC: full
             pass

@@ -1,8 +1,9 @@
 """Test-only: SIGKILL this process at a chosen moment, to test what a crash leaves behind.
 
 A subprocess started with this folder on PYTHONPATH and `FRAMESEARCH_TEST_CRASH=module:Qualified.name:N[:before]`
-kills itself with SIGKILL right after (or just before) the N-th call of that function or method. Nothing
-in the product knows about it: the function is wrapped here, at interpreter start.
+kills itself with SIGKILL right after (or just before) the N-th call of that function or method; in a
+multiprocessing child (the service's store process) it kills its parent too, as a crash of the whole service
+would. Nothing in the product knows about it: the function is wrapped here, at interpreter start.
 """
 
 import os
@@ -28,6 +29,11 @@ def _install(spec: str) -> None:
     def die() -> None:
         sys.stderr.write(f"crashpoint: SIGKILL at {spec}\n")
         sys.stderr.flush()
+        import multiprocessing
+
+        parent = multiprocessing.parent_process()  # the service, when this is its store process: both die at once
+        if parent is not None:
+            os.kill(parent.pid, signal.SIGKILL)
         os.kill(os.getpid(), signal.SIGKILL)
 
     @functools.wraps(original)

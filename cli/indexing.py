@@ -1,0 +1,27 @@
+"""The end of every CLI ingest: build the search index for the frames just written, with a progress line."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from framesearch.cli.main import err
+
+
+def build_search_index(store: Any, show: bool = True) -> Any:
+    """Index the new frames (only those; segments indexed before are kept) so the next search is an ANN search,
+    not a scan. Qdrant Edge builds in this process; a Qdrant server indexes by itself, in its own background."""
+    if not getattr(store, "index_builds_here", False):
+        return None
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+    columns = (TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn())
+    with Progress(*columns, console=err.console, disable=not show, transient=False) as bar:
+        task = bar.add_task("building the search index", total=None)
+
+        def progress(status: Any) -> None:
+            bar.update(task, total=max(status.points, 1), completed=status.indexed)
+            bar.refresh()  # Qdrant Edge holds the interpreter while it builds: draw now, not on the next tick
+
+        status = store.build_index(progress)
+        bar.update(task, description="search index built", total=max(status.points, 1), completed=status.points)
+    return status

@@ -1,0 +1,209 @@
+"""Segment retrieval: the frames of the best-matching moments, each moment whole, never cut by a frame limit.
+
+A moment is a run of one video's frames above the threshold whose gaps are at most `gap_factor` sampling
+intervals. Asking the ANN index for "enough" frames cannot work: one long scene (thousands of matching
+frames) fills any frame limit, comes back as scattered fragments, and crowds every other video out. So:
+
+1. seeds: the ANN top-K frames (K = 2 x limit, at least 32) above the threshold, grouped into runs;
+2. when K came back (there may be more), every frame above the threshold is fetched in the span of each
+   cluster of seeds plus a window on each side (filtered searches on one video and a time range, so the
+   store scores just those frames; one batched call), and runs reaching a span's end grow by windows that
+   double while the run goes on (again one batched call per step); runs that meet merge;
+3. while fewer than `limit` runs are known and the seeds were cut by K, search again with the known runs'
+   time ranges excluded, so other moments (of other videos, or later in the same one) come next.
+
+A segment not found has its best frame at or below the K-th seed score, which every found run reaches: the
+best `limit` runs found are the best `limit` overall (as far as the ANN index finds the seeds).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field, replace
+
+import numpy as np
+
+from framesearch.search.segments import GAP_FACTOR, sampling_interval
+from framesearch.store.base import SearchFilter, VectorStore
+from framesearch.store.schema import FrameHit
+
+SEED_FACTOR = 2
+MIN_SEEDS = 32
+FIRST_WINDOW = 64  # frames examined past a run's edge in its first step; doubles while the run goes on
+MAX_ROUNDS = 4
+MAX_FRAMES = 50_000  # frames gathered in all (a near-zero threshold makes whole videos match)
+EPSILON = 1e-4
+
+
+@dataclass
+class Run:
+    """Consecutive matching frames of one video (time order); which edges may still go on; the window size."""
+
+    video_id: str
+    hits: list[FrameHit]
+    interval: float | None
+    grow_left: bool = True
+    grow_right: bool = True
+    window: dict[str, int] = field(default_factory=lambda: {"left": FIRST_WINDOW, "right": FIRST_WINDOW})
+
+    @property
+    def start(self) -> float:
+        return self.hits[0].timestamp
+
+    @property
+    def end(self) -> float:
+        return self.hits[-1].timestamp
+
+    @property
+    def best(self) -> float:
+        return max(h.score for h in self.hits)
+
+    @property
+    def max_gap(self) -> float:
+        return GAP_FACTOR * self.interval if self.interval else 0.0
+
+
+def retrieve_segments(
+    store: VectorStore, vector: np.ndarray, flt: SearchFilter, limit: int, threshold: float
+) -> list[list[FrameHit]]:
+    """The frame hits of the best `limit` moments, best first (by their best frame), each in time order."""
+    seeds = max(limit * SEED_FACTOR, MIN_SEEDS)
+    runs: list[Run] = []
+    for _ in range(MAX_ROUNDS):
+        excluded = replace(flt, exclude=flt.exclude + tuple((r.video_id, r.start, r.end) for r in runs))
+        hits = store.search(vector, excluded, limit=seeds, threshold=threshold)
+        cut = len(hits) == seeds
+        runs = _merge(runs + (_complete(store, vector, flt, threshold, hits) if cut else _runs(hits, complete=True)))
+        if not cut or len(runs) >= limit:
+            break
+    runs.sort(key=lambda r: (-r.best, r.video_id, r.start))
+    return [r.hits for r in runs[:limit]]
+
+
+def _complete(store: VectorStore, vector: np.ndarray, flt: SearchFilter, threshold: float, seeds: list[FrameHit]) -> list[Run]:
+    """Whole runs around seeds that were cut by the seed limit: every frame above the threshold in the span of
+    each cluster of seeds (plus a window on each side), in one batched search; then grow runs that reach a span's
+    end. A span's search filters on one video and a time range, so the store scores just those frames."""
+    spans: list[tuple[Run, float, float]] = []
+    for cluster in _runs(seeds, complete=False, gap=FIRST_WINDOW):
+        if not cluster.interval:
+            spans.append((cluster, cluster.start, cluster.end))
+            continue
+        reach = FIRST_WINDOW * cluster.interval
+        low = max(cluster.start - reach, 0.0, flt.t_min if flt.t_min is not None else 0.0)
+        high = min(cluster.end + reach, flt.t_max) if flt.t_max is not None else cluster.end + reach
+        spans.append((cluster, low, high))
+    requests = [(SearchFilter(video_ids=(c.video_id,), t_min=low, t_max=high), _frames_in(c, low, high))
+                for c, low, high in spans]
+    answers = store.search_batch(vector, requests, threshold)
+    runs: list[Run] = []
+    for (cluster, low, high), (_, asked), found in zip(spans, requests, answers, strict=True):
+        if not cluster.interval or len(found) >= asked:  # no known sampling rate, or denser than it says: grow from seeds
+            runs += _runs(cluster.hits, complete=False)
+            continue
+        for run in _runs(found, complete=True):
+            run.grow_left = run.start - low <= run.max_gap + EPSILON and low > (flt.t_min or 0.0)
+            run.grow_right = high - run.end <= run.max_gap + EPSILON
+            run.window = {"left": 2 * FIRST_WINDOW, "right": 2 * FIRST_WINDOW}
+            runs.append(run)
+    return _grow(store, vector, flt, threshold, _merge(runs))
+
+
+def _frames_in(run: Run, low: float, high: float) -> int:
+    """How many frames to ask for in a time range: twice what the sampling rate puts there (rates vary)."""
+    return 2 * int((high - low) / run.interval + 1) + 2 if run.interval else 2 * len(run.hits) + 2
+
+
+def _runs(hits: Sequence[FrameHit], complete: bool, gap: float = GAP_FACTOR) -> list[Run]:
+    """Hits grouped by video, split where a gap exceeds `gap` sampling intervals; `complete`: nothing more to find."""
+    by_video: dict[str, list[FrameHit]] = {}
+    for hit in hits:
+        by_video.setdefault(hit.video_id, []).append(hit)
+    runs = []
+    for video_id, found in by_video.items():
+        found.sort(key=lambda h: h.timestamp)
+        interval = sampling_interval(found)
+        max_gap = gap * interval if interval else 0.0
+        current = [found[0]]
+        for hit in found[1:]:
+            if hit.timestamp - current[-1].timestamp <= max_gap + EPSILON:
+                current.append(hit)
+            else:
+                runs.append(Run(video_id, current, interval, not complete, not complete))
+                current = [hit]
+        runs.append(Run(video_id, current, interval, not complete, not complete))
+    return runs
+
+
+def _merge(runs: list[Run]) -> list[Run]:
+    """Runs of one video that overlap or lie within the sampling gap of each other become one."""
+    runs = sorted(runs, key=lambda r: (r.video_id, r.start))
+    merged: list[Run] = []
+    for run in runs:
+        last = merged[-1] if merged else None
+        near = last is not None and run.start - last.end <= max(last.max_gap, run.max_gap) + EPSILON
+        if last is not None and near and last.video_id == run.video_id:
+            frames = {h.frame: h for h in last.hits + run.hits}
+            last.hits = sorted(frames.values(), key=lambda h: h.timestamp)
+            last.grow_right = run.grow_right if run.end >= last.end else last.grow_right
+            last.interval = last.interval or run.interval
+        else:
+            merged.append(run)
+    return merged
+
+
+def _window(run: Run, side: str, flt: SearchFilter) -> tuple[float, float] | None:
+    """The time range just past one edge of a run (inside the search's time range), or None when there is none."""
+    if not run.interval:
+        return None
+    span = run.window[side] * run.interval
+    low, high = (run.end + EPSILON, run.end + span) if side == "right" else (run.start - span, run.start - EPSILON)
+    low = max(low, 0.0, flt.t_min if flt.t_min is not None else 0.0)
+    high = min(high, flt.t_max) if flt.t_max is not None else high
+    return None if high < low else (low, high)
+
+
+def _extend(run: Run, side: str, found: list[FrameHit], window_edge: float) -> None:
+    """Take the window's hits that continue the run without a gap; close the edge when the run ends inside it."""
+    found = sorted(found, key=lambda h: h.timestamp, reverse=side == "left")
+    edge = run.end if side == "right" else run.start
+    taken = []
+    for hit in found:
+        if abs(hit.timestamp - edge) > run.max_gap + EPSILON:
+            break
+        taken.append(hit)
+        edge = hit.timestamp
+    if side == "right":
+        run.hits = run.hits + taken
+    else:
+        run.hits = taken[::-1] + run.hits
+    if abs(window_edge - edge) > run.max_gap + EPSILON:
+        setattr(run, f"grow_{side}", False)
+    else:
+        run.window[side] *= 2
+
+
+def _grow(store: VectorStore, vector: np.ndarray, flt: SearchFilter, threshold: float, runs: list[Run]) -> list[Run]:
+    """Grow runs at their open edges until each ends, merging runs that meet: each step searches the window
+    past every open edge (one video, one time range each: the store scores just those frames), in one batch."""
+    while sum(len(r.hits) for r in runs) < MAX_FRAMES:
+        steps = []
+        for run in runs:
+            for side in ("left", "right"):
+                window = _window(run, side, flt) if getattr(run, f"grow_{side}") else None
+                if window is None:
+                    setattr(run, f"grow_{side}", False)
+                else:
+                    steps.append((run, side, window))
+        if not steps:
+            break
+        requests = [(SearchFilter(video_ids=(r.video_id,), t_min=low, t_max=high), _frames_in(r, low, high))
+                    for r, _, (low, high) in steps]
+        for (run, side, (low, high)), (_, asked), found in zip(steps, requests, store.search_batch(vector, requests, threshold),
+                                                               strict=True):
+            if len(found) >= asked:  # denser than the sampling rate says: a narrower window next time
+                run.window[side] = max(1, run.window[side] // 2)
+            else:
+                _extend(run, side, found, high if side == "right" else low)
+        runs = _merge(runs)
+    return runs

@@ -1,0 +1,63 @@
+"""The search index exists after every ingest: the CLI builds it at the end of `ingest results` / `ingest local`."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+from typer.testing import CliRunner
+
+from framesearch.cli import app
+from framesearch.store.edge import EdgeStore
+from framesearch.store.schema import INDEX
+from tests.conftest import MEDIA, needs_media, results_json
+
+runner = CliRunner()
+
+
+def write(path, count: int, dim: int = 8, seed: int = 0) -> np.ndarray:
+    vectors = np.random.default_rng(seed).normal(size=(count, dim))
+    frames = list(range(count))
+    path.write_text(json.dumps(results_json(frames, [f / 3 for f in frames], vectors.tolist())))
+    return vectors
+
+
+def test_ingest_results_leaves_the_frames_indexed(tmp_path):
+    count = INDEX.index_min_frames + 1000
+    vectors = write(tmp_path / "big.json", count)
+    result = runner.invoke(app, ["--store", str(tmp_path / "s"), "ingest", "results", str(tmp_path / "big.json"),
+                                 "--model", "clip/index"])
+    assert result.exit_code == 0, result.output
+    assert "search index built" in result.output
+    with EdgeStore(tmp_path / "s") as store:
+        status = store.index_status()
+        assert (status.points, status.indexed, status.pending) == (count, count, False)
+        hits = store.search(vectors[123], limit=1)
+        assert (hits[0].video_id, hits[0].frame) == ("big", 123)
+
+
+def test_a_store_written_without_a_build_is_indexed_by_the_next_ingest(tmp_path):
+    from framesearch.ingest.index import ingest_results
+    from framesearch.ingest.results import load_results_file
+
+    count = INDEX.index_min_frames + 500
+    write(tmp_path / "first.json", count)
+    with EdgeStore(tmp_path / "s") as store:  # a crash before the build: frames stored, none indexed
+        ingest_results(store, load_results_file(tmp_path / "first.json"), "first", model="clip/index")
+        assert store.index_status().indexed == 0
+    write(tmp_path / "second.json", 10, seed=1)
+    result = runner.invoke(app, ["--store", str(tmp_path / "s"), "ingest", "results", str(tmp_path / "second.json"),
+                                 "--model", "clip/index", "--json"])
+    assert result.exit_code == 0, result.output
+    with EdgeStore(tmp_path / "s") as store:
+        assert store.index_status().indexed >= count
+
+
+@pytest.mark.slow
+@needs_media
+def test_ingest_local_builds_the_index_once_at_the_end(tmp_path, tiny_clip_dir):
+    result = runner.invoke(app, ["--store", str(tmp_path / "s"), "ingest", "local", str(MEDIA / "videos" / "bikes.mp4"),
+                                 "--fps", "2", "--model", str(tiny_clip_dir)])
+    assert result.exit_code == 0, result.output
+    assert "search index built" in result.output

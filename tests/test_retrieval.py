@@ -1,0 +1,93 @@
+"""Segments are whole moments: a scene of thousands of matching frames comes back as one segment with its real
+edges, and the other matching videos still make the top results (stores built with `framesearch ingest results`)."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+from typer.testing import CliRunner
+
+from framesearch.cli import app
+from tests.conftest import results_json
+
+runner = CliRunner()
+DIM = 16
+FPS = 3.0
+
+
+def near(target: np.ndarray, count: int, rng: np.random.Generator, spread: float) -> np.ndarray:
+    """`count` unit vectors around `target` (cosine falls as `spread` grows)."""
+    v = target + rng.normal(size=(count, DIM)) * spread
+    return v / np.linalg.norm(v, axis=1, keepdims=True)
+
+
+def video(path, length: int, matches: dict[range, float], target: np.ndarray, rng: np.random.Generator) -> None:
+    """A results file of `length` frames at FPS: frames in each range near `target`, the rest far from it."""
+    far = rng.normal(size=(length, DIM))
+    far -= np.outer(far @ target, target) + 0.5 * target  # negative cosine with the target
+    vectors = far / np.linalg.norm(far, axis=1, keepdims=True)
+    for frames, spread in matches.items():
+        vectors[frames.start : frames.stop] = near(target, len(frames), rng, spread)
+    frames = list(range(length))
+    path.write_text(json.dumps(results_json(frames, [round(f / FPS, 4) for f in frames], vectors.tolist())))
+
+
+@pytest.fixture
+def library(tmp_path):
+    rng = np.random.default_rng(7)
+    target = np.zeros(DIM)
+    target[0] = 1.0
+    files = tmp_path / "results"
+    files.mkdir()
+    video(files / "long.json", 3000, {range(500, 2500): 0.02, range(2800, 2900): 0.06}, target, rng)
+    video(files / "bird.json", 90, {range(30, 60): 0.08}, target, rng)
+    video(files / "creek.json", 90, {range(10, 25): 0.1}, target, rng)
+    for i in range(4):
+        video(files / f"other{i}.json", 90, {}, target, rng)
+    store = tmp_path / "store"
+    result = runner.invoke(app, ["--store", str(store), "ingest", "results", *map(str, sorted(files.iterdir())),
+                                 "--model", "clip/long", "--fps", str(FPS)])
+    assert result.exit_code == 0, result.output
+    query = tmp_path / "query.json"
+    query.write_text(json.dumps(target.tolist()))
+    return store, query
+
+
+def search(store, query, *args: str) -> dict:
+    result = runner.invoke(app, ["--store", str(store), "search", "--vector-file", str(query), "--threshold", "0.8",
+                                 "--json", *args])
+    assert result.exit_code == 0, result.output
+    return json.loads(result.stdout)
+
+
+def test_a_long_scene_is_one_segment_with_its_edges_and_other_videos_still_rank(library):
+    store, query = library
+    answer = search(store, query, "--limit", "5")
+    segments = answer["results"]
+    long = [s for s in segments if s["video_id"] == "long"]
+    scene = max(long, key=lambda s: s["frame_count"])
+    assert scene["frame_count"] == 2000 and [f["frame"] for f in scene["frames"]] == list(range(500, 2500))
+    assert abs(scene["start"] - 500 / FPS) <= 1 / FPS and abs(scene["end"] - 2499 / FPS) <= 1 / FPS  # edges (snapped)
+    assert segments[0] == scene  # its best frame is the best of all
+    assert {"bird", "creek"} <= {s["video_id"] for s in segments}
+    bird = next(s for s in segments if s["video_id"] == "bird")
+    assert [f["frame"] for f in bird["frames"]] == list(range(30, 60))
+    later = [s for s in long if s is not scene]
+    assert later and [f["frame"] for f in later[0]["frames"]] == list(range(2800, 2900))
+    assert answer["count"] == len(segments) == 4  # every moment above the threshold, nothing else
+
+
+def test_segments_respect_the_time_range_and_the_limit(library):
+    store, query = library
+    segments = search(store, query, "--limit", "1", "--from", "300", "--to", "400")["results"]
+    assert len(segments) == 1 and segments[0]["video_id"] == "long"
+    times = [f["timestamp"] for f in segments[0]["frames"]]
+    assert (times[0], times[-1], len(times)) == (300.0, 400.0, 301)
+
+
+def test_frames_mode_still_returns_single_frames(library):
+    store, query = library
+    frames = search(store, query, "--limit", "7", "--mode", "frames")["results"]
+    assert len(frames) == 7 and all(f["score"] >= 0.8 for f in frames)

@@ -1,0 +1,126 @@
+"""The service never holds its event loop for engine work: the Qdrant Edge store lives in a child process,
+large uploads are parsed in a worker process, the search index is built in the background after uploads and
+jobs, and /healthz and searches answer (correctly) while it builds."""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+
+import httpx
+import numpy as np
+import pytest
+from fastapi.testclient import TestClient
+
+from framesearch.settings import Settings
+from framesearch.store.schema import INDEX
+from tests.conftest import results_json
+from tests.helpers.server import running_service, wait_until
+
+
+def children(pid: int) -> list[int]:
+    found = []
+    for task in Path(f"/proc/{pid}/task").iterdir():
+        found += [int(p) for p in (task / "children").read_text().split()]
+    return found
+
+
+def upload(base: str, video_id: str, vectors: np.ndarray) -> httpx.Response:
+    frames = list(range(len(vectors)))
+    body = json.dumps(results_json(frames, [round(f / 3, 4) for f in frames], vectors.round(4).tolist()))
+    return httpx.post(f"{base}/videos/{video_id}/results", params={"model": "clip/bg", "fps": 3}, content=body,
+                      headers={"content-type": "application/json"}, timeout=300)
+
+
+def health(base: str) -> dict:
+    return httpx.get(f"{base}/healthz", timeout=30).json()
+
+
+@pytest.mark.slow
+def test_served_edge_store_lives_in_a_child_process_and_healthz_answers_while_the_index_builds(tmp_path):
+    vectors = np.random.default_rng(5).normal(size=(10_000, 128))  # random vectors: a build of several seconds
+    with running_service({"FRAMESEARCH_STORE": str(tmp_path / "s")}, tmp_path / "serve.log") as service:
+        holder = int((tmp_path / "s" / "frames" / "lock").read_text().split()[1])
+        assert holder != service.proc.pid and holder in children(service.proc.pid)
+        answer = upload(service.base, "big", vectors)  # 11 MB of JSON: parsed in a worker process
+        assert answer.status_code == 201, answer.text
+        assert len(children(service.proc.pid)) >= 2  # the store process and the parser process
+        building = wait_until(lambda: (h := health(service.base))["indexing"] and h, 60, "a background index build")
+        assert building["frames"] == 10_000  # answered while the store process is busy building
+        query = vectors[4321] / np.linalg.norm(vectors[4321])
+        found = httpx.post(f"{service.base}/search", json={"vector": query.tolist(), "mode": "frames", "limit": 1},
+                           timeout=120).json()["results"]
+        assert (found[0]["video_id"], found[0]["frame"]) == ("big", 4321)  # correct during (or after) the build
+        done = wait_until(lambda: not (h := health(service.base))["indexing"] and h, 120, "the build to end")
+        assert done["indexed_frames"] == 10_000
+
+
+def test_the_app_builds_the_index_in_the_background_after_an_upload(tmp_path):
+    from framesearch.service.app import create_app
+
+    count = INDEX.index_min_frames + 500
+    vectors = np.random.default_rng(1).normal(size=(count, 8))
+    frames = list(range(count))
+    with TestClient(create_app(Settings(store=tmp_path / "s"))) as client:
+        assert client.get("/healthz").json()["indexed_frames"] == 0
+        answer = client.post("/videos/v/results", params={"model": "clip/bg"},
+                             json=results_json(frames, [f / 3 for f in frames], vectors.tolist()))
+        assert answer.status_code == 201, answer.text
+        wait_until(lambda: client.get("/healthz").json()["indexed_frames"] == count, 60, "the background index build")
+
+
+def test_uploads_are_streamed_to_disk_and_removed(tmp_path):
+    from framesearch.service.app import create_app
+
+    with TestClient(create_app(Settings(store=tmp_path / "s"))) as client:
+        body = results_json([0, 12], [0.0, 0.5], [[1.0, 0.0], [0.0, 1.0]])
+        assert client.post("/videos/a/results", params={"model": "clip/bg"}, json=body).status_code == 201
+        bad = client.post("/videos/b/results", content=b"{broken", headers={"content-type": "application/json"})
+        assert bad.status_code == 422 and "results upload for 'b'" in bad.json()["detail"]
+        assert os.listdir(tmp_path / "s" / "cache" / "uploads") == []
+
+
+def test_a_hosted_store_forwards_calls_and_errors_to_its_process(tmp_path):
+    from framesearch.errors import NotFound, StoreLocked
+    from framesearch.store.edge import EdgeStore
+    from framesearch.store.open import open_service_store
+    from framesearch.store.schema import FramePoint, VideoRecord
+
+    with open_service_store(Settings(store=tmp_path / "s")) as store:
+        store.ensure_collection("m/1", 2)
+        run = store.begin_run("a")  # one committed ingest run, as ingest/index.py writes it, call by call
+        store.upsert_frames([FramePoint("a", 0, 0.0, np.asarray([1.0, 0.0]), 2.0, "m/1", "results")], run)
+        assert store.frame_count() == 0  # not committed yet: invisible
+        store.commit_run(VideoRecord(video_id="a", model="m/1", source="results", frames=1, ingest_run=run))
+        store.finish_run("a", run)
+        assert store.info().model == "m/1" and store.frame_count() == 1
+        assert [h.video_id for h in store.search(np.asarray([1.0, 0.0]), limit=1)] == ["a"]
+        with pytest.raises(NotFound, match="'b'"):
+            store.get_video("b")
+        with pytest.raises(StoreLocked):
+            EdgeStore(tmp_path / "s")  # the store process holds it
+    with EdgeStore(tmp_path / "s") as again:  # and lets it go when closed
+        assert again.frame_count() == 1
+
+
+def test_a_hosted_store_whose_process_died_is_started_again_with_its_data(tmp_path):
+    import os
+    import signal
+
+    from framesearch.store.open import open_service_store
+    from framesearch.store.schema import FramePoint, VideoRecord
+
+    with open_service_store(Settings(store=tmp_path / "s")) as store:
+        store.ensure_collection("m/1", 2)
+        run = store.begin_run("a")
+        store.upsert_frames([FramePoint("a", 0, 0.0, np.asarray([1.0, 0.0]), 2.0, "m/1", "results")], run)
+        store.commit_run(VideoRecord(video_id="a", model="m/1", source="results", frames=1, ingest_run=run))
+        store.finish_run("a", run)
+        unfinished = store.begin_run("b")  # a write in progress when the store process dies
+        store.upsert_frames([FramePoint("b", 0, 0.0, np.asarray([0.0, 1.0]), 2.0, "m/1", "results")], unfinished)
+        os.kill(store._process.pid, signal.SIGKILL)
+        store._process.join(timeout=10)
+        assert [v.video_id for v in store.list_videos()] == ["a"]  # a new store process answers
+        assert store.frame_count() == 1 and store.stored_points() == 1  # b's unfinished write was rolled back
+        assert [h.video_id for h in store.search(np.asarray([0.0, 1.0]), limit=5, threshold=-1.0)] == ["a"]

@@ -1,0 +1,60 @@
+"""A CLI call loads only what it needs: `--help` no engine at all, a search no ONNX Runtime unless it embeds text,
+never torch or qdrant-client on the embedded store (checked in a fresh interpreter's sys.modules)."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from tests.conftest import results_json
+
+ROOT = Path(__file__).resolve().parents[1]
+HEAVY = {"onnxruntime", "torch", "qdrant_client", "av", "PIL", "fastapi", "uvicorn", "transformers", "tokenizers"}
+DUMP = """
+import atexit, json, sys
+out = sys.argv.pop(1)
+atexit.register(lambda: open(out, "w").write(json.dumps(sorted(m.split(".")[0] for m in sys.modules))))
+sys.argv[0] = "framesearch"
+from framesearch.cli import app
+app(prog_name="framesearch")
+"""
+
+
+def loaded(tmp_path: Path, *args: str) -> set[str]:
+    """Top-level packages imported by `framesearch ARGS` in a fresh interpreter."""
+    out = tmp_path / "modules.json"
+    done = subprocess.run([sys.executable, "-c", DUMP, str(out), *args], cwd=ROOT, capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr
+    return set(json.loads(out.read_text()))
+
+
+@pytest.fixture
+def store(tmp_path):
+    vectors = [[1.0, 0.5, 0, 0, 0, 0, 0, 0.25]] * 4
+    (tmp_path / "v.json").write_text(json.dumps(results_json([0, 12, 24, 36], [0, 0.5, 1, 1.5], vectors)))
+    (tmp_path / "q.json").write_text(json.dumps(vectors[0]))
+    loaded(tmp_path, "--store", str(tmp_path / "s"), "ingest", "results", str(tmp_path / "v.json"), "--model", "clip/startup")
+    return tmp_path
+
+
+def test_help_loads_no_engine_and_no_validation_library(tmp_path):
+    modules = loaded(tmp_path, "--help")
+    assert not modules & (HEAVY | {"numpy", "qdrant_edge", "pydantic_settings"})
+    assert not loaded(tmp_path, "search", "--help") & (HEAVY | {"numpy", "qdrant_edge"})
+
+
+def test_a_vector_search_loads_the_embedded_store_only(store):
+    modules = loaded(store, "--store", str(store / "s"), "search", "--vector-file", str(store / "q.json"))
+    assert "qdrant_edge" in modules
+    assert not modules & HEAVY
+
+
+@pytest.mark.slow
+def test_a_text_search_loads_onnx_runtime_but_no_torch_or_qdrant_client(tmp_path, tiny_clip_dir):
+    modules = loaded(tmp_path, "--store", str(tmp_path / "s"), "--model", str(tiny_clip_dir), "search", "red")
+    assert {"onnxruntime", "tokenizers"} <= modules
+    assert not modules & {"torch", "qdrant_client", "av", "fastapi", "transformers"}
