@@ -14,7 +14,8 @@ docs/search.md has the method's evaluation.
 
 The sample is the first frames in point-id order: ids are UUIDv5 hashes of (video, frame), so this is a
 deterministic pseudo-random sample that follows the library as it changes. Its vectors are cached per store
-under a version stamp (frame count and the videos' index times), so an ingest or delete refreshes it.
+under a version stamp (the store's write version, or the frame count and the videos' index times), so an
+ingest or delete refreshes it.
 """
 
 from __future__ import annotations
@@ -48,7 +49,7 @@ class Calibration:
         """The calibrated confidence (0-1) of a raw cosine score."""
         if not self.usable:
             return 1.0 if score >= self.best else 0.0
-        return float(np.clip((score - self.typical) / (self.best - self.typical), 0.0, 1.0))
+        return min(max((score - self.typical) / (self.best - self.typical), 0.0), 1.0)  # plain floats: per frame
 
     def raw_floor(self, confidence: float) -> float:
         """The raw cosine score at which the confidence reaches `confidence`."""
@@ -66,7 +67,11 @@ _LOCK = threading.Lock()
 
 
 def library_stamp(store: VectorStore) -> tuple:
-    """Changes whenever frames are added or removed, or a video is indexed again."""
+    """Changes whenever frames are added or removed, or a video is indexed again: the store's own version where
+    it keeps one (a store only this process writes), else the frame count and the videos' index times."""
+    version = store.library_version()
+    if version is not None:
+        return ("version", version)
     videos = tuple((r.video_id, r.indexed_at, r.frames) for r in store.list_videos())
     return (store.frame_count(), hash(videos))
 
@@ -85,8 +90,9 @@ def library_sample(store: VectorStore, size: int = SAMPLE_SIZE) -> np.ndarray:
     return sample.vectors
 
 
-def calibrate(store: VectorStore, vector: np.ndarray) -> Calibration | None:
-    """The query's calibration on this library, or None when the library is too small to say."""
+def calibrate(store: VectorStore, vector: np.ndarray, best: float | None = None) -> Calibration | None:
+    """The query's calibration on this library, or None when the library is too small to say. `best`: the
+    query's best score over the whole library, when the caller has already searched for it (else one lookup)."""
     sample = library_sample(store)
     if len(sample) < MIN_SAMPLE:
         return None
@@ -94,7 +100,9 @@ def calibrate(store: VectorStore, vector: np.ndarray) -> Calibration | None:
     if sample.shape[1] != query.shape[0]:
         return None
     scores = sample @ query
-    top = store.search(query, SearchFilter(), limit=1)
-    best = max(float(scores.max()), top[0].score if top else -1.0)
+    if best is None:
+        top = store.search(query, SearchFilter(), limit=1)
+        best = top[0].score if top else -1.0
+    best = max(float(scores.max()), best)
     calibration = Calibration(typical=float(scores.mean()), best=best)
     return calibration if calibration.usable else None

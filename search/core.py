@@ -21,10 +21,11 @@ from framesearch.search.models import (
 )
 from framesearch.search.negatives import NEGATIVE_OVERFETCH, Negative, drop_negatives
 from framesearch.search.prompts import query_vector
-from framesearch.search.retrieval import retrieve_segments
+from framesearch.search.retrieval import retrieve_segments, seed_count
 from framesearch.search.segments import SCORE_DIGITS, segments_of
 from framesearch.settings import Settings
 from framesearch.store.base import SearchFilter, VectorStore
+from framesearch.store.schema import FrameHit
 
 
 def search(
@@ -86,28 +87,54 @@ def resolve_threshold(
     return calibration.raw_floor(wanted), "calibrated", wanted
 
 
+def store_filter(filters: SearchFilters) -> SearchFilter:
+    return SearchFilter(tuple(filters.video_id), filters.t_min, filters.t_max)
+
+
 def retrieve(
-    store: VectorStore, vector: np.ndarray, filters: SearchFilters, threshold: float, limit: int
+    store: VectorStore,
+    vector: np.ndarray,
+    filters: SearchFilters,
+    threshold: float,
+    limit: int,
+    first: Sequence[FrameHit] | None = None,
+    calibration: Calibration | None = None,
 ) -> list[Segment] | list[FrameMatch]:
-    """The ranked moments (or frames) of the library above the raw `threshold`."""
-    flt = SearchFilter(tuple(filters.video_id), filters.t_min, filters.t_max)
-    if filters.mode == "segments":
-        return segments_of(retrieve_segments(store, vector, flt, limit, threshold))  # whole moments (search/retrieval.py)
-    hits = store.search(vector, flt, limit=limit, threshold=threshold)
-    return [
-        FrameMatch(video_id=h.video_id, frame=h.frame, timestamp=h.timestamp, score=round(h.score, SCORE_DIGITS))
-        for h in hits
-    ]
+    """The ranked moments (or frames) of the library above the raw `threshold`, each frame with its confidence
+    under `calibration`. `first`: the top frames for the filters with no threshold (`first_depth` of them), when
+    the caller has searched already."""
+    flt = store_filter(filters)
+    confidence = calibration.confidence if calibration is not None else None
+    if filters.mode == "segments":  # whole moments (search/retrieval.py)
+        return segments_of(retrieve_segments(store, vector, flt, limit, threshold, first), confidence)
+    if first is not None:
+        hits = [h for h in first if h.score >= threshold]
+    else:
+        hits = store.search(vector, flt, limit=limit, threshold=threshold)
+    matches = []
+    for h in hits:
+        score = round(h.score, SCORE_DIGITS)
+        matches.append(FrameMatch.model_construct(
+            video_id=h.video_id, frame=h.frame, timestamp=h.timestamp, score=score,
+            confidence=round(confidence(score), 4) if confidence else None,
+        ))
+    return matches
+
+
+def first_depth(mode: str, limit: int) -> int:
+    """How many frames `retrieve` searches for first (the seeds of a segment search)."""
+    return seed_count(limit) if mode == "segments" else limit
 
 
 def annotate(results: Sequence[Segment | FrameMatch], calibration: Calibration | None) -> None:
-    """Fill in each result's (and each segment frame's) calibrated confidence."""
+    """Fill in each result's (and each segment frame's) calibrated confidence where it is missing."""
     if calibration is None:
         return
     for result in results:
         result.confidence = round(calibration.confidence(result.score), 4)
         for frame in getattr(result, "frames", ()):
-            frame.confidence = round(calibration.confidence(frame.score), 4)
+            if frame.confidence is None:
+                frame.confidence = round(calibration.confidence(frame.score), 4)
 
 
 def search_vector(
@@ -122,10 +149,14 @@ def search_vector(
 ) -> SearchResponse:
     """Search with a query vector; `embedder` (the model that made it, if known) supplies the fallback threshold."""
     check_videos_known(store, filters.video_id)
-    calibration = calibrate(store, vector)
-    threshold, kind, min_confidence = resolve_threshold(filters, settings, embedder, calibration)
     limit = filters.limit or settings.limit
-    results = retrieve(store, vector, filters, threshold, limit * NEGATIVE_OVERFETCH if negatives else limit)
+    wanted = limit * NEGATIVE_OVERFETCH if negatives else limit
+    first = None
+    if store_filter(filters) == SearchFilter():  # the whole library: one search gives the best score and the seeds
+        first = store.search(vector, SearchFilter(), limit=first_depth(filters.mode, wanted))
+    calibration = calibrate(store, vector, best=None if first is None else first[0].score if first else -1.0)
+    threshold, kind, min_confidence = resolve_threshold(filters, settings, embedder, calibration)
+    results = retrieve(store, vector, filters, threshold, wanted, first, calibration)
     if filters.mode == "segments":
         results = snap_edges(store, results)
     annotate(results, calibration)

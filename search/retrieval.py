@@ -10,7 +10,10 @@ frames) fills any frame limit, comes back as scattered fragments, and crowds eve
    store scores just those frames; one batched call), and runs reaching a span's end grow by windows that
    double while the run goes on (again one batched call per step); runs that meet merge;
 3. while fewer than `limit` runs are known and the seeds were cut by K, search again with the known runs'
-   time ranges excluded, so other moments (of other videos, or later in the same one) come next.
+   time ranges excluded, so other moments (of other videos, or later in the same one) come next. When that
+   next search will likely be needed, it is sent with step 2's batch, leaving out the spans searched whole
+   (which hold no frame above the threshold outside the runs); its hits that fell in runs grown past their
+   spans are dropped, or, if it was cut by K, it is sent again after the growth, as before.
 
 A segment not found has its best frame at or below the K-th seed score, which every found run reaches: the
 best `limit` runs found are the best `limit` overall (as far as the ANN index finds the seeds).
@@ -63,27 +66,66 @@ class Run:
         return GAP_FACTOR * self.interval if self.interval else 0.0
 
 
+def seed_count(limit: int) -> int:
+    """How many frames the seed search of a segment search asks for (K)."""
+    return max(limit * SEED_FACTOR, MIN_SEEDS)
+
+
 def retrieve_segments(
-    store: VectorStore, vector: np.ndarray, flt: SearchFilter, limit: int, threshold: float
+    store: VectorStore,
+    vector: np.ndarray,
+    flt: SearchFilter,
+    limit: int,
+    threshold: float,
+    first: Sequence[FrameHit] | None = None,
 ) -> list[list[FrameHit]]:
-    """The frame hits of the best `limit` moments, best first (by their best frame), each in time order."""
-    seeds = max(limit * SEED_FACTOR, MIN_SEEDS)
+    """The frame hits of the best `limit` moments, best first (by their best frame), each in time order.
+    `first`: the top `seed_count(limit)` frames for `flt` with no threshold, when the caller has searched already."""
+    seeds = seed_count(limit)
     runs: list[Run] = []
-    for _ in range(MAX_ROUNDS):
-        excluded = replace(flt, exclude=flt.exclude + tuple((r.video_id, r.start, r.end) for r in runs))
-        hits = store.search(vector, excluded, limit=seeds, threshold=threshold)
-        cut = len(hits) == seeds
-        runs = _merge(runs + (_complete(store, vector, flt, threshold, hits) if cut else _runs(hits, complete=True)))
-        if not cut or len(runs) >= limit:
+    if first is not None:
+        hits = [h for h in first if h.score >= threshold]
+    else:
+        hits = store.search(vector, flt, limit=seeds, threshold=threshold)
+    for step in range(MAX_ROUNDS):
+        if len(hits) < seeds:  # every frame above the threshold outside the known runs: the search is complete
+            runs = _merge(runs + _runs(hits, complete=True))
             break
+        spans = _spans(hits, flt)
+        ahead = None  # the next round's seed search, sent with this round's span searches when it will likely be needed
+        if step + 1 < MAX_ROUNDS and len(runs) + len(spans) < limit and all(c.interval for c, _, _ in spans):
+            ahead = _excluding(flt, [(r.video_id, r.start, r.end) for r in runs] + [(c.video_id, lo, hi) for c, lo, hi in spans])
+        found, following = _complete(store, vector, flt, threshold, spans, ahead, seeds)
+        runs = _merge(runs + found)
+        if len(runs) >= limit or step + 1 == MAX_ROUNDS:
+            break
+        hits = _outside(following, runs, seeds)
+        if hits is None:
+            hits = store.search(vector, _excluding(flt, [(r.video_id, r.start, r.end) for r in runs]), limit=seeds,
+                                threshold=threshold)
     runs.sort(key=lambda r: (-r.best, r.video_id, r.start))
     return [r.hits for r in runs[:limit]]
 
 
-def _complete(store: VectorStore, vector: np.ndarray, flt: SearchFilter, threshold: float, seeds: list[FrameHit]) -> list[Run]:
-    """Whole runs around seeds that were cut by the seed limit: every frame above the threshold in the span of
-    each cluster of seeds (plus a window on each side), in one batched search; then grow runs that reach a span's
-    end. A span's search filters on one video and a time range, so the store scores just those frames."""
+def _excluding(flt: SearchFilter, ranges: list[tuple[str, float, float]]) -> SearchFilter:
+    return replace(flt, exclude=flt.exclude + tuple(ranges))
+
+
+def _outside(following: list[FrameHit] | None, runs: list[Run], seeds: int) -> list[FrameHit] | None:
+    """The next round's seeds from the search sent ahead (which left out the known runs and the spans searched
+    whole): its hits outside the runs as they are now, which is what a search leaving out the runs finds, unless
+    it was cut by K with some of its hits inside runs (runs grew past their spans): then None, search again."""
+    if following is None:
+        return None
+    ranges: dict[str, list[tuple[float, float]]] = {}
+    for run in runs:
+        ranges.setdefault(run.video_id, []).append((run.start, run.end))
+    outside = [h for h in following if not any(lo <= h.timestamp <= hi for lo, hi in ranges.get(h.video_id, ()))]
+    return None if len(following) >= seeds and len(outside) < len(following) else outside
+
+
+def _spans(seeds: list[FrameHit], flt: SearchFilter) -> list[tuple[Run, float, float]]:
+    """Each cluster of seeds with the time range to search around it (plus a window on each side)."""
     spans: list[tuple[Run, float, float]] = []
     for cluster in _runs(seeds, complete=False, gap=FIRST_WINDOW):
         if not cluster.interval:
@@ -93,20 +135,38 @@ def _complete(store: VectorStore, vector: np.ndarray, flt: SearchFilter, thresho
         low = max(cluster.start - reach, 0.0, flt.t_min if flt.t_min is not None else 0.0)
         high = min(cluster.end + reach, flt.t_max) if flt.t_max is not None else cluster.end + reach
         spans.append((cluster, low, high))
+    return spans
+
+
+def _complete(
+    store: VectorStore,
+    vector: np.ndarray,
+    flt: SearchFilter,
+    threshold: float,
+    spans: list[tuple[Run, float, float]],
+    ahead: SearchFilter | None,
+    seeds: int,
+) -> tuple[list[Run], list[FrameHit] | None]:
+    """Whole runs around seeds that were cut by the seed limit: every frame above the threshold in each span, in
+    one batched search (with the next round's seed search `ahead`, if given); then grow runs that reach a span's
+    end. A span's search filters on one video and a time range, so the store scores just those frames. Returns
+    the runs and the answer of the search ahead (None when a span was not searched whole: it cannot be used)."""
     requests = [(SearchFilter(video_ids=(c.video_id,), t_min=low, t_max=high), _frames_in(c, low, high))
                 for c, low, high in spans]
-    answers = store.search_batch(vector, requests, threshold)
+    answers = store.search_batch(vector, requests + ([(ahead, seeds)] if ahead is not None else []), threshold)
+    following = answers.pop() if ahead is not None else None
     runs: list[Run] = []
     for (cluster, low, high), (_, asked), found in zip(spans, requests, answers, strict=True):
         if not cluster.interval or len(found) >= asked:  # no known sampling rate, or denser than it says: grow from seeds
             runs += _runs(cluster.hits, complete=False)
+            following = None
             continue
         for run in _runs(found, complete=True):
             run.grow_left = run.start - low <= run.max_gap + EPSILON and low > (flt.t_min or 0.0)
             run.grow_right = high - run.end <= run.max_gap + EPSILON
             run.window = {"left": 2 * FIRST_WINDOW, "right": 2 * FIRST_WINDOW}
             runs.append(run)
-    return _grow(store, vector, flt, threshold, _merge(runs))
+    return _grow(store, vector, flt, threshold, _merge(runs)), following
 
 
 def _frames_in(run: Run, low: float, high: float) -> int:

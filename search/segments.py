@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 
 import numpy as np
 
@@ -11,6 +11,7 @@ from framesearch.search.models import FrameScore, Segment
 from framesearch.store.schema import FrameHit
 
 GAP_FACTOR = 1.5
+Confidence = Callable[[float], float]
 SCORE_DIGITS = 6
 
 
@@ -34,8 +35,14 @@ def _split(hits: list[FrameHit], max_gap: float) -> list[list[FrameHit]]:
     return runs
 
 
-def _segment(video_id: str, run: list[FrameHit]) -> Segment:
+def _segment(video_id: str, run: list[FrameHit], confidence: Confidence | None = None) -> Segment:
     peak = max(run, key=lambda h: h.score)
+    frames = []
+    for h in run:  # one per listed frame (hundreds per answer): built without validation, the values are typed
+        score = round(h.score, SCORE_DIGITS)
+        frames.append(FrameScore.model_construct(
+            frame=h.frame, timestamp=h.timestamp, score=score, confidence=round(confidence(score), 4) if confidence else None
+        ))
     return Segment(
         video_id=video_id,
         start=run[0].timestamp,
@@ -44,13 +51,14 @@ def _segment(video_id: str, run: list[FrameHit]) -> Segment:
         peak_time=peak.timestamp,
         peak_frame=peak.frame,
         frame_count=len(run),
-        frames=[FrameScore(frame=h.frame, timestamp=h.timestamp, score=round(h.score, SCORE_DIGITS)) for h in run],
+        frames=frames,
     )
 
 
-def segments_of(runs: Iterable[list[FrameHit]]) -> list[Segment]:
-    """Segments of runs already grouped (one video each, time order), in the order given."""
-    return [_segment(run[0].video_id, run) for run in runs if run]
+def segments_of(runs: Iterable[list[FrameHit]], confidence: Confidence | None = None) -> list[Segment]:
+    """Segments of runs already grouped (one video each, time order), in the order given; `confidence` turns a
+    frame's score into its calibrated confidence, when known."""
+    return [_segment(run[0].video_id, run, confidence) for run in runs if run]
 
 
 def group_segments(hits: Iterable[FrameHit], gap_factor: float = GAP_FACTOR) -> list[Segment]:

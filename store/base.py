@@ -126,6 +126,10 @@ class VectorStore(ABC):
         """Persist pending writes where the backend buffers them (Qdrant servers persist on their own)."""
         return None
 
+    def checkpoint(self) -> None:
+        """After a committed write: persist now or soon, as the backend sees fit (a flush unless it says otherwise)."""
+        self.flush()
+
     def ensure_space(self, frames: int, dim: int, what: str) -> None:
         """Refuse (DiskFull) a write of `frames` points that the disk cannot hold; stores on a server skip this."""
         return None
@@ -306,6 +310,11 @@ class VectorStore(ABC):
         return run
 
     # what searches see
+
+    def library_version(self) -> Any:
+        """A value that changes whenever what searches see may have changed, where the backend can tell cheaply
+        (a store only this process writes); None where it cannot (a server other processes write to)."""
+        return None
 
     def _changed(self) -> None:
         with self._runs.lock:

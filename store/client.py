@@ -17,6 +17,7 @@ from framesearch.store.cluster import Layout
 from framesearch.store.guard import engine_errors
 from framesearch.store.runs import RUN_KIND
 from framesearch.store.schema import (
+    HIT_FIELDS,
     HNSW_EF,
     INDEX,
     INDEXED_FIELDS,
@@ -208,7 +209,7 @@ class ClientStore(VectorStore):
                 query_filter=_client_filter(flt),
                 limit=limit,
                 score_threshold=threshold,
-                with_payload=True,
+                with_payload=list(HIT_FIELDS),
                 search_params=self._params(limit),
             )
         return [(p.payload or {}, p.score) for p in result.points]
@@ -219,7 +220,7 @@ class ClientStore(VectorStore):
         m = _models()
         batch = [
             m.QueryRequest(query=vector, filter=_client_filter(flt), limit=limit, score_threshold=threshold,
-                           with_payload=True, params=self._params(limit))
+                           with_payload=list(HIT_FIELDS), params=self._params(limit))
             for flt, limit in requests
         ]
         with self._guard("searching"):

@@ -15,6 +15,7 @@ import logging
 import os
 import shutil
 import sys
+import time
 import uuid
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -26,6 +27,7 @@ from framesearch.store.base import Kind, SearchFilter, StoredPoint, VectorStore
 from framesearch.store.guard import CHECK_HINT, engine_errors, is_panic, translate
 from framesearch.store.runs import RUN_KIND
 from framesearch.store.schema import (
+    HIT_FIELDS,
     HNSW_EF,
     INDEX,
     INDEXED_FIELDS,
@@ -43,6 +45,7 @@ log = logging.getLogger(__name__)
 SCROLL_PAGE = 1000
 FACET_LIMIT = 10_000_000
 DEFAULT_RESERVE_MB = 256
+CHECKPOINT_S = 30.0  # an ingest persists segments at most this often (the write-ahead log holds every update)
 
 
 def _edge():
@@ -129,7 +132,11 @@ class EdgeStore(VectorStore):
     ) -> None:
         self.hnsw_ef, self.index = hnsw_ef, index
         self._pending = self._written = False
+        self._flushed_at = time.monotonic()
         self._videos: list[Any] | None = None
+        self._records: dict[str, Any] = {}  # video records read by get_video, kept between writes like the list
+        self._version = 0  # bumped by every write: what searches see may have changed
+        self._opening = uuid.uuid4().hex  # with the version: another opening of the store never reads as this one
         self.root = Path(root) / collection
         self.description = f"store {Path(root)} (collection {collection!r})"
         self.reserve_mb = reserve_mb
@@ -306,6 +313,7 @@ class EdgeStore(VectorStore):
     def _upsert(self, kind: Kind, ids: list[str], vectors: list[list[float]], payloads: list[dict]) -> None:
         q = _edge()
         points = [q.Point(pid, vec, payload) for pid, vec, payload in zip(ids, vectors, payloads, strict=False)]
+        self._version += 1  # before and after (in _touched): a read overlapping the write keeps nothing
         with engine_errors(self.description, f"writing {len(points)} {kind} points"):
             self._shard(kind).update(q.UpdateOperation.upsert_points(points))
         self._touched(kind)
@@ -319,7 +327,7 @@ class EdgeStore(VectorStore):
             limit=limit,
             query=q.Query.Nearest(vector),
             filter=_edge_filter(flt),
-            with_payload=True,
+            with_payload=q.PayloadSelector.Include(list(HIT_FIELDS)),  # only what a hit needs: payloads cost per point
             score_threshold=threshold,
             params=q.SearchParams(hnsw_ef=max(self.hnsw_ef, limit), quantization=quantization),
         )
@@ -365,6 +373,7 @@ class EdgeStore(VectorStore):
         condition = _edge_filter(flt)
         if condition is None:
             raise ValueError("refusing to delete without a filter")
+        self._version += 1
         with engine_errors(self.description, f"deleting {kind} points"):
             self._shard(kind).update(q.UpdateOperation.delete_points_by_filter(condition))
         self._touched(kind)
@@ -394,16 +403,34 @@ class EdgeStore(VectorStore):
 
     def list_videos(self) -> list[Any]:
         """The library's records, kept between writes (one process writes an Edge store: this one)."""
-        if self._videos is None:
-            self._videos = super().list_videos()
-        return list(self._videos)
+        videos, version = self._videos, self._version
+        if videos is None:
+            videos = super().list_videos()
+            if version == self._version:  # kept only if nothing was written while it was read
+                self._videos = videos
+        return list(videos)
+
+    def get_video(self, video_id: str) -> Any:
+        """One video's record, kept between writes like the list (a search reads the records of its answers)."""
+        record, version = self._records.get(video_id), self._version
+        if record is None:
+            record = super().get_video(video_id)
+            if version == self._version:  # kept only if nothing was written while it was read
+                self._records[video_id] = record
+        return record.model_copy()
+
+    def library_version(self) -> tuple[str, int]:
+        """Changes with every write (one process writes an Edge store: this one)."""
+        return self._opening, self._version
 
     def _touched(self, kind: Kind) -> None:
         """Note a write: frames wait for an index build, and the kept video list is stale after a record changes."""
         self._pending = self._pending or kind == "frames"
         self._written = True
+        self._version += 1
         if kind == "videos":
             self._videos = None
+            self._records = {}
 
     def _retrieve(self, kind: Kind, ids: list[str], with_vectors: bool = False) -> list[StoredPoint]:
         with engine_errors(self.description, f"reading {kind}"):
@@ -425,6 +452,14 @@ class EdgeStore(VectorStore):
         for kind, shard in self._shards.items():
             with engine_errors(self.description, f"flushing {kind}"):
                 shard.flush()
+        self._flushed_at = time.monotonic()
+
+    def checkpoint(self) -> None:
+        """Flush when the last flush is over CHECKPOINT_S old. Every update is in the write-ahead log when its call
+        returns, so a kill loses nothing without a flush; flushing bounds the log the next open replays (a bulk
+        ingest of short videos flushing after each one spent most of its time flushing)."""
+        if self._written and time.monotonic() - self._flushed_at >= CHECKPOINT_S:
+            self.flush()
 
     def close(self) -> None:
         try:

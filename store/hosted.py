@@ -142,8 +142,8 @@ class HostedStore:
             self._process.kill()
 
 
-_READS = {"info", "search", "search_batch", "frame_vector", "frame_count", "frame_hits", "get_video", "list_videos",
-          "index_status", "flush"}
+_READS = {"info", "search", "search_batch", "frame_vector", "frame_vectors", "frame_count", "frame_hits", "get_video",
+          "list_videos", "index_status", "flush", "checkpoint", "library_version", "sample_vectors", "video_frames"}
 _BATCH_WRITES = {"upsert_frames"}  # many per ingest: the cache is refreshed by the ingest's last steps
 
 

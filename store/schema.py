@@ -28,6 +28,7 @@ RUN = "ingest_run"
 KIND = "kind"  # in the videos collection: absent for video records, "run" for run markers (store/runs.py)
 
 INDEXED_FIELDS = {VIDEO_ID: "keyword", TIMESTAMP: "float", RUN: "keyword"}
+HIT_FIELDS = (VIDEO_ID, FRAME, TIMESTAMP, FPS)  # what a search reads of each hit's payload (FrameHit)
 
 SOURCES = ("roboflow", "results", "local")
 HNSW_EF = 128  # default search breadth (setting `hnsw_ef`); README "Benchmarks" has the recall-vs-latency curve

@@ -91,3 +91,51 @@ def test_frames_mode_still_returns_single_frames(library):
     store, query = library
     frames = search(store, query, "--limit", "7", "--mode", "frames")["results"]
     assert len(frames) == 7 and all(f["score"] >= 0.8 for f in frames)
+
+
+def peaked(path, length: int, moments: list[tuple[int, int, float]], target: np.ndarray) -> np.ndarray:
+    """A results file whose frames score exactly cos(angle) against `target`: each moment (centre, half width, top)
+    scores `top` at its centre, falling steadily to 0.85 at its edges; every other frame scores about -0.4.
+    Returns the scores."""
+    other = np.zeros(DIM)
+    other[1] = 1.0
+    angles = np.full(length, 2.0)
+    for centre, half, top in moments:
+        frames = np.arange(centre - half, centre + half + 1)
+        angles[frames] = np.arccos(top) + (np.arccos(0.85) - np.arccos(top)) * np.abs(frames - centre) / half
+    vectors = np.outer(np.cos(angles), target) + np.outer(np.sin(angles), other)
+    frames = list(range(length))
+    path.write_text(json.dumps(results_json(frames, [round(f / FPS, 4) for f in frames], vectors.tolist())))
+    return np.cos(angles)
+
+
+@pytest.mark.parametrize("moments", [
+    # one scene far longer than the span searched around its seeds: it grows, and the search sent ahead for the
+    # next round finds only its own frames (cut by K): searched again without them, the bird still ranks
+    {"long": [(1500, 1300, 0.999)], "bird": [(45, 15, 0.95)]},
+    # a scene a little longer than its span: the search ahead finds its last frames and the bird's whole moment
+    # (not cut): the scene's frames are dropped from it and the bird's moment is complete
+    {"mid": [(500, 90, 0.999)], "bird": [(45, 2, 0.95)]},
+    # several moments per video, fewer than the limit
+    {"a": [(300, 40, 0.999), (900, 150, 0.97)], "b": [(200, 100, 0.98), (600, 3, 0.9)], "c": []},
+], ids=["long scene", "scene past its span", "several"])
+def test_segments_are_exactly_the_runs_above_the_threshold(tmp_path, moments):
+    """Whatever path the retrieval takes, the answer is every run of frames above the threshold, whole, once."""
+    target = np.zeros(DIM)
+    target[0] = 1.0
+    (tmp_path / "results").mkdir()
+    expected = {}
+    for name, found in moments.items():
+        scores = peaked(tmp_path / "results" / f"{name}.json", 3000 if name == "long" else 1200, found, target)
+        above = np.flatnonzero(scores >= 0.8)
+        runs = np.split(above, np.flatnonzero(np.diff(above) > 1) + 1) if above.size else []
+        expected.update({(name, int(r[0])): list(map(int, r)) for r in runs})
+    store = tmp_path / "store"
+    files = sorted(map(str, (tmp_path / "results").iterdir()))
+    done = runner.invoke(app, ["--store", str(store), "ingest", "results", *files, "--model", "clip/peaks", "--fps", str(FPS)])
+    assert done.exit_code == 0, done.output
+    query = tmp_path / "query.json"
+    query.write_text(json.dumps(target.tolist()))
+    segments = search(store, query, "--limit", "5")["results"]
+    found = {(s["video_id"], s["frames"][0]["frame"]): [f["frame"] for f in s["frames"]] for s in segments}
+    assert found == expected and len(segments) == len(expected)
