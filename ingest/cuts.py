@@ -37,13 +37,16 @@ class CutDetector:
             min_scene_len=max(1, round(MIN_SHOT_SECONDS * self.rate)), weights=weights, min_content_val=MIN_CONTENT
         )
         self._timecode = sd.FrameTimecode
+        from av.video.reformatter import VideoReformatter
+
+        self._scale = VideoReformatter()  # one scaler for every frame: a fresh one per frame costs more than the scaling
         self._times: list[float] = []
         self._cuts: list[float] = []
 
     def feed(self, frame: Any, timestamp: float) -> None:
         """One decoded frame (a PyAV VideoFrame) shown at `timestamp` seconds."""
         height = max(2, round(self.width * frame.height / max(frame.width, 1) / 2) * 2)
-        pixels = frame.to_ndarray(format="bgr24", width=self.width, height=height)
+        pixels = self._scale.reformat(frame, self.width, height, "bgr24").to_ndarray()
         position = self._timecode(len(self._times), self.rate)
         self._times.append(timestamp)
         self._add(self.detector.process_frame(position, pixels))
