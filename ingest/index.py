@@ -100,7 +100,7 @@ def index_frames(
         raise
     store.finish_run_after_commit(video.video_id, run)
     try:
-        store.flush()
+        store.checkpoint()  # an embedded store flushes every so often, and when closed (the log holds the updates)
     except FrameSearchError as exc:  # committed and in the write-ahead log: a slow reopen at worst
         log.warning("flush after indexing %r failed: %s", video.video_id, exc)
     return record
