@@ -81,7 +81,8 @@ def test_inference_sdk_gets_from_the_standin_what_our_client_gets(inference_stan
 
 
 @pytest.mark.slow
-def test_the_roboflow_sdk_runs_video_inference_against_the_standin(roboflow_standin, sample_video, tmp_path):
+def test_the_roboflow_sdk_runs_video_inference_against_the_standin(roboflow_standin, sample_video, tmp_path,
+                                                                    roboflow_text_model):
     python = oracle_python("roboflow.models.clip")
     theirs = run_oracle(python, "roboflow-video", roboflow_standin.api_url, KEY, str(sample_video), "2")
 
@@ -94,7 +95,8 @@ def test_the_roboflow_sdk_runs_video_inference_against_the_standin(roboflow_stan
     saved = tmp_path / "sdk-results.json"
     saved.write_text(json.dumps(results))
     store = str(tmp_path / "store")
-    indexed = runner.invoke(app, ["--store", store, "ingest", "results", str(saved), "--video-id", "via-sdk", "--fps", "2"])
+    indexed = runner.invoke(app, ["--store", str(tmp_path / "sdk-store"), "ingest", "results", str(saved), "--video-id",
+                                  "via-sdk", "--fps", "2", "--model", str(roboflow_text_model)])  # the stand-in's 8-d CLIP
     assert indexed.exit_code == 0, indexed.output
 
     ours = runner.invoke(app, ["--store", store, "ingest", "roboflow", str(sample_video), "--fps", "2",
