@@ -11,11 +11,12 @@ from pathlib import Path
 import numpy as np
 
 from framesearch.embedders.base import ImageEmbedder, recorded_name
-from framesearch.ingest.cuts import CutDetector
+from framesearch.ingest.cuts import BackgroundCuts, CutDetector
 from framesearch.ingest.ids import file_video_id, same_bytes_warning
 from framesearch.ingest.index import index_frames
 from framesearch.ingest.video import (
     DecodeTrack,
+    Prefetch,
     SampledFrame,
     VideoInfo,
     prefetch,
@@ -46,10 +47,10 @@ def expected_samples(info: VideoInfo, fps: float) -> int | None:
 
 
 def embedded_batches(
-    frames: Iterator[SampledFrame], embedder: ImageEmbedder, batch_size: int = BATCH
+    frames: Iterator[SampledFrame] | Prefetch, embedder: ImageEmbedder, batch_size: int = BATCH
 ) -> Iterator[tuple[list[SampledFrame], np.ndarray]]:
     """Batches of sampled frames with their vectors (frames are decoded in a reader thread meanwhile)."""
-    it = prefetch(frames)
+    it = iter(frames) if isinstance(frames, Prefetch) else prefetch(frames)
     while batch := list(islice(it, batch_size)):
         yield batch, embedder.embed_images([f.image for f in batch])
 
@@ -118,22 +119,26 @@ def ingest_video(
         warn(same)
     record = video_record(info, video_id=video_id, model=name, fps=fps, digest=digest)
     done = 0
-    detector = CutDetector(info.fps)
     track = DecodeTrack()
+    # Three threads at once: decoding (started before the store is prepared), cut detection on every decoded
+    # frame, and here the model on the sampled ones, then the store writes.
+    with BackgroundCuts(CutDetector(info.fps)) as detector, Prefetch(
+        sample_frames(path, fps, embedder.input_size, on_frame=detector.feed, track=track)
+    ) as frames:
 
-    def points() -> Iterator[list[FramePoint]]:
-        nonlocal done
-        frames = sample_frames(path, fps, embedder.input_size, on_frame=detector.feed, track=track)
-        for batch, vecs in embedded_batches(frames, embedder, batch_size):
-            done += len(batch)
-            if progress:
-                progress(done, total)
-            yield [FramePoint(video_id, f.index, f.timestamp, v, fps, name, "local") for f, v in zip(batch, vecs, strict=True)]
-        record.cuts = detector.cuts()  # every frame has been decoded: the record is written after this
-        decoded(record, info, track, path, warn)
+        def points() -> Iterator[list[FramePoint]]:
+            nonlocal done
+            for batch, vecs in embedded_batches(frames, embedder, batch_size):
+                done += len(batch)
+                if progress:
+                    progress(done, total)
+                pairs = zip(batch, vecs, strict=True)
+                yield [FramePoint(video_id, f.index, f.timestamp, v, fps, name, "local") for f, v in pairs]
+            record.cuts = detector.cuts()  # every frame has been decoded: the record is written after this
+            decoded(record, info, track, path, warn)
 
-    dim = getattr(embedder, "dim", 0) or None  # a remote embedder learns its size from its first answer
-    return index_frames(store, record, points(), model_path=embedder.model_path, dim=dim, expected_frames=total)
+        dim = getattr(embedder, "dim", 0) or None  # a remote embedder learns its size from its first answer
+        return index_frames(store, record, points(), model_path=embedder.model_path, dim=dim, expected_frames=total)
 
 
 def decoded(record: VideoRecord, info: VideoInfo, track: DecodeTrack, path: Path, warn: Warn | None) -> None:

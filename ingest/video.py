@@ -354,38 +354,60 @@ def _decode_all(
 _DONE = object()
 
 
-def prefetch(frames: Iterator[SampledFrame], depth: int = 64) -> Iterator[SampledFrame]:
-    """Run a frame generator in a reader thread feeding a bounded queue, so decoding overlaps embedding."""
-    buffer: queue.Queue = queue.Queue(maxsize=depth)
-    stop = threading.Event()
+class Prefetch:
+    """A frame generator run in a reader thread feeding a bounded queue, so decoding overlaps embedding. The
+    thread starts at once (decoding goes on while the caller prepares the store); iterate it once, and close it
+    (or use it as a context manager) when done or abandoned."""
 
-    def reader() -> None:
+    def __init__(self, frames: Iterator[Any], depth: int = 64) -> None:
+        self._buffer: queue.Queue = queue.Queue(maxsize=depth)
+        self._stop = threading.Event()
+        self._frames = frames
+        self._thread = threading.Thread(target=self._read, name="framesearch-decode", daemon=True)
+        self._thread.start()
+
+    def _read(self) -> None:
         try:
-            for item in frames:
-                if stop.is_set():
+            for item in self._frames:
+                if self._stop.is_set():
                     return
-                buffer.put(item)
-            buffer.put(_DONE)
+                self._buffer.put(item)
+            self._buffer.put(_DONE)
         except BaseException as exc:  # handed to the consumer, re-raised there
-            buffer.put(exc)
+            self._buffer.put(exc)
 
-    thread = threading.Thread(target=reader, name="framesearch-decode", daemon=True)
-    thread.start()
-    try:
-        while True:
-            item = buffer.get()
-            if item is _DONE:
-                return
-            if isinstance(item, BaseException):
-                raise item
-            yield item
-    finally:
-        stop.set()
-        while thread.is_alive():
+    def __iter__(self) -> Iterator[Any]:
+        try:
+            while True:
+                item = self._buffer.get()
+                if item is _DONE:
+                    return
+                if isinstance(item, BaseException):
+                    raise item
+                yield item
+        finally:
+            self.close()
+
+    def close(self) -> None:
+        """Stop the reader (it ends at its next item) and wait for it."""
+        self._stop.set()
+        while self._thread.is_alive():
             try:
-                buffer.get_nowait()
+                self._buffer.get_nowait()
             except queue.Empty:
-                thread.join(timeout=0.05)
+                self._thread.join(timeout=0.05)
+
+    def __enter__(self) -> Prefetch:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
+def prefetch(frames: Iterator[SampledFrame], depth: int = 64) -> Iterator[SampledFrame]:
+    """Iterate a frame generator run in a reader thread (`Prefetch`) started at the first item, closed when the
+    iteration ends."""
+    yield from Prefetch(frames, depth)
 
 
 def frame_at(path: Path, timestamp: float, short_side: int | None = None) -> np.ndarray:
