@@ -75,6 +75,9 @@ def session_options(threads: int | None = None) -> Any:
     threads = threads or os.cpu_count() or 1
     opts.intra_op_num_threads = threads
     opts.inter_op_num_threads = 1
+    # idle pool threads sleep instead of spinning: a spinning pool takes the cores that decoding and cut detection
+    # need while an ingest overlaps them (and burns CPU on a shared machine)
+    opts.add_session_config_entry("session.intra_op.allow_spinning", "0")
     opts.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
     return opts
 
