@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import errno
 import functools
+import os
 import sys
 from collections.abc import Callable
 from pathlib import Path
@@ -145,6 +146,21 @@ def main(
 ) -> None:
     """Global options apply to every command (and may also be given after the command)."""
     ctx.obj = {"store": store, "qdrant_url": qdrant_url, "model": model, "collection": collection}
+    if ctx.invoked_subcommand != "serve":
+        one_blas_thread()
+
+
+BLAS_THREAD_VARS = ("OPENBLAS_NUM_THREADS", "GOTO_NUM_THREADS", "OMP_NUM_THREADS")
+
+
+def one_blas_thread() -> None:
+    """Start numpy's OpenBLAS with one thread unless the user chose a number (a variable OpenBLAS reads).
+
+    A command is one short process whose numpy work is matrix-vector products over at most a few thousand
+    vectors; OpenBLAS starts a busy-waiting thread per core when numpy loads, which cost more CPU than the
+    search itself (45 ms on 2 cores; more with more cores). `serve` keeps the pool: it pays it once."""
+    if "numpy" not in sys.modules and not any(name in os.environ for name in BLAS_THREAD_VARS):
+        os.environ["OPENBLAS_NUM_THREADS"] = "1"
 
 
 def settings_for(ctx: typer.Context, **overrides: Any) -> Settings:

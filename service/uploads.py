@@ -33,25 +33,17 @@ def safe_suffix(filename: str) -> str:
     return suffix if re.fullmatch(r"\.[a-z0-9]{1,8}", suffix) else ""
 
 
-class _MultipartSink:
-    """Callbacks for python-multipart: fields into a dict, the `file` part into a file on disk."""
+class _PartSink:
+    """python-multipart callbacks shared by the sinks: each part's headers are gathered, then handed on."""
 
-    def __init__(self, folder: Path, limit: int) -> None:
-        self.folder, self.limit = folder, limit
-        self.fields: dict[str, str] = {}
-        self.upload: SavedUpload | None = None
+    def __init__(self) -> None:
         self._header = b""
         self._value = b""
         self._headers: dict[bytes, bytes] = {}
-        self._name = ""
-        self._filename: str | None = None
-        self._buffer = bytearray()
-        self._file: BinaryIO | None = None
-        self._size = 0
 
     def callbacks(self) -> dict[str, Any]:
         return {
-            "on_part_begin": self._begin,
+            "on_part_begin": self._part_begin,
             "on_header_field": lambda data, start, end: setattr(self, "_header", self._header + data[start:end]),
             "on_header_value": lambda data, start, end: setattr(self, "_value", self._value + data[start:end]),
             "on_header_end": self._header_end,
@@ -60,17 +52,47 @@ class _MultipartSink:
             "on_part_end": self._end,
         }
 
-    def _begin(self) -> None:
-        self._headers, self._buffer, self._filename, self._name = {}, bytearray(), None, ""
+    def _part_begin(self) -> None:
+        self._headers = {}
+        self._begin()
 
     def _header_end(self) -> None:
         self._headers[self._header.lower()] = self._value
         self._header, self._value = b"", b""
 
-    def _headers_finished(self) -> None:
+    def _disposition(self) -> dict[bytes, bytes]:
         from python_multipart.multipart import parse_options_header
 
-        _, options = parse_options_header(self._headers.get(b"content-disposition", b""))
+        return parse_options_header(self._headers.get(b"content-disposition", b""))[1]
+
+    def _begin(self) -> None: ...
+
+    def _headers_finished(self) -> None: ...
+
+    def _data(self, data: bytes, start: int, end: int) -> None: ...
+
+    def _end(self) -> None: ...
+
+
+class _MultipartSink(_PartSink):
+    """Callbacks for python-multipart: fields into a dict, the `file` part into a file on disk."""
+
+    def __init__(self, folder: Path, limit: int) -> None:
+        super().__init__()
+        self.folder, self.limit = folder, limit
+        self.fields: dict[str, str] = {}
+        self.upload: SavedUpload | None = None
+        self._name = ""
+        self._filename: str | None = None
+        self._buffer = bytearray()
+        self._file: BinaryIO | None = None
+        self._size = 0
+
+    def _begin(self) -> None:
+        self._buffer, self._filename, self._name = bytearray(), None, ""
+
+    def _headers_finished(self) -> None:
+        options = self._disposition()
         self._name = options.get(b"name", b"").decode("utf-8", "replace")
         filename = options.get(b"filename")
         if filename is not None and self._name == FILE_FIELD:
@@ -167,39 +189,20 @@ def refuse_declared_size(headers: Any, max_mb: int) -> None:
         raise PayloadTooLarge(f"upload exceeds the limit of {max_mb} MB")
 
 
-class _FieldSink:
+class _FieldSink(_PartSink):
     """Callbacks for python-multipart that keep the bytes of one named part and drop the rest."""
 
     def __init__(self, field: str, limit: int) -> None:
+        super().__init__()
         self.field, self.limit = field, limit
         self.data: bytearray | None = None
-        self._header = b""
-        self._value = b""
-        self._disposition = b""
         self._wanted = False
 
-    def callbacks(self) -> dict[str, Any]:
-        return {
-            "on_part_begin": self._begin,
-            "on_header_field": lambda data, start, end: setattr(self, "_header", self._header + data[start:end]),
-            "on_header_value": lambda data, start, end: setattr(self, "_value", self._value + data[start:end]),
-            "on_header_end": self._header_end,
-            "on_headers_finished": self._headers_finished,
-            "on_part_data": self._data,
-        }
-
     def _begin(self) -> None:
-        self._disposition, self._wanted = b"", False
-
-    def _header_end(self) -> None:
-        if self._header.lower() == b"content-disposition":
-            self._disposition = self._value
-        self._header, self._value = b"", b""
+        self._wanted = False
 
     def _headers_finished(self) -> None:
-        from python_multipart.multipart import parse_options_header
-
-        name = parse_options_header(self._disposition)[1].get(b"name", b"").decode("utf-8", "replace")
+        name = self._disposition().get(b"name", b"").decode("utf-8", "replace")
         self._wanted = name == self.field
         if self._wanted:
             if self.data is not None:

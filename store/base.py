@@ -48,6 +48,8 @@ log = logging.getLogger(__name__)
 
 Kind = Literal["frames", "videos"]
 VISIBILITY_TRIES = 3
+SCROLL_PAGE = 1000  # points per page when a backend scrolls
+FACET_LIMIT = 10_000_000  # distinct values a facet count may return (every video)
 
 
 @dataclass(frozen=True)

@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import Any
 
 from framesearch.errors import StoreError
-from framesearch.store.base import Kind, SearchFilter, StoredPoint, VectorStore
+from framesearch.store.base import FACET_LIMIT, SCROLL_PAGE, Kind, SearchFilter, StoredPoint, VectorStore
 from framesearch.store.cluster import Layout
 from framesearch.store.guard import engine_errors
 from framesearch.store.runs import RUN_KIND
@@ -29,11 +29,8 @@ from framesearch.store.schema import (
     IndexConfig,
     IndexStatus,
 )
-from framesearch.store.space import ensure_space, estimate_bytes
+from framesearch.store.space import DEFAULT_RESERVE_MB, ensure_space, estimate_bytes
 
-SCROLL_PAGE = 1000
-FACET_LIMIT = 10_000_000
-DEFAULT_RESERVE_MB = 256
 INDEX_POLL_S = 0.5
 INDEX_WAIT_S = 3600.0
 

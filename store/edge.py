@@ -23,7 +23,7 @@ from typing import Any
 
 from framesearch.errors import DiskFull, StoreDamaged, StoreError, StoreLocked
 from framesearch.store import edge_files as files
-from framesearch.store.base import Kind, SearchFilter, StoredPoint, VectorStore
+from framesearch.store.base import FACET_LIMIT, SCROLL_PAGE, Kind, SearchFilter, StoredPoint, VectorStore
 from framesearch.store.guard import CHECK_HINT, engine_errors, is_panic, translate
 from framesearch.store.runs import RUN_KIND
 from framesearch.store.schema import (
@@ -39,12 +39,9 @@ from framesearch.store.schema import (
     IndexConfig,
     IndexStatus,
 )
-from framesearch.store.space import ensure_space, estimate_bytes
+from framesearch.store.space import DEFAULT_RESERVE_MB, ensure_space, estimate_bytes
 
 log = logging.getLogger(__name__)
-SCROLL_PAGE = 1000
-FACET_LIMIT = 10_000_000
-DEFAULT_RESERVE_MB = 256
 CHECKPOINT_S = 30.0  # an ingest persists segments at most this often (the write-ahead log holds every update)
 
 

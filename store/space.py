@@ -13,6 +13,7 @@ from pathlib import Path
 from framesearch.errors import DiskFull
 
 MB = 1024 * 1024
+DEFAULT_RESERVE_MB = 256  # free space a store keeps (the min_free_mb setting)
 VECTOR_COPIES = 3  # a vector is written to the WAL and to a segment, and copied again when segments are optimised
 POINT_OVERHEAD = 2048  # payload, WAL entry, id tracker and payload-index entries of one point
 FLOOR = MB  # whatever the reserve, a write needs a few pages of its own

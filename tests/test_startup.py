@@ -4,30 +4,34 @@ never torch or qdrant-client on the embedded store (checked in a fresh interpret
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 from pathlib import Path
 
 import pytest
 
+from framesearch.cli.main import BLAS_THREAD_VARS
 from tests.conftest import results_json
 
 ROOT = Path(__file__).resolve().parents[1]
 HEAVY = {"onnxruntime", "torch", "qdrant_client", "av", "PIL", "fastapi", "uvicorn", "transformers", "tokenizers"}
 DUMP = """
-import atexit, json, sys
+import atexit, json, os, sys
 out = sys.argv.pop(1)
 atexit.register(lambda: open(out, "w").write(json.dumps(sorted(m.split(".")[0] for m in sys.modules))))
+atexit.register(lambda: open(out + ".blas", "w").write(os.environ.get("OPENBLAS_NUM_THREADS", "unset")))
 sys.argv[0] = "framesearch"
 from framesearch.cli import app
 app(prog_name="framesearch")
 """
 
 
-def loaded(tmp_path: Path, *args: str) -> set[str]:
+def loaded(tmp_path: Path, *args: str, env: dict[str, str] | None = None) -> set[str]:
     """Top-level packages imported by `framesearch ARGS` in a fresh interpreter."""
     out = tmp_path / "modules.json"
-    done = subprocess.run([sys.executable, "-c", DUMP, str(out), *args], cwd=ROOT, capture_output=True, text=True, timeout=120)
+    done = subprocess.run([sys.executable, "-c", DUMP, str(out), *args], cwd=ROOT, capture_output=True, text=True,
+                          timeout=120, env=env)
     assert done.returncode == 0, done.stderr
     return set(json.loads(out.read_text()))
 
@@ -58,3 +62,33 @@ def test_a_text_search_loads_onnx_runtime_but_no_torch_or_qdrant_client(tmp_path
     modules = loaded(tmp_path, "--store", str(tmp_path / "s"), "--model", str(tiny_clip_dir), "search", "red")
     assert {"onnxruntime", "tokenizers"} <= modules
     assert not modules & {"torch", "qdrant_client", "av", "fastapi", "transformers"}
+
+
+def blas_threads(tmp_path: Path) -> str:
+    """OPENBLAS_NUM_THREADS as the last `loaded` call's process ended."""
+    return (tmp_path / "modules.json.blas").read_text()
+
+
+def test_a_command_starts_numpy_with_one_blas_thread_unless_the_user_chose(store):
+    """OpenBLAS's busy-waiting thread pool cost a one-query process more CPU than its search."""
+    clean = {k: v for k, v in os.environ.items() if k not in BLAS_THREAD_VARS}
+    args = ("--store", str(store / "s"), "search", "--vector-file", str(store / "q.json"))
+    assert "numpy" in loaded(store, *args, env=clean)
+    assert blas_threads(store) == "1"
+    loaded(store, *args, env={**clean, "OMP_NUM_THREADS": "3"})
+    assert blas_threads(store) == "unset"
+    loaded(store, *args, env={**clean, "OPENBLAS_NUM_THREADS": "2"})
+    assert blas_threads(store) == "2"
+
+
+def test_the_text_tower_does_not_spin_and_the_image_tower_does(tiny_clip):
+    """Idle ONNX Runtime threads of a query's text tower sleep; ingest's image tower keeps ORT's default."""
+    def spinning(tower: str) -> str:
+        options = tiny_clip._session(tower).get_session_options()
+        try:
+            return options.get_session_config_entry("session.intra_op.allow_spinning")
+        except RuntimeError:  # not set: ORT's default, spinning
+            return "default"
+
+    assert spinning("textual") == "0"
+    assert spinning("visual") == "default"
