@@ -81,8 +81,9 @@ def test_a_command_starts_numpy_with_one_blas_thread_unless_the_user_chose(store
     assert blas_threads(store) == "2"
 
 
-def test_the_text_tower_does_not_spin_and_the_image_tower_does(tiny_clip):
-    """Idle ONNX Runtime threads of a query's text tower sleep; ingest's image tower keeps ORT's default."""
+def test_neither_tower_spins(tiny_clip):
+    """Idle ONNX Runtime threads sleep: a query's text tower's, and ingest's image tower's (a spinning pool took
+    the cores an ingest decodes and detects cuts on: docs/performance.md)."""
     def spinning(tower: str) -> str:
         options = tiny_clip._session(tower).get_session_options()
         try:
@@ -91,4 +92,4 @@ def test_the_text_tower_does_not_spin_and_the_image_tower_does(tiny_clip):
             return "default"
 
     assert spinning("textual") == "0"
-    assert spinning("visual") == "default"
+    assert spinning("visual") == "0"
