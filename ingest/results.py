@@ -17,6 +17,7 @@ every number through its event machinery, about 1.5x slower than a plain decode.
 from __future__ import annotations
 
 import hashlib
+import math
 import mmap
 import os
 import re
@@ -99,8 +100,12 @@ def derive_fps(times: np.ndarray) -> float | None:
     step = float(np.median(gaps))
     steps = np.maximum(1.0, np.rint(gaps / step))
     fps = float(steps.sum() / gaps.sum())
+    if not 0 < fps < math.inf:
+        return None  # times too far apart for a rate (gaps beyond float range)
     nearest = round(fps)
-    return float(nearest) if nearest and abs(fps - nearest) <= 0.005 * fps else round(fps, 3)
+    if nearest and abs(fps - nearest) <= 0.005 * fps:
+        return float(nearest)
+    return round(fps, 3) if fps >= 0.001 else float(f"{fps:.3g}")  # a slow rate keeps its significant digits
 
 
 def _fail(where: str, message: str) -> ResultsFormatError:

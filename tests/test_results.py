@@ -222,3 +222,9 @@ def test_what_infer_records_beside_the_lists_is_read():
     doc = to_results_json([0, 10], [0.0, 0.3337], np.eye(2), meta={"model": "m/x", "video": "a b.mp4", "fps": 3.0})
     parsed = parse_results(doc)
     assert (parsed.meta.model, parsed.meta.video, parsed.meta.fps) == ("m/x", "a b.mp4", 3.0)
+
+
+@pytest.mark.parametrize(("times", "expected"), [([0.0, 1e4, 2e4], 1e-4), ([0.0, 3000.0], 3.33e-4)])
+def test_a_slow_or_impossible_sampling_rate_is_never_zero(times, expected):
+    vectors = [[1.0, 0.0]] * len(times)
+    assert parse_results(results_json(list(range(len(times))), times, vectors)).sample_fps() == expected
