@@ -12,7 +12,9 @@ import json
 import re
 import shutil
 import subprocess
+import sys
 import tomllib
+import zipfile
 from importlib import resources
 from pathlib import Path
 
@@ -167,3 +169,27 @@ def test_the_qdrant_helm_values_make_a_replicated_cluster_with_a_key():
     assert values["replicaCount"] >= 3 and values["config"]["cluster"]["enabled"] is True
     assert values["apiKey"] is True and values["persistence"]["size"]
     assert values["podDisruptionBudget"] == {"enabled": True, "maxUnavailable": 1}
+
+
+@pytest.mark.slow
+def test_the_image_install_step_builds_from_only_what_the_dockerfile_copies(tmp_path):
+    """`RUN pip install .` in the image sees only the COPYed files of the build context: a wheel built from
+    exactly those (without Docker, which cannot run here) holds every layer, the bundled model and the page."""
+    context, app = build_context(), tmp_path / "app"
+    app.mkdir()
+    for source in dockerfile_copies():
+        files = [p for p in context if p == source or p.startswith(source + "/")]
+        assert files, f"COPY {source}: nothing in the build context"
+        for rel in files:
+            if (ROOT / rel).is_file():
+                (app / rel).parent.mkdir(parents=True, exist_ok=True)
+                shutil.copy2(ROOT / rel, app / rel)
+    out = tmp_path / "wheel"
+    cmd = [sys.executable, "-m", "pip", "wheel", "--no-deps", "--no-build-isolation", "-q", "-w", str(out), str(app)]
+    subprocess.run(cmd, check=True, capture_output=True, timeout=300)
+    (built,) = out.glob("framesearch-*.whl")
+    names = set(zipfile.ZipFile(built).namelist())
+    for layer in ("store", "embedders", "ingest", "search", "service", "cli"):
+        assert f"framesearch/{layer}/__init__.py" in names
+    assert "framesearch/embedders/models/tiny-shapes-clip/visual.onnx" in names
+    assert "framesearch/service/static/index.html" in names
