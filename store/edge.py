@@ -103,7 +103,10 @@ def _edge_config(info: CollectionInfo, index: IndexConfig) -> Any:
             m=index.m, ef_construct=index.ef_construct, full_scan_threshold=index.kilobytes(index.full_scan_frames, info.dim)
         ),
         quantization_config=quantization,
-        optimizers=q.EdgeOptimizersConfig(indexing_threshold=index.kilobytes(index.index_min_frames, info.dim)),
+        optimizers=q.EdgeOptimizersConfig(
+            indexing_threshold=index.kilobytes(index.index_min_frames, info.dim),
+            max_segment_size=index.kilobytes(index.max_segment_frames, info.dim),
+        ),
     )
 
 
