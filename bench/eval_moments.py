@@ -88,6 +88,7 @@ def moments(store, embedder, wanted: dict, raw: bool, snapped: bool) -> dict[str
 
 def shapes(model: str, seeds: list[int], fps: float) -> dict[str, dict[str, float]]:
     from framesearch.embedders.resolve import load_embedder, resolve_model
+    from framesearch.ingest.ids import file_video_id
     from framesearch.ingest.local import ingest_video
     from framesearch.settings import Settings
     from framesearch.store.edge import EdgeStore
@@ -105,9 +106,10 @@ def shapes(model: str, seeds: list[int], fps: float) -> dict[str, dict[str, floa
             for seed in seeds:
                 script = random_script(seed)
                 path = render_video(Path(tmp) / f"v{seed}.mp4", script)
-                ingest_video(store, path, embedder=embedder, fps=fps)
+                video_id = ingest_video(store, path, embedder=embedder, fps=fps).video_id
+                assert video_id == file_video_id(path), (video_id, path)
                 for query, ranges in truth(script).items():
-                    wanted.setdefault(query, []).extend((path.stem, a, b) for a, b in ranges)
+                    wanted.setdefault(query, []).extend((video_id, a, b) for a, b in ranges)
             scenes = sum(len(s) for s in wanted.values())
             print(f"shapes: {len(seeds)} videos (seeds {seeds[0]}-{seeds[-1]}), {store.frame_count()} frames at {fps:g} fps, "
                   f"{len(wanted)} queries, {scenes} scenes asked for; model {embedder.name}")
