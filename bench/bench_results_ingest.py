@@ -6,9 +6,12 @@ The input is generated with the product's own writer (`to_results_json`, the for
 CLIP-like unit vectors printed the way Roboflow's files print them. Each measurement is a fresh process on a
 fresh Qdrant Edge store, timed wall-clock, with its peak RSS from the kernel (wait4):
 
-- ours: `framesearch ingest results FILE... --model clip/ViT-B-16` (every check, hashing, the library record);
+- ours: `framesearch ingest results FILE... --model clip/ViT-B-16` (every check, hashing, the library record,
+  and the search index built for the new frames, as every CLI ingest does);
 - bare: orjson.loads of the whole file (`pip install 'framesearch[bench]'`; else msgspec's plain decode), numpy
-  conversion, batched upsert through the same store API, no checks.
+  conversion, batched upsert through the same store API, no checks;
+- bare+index: the same bare pipeline, then the same index build (`build_index`), so that both leave a store
+  searched by its graph.
 
 It prints frames/s of each, the ratio ours/bare (goal >= 0.8), and the peak RSS of each against the file size
 (goal: ours below file + 300 MB). With --files K the frames are split into K files ingested by one command
@@ -53,7 +56,8 @@ except ImportError:  # pip install 'framesearch[bench]' for orjson; msgspec's pl
     from msgspec.json import decode as loads
 from framesearch.store.edge import EdgeStore
 from framesearch.store.schema import FramePoint, VideoRecord
-store_dir, files = Path(sys.argv[1]), sys.argv[2:]
+index = sys.argv[1] == "--index"  # then the search index is built at the end, as every CLI ingest does
+store_dir, files = Path(sys.argv[1 + index]), sys.argv[2 + index:]
 with EdgeStore(store_dir) as store:
     for n, name in enumerate(files):
         data = loads(Path(name).read_bytes())
@@ -68,6 +72,8 @@ with EdgeStore(store_dir) as store:
             store.upsert_frames(batch, "bare")
         store.put_video(VideoRecord(video_id=vid, model="clip/ViT-B-16", source="results", frames=len(frames)))
         store.flush()
+    if index:
+        store.build_index()
 """
 
 
@@ -120,6 +126,13 @@ def bare(store: Path, files: list[Path], script: Path) -> list[str]:
     return [sys.executable, "-c", LAUNCH, str(script), str(store), *map(str, files)]
 
 
+def bare_indexed(store: Path, files: list[Path], script: Path) -> list[str]:
+    return [sys.executable, "-c", LAUNCH, str(script), "--index", str(store), *map(str, files)]
+
+
+PIPELINES = {"bare": bare, "bare+index": bare_indexed, "ours": ours}
+
+
 def measure(frames: int, dim: int, files: int, repeat: int) -> dict:
     with tempfile.TemporaryDirectory(prefix="bench-results-") as tmp:
         folder = Path(tmp)
@@ -127,10 +140,10 @@ def measure(frames: int, dim: int, files: int, repeat: int) -> dict:
         script = folder / "bare.py"
         script.write_text(BARE)
         size_mb = sum(p.stat().st_size for p in inputs) / MB
-        runs: dict[str, list[tuple[float, float, float]]] = {"ours": [], "bare": []}
+        runs: dict[str, list[tuple[float, float, float]]] = {name: [] for name in PIPELINES}
         for r in range(repeat):
-            for name, argv in (("bare", bare), ("ours", ours)):
-                store = folder / f"store-{name}-{r}"
+            for name, argv in PIPELINES.items():
+                store = folder / f"store-{name.replace('+', '-')}-{r}"
                 runs[name].append(run_child(argv(store, inputs, script)))
     figures = {"frames": frames, "dim": dim, "files": files, "file_mb": round(size_mb, 1)}
     for name, rows in runs.items():
@@ -145,6 +158,8 @@ def measure(frames: int, dim: int, files: int, repeat: int) -> dict:
     figures["cli_startup_s"] = round(startup_seconds(), 2)
     figures["ratio"] = round(figures["bare"]["seconds"] / figures["ours"]["seconds"], 2)
     figures["cpu_ratio"] = round(figures["bare"]["cpu_seconds"] / figures["ours"]["cpu_seconds"], 2)
+    figures["ratio_indexed"] = round(figures["bare+index"]["seconds"] / figures["ours"]["seconds"], 2)
+    figures["cpu_ratio_indexed"] = round(figures["bare+index"]["cpu_seconds"] / figures["ours"]["cpu_seconds"], 2)
     largest = max(p for p in [size_mb / files])
     figures["ours_rss_over_file_mb"] = round(figures["ours"]["peak_rss_mb"] - largest)
     return figures
@@ -159,11 +174,13 @@ def report(f: dict) -> None:
     print(f"results file(s): {f['files']} x {f['frames'] // f['files']} frames of {f['dim']}-d, {f['file_mb']} MB in all")
     print(f"(whole processes, startup included: the CLI's own takes {f['cli_startup_s']:.2f} s)")
     print(f"{'pipeline':<10}{'seconds':>9}{'frames/s':>10}{'CPU s':>8}{'peak RSS MB':>13}   runs (s)")
-    for name in ("bare", "ours"):
+    for name in PIPELINES:
         row = f[name]
         print(f"{name:<10}{row['seconds']:>9.2f}{row['frames_per_s']:>10}{row['cpu_seconds']:>8.2f}"
               f"{row['peak_rss_mb']:>13}   {row['spread']}")
     print(f"ratio ours/bare throughput: {f['ratio']:.2f} (goal >= 0.8); CPU time ratio {f['cpu_ratio']:.2f}")
+    print(f"ratio ours/bare+index (the same pipeline, then the search index every CLI ingest builds): "
+          f"{f['ratio_indexed']:.2f}; CPU time ratio {f['cpu_ratio_indexed']:.2f}")
     print(f"ours peak RSS - largest file: {f['ours_rss_over_file_mb']} MB (goal < 300)")
 
 
