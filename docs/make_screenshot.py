@@ -20,7 +20,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from tests.helpers.tiny_clip import build_tiny_clip  # noqa: E402
-from tests.helpers.web import browser_missing, index_videos, launch_chromium, serve  # noqa: E402
+from tests.helpers.web import browser_missing, chromium, index_videos, serve  # noqa: E402
 
 VIDEOS = ROOT.parent / "shared" / "media" / "videos"
 DEMO = {
@@ -38,10 +38,7 @@ def shoot(base: str, query: str, threshold: float | None, out: Path) -> int:
     """Search, play the best playable result with its timeline, and save a screenshot; returns the number of results."""
     from urllib.parse import urlencode
 
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as pw:
-        browser = launch_chromium(pw)
+    with chromium() as browser:
         page = browser.new_page(viewport={"width": 1280, "height": 900})
         params = {"q": query, **({"threshold": threshold} if threshold is not None else {})}
         page.goto(f"{base}/?{urlencode(params)}")
@@ -58,7 +55,6 @@ def shoot(base: str, query: str, threshold: float | None, out: Path) -> int:
             page.evaluate("() => window.scrollTo(0, 0)")
             page.wait_for_timeout(300)
         page.screenshot(path=str(out), full_page=False)
-        browser.close()
     return count
 
 

@@ -6,7 +6,7 @@ from __future__ import annotations
 import pytest
 
 from tests.helpers.server import running_service
-from tests.helpers.web import browser_missing, fits_width, index_videos, launch_chromium
+from tests.helpers.web import browser_missing, chromium, fits_width, index_videos
 
 KEY = "page-key-51c0d2"
 pytestmark = [
@@ -31,41 +31,35 @@ def enter_key(page, key: str) -> None:
 
 
 def test_the_page_asks_for_the_key_keeps_it_for_the_tab_and_plays_media(keyed_server):
-    from playwright.sync_api import sync_playwright
+    with chromium() as browser:
+        context = browser.new_context()
+        page = context.new_page()
+        errors: list[str] = []
+        page.on("pageerror", lambda exc: errors.append(str(exc)))
+        page.set_default_timeout(15_000)
+        page.goto(keyed_server)
+        enter_key(page, "wrong")
+        page.wait_for_function("() => document.querySelector('#key-message').textContent.includes('refused')")
+        enter_key(page, KEY)
+        page.wait_for_selector("body[data-ready=true]")
+        assert page.eval_on_selector_all("#videos input", "bs => bs.map(b => b.value)") == ["bikes"]
 
-    with sync_playwright() as pw:
-        browser = launch_chromium(pw)
-        try:
-            context = browser.new_context()
-            page = context.new_page()
-            errors: list[str] = []
-            page.on("pageerror", lambda exc: errors.append(str(exc)))
-            page.set_default_timeout(15_000)
-            page.goto(keyed_server)
-            enter_key(page, "wrong")
-            page.wait_for_function("() => document.querySelector('#key-message').textContent.includes('refused')")
-            enter_key(page, KEY)
-            page.wait_for_selector("body[data-ready=true]")
-            assert page.eval_on_selector_all("#videos input", "bs => bs.map(b => b.value)") == ["bikes"]
+        page.fill("#q", "white")
+        page.fill("#threshold", "0.5")
+        page.press("#q", "Enter")
+        page.wait_for_selector("#results .card img")
+        page.wait_for_function("() => document.querySelector('#results .card img').naturalWidth > 0")  # cookie
+        page.click("#results .card .card-play")
+        page.wait_for_selector("#video[data-state=ready]")  # the file, with range requests, through the cookie
 
-            page.fill("#q", "white")
-            page.fill("#threshold", "0.5")
-            page.press("#q", "Enter")
-            page.wait_for_selector("#results .card img")
-            page.wait_for_function("() => document.querySelector('#results .card img').naturalWidth > 0")  # cookie
-            page.click("#results .card .card-play")
-            page.wait_for_selector("#video[data-state=ready]")  # the file, with range requests, through the cookie
+        page.reload()  # the tab keeps its key: no question this time
+        page.wait_for_selector("body[data-ready=true]")
+        assert not page.is_visible("#key-dialog")
+        assert page.eval_on_selector_all("#videos input", "bs => bs.length") == 1
 
-            page.reload()  # the tab keeps its key: no question this time
-            page.wait_for_selector("body[data-ready=true]")
-            assert not page.is_visible("#key-dialog")
-            assert page.eval_on_selector_all("#videos input", "bs => bs.length") == 1
-
-            other_tab = context.new_page()  # another tab asks again (sessionStorage is per tab)
-            other_tab.set_viewport_size({"width": 390, "height": 844})
-            other_tab.goto(keyed_server)
-            other_tab.wait_for_selector("#key-dialog[open]")
-            assert fits_width(other_tab)
-            assert not errors, errors
-        finally:
-            browser.close()
+        other_tab = context.new_page()  # another tab asks again (sessionStorage is per tab)
+        other_tab.set_viewport_size({"width": 390, "height": 844})
+        other_tab.goto(keyed_server)
+        other_tab.wait_for_selector("#key-dialog[open]")
+        assert fits_width(other_tab)
+        assert not errors, errors

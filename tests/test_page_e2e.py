@@ -22,9 +22,9 @@ from tests.helpers.web import (
     answered,
     browser_missing,
     cards,
+    chromium,
     fits_width,
     index_videos,
-    launch_chromium,
     open_page,
     serious_accessibility_violations,
 )
@@ -54,12 +54,8 @@ def server(tmp_path_factory, tiny_clip_dir, sample_video):
 
 @pytest.fixture(scope="module")
 def browser():
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as pw:
-        chromium = launch_chromium(pw)
-        yield chromium
-        chromium.close()
+    with chromium() as launched:
+        yield launched
 
 
 @pytest.fixture

@@ -21,9 +21,9 @@ from tests.helpers.web import (
     answered,
     browser_missing,
     cards,
+    chromium,
     fits_width,
     index_videos,
-    launch_chromium,
     open_page,
     serve,
 )
@@ -69,12 +69,8 @@ def server(tmp_path_factory, tiny_clip_dir, tiny_clip):
 
 @pytest.fixture(scope="module")
 def browser():
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as pw:
-        chromium = launch_chromium(pw)
-        yield chromium
-        chromium.close()
+    with chromium() as launched:
+        yield launched
 
 
 @pytest.fixture

@@ -44,9 +44,17 @@ def browser_missing() -> str | None:
     return None
 
 
-def launch_chromium(playwright):
-    """A headless Chromium that reaches nothing but the test server."""
-    return playwright.chromium.launch(executable_path=chromium_path(), args=CHROMIUM_ARGS, headless=True)
+@contextmanager
+def chromium() -> Iterator:
+    """A headless Chromium (Playwright's sync API) that reaches nothing but the test server; closed on exit."""
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=chromium_path(), args=CHROMIUM_ARGS, headless=True)
+        try:
+            yield browser
+        finally:
+            browser.close()
 
 
 def index_videos(store_dir: Path, model_dir: Path, videos: dict[str, Path], fps: float = 3.0) -> None:
