@@ -19,6 +19,8 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
+from tests.helpers.server import LoopbackServers
+
 CLIP_SPEC = {"model_id": "clip", "model_version": "1", "inference_type": "clip-embed-image"}
 DEFAULT_PLAN = "green:2,red:1,blue:2"
 PLAN = re.compile(r"^[a-z]+:[0-9.]+(,[a-z]+:[0-9.]+)*$")
@@ -64,7 +66,7 @@ def plan_results(embedder: Any) -> Callable[[dict[str, Any]], dict]:
     return make
 
 
-class RoboflowStandIn:
+class RoboflowStandIn(LoopbackServers):
     """The documented endpoints, with behaviours a test can choose."""
 
     def __init__(self, api_key: str, results: Callable[[dict[str, Any]], dict]) -> None:
@@ -111,16 +113,6 @@ class RoboflowStandIn:
     def _url(server: ThreadingHTTPServer) -> str:
         host, port = server.server_address[:2]
         return f"http://{host}:{port}"
-
-    def start(self) -> RoboflowStandIn:
-        for server in self._servers:
-            threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.02}, daemon=True).start()
-        return self
-
-    def stop(self) -> None:
-        for server in self._servers:
-            server.shutdown()
-            server.server_close()
 
     # controls
 

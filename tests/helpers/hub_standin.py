@@ -22,6 +22,8 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import unquote, urlsplit
 
+from tests.helpers.server import LoopbackServers
+
 LFS_SUFFIXES = (".onnx", ".armnn", ".bin")
 
 
@@ -29,7 +31,7 @@ def git_blob_id(data: bytes) -> str:
     return hashlib.sha1(b"blob %d\0" % len(data) + data).hexdigest()
 
 
-class HubStandIn:
+class HubStandIn(LoopbackServers):
     """Repositories in memory: `add_repo(repo_id, folder)` publishes a folder's files as one commit on `main`."""
 
     def __init__(self) -> None:
@@ -60,16 +62,6 @@ class HubStandIn:
         server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
         server.daemon_threads = True
         return server
-
-    def start(self) -> HubStandIn:
-        for server in self._servers:
-            threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.02}, daemon=True).start()
-        return self
-
-    def stop(self) -> None:
-        for server in self._servers:
-            server.shutdown()
-            server.server_close()
 
     def add_repo(self, repo_id: str, folder: Path) -> str:
         """Publish every file under `folder`; returns the commit sha."""

@@ -26,6 +26,8 @@ from urllib.parse import parse_qs, urlparse
 
 import numpy as np
 
+from tests.helpers.server import LoopbackServers
+
 TEST_CLIP_VERSION = "tiny-shapes-test"  # vectors recorded as clip/tiny-shapes-test
 
 
@@ -46,7 +48,7 @@ def decode_image(item: Any) -> np.ndarray:
     return np.asarray(Image.open(io.BytesIO(base64.b64decode(value))).convert("RGB"))
 
 
-class InferenceStandIn:
+class InferenceStandIn(LoopbackServers):
     """A running stand-in: `url` to point the product at, `calls` to see what it was asked."""
 
     def __init__(self, api_key: str, versions: dict[str, Any] | None = None) -> None:
@@ -73,17 +75,10 @@ class InferenceStandIn:
             def log_message(self, *args: Any) -> None:
                 pass
 
-        self._server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self._server.daemon_threads = True
-        self.url = f"http://127.0.0.1:{self._server.server_address[1]}"
-
-    def start(self) -> InferenceStandIn:
-        threading.Thread(target=self._server.serve_forever, kwargs={"poll_interval": 0.02}, daemon=True).start()
-        return self
-
-    def stop(self) -> None:
-        self._server.shutdown()
-        self._server.server_close()
+        server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        server.daemon_threads = True
+        self._servers = [server]
+        self.url = f"http://127.0.0.1:{server.server_address[1]}"
 
     def images_per_call(self) -> list[int]:
         """How many images each successful embed_image call carried."""

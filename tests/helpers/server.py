@@ -7,16 +7,35 @@ import signal
 import socket
 import subprocess
 import sys
+import threading
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from http.server import ThreadingHTTPServer
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any, Self, TypeVar
 
 import httpx
 
 ROOT = Path(__file__).resolve().parents[2]
 T = TypeVar("T")
+
+
+class LoopbackServers:
+    """Base of the stand-ins for remote APIs: their HTTP servers (`_servers`, on loopback ports) each served by a
+    daemon thread between `start()` and `stop()`."""
+
+    _servers: list[ThreadingHTTPServer]
+
+    def start(self) -> Self:
+        for server in self._servers:
+            threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.02}, daemon=True).start()
+        return self
+
+    def stop(self) -> None:
+        for server in self._servers:
+            server.shutdown()
+            server.server_close()
 
 
 def free_port(host: str = "127.0.0.1") -> int:
