@@ -4,7 +4,7 @@ or a remote one such as Roboflow Inference, which receives the decoded frames)."
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from itertools import islice
 from pathlib import Path
 
@@ -47,10 +47,11 @@ def expected_samples(info: VideoInfo, fps: float) -> int | None:
 
 
 def embedded_batches(
-    frames: Iterator[SampledFrame] | Prefetch, embedder: ImageEmbedder, batch_size: int = BATCH
+    frames: Iterable[SampledFrame], embedder: ImageEmbedder, batch_size: int = BATCH
 ) -> Iterator[tuple[list[SampledFrame], np.ndarray]]:
-    """Batches of sampled frames with their vectors (frames are decoded in a reader thread meanwhile)."""
-    it = iter(frames) if isinstance(frames, Prefetch) else prefetch(frames)
+    """Batches of sampled frames with their vectors (give it frames decoded in a reader thread, `Prefetch`, so
+    that decoding goes on while the model runs)."""
+    it = iter(frames)
     while batch := list(islice(it, batch_size)):
         yield batch, embedder.embed_images([f.image for f in batch])
 
@@ -64,7 +65,7 @@ def infer_video(
     frames: list[int] = []
     times: list[float] = []
     vectors: list[np.ndarray] = []
-    for batch, vecs in embedded_batches(sample_frames(path, fps, embedder.input_size), embedder, batch_size):
+    for batch, vecs in embedded_batches(prefetch(sample_frames(path, fps, embedder.input_size)), embedder, batch_size):
         frames += [f.index for f in batch]
         times += [f.timestamp for f in batch]
         vectors.append(vecs)
