@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import statistics
 from collections import defaultdict
 from collections.abc import Callable, Iterable
 
@@ -19,7 +20,7 @@ def sampling_interval(hits: list[FrameHit]) -> float | None:
     """Seconds between sampled frames: from the stored fps, else the smallest gap between hits."""
     rates = [h.fps for h in hits if h.fps]
     if rates:
-        return 1.0 / float(np.median(rates))
+        return 1.0 / statistics.median(rates)  # not np.median: it imports numpy.ma, 5 ms of every CLI search
     gaps = np.diff(sorted({h.timestamp for h in hits}))
     gaps = gaps[gaps > 0]
     return float(gaps.min()) if gaps.size else None

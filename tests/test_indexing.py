@@ -37,6 +37,28 @@ def test_ingest_results_leaves_the_frames_indexed(tmp_path):
         assert (hits[0].video_id, hits[0].frame) == ("big", 123)
 
 
+def test_only_video_ids_get_graph_links_and_video_filtered_search_stays_exact(tmp_path):
+    """Timestamps and ingest runs are indexed for filters but get no HNSW links of their own (a cheaper build);
+    a video still does, so a search inside one video finds that video's nearest frames."""
+    from framesearch.store.base import SearchFilter
+
+    count = INDEX.index_min_frames + 1000
+    vectors = write(tmp_path / "long.json", count)
+    write(tmp_path / "other.json", 50, seed=1)
+    result = runner.invoke(app, ["--store", str(tmp_path / "s"), "ingest", "results", str(tmp_path / "long.json"),
+                                 str(tmp_path / "other.json"), "--model", "clip/index"])
+    assert result.exit_code == 0, result.output
+    with EdgeStore(tmp_path / "s") as store:
+        schema = store._shard("frames").info().payload_schema
+        links = {name: info.params.enable_hnsw for name, info in schema.items()}
+        assert links == {"video_id": None, "timestamp": False, "ingest_run": False}  # None: Qdrant's default, on
+        query = vectors[4321] + np.random.default_rng(7).normal(size=vectors.shape[1]) * 0.05
+        units = vectors / np.linalg.norm(vectors, axis=1, keepdims=True)
+        exact = set(np.argsort(-(units @ query))[:5].tolist())
+        hits = store.search(query, limit=5, flt=SearchFilter(video_ids=("long",)))
+        assert {h.video_id for h in hits} == {"long"} and {h.frame for h in hits} == exact
+
+
 def test_a_store_written_without_a_build_is_indexed_by_the_next_ingest(tmp_path):
     from framesearch.ingest.index import ingest_results
     from framesearch.ingest.results import load_results_file
