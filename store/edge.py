@@ -27,7 +27,6 @@ from framesearch.store.base import FACET_LIMIT, SCROLL_PAGE, Kind, SearchFilter,
 from framesearch.store.guard import CHECK_HINT, engine_errors, is_panic, translate
 from framesearch.store.runs import RUN_KIND
 from framesearch.store.schema import (
-    GRAPH_FIELDS,
     HIT_FIELDS,
     HNSW_EF,
     INDEX,
@@ -299,13 +298,12 @@ class EdgeStore(VectorStore):
             "frames": _edge_config(info, self.index),
             "videos": q.EdgeConfig(vectors=q.EdgeVectorParams(size=1, distance=q.Distance.Dot)),
         }
-        kinds = {"keyword": q.KeywordIndexParams, "float": q.FloatIndexParams}
+        kinds = {"keyword": q.PayloadSchemaType.Keyword, "float": q.PayloadSchemaType.Float}
         indexes = {"frames": INDEXED_FIELDS, "videos": {VIDEO_ID: "keyword", KIND: "keyword"}}
         for kind, config in configs.items():
             shard = q.EdgeShard.create(str(folder / kind), config)
             for name, schema in indexes[kind].items():
-                params = kinds[schema](enable_hnsw=None if name in GRAPH_FIELDS else False)
-                shard.update(q.UpdateOperation.create_field_index(name, params))
+                shard.update(q.UpdateOperation.create_field_index(name, kinds[schema]))
             shard.flush()
             shard.close()
 

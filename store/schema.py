@@ -28,10 +28,6 @@ RUN = "ingest_run"
 KIND = "kind"  # in the videos collection: absent for video records, "run" for run markers (store/runs.py)
 
 INDEXED_FIELDS = {VIDEO_ID: "keyword", TIMESTAMP: "float", RUN: "keyword"}
-# Fields whose values get their own HNSW links (a filtered search inside one long video stays a graph search). By
-# default Qdrant builds them for every indexed field; the timestamp's range blocks and the ingest runs were never
-# searched that way (a time range comes with its video, runs only hide) and tripled the index build.
-GRAPH_FIELDS = frozenset({VIDEO_ID})
 HIT_FIELDS = (VIDEO_ID, FRAME, TIMESTAMP, FPS)  # what a search reads of each hit's payload (FrameHit)
 
 SOURCES = ("roboflow", "results", "local")

@@ -37,21 +37,19 @@ def test_ingest_results_leaves_the_frames_indexed(tmp_path):
         assert (hits[0].video_id, hits[0].frame) == ("big", 123)
 
 
-def test_only_video_ids_get_graph_links_and_video_filtered_search_stays_exact(tmp_path):
-    """Timestamps and ingest runs are indexed for filters but get no HNSW links of their own (a cheaper build);
-    a video still does, so a search inside one video finds that video's nearest frames."""
+def test_a_search_inside_one_long_video_finds_its_nearest_frames(tmp_path):
+    """A video longer than the full-scan threshold is searched through the graph (its own HNSW links): a search
+    filtered to it returns that video's exact nearest frames, not only frames near the whole library's."""
     from framesearch.store.base import SearchFilter
 
-    count = INDEX.index_min_frames + 1000
+    count = INDEX.full_scan_frames + 1000
     vectors = write(tmp_path / "long.json", count)
     write(tmp_path / "other.json", 50, seed=1)
     result = runner.invoke(app, ["--store", str(tmp_path / "s"), "ingest", "results", str(tmp_path / "long.json"),
                                  str(tmp_path / "other.json"), "--model", "clip/index"])
     assert result.exit_code == 0, result.output
     with EdgeStore(tmp_path / "s") as store:
-        schema = store._shard("frames").info().payload_schema
-        links = {name: info.params.enable_hnsw for name, info in schema.items()}
-        assert links == {"video_id": None, "timestamp": False, "ingest_run": False}  # None: Qdrant's default, on
+        assert store.index_status().indexed == count + 50
         query = vectors[4321] + np.random.default_rng(7).normal(size=vectors.shape[1]) * 0.05
         units = vectors / np.linalg.norm(vectors, axis=1, keepdims=True)
         exact = set(np.argsort(-(units @ query))[:5].tolist())
