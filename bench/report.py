@@ -38,7 +38,7 @@ def add_output_args(parser: argparse.ArgumentParser) -> None:
 
 
 def fmt(value: float | None, unit: str = "") -> str:
-    if value is None:
+    if value is None or value != value:  # None or NaN: no figure
         return "-"
     text = f"{value:.3g}" if abs(value) < 1000 else f"{value:,.0f}"
     return f"{text} {unit}".strip()
