@@ -106,11 +106,11 @@ def stages(videos: list[Path], model: str, fps: float, batch: int, repeat: int) 
 def ingest_decoding(video: Path, fps: float, size: int) -> int:
     """The ingest's decoding stage alone (ingest/local.py): every frame decoded, seen by the cut detector in its
     thread and by the truncation check; returns the frames sampled."""
-    from framesearch.ingest.cuts import BackgroundCuts, CutDetector
-    from framesearch.ingest.video import DecodeTrack, VideoInfo, sample_frames
+    from framesearch.ingest.local import decoding
+    from framesearch.ingest.video import DecodeTrack, VideoInfo
 
-    with BackgroundCuts(CutDetector(VideoInfo.from_video_path(video).fps)) as detector:
-        count = sum(1 for _ in sample_frames(video, fps, size, on_frame=detector.feed, track=DecodeTrack()))
+    with decoding(video, VideoInfo.from_video_path(video), fps, size, DecodeTrack()) as (frames, detector):
+        count = sum(1 for _ in frames)
         detector.cuts()
     return count
 

@@ -15,23 +15,12 @@ from __future__ import annotations
 import argparse
 import json
 import shutil
+import sys
 import tempfile
 from pathlib import Path
 
-MERGES = ["r e", "re d</w>", "c a", "ca t</w>"]
 OPENAI_MEAN = (0.48145466, 0.4578275, 0.40821073)
 OPENAI_STD = (0.26862954, 0.26130258, 0.27577711)
-
-
-def _vocab() -> dict[str, int]:
-    letters = "abcdefghijklmnopqrstuvwxyz"
-    vocab = {c: i for i, c in enumerate(letters)}
-    vocab.update({c + "</w>": len(letters) + i for i, c in enumerate(letters)})
-    for merge in MERGES:
-        vocab["".join(merge.split())] = len(vocab)
-    vocab["<|startoftext|>"] = len(vocab)
-    vocab["<|endoftext|>"] = len(vocab)  # the highest id, as in OpenAI's vocabulary (pooling at argmax)
-    return vocab
 
 
 def make_random_vit_b16(out: Path, layers: int = 12, name: str = "bench/vit-b-16-random") -> Path:
@@ -41,10 +30,13 @@ def make_random_vit_b16(out: Path, layers: int = 12, name: str = "bench/vit-b-16
 
     from framesearch.embedders.export import export_hf_clip
 
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # the tests' hand-written CLIP vocabulary
+    from tests.helpers.tiny_hf_clip import MERGES, clip_vocab
+
     with tempfile.TemporaryDirectory() as tmp:
         hf = Path(tmp) / "hf"
         hf.mkdir()
-        vocab = _vocab()
+        vocab = clip_vocab()
         (hf / "vocab.json").write_text(json.dumps(vocab))
         (hf / "merges.txt").write_text("#version: 0.2\n" + "\n".join(MERGES) + "\n")
         tokenizer = CLIPTokenizerFast.from_pretrained(str(hf))

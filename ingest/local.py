@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import hashlib
 from collections.abc import Callable, Iterable, Iterator
+from contextlib import contextmanager
 from itertools import islice
 from pathlib import Path
 
@@ -123,9 +124,7 @@ def ingest_video(
     track = DecodeTrack()
     # Three threads at once: decoding (started before the store is prepared), cut detection on every decoded
     # frame, and here the model on the sampled ones, then the store writes.
-    with BackgroundCuts(CutDetector(info.fps)) as detector, Prefetch(
-        sample_frames(path, fps, embedder.input_size, on_frame=detector.feed, track=track)
-    ) as frames:
+    with decoding(path, info, fps, embedder.input_size, track) as (sampled, detector), Prefetch(sampled) as frames:
 
         def points() -> Iterator[list[FramePoint]]:
             nonlocal done
@@ -140,6 +139,16 @@ def ingest_video(
 
         dim = getattr(embedder, "dim", 0) or None  # a remote embedder learns its size from its first answer
         return index_frames(store, record, points(), model_path=embedder.model_path, dim=dim, expected_frames=total)
+
+
+@contextmanager
+def decoding(
+    path: Path, info: VideoInfo, fps: float, size: int | None, track: DecodeTrack
+) -> Iterator[tuple[Iterator[SampledFrame], BackgroundCuts]]:
+    """An ingest's decoding stage: the sampled frames, while every decoded frame goes to the cut detector (in its
+    own thread) and to `track`; read the cuts from the detector once the frames are consumed."""
+    with BackgroundCuts(CutDetector(info.fps)) as detector:
+        yield sample_frames(path, fps, size, on_frame=detector.feed, track=track), detector
 
 
 def decoded(record: VideoRecord, info: VideoInfo, track: DecodeTrack, path: Path, warn: Warn | None) -> None:
