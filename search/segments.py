@@ -8,7 +8,7 @@ from collections.abc import Callable, Iterable
 
 import numpy as np
 
-from framesearch.search.models import FrameScore, Segment
+from framesearch.search.models import Segment
 from framesearch.store.schema import FrameHit
 
 GAP_FACTOR = 1.5
@@ -39,11 +39,10 @@ def _split(hits: list[FrameHit], max_gap: float) -> list[list[FrameHit]]:
 def _segment(video_id: str, run: list[FrameHit], confidence: Confidence | None = None) -> Segment:
     peak = max(run, key=lambda h: h.score)
     frames = []
-    for h in run:  # one per listed frame (hundreds per answer): built without validation, the values are typed
+    for h in run:  # one per listed frame (hundreds per answer): dicts, validated in one pass with the segment
         score = round(h.score, SCORE_DIGITS)
-        frames.append(FrameScore.model_construct(
-            frame=h.frame, timestamp=h.timestamp, score=score, confidence=round(confidence(score), 4) if confidence else None
-        ))
+        frames.append({"frame": h.frame, "timestamp": h.timestamp, "score": score,
+                       "confidence": round(confidence(score), 4) if confidence else None})
     return Segment(
         video_id=video_id,
         start=run[0].timestamp,

@@ -111,7 +111,7 @@ class FramePoint:
         }
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class FrameHit:
     """A stored frame returned by a vector search."""
 
@@ -123,13 +123,8 @@ class FrameHit:
 
     @classmethod
     def from_payload(cls, payload: dict[str, Any], score: float) -> FrameHit:
-        return cls(
-            video_id=str(payload[VIDEO_ID]),
-            frame=int(payload[FRAME]),
-            timestamp=float(payload[TIMESTAMP]),
-            score=float(score),
-            fps=payload.get(FPS),
-        )
+        # positional: built for every hit of every search (hundreds per answer)
+        return cls(str(payload[VIDEO_ID]), int(payload[FRAME]), float(payload[TIMESTAMP]), float(score), payload.get(FPS))
 
 
 class VideoRecord(BaseModel):
