@@ -1,6 +1,9 @@
 """Image embedding throughput of CLIP ViT-B/32 and ViT-B/16 on this machine's CPU cores, per core and all cores.
 
-    python bench/bench_embed_throughput.py [--models B-32 B-16] [--images 96] [--repeat 3]
+    python bench/bench_embed_throughput.py [--models B-32 B-16] [--images 96] [--repeat 3] [--quick] [--json-out F]
+
+--quick: ViT-B/16 only, 32 frames, one run, its folder kept under ~/.cache/framesearch-bench (shared with
+bench_local_ingest --real-size, so it is exported once).
 
 No pretrained weights can be fetched here, and speed does not depend on the weights' values: the bench builds
 Hugging Face CLIPs with OpenAI's ViT-B/32 and ViT-B/16 shapes and RANDOM weights, turns them into model folders
@@ -22,7 +25,11 @@ from pathlib import Path
 
 import numpy as np
 
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from report import Row, add_output_args, emit, machine  # noqa: E402
+
 MEDIA = Path(__file__).resolve().parents[2] / "shared" / "media" / "videos"
+CACHE = Path.home() / ".cache" / "framesearch-bench"
 
 # Vision towers of OpenAI's CLIP ViT-B models (the text tower is kept small: only images are timed).
 SHAPES = {
@@ -105,8 +112,13 @@ def main() -> None:
     parser.add_argument("--keep", type=Path, help="Keep the exported folders here (default: a temporary folder).")
     parser.add_argument("--decode", type=Path, default=MEDIA / "scenedetect-testvideo.mp4",
                         help="A video to time decoding on (default: a 720p H.264 clip of the shared media).")
+    add_output_args(parser)
     args = parser.parse_args()
+    if args.quick:
+        args.models, args.images, args.repeat, args.keep = ["B-16"], 32, 1, args.keep or CACHE
+    print(f"# bench_embed_throughput: {machine()}", flush=True)
     cores = os.cpu_count() or 1
+    rows = []
     from framesearch.embedders.resolve import bundled_models
 
     with tempfile.TemporaryDirectory() as tmp:
@@ -124,6 +136,8 @@ def main() -> None:
             one = images_per_second(folder, 1, args.images, args.repeat)
             every = images_per_second(folder, cores, args.images, args.repeat)
             base = base or one
+            rows += [Row("embedding", f"{label}: frames/s on 1 thread", one, "frames/s"),
+                     Row("embedding", f"{label}: frames/s on {cores} threads", every, "frames/s", one, "1 thread")]
             print(f"{label:<30} 1 thread {one:8.1f} img/s   {cores} threads {every:8.1f} img/s   "
                   f"scaling x{every / one:.2f}   vs tiny {one / base:.4f}")
     if args.decode.is_file():
@@ -133,6 +147,8 @@ def main() -> None:
         rates = decode_rates(args.decode, args.repeat)
         print(f"decoding {args.decode.name} ({info.width}x{info.height} {info.codec} at {info.fps:.2f} fps, all cores): "
               + ", ".join(f"{r:.1f} sampled frames/s at {f:g} fps" for f, r in rates.items()))
+        rows += [Row("embedding", f"decoding alone, {args.decode.name} at {f:g} fps", r, "frames/s") for f, r in rates.items()]
+    emit(rows, args.json_out)
 
 
 if __name__ == "__main__":

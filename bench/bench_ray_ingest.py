@@ -1,6 +1,7 @@
 """One-process vs Ray library ingest on the same input, measured in one run.
 
     python bench/bench_ray_ingest.py [--model tiny-shapes-clip] [--fps 3] [--cpus 2] [--repeat 2] [VIDEO_OR_DIR ...]
+                                     [--quick] [--json-out F]
 
 Indexes the same folder of videos with `framesearch ingest local DIR --recursive` twice into fresh Qdrant Edge
 stores: in one process, then with `--ray local` on a local Ray instance of `--cpus` CPUs (started once before
@@ -16,9 +17,13 @@ import argparse
 import json
 import logging
 import shutil
+import sys
 import tempfile
 import time
 from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from report import Row, add_output_args, emit, machine  # noqa: E402
 
 MEDIA = Path(__file__).resolve().parents[2] / "shared" / "media" / "videos"
 DEFAULT_VIDEOS = ["big_buck_bunny_0_30.webm", "one-by-one-person-detection.mp4", "car-detection.mp4", "bikes.mp4",
@@ -56,11 +61,22 @@ def main() -> None:
     parser.add_argument("--cpus", type=int, default=2)
     parser.add_argument("--repeat", type=int, default=2)
     parser.add_argument("--range", type=float, help="--ray-range: split videos into ranges of this many seconds.")
+    add_output_args(parser)  # --quick: the first three default videos, one run each
     args = parser.parse_args()
-    import ray
+    if args.quick:
+        args.repeat = 1
+    print(f"# bench_ray_ingest: {machine()}", flush=True)
+    try:
+        import ray
+    except ImportError:
+        raise SystemExit("Ray is not installed: pip install 'framesearch[ray]'") from None
+    names = DEFAULT_VIDEOS[:3] if args.quick else DEFAULT_VIDEOS
+    missing = [name for name in names if not (MEDIA / name).is_file()]
+    if not args.videos and missing:
+        raise SystemExit(f"the shared test media is missing ({MEDIA / missing[0]}): pass videos")
 
     with tempfile.TemporaryDirectory() as tmp:
-        folder = library(args.videos or [MEDIA / name for name in DEFAULT_VIDEOS], Path(tmp) / "library")
+        folder = library(args.videos or [MEDIA / name for name in names], Path(tmp) / "library")
         started = time.perf_counter()
         ray.init(num_cpus=args.cpus, include_dashboard=False, logging_level=logging.ERROR, log_to_driver=False)
         startup = time.perf_counter() - started
@@ -81,6 +97,8 @@ def main() -> None:
     for label, seconds in best.items():
         print(f"{label:<14}{n / seconds:10.1f} frames/s  ({seconds:.1f} s)")
     print(f"ray / one process: {best['one process'] / best['ray']:.2f}   (Ray start-up, not timed above: {startup:.1f} s)")
+    emit([Row("ray ingest", f"`ingest local --ray local` ({args.cpus} CPUs), {n} frames", n / best["ray"], "frames/s",
+              n / best["one process"], "one process")], args.json_out)
 
 
 if __name__ == "__main__":

@@ -1,6 +1,6 @@
 """`framesearch ingest results` against a bare pipeline on the same file, measured in one run.
 
-    python bench/bench_results_ingest.py [--frames 20000] [--dim 512] [--files 1] [--repeat 3] [--quick]
+    python bench/bench_results_ingest.py [--frames 20000] [--dim 512] [--files 1] [--repeat 3] [--quick] [--json-out F]
 
 The input is generated with the product's own writer (`to_results_json`, the format `framesearch infer` writes):
 CLIP-like unit vectors printed the way Roboflow's files print them. Each measurement is a fresh process on a
@@ -30,6 +30,9 @@ import sys
 import tempfile
 import time
 from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from report import Row, add_output_args, emit, machine  # noqa: E402
 
 MB = 1024 * 1024
 # Each child reports its own peak (VmHWM: reset by exec, unlike getrusage's maxrss, which a forked child inherits).
@@ -184,19 +187,38 @@ def report(f: dict) -> None:
     print(f"ours peak RSS - largest file: {f['ours_rss_over_file_mb']} MB (goal < 300)")
 
 
+def rows_for(f: dict) -> list[Row]:
+    """The figures as table rows (bench/run_all.py)."""
+    size = f"{f['frames'] // 1000}k frames" + (f" in {f['files']} files" if f["files"] > 1 else "")
+    ours, bare, indexed = f["ours"], f["bare"], f["bare+index"]
+    return [
+        Row("results ingest", f"`ingest results` throughput, {size} (index built)", ours["frames_per_s"], "frames/s",
+            bare["frames_per_s"], "bare decode + upsert, no index", "ratio >= 0.8", f["ratio"] >= 0.8),
+        Row("results ingest", f"`ingest results` throughput, {size}, vs the bare pipeline + the same index build",
+            ours["frames_per_s"], "frames/s", indexed["frames_per_s"], "bare + index build"),
+        Row("results ingest", f"`ingest results` peak RSS, {size}", ours["peak_rss_mb"], "MB",
+            round(f["file_mb"] / f["files"], 1), "largest results file", "< file + 300 MB", f["ours_rss_over_file_mb"] < 300),
+    ]
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--frames", type=int, default=20000)
     parser.add_argument("--dim", type=int, default=512)
     parser.add_argument("--files", type=int, default=1)
     parser.add_argument("--repeat", type=int, default=3)
-    parser.add_argument("--quick", action="store_true", help="10000 frames, 2 runs")
     parser.add_argument("--json", action="store_true", help="print the figures as JSON")
+    add_output_args(parser)  # --quick: 10000 frames, 2 runs
     args = parser.parse_args()
     if args.quick:
         args.frames, args.repeat = 10000, 2
+    print(f"# bench_results_ingest: {machine()}", flush=True)
     figures = measure(args.frames, args.dim, args.files, args.repeat)
-    print(json.dumps(figures)) if args.json else report(figures)
+    if args.json:
+        print(json.dumps(figures))
+        return
+    report(figures)
+    emit(rows_for(figures), args.json_out)
 
 
 if __name__ == "__main__":

@@ -26,9 +26,13 @@ BENCHES = [  # (name, script and its own arguments); each also gets --quick (unl
     ("memory", ["bench_memory.py"]),
     ("service", ["bench_service.py"]),
     ("startup", ["bench_startup.py"]),
+    ("results ingest", ["bench_results_ingest.py"]),
     ("local ingest", ["bench_local_ingest.py"]),
     ("local ingest, real size", ["bench_local_ingest.py", "--real-size"]),
     ("gpu ingest", ["bench_gpu_ingest.py"]),
+    ("embedding", ["bench_embed_throughput.py"]),
+    ("writer", ["bench_writer.py"]),
+    ("ray ingest", ["bench_ray_ingest.py"]),
     ("moments", ["eval_moments.py"]),
 ]
 
