@@ -23,7 +23,10 @@ def _install(spec: str) -> None:
     *path, name = qualname.split(".")
     for part in path:
         owner = getattr(owner, part)
-    original = owner.__dict__[name] if isinstance(owner, type) else getattr(owner, name)
+    if isinstance(owner, type):  # the raw attribute (a staticmethod stays one), wherever in the MRO it is defined
+        original = next(klass.__dict__[name] for klass in owner.__mro__ if name in klass.__dict__)
+    else:
+        original = getattr(owner, name)
     calls = 0
 
     def die() -> None:

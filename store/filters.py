@@ -1,0 +1,34 @@
+"""What a store call selects: payload conditions (`SearchFilter`) and the points a scroll or lookup returns."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any, Literal
+
+from framesearch.store.runs import Visibility
+
+Kind = Literal["frames", "videos"]
+
+@dataclass(frozen=True)
+class SearchFilter:
+    """Payload conditions: any of `video_ids`, a time range, points (not) of one run, what is visible,
+    in the videos collection records or run markers only, points that lost their vector, and none of the
+    `exclude` ranges (video id, from s, to s)."""
+
+    video_ids: tuple[str, ...] = ()
+    t_min: float | None = None
+    t_max: float | None = None
+    not_run: str | None = None
+    keep_runs: tuple[str, ...] = ()  # points (or markers) of none of these runs
+    run: str | None = None
+    visible: Visibility | None = None
+    entries: Literal["records", "markers"] | None = None
+    vectorless: bool = False  # only points whose vector is missing (a damaged vector store)
+    exclude: tuple[tuple[str, float, float], ...] = ()
+
+
+@dataclass(frozen=True)
+class StoredPoint:
+    id: str
+    payload: dict[str, Any]
+    vector: list[float] | None = None
