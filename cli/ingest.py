@@ -298,8 +298,7 @@ def ingest_local(
     as_json: JsonOpt = False,
 ) -> None:
     """Sample frames locally, embed them with CLIP (CPU or GPU) and index them; folders index a whole library."""
-    from framesearch.embedders.resolve import image_embedder
-    from framesearch.ingest.library import ingest_library, library_items
+    from framesearch.ingest.library import library_items
     from framesearch.ingest.requests import LocalIngest
     from framesearch.store.open import open_store
 
@@ -307,26 +306,15 @@ def ingest_local(
     items = library_items(inputs, req.recursive, req.video_id)
     settings = settings_for(ctx, model=model, store=store, qdrant_url=qdrant_url, collection=collection, ray_address=ray)
     on_ray = settings.ray_address not in (None, "", "off")
+    options = None
     if on_ray:
-        from framesearch.ingest.ray_library import ingest_library_ray
         from framesearch.ingest.requests import RayIngest
 
         options = request(RayIngest, address=settings.ray_address, actors=ray_actors, gpus_per_actor=ray_gpus,
                           range_seconds=ray_range)
     try:
         with open_store(settings) as st:
-            with progress_bar(not as_json) as bar:
-                embedder = image_embedder(settings, st.info())
-                if on_ray:
-                    outcomes = ingest_library_ray(
-                        st, items, embedder=embedder, settings=settings, fps=req.fps, force=req.force, options=options,
-                        progress=tracker(bar, "frames"), on_start=lambda text: err.print(text, highlight=False),
-                    )
-                else:
-                    outcomes = ingest_library(
-                        st, items, embedder=embedder, fps=req.fps, force=req.force,
-                        progress_for=lambda item: tracker(bar, item.video_id), batch_size=settings.embed_batch,
-                    )
+            outcomes = _index_library(st, items, req, settings, options, show=not as_json)
             if any(o.status == "indexed" for o in outcomes):
                 build_search_index(st, show=not as_json)
     except KeyboardInterrupt:
@@ -339,6 +327,27 @@ def ingest_local(
         _summary(outcomes)
     if any(o.status == "failed" for o in outcomes):
         raise typer.Exit(1)
+
+
+def _index_library(st, items, req, settings, ray_options, show: bool) -> list:
+    """Index the library's videos here or, with `ray_options`, on Ray; a progress bar when `show`."""
+    from framesearch.embedders.resolve import image_embedder
+
+    with progress_bar(show) as bar:
+        embedder = image_embedder(settings, st.info())
+        if ray_options is not None:
+            from framesearch.ingest.ray_library import ingest_library_ray
+
+            return ingest_library_ray(
+                st, items, embedder=embedder, settings=settings, fps=req.fps, force=req.force, options=ray_options,
+                progress=tracker(bar, "frames"), on_start=lambda text: err.print(text, highlight=False),
+            )
+        from framesearch.ingest.library import ingest_library
+
+        return ingest_library(
+            st, items, embedder=embedder, fps=req.fps, force=req.force,
+            progress_for=lambda item: tracker(bar, item.video_id), batch_size=settings.embed_batch,
+        )
 
 
 def _summary(outcomes) -> None:
