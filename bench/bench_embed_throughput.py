@@ -2,8 +2,8 @@
 
     python bench/bench_embed_throughput.py [--models B-32 B-16] [--images 96] [--repeat 3] [--quick] [--json-out F]
 
---quick: ViT-B/16 only, 32 frames, one run, its folder kept under ~/.cache/framesearch-bench (shared with
-bench_local_ingest --real-size, so it is exported once).
+--quick: ViT-B/16 only, 32 frames, one run, on the folder bench/make_vitb16.py keeps under
+~/.cache/framesearch-bench (the one bench_local_ingest --real-size uses, so it is exported once).
 
 No pretrained weights can be fetched here, and speed does not depend on the weights' values: the bench builds
 Hugging Face CLIPs with OpenAI's ViT-B/32 and ViT-B/16 shapes and RANDOM weights, turns them into model folders
@@ -29,7 +29,6 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from report import Row, add_output_args, emit, machine  # noqa: E402
 
 MEDIA = Path(__file__).resolve().parents[2] / "shared" / "media" / "videos"
-CACHE = Path.home() / ".cache" / "framesearch-bench"
 
 # Vision towers of OpenAI's CLIP ViT-B models (the text tower is kept small: only images are timed).
 SHAPES = {
@@ -115,7 +114,7 @@ def main() -> None:
     add_output_args(parser)
     args = parser.parse_args()
     if args.quick:
-        args.models, args.images, args.repeat, args.keep = ["B-16"], 32, 1, args.keep or CACHE
+        args.models, args.images, args.repeat = [], 32, 1
     print(f"# bench_embed_throughput: {machine()}", flush=True)
     cores = os.cpu_count() or 1
     rows = []
@@ -130,6 +129,10 @@ def main() -> None:
                 source = build_hf_clip(root / f"hf-{key}", SHAPES[key]["patch_size"], SHAPES[key]["projection_dim"])
                 export(source, out, f"ViT-{key}/random")
             folders[f"ViT-{key} (random weights)"] = out
+        if args.quick:
+            from make_vitb16 import cached_vit_b16
+
+            folders["ViT-B-16 (random weights)"] = cached_vit_b16()
         print(f"{cores} cores, {args.images} frames of 224x398 per run, batches of 32, best of {args.repeat}")
         base = None
         for label, folder in folders.items():

@@ -32,18 +32,6 @@ from report import Row, add_output_args, emit, machine  # noqa: E402
 MEDIA = Path(__file__).resolve().parents[2] / "shared" / "media" / "videos"
 DEFAULT_VIDEOS = ["big_buck_bunny_0_30.webm", "one-by-one-person-detection.mp4", "car-detection.mp4"]
 REAL_SIZE_VIDEOS = ["big_buck_bunny_0_30.webm", "car-detection.mp4"]
-REAL_SIZE_DIR = Path.home() / ".cache" / "framesearch-bench" / "vit-b-16-random"
-
-
-def real_size_model() -> Path:
-    """The random-weight ViT-B/16 folder (made once through the export path)."""
-    if (REAL_SIZE_DIR / "config.json").is_file():
-        return REAL_SIZE_DIR
-    try:
-        from make_vitb16 import make_random_vit_b16
-    except ImportError as exc:  # torch / transformers: the export extra
-        raise SystemExit(f"--real-size needs the export extra (torch, transformers): {exc}") from None
-    return make_random_vit_b16(REAL_SIZE_DIR)
 
 
 def cpu_seconds(children: bool = False) -> float:
@@ -132,7 +120,9 @@ def main() -> None:
     repeat = 2 if args.quick else args.repeat
     label = args.model
     if args.real_size:
-        args.model, args.fps, label = str(real_size_model()), 1.0, "ViT-B/16 size, random weights"
+        from make_vitb16 import cached_vit_b16
+
+        args.model, args.fps, label = str(cached_vit_b16()), 1.0, "ViT-B/16 size, random weights"
     print(f"# bench_local_ingest: {machine()}", flush=True)
     r = stages(videos, args.model, args.fps, args.batch, repeat)
     ours, ffmpeg = decode_cpu(videos, args.fps, r["size"], repeat) if not args.real_size else (float("nan"),) * 2

@@ -163,8 +163,8 @@ def measure(frames: int, dim: int, files: int, repeat: int) -> dict:
     figures["cpu_ratio"] = round(figures["bare"]["cpu_seconds"] / figures["ours"]["cpu_seconds"], 2)
     figures["ratio_indexed"] = round(figures["bare+index"]["seconds"] / figures["ours"]["seconds"], 2)
     figures["cpu_ratio_indexed"] = round(figures["bare+index"]["cpu_seconds"] / figures["ours"]["cpu_seconds"], 2)
-    largest = max(p for p in [size_mb / files])
-    figures["ours_rss_over_file_mb"] = round(figures["ours"]["peak_rss_mb"] - largest)
+    figures["largest_file_mb"] = round(size_mb / files, 1)  # the files are of one size
+    figures["ours_rss_over_file_mb"] = round(figures["ours"]["peak_rss_mb"] - size_mb / files)
     return figures
 
 
@@ -197,7 +197,7 @@ def rows_for(f: dict) -> list[Row]:
         Row("results ingest", f"`ingest results` throughput, {size}, vs the bare pipeline + the same index build",
             ours["frames_per_s"], "frames/s", indexed["frames_per_s"], "bare + index build"),
         Row("results ingest", f"`ingest results` peak RSS, {size}", ours["peak_rss_mb"], "MB",
-            round(f["file_mb"] / f["files"], 1), "largest results file", "< file + 300 MB", f["ours_rss_over_file_mb"] < 300),
+            f["largest_file_mb"], "largest results file", "< file + 300 MB", f["ours_rss_over_file_mb"] < 300),
     ]
 
 

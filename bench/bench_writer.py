@@ -28,47 +28,51 @@ BATCH = 256
 PER_VIDEO = 100
 
 
-def write_rate(store, frames: int, dim: int) -> float:
-    """Points per second through the store interface; the frame points (what an ingest hands the writer) are
-    made beforehand, untimed, as the baseline's inputs are."""
-    from framesearch.store.schema import FramePoint, VideoRecord
+def frame_points(frames: int, dim: int) -> list:
+    """Random frame points of 100-frame videos (what an ingest hands the writer), the same in both measurements."""
+    from framesearch.store.schema import FramePoint
 
     vectors = np.random.default_rng(0).normal(size=(frames, dim)).astype(np.float32)
-    videos = [[FramePoint(f"v{first // PER_VIDEO}", i, i / 1.0, vectors[first + i], 1.0, "bench/model", "local")
-               for i in range(min(PER_VIDEO, frames - first))] for first in range(0, frames, PER_VIDEO)]
+    return [FramePoint(f"v{i // PER_VIDEO}", i % PER_VIDEO, (i % PER_VIDEO) / 1.0, vectors[i], 1.0, "bench/model", "local")
+            for i in range(frames)]
+
+
+def write_rate(store, points: list) -> float:
+    """Points per second through the store interface; the points are made beforehand, untimed, as the baseline's
+    inputs are."""
+    from framesearch.store.schema import VideoRecord
+
+    dim = len(points[0].vector)
     store.ensure_collection("bench/model", dim)  # the collection is made once, untimed, as for the baseline
     start = time.perf_counter()
-    for points in videos:
-        video = points[0].video_id
+    for first in range(0, len(points), PER_VIDEO):
+        video = points[first : first + PER_VIDEO]
         store.ensure_collection("bench/model", dim)
-        for b in range(0, len(points), BATCH):
-            store.upsert_frames(points[b : b + BATCH], "run")
-        store.sweep_stale(video, "run")
-        store.put_video(VideoRecord(video_id=video, model="bench/model", source="local", frames=len(points)))
+        for b in range(0, len(video), BATCH):
+            store.upsert_frames(video[b : b + BATCH], "run")
+        store.sweep_stale(video[0].video_id, "run")
+        store.put_video(VideoRecord(video_id=video[0].video_id, model="bench/model", source="local", frames=len(video)))
     store.flush()
-    return frames / (time.perf_counter() - start)
+    return len(points) / (time.perf_counter() - start)
 
 
-def engine_rate(store, frames: int, dim: int) -> float:
+def engine_rate(store, points: list) -> float:
     """The baseline: the same points (ids, normalised vectors, payloads made beforehand, untimed) upserted
     straight into the store's Qdrant Edge shard in the same batches, with none of the store interface."""
     import qdrant_edge as q
 
-    from framesearch.store.schema import FramePoint
     from framesearch.vectors import normalize
 
-    vectors = normalize(np.random.default_rng(0).normal(size=(frames, dim)).astype(np.float32)).tolist()
-    points = [FramePoint(f"v{i // PER_VIDEO}", i % PER_VIDEO, (i % PER_VIDEO) / 1.0, None, 1.0, "bench/model", "local")
-              for i in range(frames)]
+    vectors = normalize(np.stack([p.vector for p in points])).tolist()
     ids, payloads = [p.point_id("run") for p in points], [p.payload("run") for p in points]
-    store.ensure_collection("bench/model", dim)
+    store.ensure_collection("bench/model", len(vectors[0]))
     shard = store._shard("frames")
     start = time.perf_counter()
-    for b in range(0, frames, BATCH):
-        batch = [q.Point(ids[i], vectors[i], payloads[i]) for i in range(b, min(b + BATCH, frames))]
+    for b in range(0, len(points), BATCH):
+        batch = [q.Point(ids[i], vectors[i], payloads[i]) for i in range(b, min(b + BATCH, len(points)))]
         shard.update(q.UpdateOperation.upsert_points(batch))
     shard.flush()
-    return frames / (time.perf_counter() - start)
+    return len(points) / (time.perf_counter() - start)
 
 
 def main() -> None:
@@ -84,14 +88,15 @@ def main() -> None:
     from framesearch.store.client import ClientStore
     from framesearch.store.edge import EdgeStore
 
+    points = frame_points(args.frames, args.dim)
     rates = {}
     with tempfile.TemporaryDirectory() as tmp, EdgeStore(Path(tmp)) as edge:
-        engine = engine_rate(edge, args.frames, args.dim)
+        engine = engine_rate(edge, points)
     with tempfile.TemporaryDirectory() as tmp, EdgeStore(Path(tmp)) as edge:
-        rates["Qdrant Edge"] = write_rate(edge, args.frames, args.dim)
+        rates["Qdrant Edge"] = write_rate(edge, points)
     if args.qdrant_url:
         with ClientStore(url=args.qdrant_url, collection=f"bench{int(time.time())}") as server:
-            rates["Qdrant server"] = write_rate(server, args.frames, args.dim)
+            rates["Qdrant server"] = write_rate(server, points)
             server.client.delete_collection(server.names["frames"])
             server.client.delete_collection(server.names["videos"])
     base = rates["Qdrant Edge"]

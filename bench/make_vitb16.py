@@ -19,6 +19,7 @@ import sys
 import tempfile
 from pathlib import Path
 
+CACHED = Path.home() / ".cache" / "framesearch-bench" / "vit-b-16-random"  # shared by the benches that use it
 OPENAI_MEAN = (0.48145466, 0.4578275, 0.40821073)
 OPENAI_STD = (0.26862954, 0.26130258, 0.27577711)
 
@@ -51,6 +52,17 @@ def make_random_vit_b16(out: Path, layers: int = 12, name: str = "bench/vit-b-16
         CLIPImageProcessor(size={"shortest_edge": 224}, crop_size={"height": 224, "width": 224},
                            image_mean=list(OPENAI_MEAN), image_std=list(OPENAI_STD)).save_pretrained(str(hf))
         return export_hf_clip(str(hf), out, name=name)
+
+
+def cached_vit_b16() -> Path:
+    """The random-weight ViT-B/16 folder kept under ~/.cache/framesearch-bench, made once (needs the export extra)."""
+    if not (CACHED / "config.json").is_file():
+        shutil.rmtree(CACHED, ignore_errors=True)  # a half-made folder from an interrupted run
+        try:
+            make_random_vit_b16(CACHED)
+        except ImportError as exc:
+            raise SystemExit(f"a real-size model needs the export extra (torch, transformers): {exc}") from None
+    return CACHED
 
 
 def main() -> None:
