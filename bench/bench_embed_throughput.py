@@ -49,11 +49,25 @@ def build_hf_clip(folder: Path, patch: int, projection: int) -> Path:
     vocab = clip_vocab()
     (folder / "vocab.json").write_text(json.dumps(vocab))
     (folder / "merges.txt").write_text("#version: 0.2\n" + "\n".join(MERGES) + "\n")
-    text = {"hidden_size": 64, "intermediate_size": 128, "num_hidden_layers": 1, "num_attention_heads": 2,
-            "vocab_size": len(vocab), "max_position_embeddings": 77, "bos_token_id": vocab["<|startoftext|>"],
-            "eos_token_id": 2, "pad_token_id": 1}
-    vision = {"hidden_size": 768, "intermediate_size": 3072, "num_hidden_layers": 12, "num_attention_heads": 12,
-              "image_size": 224, "patch_size": patch}
+    text = {
+        "hidden_size": 64,
+        "intermediate_size": 128,
+        "num_hidden_layers": 1,
+        "num_attention_heads": 2,
+        "vocab_size": len(vocab),
+        "max_position_embeddings": 77,
+        "bos_token_id": vocab["<|startoftext|>"],
+        "eos_token_id": 2,
+        "pad_token_id": 1,
+    }
+    vision = {
+        "hidden_size": 768,
+        "intermediate_size": 3072,
+        "num_hidden_layers": 12,
+        "num_attention_heads": 12,
+        "image_size": 224,
+        "patch_size": patch,
+    }
     torch.manual_seed(0)
     CLIPModel(CLIPConfig(text_config=text, vision_config=vision, projection_dim=projection)).save_pretrained(str(folder))
     CLIPTokenizerFast.from_pretrained(str(folder)).save_pretrained(str(folder))
@@ -109,8 +123,12 @@ def main() -> None:
     parser.add_argument("--images", type=int, default=96)
     parser.add_argument("--repeat", type=int, default=3)
     parser.add_argument("--keep", type=Path, help="Keep the exported folders here (default: a temporary folder).")
-    parser.add_argument("--decode", type=Path, default=MEDIA / "scenedetect-testvideo.mp4",
-                        help="A video to time decoding on (default: a 720p H.264 clip of the shared media).")
+    parser.add_argument(
+        "--decode",
+        type=Path,
+        default=MEDIA / "scenedetect-testvideo.mp4",
+        help="A video to time decoding on (default: a 720p H.264 clip of the shared media).",
+    )
     add_output_args(parser)
     args = parser.parse_args()
     if args.quick:
@@ -139,17 +157,23 @@ def main() -> None:
             one = images_per_second(folder, 1, args.images, args.repeat)
             every = images_per_second(folder, cores, args.images, args.repeat)
             base = base or one
-            rows += [Row("embedding", f"{label}: frames/s on 1 thread", one, "frames/s"),
-                     Row("embedding", f"{label}: frames/s on {cores} threads", every, "frames/s", one, "1 thread")]
-            print(f"{label:<30} 1 thread {one:8.1f} img/s   {cores} threads {every:8.1f} img/s   "
-                  f"scaling x{every / one:.2f}   vs tiny {one / base:.4f}")
+            rows += [
+                Row("embedding", f"{label}: frames/s on 1 thread", one, "frames/s"),
+                Row("embedding", f"{label}: frames/s on {cores} threads", every, "frames/s", one, "1 thread"),
+            ]
+            print(
+                f"{label:<30} 1 thread {one:8.1f} img/s   {cores} threads {every:8.1f} img/s   "
+                f"scaling x{every / one:.2f}   vs tiny {one / base:.4f}"
+            )
     if args.decode.is_file():
         from framesearch.ingest.video import VideoInfo
 
         info = VideoInfo.from_video_path(args.decode)
         rates = decode_rates(args.decode, args.repeat)
-        print(f"decoding {args.decode.name} ({info.width}x{info.height} {info.codec} at {info.fps:.2f} fps, all cores): "
-              + ", ".join(f"{r:.1f} sampled frames/s at {f:g} fps" for f, r in rates.items()))
+        print(
+            f"decoding {args.decode.name} ({info.width}x{info.height} {info.codec} at {info.fps:.2f} fps, all cores): "
+            + ", ".join(f"{r:.1f} sampled frames/s at {f:g} fps" for f, r in rates.items())
+        )
         rows += [Row("embedding", f"decoding alone, {args.decode.name} at {f:g} fps", r, "frames/s") for f, r in rates.items()]
     emit(rows, args.json_out)
 

@@ -69,14 +69,23 @@ def providers_available() -> tuple[list[list[str]], str]:
     available = ort.get_available_providers()
     if "CUDAExecutionProvider" in available:
         return [CPU, CUDA], ""
-    return [CPU], (f"CUDA skipped: this onnxruntime ({ort.__version__}) offers {', '.join(available)}; "
-                   "install onnxruntime-gpu on a machine with an NVIDIA GPU")
+    return [CPU], (
+        f"CUDA skipped: this onnxruntime ({ort.__version__}) offers {', '.join(available)}; "
+        "install onnxruntime-gpu on a machine with an NVIDIA GPU"
+    )
 
 
 def gpu_name() -> str:
     try:
-        return subprocess.run(["nvidia-smi", "--query-gpu=name,memory.total", "--format=csv,noheader"],
-                              capture_output=True, text=True, timeout=30).stdout.strip() or "no GPU"
+        return (
+            subprocess.run(
+                ["nvidia-smi", "--query-gpu=name,memory.total", "--format=csv,noheader"],
+                capture_output=True,
+                text=True,
+                timeout=30,
+            ).stdout.strip()
+            or "no GPU"
+        )
     except (OSError, subprocess.TimeoutExpired):
         return "no GPU (no nvidia-smi)"
 
@@ -115,8 +124,9 @@ def whole_ingest(embedder, videos: list[Path], fps: float, batch: int) -> float:
     digests = {v: content_hash(v) for v in videos}
     with tempfile.TemporaryDirectory() as tmp, EdgeStore(Path(tmp)) as store:
         start = time.perf_counter()
-        frames = sum(ingest_video(store, v, embedder=embedder, fps=fps, batch_size=batch, digest=digests[v]).frames
-                     for v in videos)
+        frames = sum(
+            ingest_video(store, v, embedder=embedder, fps=fps, batch_size=batch, digest=digests[v]).frames for v in videos
+        )
         return frames / (time.perf_counter() - start)
 
 
@@ -164,19 +174,37 @@ def main() -> None:
         best, rates = tune(embedder, frames, batches if name == "CUDA" else [b for b in batches if b <= 64])
         ingest = whole_ingest(embedder, videos, args.fps, best)
         results[name] = {"batch": best, "embed": rates[best], "ingest": ingest}
-        print(f"{name}: best batch {best}, embed {rates[best]:.1f}/s, whole ingest {ingest:.1f}/s "
-              f"({ingest / min(decode, rates[best]):.2f} of the slower stage)", flush=True)
+        print(
+            f"{name}: best batch {best}, embed {rates[best]:.1f}/s, whole ingest {ingest:.1f}/s "
+            f"({ingest / min(decode, rates[best]):.2f} of the slower stage)",
+            flush=True,
+        )
     rows = []
     for name, r in results.items():
         rows += [
             Row("gpu ingest", f"ViT-B/16 embed, {name}, best batch {r['batch']}", r["embed"], "frames/s"),
-            Row("gpu ingest", f"whole local ingest, {name} (batch {r['batch']})", r["ingest"], "frames/s",
-                min(decode, r["embed"]), "slower of decode / embed alone", "ratio >= 0.8",
-                r["ingest"] >= 0.8 * min(decode, r["embed"])),
+            Row(
+                "gpu ingest",
+                f"whole local ingest, {name} (batch {r['batch']})",
+                r["ingest"],
+                "frames/s",
+                min(decode, r["embed"]),
+                "slower of decode / embed alone",
+                "ratio >= 0.8",
+                r["ingest"] >= 0.8 * min(decode, r["embed"]),
+            ),
         ]
     if "CUDA" in results:
-        rows.append(Row("gpu ingest", "whole local ingest, CUDA vs CPU", results["CUDA"]["ingest"], "frames/s",
-                        results["CPU"]["ingest"], "CPU, same videos"))
+        rows.append(
+            Row(
+                "gpu ingest",
+                "whole local ingest, CUDA vs CPU",
+                results["CUDA"]["ingest"],
+                "frames/s",
+                results["CPU"]["ingest"],
+                "CPU, same videos",
+            )
+        )
     emit(rows, args.json_out)
     if "CUDA" in results:
         print(f"set FRAMESEARCH_EMBED_BATCH={results['CUDA']['batch']} for this GPU")

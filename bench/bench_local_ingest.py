@@ -84,8 +84,9 @@ def stages(videos: list[Path], model: str, fps: float, batch: int, repeat: int) 
         best["embed"] = min(best["embed"], time.perf_counter() - start)
         with tempfile.TemporaryDirectory() as tmp, EdgeStore(Path(tmp)) as store:
             start = time.perf_counter()
-            indexed = sum(ingest_video(store, v, embedder=embedder, fps=fps, batch_size=batch, digest=digests[v]).frames
-                          for v in videos)
+            indexed = sum(
+                ingest_video(store, v, embedder=embedder, fps=fps, batch_size=batch, digest=digests[v]).frames for v in videos
+            )
             best["ingest"] = min(best["ingest"], time.perf_counter() - start)
         assert decoded == indexed == len(frames), (decoded, indexed, len(frames))
     return {"frames": len(frames), "size": size, **{k: len(frames) / v for k, v in best.items()}}
@@ -127,16 +128,40 @@ def main() -> None:
     r = stages(videos, args.model, args.fps, args.batch, repeat)
     ours, ffmpeg = decode_cpu(videos, args.fps, r["size"], repeat) if not args.real_size else (float("nan"),) * 2
     slower = min(r["decode"], r["embed"])
-    print(f"model {label}, {len(videos)} videos, {r['frames']} frames sampled at {args.fps:g} fps, best of {repeat}: "
-          f"decode {r['decode']:.0f}/s (every frame, with cut detection: {r['decode_all']:.0f}/s), embed {r['embed']:.0f}/s, "
-          f"ingest {r['ingest']:.0f}/s")
+    print(
+        f"model {label}, {len(videos)} videos, {r['frames']} frames sampled at {args.fps:g} fps, best of {repeat}: "
+        f"decode {r['decode']:.0f}/s (every frame, with cut detection: {r['decode_all']:.0f}/s), embed {r['embed']:.0f}/s, "
+        f"ingest {r['ingest']:.0f}/s"
+    )
     rows = [
-        Row("local ingest", f"decode CPU, {len(videos)} videos at {args.fps:g} fps", ours, "s", ffmpeg,
-            "ffmpeg -vf fps=N -f null -", "ratio <= 1.0", ours <= ffmpeg),
-        Row("local ingest", f"whole ingest ({label})", r["ingest"], "frames/s", slower,
-            "slower of decode / embed alone", "ratio >= 0.8", r["ingest"] >= 0.8 * slower),
-        Row("local ingest", f"whole ingest ({label}) vs its own stages", r["ingest"], "frames/s",
-            min(r["decode_all"], r["embed"]), "slower of its decoding (every frame, cuts) / embed alone"),
+        Row(
+            "local ingest",
+            f"decode CPU, {len(videos)} videos at {args.fps:g} fps",
+            ours,
+            "s",
+            ffmpeg,
+            "ffmpeg -vf fps=N -f null -",
+            "ratio <= 1.0",
+            ours <= ffmpeg,
+        ),
+        Row(
+            "local ingest",
+            f"whole ingest ({label})",
+            r["ingest"],
+            "frames/s",
+            slower,
+            "slower of decode / embed alone",
+            "ratio >= 0.8",
+            r["ingest"] >= 0.8 * slower,
+        ),
+        Row(
+            "local ingest",
+            f"whole ingest ({label}) vs its own stages",
+            r["ingest"],
+            "frames/s",
+            min(r["decode_all"], r["embed"]),
+            "slower of its decoding (every frame, cuts) / embed alone",
+        ),
     ]
     emit(rows[1:] if args.real_size else rows, args.json_out)
 

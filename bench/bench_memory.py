@@ -63,15 +63,36 @@ def main() -> None:
         work = Path(tmp)
         for start in range(0, n, CHUNK):  # 100 files (~600 MB of JSON) per command: the disk holds one chunk at a time
             paths = write_results(vectors[start : start + CHUNK], work / "results", first=start // FRAMES_PER_VIDEO)
-            subprocess.run([sys.executable, "-m", "framesearch", "--store", str(work / "s"), "ingest", "results",
-                            *map(str, paths), "--model", MODEL, "--fps", "3", "--json"], check=True, stdout=subprocess.DEVNULL)
+            subprocess.run(
+                [
+                    sys.executable,
+                    "-m",
+                    "framesearch",
+                    "--store",
+                    str(work / "s"),
+                    "ingest",
+                    "results",
+                    *map(str, paths),
+                    "--model",
+                    MODEL,
+                    "--fps",
+                    "3",
+                    "--json",
+                ],
+                check=True,
+                stdout=subprocess.DEVNULL,
+            )
             for path in paths:
                 path.unlink()
         port = _free_port()
         base = f"http://127.0.0.1:{port}"
         with open(work / "serve.log", "wb") as log:
-            proc = subprocess.Popen([sys.executable, "-m", "framesearch", "--store", str(work / "s"), "serve", "--port",
-                                     str(port)], cwd=ROOT, stdout=log, stderr=subprocess.STDOUT)
+            proc = subprocess.Popen(
+                [sys.executable, "-m", "framesearch", "--store", str(work / "s"), "serve", "--port", str(port)],
+                cwd=ROOT,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+            )
         try:
             wait_healthy(base, proc)
             found = []
@@ -86,14 +107,25 @@ def main() -> None:
     total, anon = sum(u[0] for u in usage), sum(u[1] for u in usage)
     raw = n * args.dim * 4
     exact = [set(np.argpartition(-(vectors @ q), 10)[:10].tolist()) for q in queries]
-    recall = float(np.mean([len({global_index(h["video_id"], h["frame"]) for h in f} & e) / 10
-                            for f, e in zip(found, exact, strict=True)]))
-    print(f"{n} frames x {args.dim}: raw vectors {raw / 2**20:.0f} MiB; service + store process RSS "
-          f"{total / 2**20:.0f} MiB (anonymous {anon / 2**20:.0f} MiB) after {count} searches; recall@10 {recall:.3f}")
+    recall = float(
+        np.mean([len({global_index(h["video_id"], h["frame"]) for h in f} & e) / 10 for f, e in zip(found, exact, strict=True)])
+    )
+    print(
+        f"{n} frames x {args.dim}: raw vectors {raw / 2**20:.0f} MiB; service + store process RSS "
+        f"{total / 2**20:.0f} MiB (anonymous {anon / 2**20:.0f} MiB) after {count} searches; recall@10 {recall:.3f}"
+    )
     label = f"{n // 1000}k frames"
     rows = [
-        Row("memory", f"service RSS (service + store process), {label}", total / 2**20, "MiB", raw / 2**20,
-            "raw float32 vectors", "ratio <= 1.0 (at 1M)", total <= raw if n >= 1_000_000 else None),
+        Row(
+            "memory",
+            f"service RSS (service + store process), {label}",
+            total / 2**20,
+            "MiB",
+            raw / 2**20,
+            "raw float32 vectors",
+            "ratio <= 1.0 (at 1M)",
+            total <= raw if n >= 1_000_000 else None,
+        ),
         Row("memory", f"recall@10 of the same searches, {label}", recall, "", 1.0, "exact numpy", ">= 0.95", recall >= 0.95),
     ]
     emit(rows, args.json_out)

@@ -26,8 +26,14 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from report import Row, add_output_args, emit, machine  # noqa: E402
 
 MEDIA = Path(__file__).resolve().parents[2] / "shared" / "media" / "videos"
-DEFAULT_VIDEOS = ["big_buck_bunny_0_30.webm", "one-by-one-person-detection.mp4", "car-detection.mp4", "bikes.mp4",
-                  "vtest.avi", "bottle-detection.mp4"]
+DEFAULT_VIDEOS = [
+    "big_buck_bunny_0_30.webm",
+    "one-by-one-person-detection.mp4",
+    "car-detection.mp4",
+    "bikes.mp4",
+    "vtest.avi",
+    "bottle-detection.mp4",
+]
 
 
 def library(sources: list[Path], into: Path) -> Path:
@@ -45,8 +51,23 @@ def ingest(folder: Path, store: Path, model: str, fps: float, *extra: str) -> tu
     from framesearch.cli import app
 
     start = time.perf_counter()
-    result = CliRunner().invoke(app, ["--store", str(store), "ingest", "local", str(folder), "--recursive",
-                                      "--fps", str(fps), "--model", model, "--json", *extra])
+    result = CliRunner().invoke(
+        app,
+        [
+            "--store",
+            str(store),
+            "ingest",
+            "local",
+            str(folder),
+            "--recursive",
+            "--fps",
+            str(fps),
+            "--model",
+            model,
+            "--json",
+            *extra,
+        ],
+    )
     elapsed = time.perf_counter() - start
     if result.exit_code != 0:
         raise SystemExit(f"ingest failed: {result.output}")
@@ -97,8 +118,19 @@ def main() -> None:
     for label, seconds in best.items():
         print(f"{label:<14}{n / seconds:10.1f} frames/s  ({seconds:.1f} s)")
     print(f"ray / one process: {best['one process'] / best['ray']:.2f}   (Ray start-up, not timed above: {startup:.1f} s)")
-    emit([Row("ray ingest", f"`ingest local --ray local` ({args.cpus} CPUs), {n} frames", n / best["ray"], "frames/s",
-              n / best["one process"], "one process")], args.json_out)
+    emit(
+        [
+            Row(
+                "ray ingest",
+                f"`ingest local --ray local` ({args.cpus} CPUs), {n} frames",
+                n / best["ray"],
+                "frames/s",
+                n / best["one process"],
+                "one process",
+            )
+        ],
+        args.json_out,
+    )
 
 
 if __name__ == "__main__":

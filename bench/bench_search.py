@@ -40,8 +40,21 @@ def ingest(vectors: np.ndarray, work: Path, store: Path, chunk: int = 100) -> fl
     for start in range(0, len(vectors), chunk * per_file):
         paths = write_results(vectors[start : start + chunk * per_file], work / "results", first=start // per_file)
         began = time.perf_counter()
-        cmd = [sys.executable, "-m", "framesearch", "--store", str(store), "ingest", "results", *map(str, paths),
-               "--model", MODEL, "--fps", "3", "--json"]
+        cmd = [
+            sys.executable,
+            "-m",
+            "framesearch",
+            "--store",
+            str(store),
+            "ingest",
+            "results",
+            *map(str, paths),
+            "--model",
+            MODEL,
+            "--fps",
+            "3",
+            "--json",
+        ]
         subprocess.run(cmd, check=True, stdout=subprocess.DEVNULL)
         took += time.perf_counter() - began
         for path in paths:
@@ -110,14 +123,46 @@ def measure(n: int, dim: int, count: int, work: Path) -> dict:
 def rows_for(small: dict, large: dict) -> list[Row]:
     n = f"{large['n'] // 1000}k"
     rows = [
-        Row("search", f"ANN top-10 p50 at {n} (CLI-built store)", large["ann_ms"], "ms", large["exact_ms"], "exact numpy",
-            "ratio <= 1/8 (8x faster)", large["ann_ms"] * 8 <= large["exact_ms"]),
-        Row("search", f"ANN top-10 p50 at {n} vs at {small['n'] // 1000}k", large["ann_ms"], "ms", small["ann_ms"],
-            "10x fewer frames", "ratio <= 2", large["ann_ms"] <= 2 * small["ann_ms"]),
-        Row("search", f"recall@10 at {n} (hnsw_ef default)", large["recall"], "", 1.0, "exact numpy", ">= 0.95",
-            large["recall"] >= 0.95),
-        Row("search", f"search core (segments, limit 20) p50 at {n}", large["core_ms"], "ms", large["ann_ms"],
-            "ANN top-10", "ratio <= 3", large["core_ms"] <= 3 * large["ann_ms"]),
+        Row(
+            "search",
+            f"ANN top-10 p50 at {n} (CLI-built store)",
+            large["ann_ms"],
+            "ms",
+            large["exact_ms"],
+            "exact numpy",
+            "ratio <= 1/8 (8x faster)",
+            large["ann_ms"] * 8 <= large["exact_ms"],
+        ),
+        Row(
+            "search",
+            f"ANN top-10 p50 at {n} vs at {small['n'] // 1000}k",
+            large["ann_ms"],
+            "ms",
+            small["ann_ms"],
+            "10x fewer frames",
+            "ratio <= 2",
+            large["ann_ms"] <= 2 * small["ann_ms"],
+        ),
+        Row(
+            "search",
+            f"recall@10 at {n} (hnsw_ef default)",
+            large["recall"],
+            "",
+            1.0,
+            "exact numpy",
+            ">= 0.95",
+            large["recall"] >= 0.95,
+        ),
+        Row(
+            "search",
+            f"search core (segments, limit 20) p50 at {n}",
+            large["core_ms"],
+            "ms",
+            large["ann_ms"],
+            "ANN top-10",
+            "ratio <= 3",
+            large["core_ms"] <= 3 * large["ann_ms"],
+        ),
         Row("search", f"ANN + one-video filter p50 at {n}", large["filter_ms"], "ms", large["ann_ms"], "ANN top-10"),
     ]
     return rows
@@ -137,11 +182,15 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as tmp:
         results = [measure(size, args.dim, count, Path(tmp)) for size in (n // 10, n)]
     for r in results:
-        print(f"{r['n']:>9} frames: `ingest results` {r['ingest_s']:.1f} s, {r['indexed']:.0%} of frames in HNSW "
-              f"segments; exact numpy p50 {r['exact_ms']:.2f} ms, ANN p50 {r['ann_ms']:.3f} ms, "
-              f"core p50 {r['core_ms']:.3f} ms ({r['segments']:.1f} segments/answer)")
-        print("  recall@10 vs p50 by hnsw_ef: " + ", ".join(
-            f"ef {ef}: {rec:.3f} @ {ms:.3f} ms" for ef, (rec, ms) in r["curve"].items()))
+        print(
+            f"{r['n']:>9} frames: `ingest results` {r['ingest_s']:.1f} s, {r['indexed']:.0%} of frames in HNSW "
+            f"segments; exact numpy p50 {r['exact_ms']:.2f} ms, ANN p50 {r['ann_ms']:.3f} ms, "
+            f"core p50 {r['core_ms']:.3f} ms ({r['segments']:.1f} segments/answer)"
+        )
+        print(
+            "  recall@10 vs p50 by hnsw_ef: "
+            + ", ".join(f"ef {ef}: {rec:.3f} @ {ms:.3f} ms" for ef, (rec, ms) in r["curve"].items())
+        )
     emit(rows_for(*results), args.json_out)
 
 

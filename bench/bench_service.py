@@ -89,8 +89,12 @@ def run_phase(base: str, seconds: float, clients: int, queries: list, during=Non
     searches = search_q.get(timeout=120) if clients else []
     for p in procs:
         p.join(timeout=30)
-    result = {"health_p50": float(np.percentile(health, 50)), "health_p99": float(np.percentile(health, 99)),
-              "health_max": float(max(health)), "polls": len(health)}
+    result = {
+        "health_p50": float(np.percentile(health, 50)),
+        "health_p99": float(np.percentile(health, 99)),
+        "health_max": float(max(health)),
+        "polls": len(health),
+    }
     if searches:
         result.update(search_p50=float(np.percentile(searches, 50)), search_rate=len(searches) / elapsed)
     return result
@@ -132,8 +136,24 @@ def main() -> None:
         work = Path(tmp)
         store = ["--store", str(work / "s")] + (["--qdrant-url", args.qdrant_url] if args.qdrant_url else [])
         paths = write_results(vectors[:frames], work / "library")
-        subprocess.run([sys.executable, "-m", "framesearch", *store, "ingest", "results", *map(str, paths), "--model",
-                        MODEL, "--fps", "3", "--json"], check=True, stdout=subprocess.DEVNULL)
+        subprocess.run(
+            [
+                sys.executable,
+                "-m",
+                "framesearch",
+                *store,
+                "ingest",
+                "results",
+                *map(str, paths),
+                "--model",
+                MODEL,
+                "--fps",
+                "3",
+                "--json",
+            ],
+            check=True,
+            stdout=subprocess.DEVNULL,
+        )
         big = write_results(vectors[frames:], work / "upload", per_file=args.upload)[0]
         port = _free_port()
         base = f"http://127.0.0.1:{port}"
@@ -151,8 +171,13 @@ def main() -> None:
                 import httpx
 
                 start = time.perf_counter()
-                answer = httpx.post(f"{base}/videos/uploaded/results", params={"model": MODEL, "fps": 3},
-                                    content=big.read_bytes(), headers={"content-type": "application/json"}, timeout=600)
+                answer = httpx.post(
+                    f"{base}/videos/uploaded/results",
+                    params={"model": MODEL, "fps": 3},
+                    content=big.read_bytes(),
+                    headers={"content-type": "application/json"},
+                    timeout=600,
+                )
                 answer.raise_for_status()
                 upload_s.append(time.perf_counter() - start)
                 while httpx.get(f"{base}/healthz", timeout=60).json().get("indexing"):
@@ -165,16 +190,34 @@ def main() -> None:
             proc.wait(timeout=60)
     print(f"upload of {args.upload} frames: answered in {upload_s[0]:.1f} s, index built after {upload_s[1]:.1f} s")
     for name, phase in (("idle", idle), ("searching", loaded), ("searching+upload", uploading)):
-        print(f"{name:<18} healthz p50 {phase['health_p50']:.1f} ms p99 {phase['health_p99']:.1f} ms "
-              f"max {phase['health_max']:.1f} ms ({phase['polls']} polls)"
-              + (f"; search p50 {phase['search_p50']:.1f} ms, {phase['search_rate']:.0f}/s" if "search_rate" in phase else ""))
+        print(
+            f"{name:<18} healthz p50 {phase['health_p50']:.1f} ms p99 {phase['health_p99']:.1f} ms "
+            f"max {phase['health_max']:.1f} ms ({phase['polls']} polls)"
+            + (f"; search p50 {phase['search_p50']:.1f} ms, {phase['search_rate']:.0f}/s" if "search_rate" in phase else "")
+        )
     backend = f"Qdrant server, {args.workers} workers" if args.qdrant_url else "Qdrant Edge"
     n = f"{frames // 1000}k frames, {backend}"
     rows = [
-        Row("service", f"/healthz p99, {args.clients} clients searching ({n})", loaded["health_p99"], "ms",
-            idle["health_p99"], "idle service", "< 50 ms", loaded["health_p99"] < 50),
-        Row("service", f"/healthz p99, searching + {args.upload // 1000}k-frame upload and index build ({n})",
-            uploading["health_p99"], "ms", idle["health_p99"], "idle service", "< 50 ms", uploading["health_p99"] < 50),
+        Row(
+            "service",
+            f"/healthz p99, {args.clients} clients searching ({n})",
+            loaded["health_p99"],
+            "ms",
+            idle["health_p99"],
+            "idle service",
+            "< 50 ms",
+            loaded["health_p99"] < 50,
+        ),
+        Row(
+            "service",
+            f"/healthz p99, searching + {args.upload // 1000}k-frame upload and index build ({n})",
+            uploading["health_p99"],
+            "ms",
+            idle["health_p99"],
+            "idle service",
+            "< 50 ms",
+            uploading["health_p99"] < 50,
+        ),
         Row("service", f"search throughput, {args.clients} clients ({n})", loaded["search_rate"], "req/s"),
     ]
     emit(rows, args.json_out)

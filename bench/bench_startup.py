@@ -52,16 +52,22 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as tmp:
         root = Path(tmp)
         store = ["--store", str(root / "s")]
-        subprocess.run([*FRAMESEARCH, *store, "ingest", "results", str(_results(root)), "--model", MODEL],
-                       check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        subprocess.run(
+            [*FRAMESEARCH, *store, "ingest", "results", str(_results(root)), "--model", MODEL],
+            check=True,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
         bare = cpu_ms([sys.executable, "-c", "pass"], repeat)
         runs = {
             "`framesearch --help`": [*FRAMESEARCH, "--help"],
             "`framesearch search --vector-file`": [*FRAMESEARCH, *store, "search", "--vector-file", str(root / "q.json")],
             "`framesearch search TEXT` (bundled model)": [*FRAMESEARCH, *store, "search", "a white square"],
         }
-        rows = [Row("startup", name, cpu_ms(cmd, repeat), "ms CPU", bare, "python -c pass",
-                    "" if "help" in name else "ratio <= 10") for name, cmd in runs.items()]
+        rows = [
+            Row("startup", name, cpu_ms(cmd, repeat), "ms CPU", bare, "python -c pass", "" if "help" in name else "ratio <= 10")
+            for name, cmd in runs.items()
+        ]
     for row in rows:
         if row.goal:
             row.ok = row.ratio <= 10
@@ -74,8 +80,15 @@ def _results(root: Path) -> Path:
 
     vectors = np.random.default_rng(0).normal(size=(64, DIM))
     path = root / "small.json"
-    path.write_text(json.dumps({"frame_offset": list(range(64)), "time_offset": [i / 3 for i in range(64)],
-                                "clip": [{"embeddings": [v]} for v in vectors.tolist()]}))
+    path.write_text(
+        json.dumps(
+            {
+                "frame_offset": list(range(64)),
+                "time_offset": [i / 3 for i in range(64)],
+                "clip": [{"embeddings": [v]} for v in vectors.tolist()],
+            }
+        )
+    )
     (root / "q.json").write_text(json.dumps(vectors[0].tolist()))
     return path
 

@@ -33,8 +33,10 @@ def frame_points(frames: int, dim: int) -> list:
     from framesearch.store.schema import FramePoint
 
     vectors = np.random.default_rng(0).normal(size=(frames, dim)).astype(np.float32)
-    return [FramePoint(f"v{i // PER_VIDEO}", i % PER_VIDEO, (i % PER_VIDEO) / 1.0, vectors[i], 1.0, "bench/model", "local")
-            for i in range(frames)]
+    return [
+        FramePoint(f"v{i // PER_VIDEO}", i % PER_VIDEO, (i % PER_VIDEO) / 1.0, vectors[i], 1.0, "bench/model", "local")
+        for i in range(frames)
+    ]
 
 
 def write_rate(store, points: list) -> float:
@@ -104,10 +106,21 @@ def main() -> None:
     print(f"{'Edge engine alone':<16}{engine:10.0f} points/s   (upserts straight into the shard, points made untimed)")
     for label, rate in rates.items():
         print(f"{label:<16}{rate:10.0f} points/s   x{rate / base:.2f}")
-    rows = [Row("writer", "frames written per second through the store interface (Qdrant Edge)", base, "points/s",
-                engine, "the Edge engine's own upsert")]
-    rows += [Row("writer", f"frames written per second through the store interface ({label})", rate, "points/s",
-                 base, "Qdrant Edge") for label, rate in rates.items() if label != "Qdrant Edge"]
+    rows = [
+        Row(
+            "writer",
+            "frames written per second through the store interface (Qdrant Edge)",
+            base,
+            "points/s",
+            engine,
+            "the Edge engine's own upsert",
+        )
+    ]
+    rows += [
+        Row("writer", f"frames written per second through the store interface ({label})", rate, "points/s", base, "Qdrant Edge")
+        for label, rate in rates.items()
+        if label != "Qdrant Edge"
+    ]
     emit(rows, args.json_out)
 
 

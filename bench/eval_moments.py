@@ -111,14 +111,18 @@ def shapes(model: str, seeds: list[int], fps: float) -> dict[str, dict[str, floa
                 for query, ranges in truth(script).items():
                     wanted.setdefault(query, []).extend((video_id, a, b) for a, b in ranges)
             scenes = sum(len(s) for s in wanted.values())
-            print(f"shapes: {len(seeds)} videos (seeds {seeds[0]}-{seeds[-1]}), {store.frame_count()} frames at {fps:g} fps, "
-                  f"{len(wanted)} queries, {scenes} scenes asked for; model {embedder.name}")
+            print(
+                f"shapes: {len(seeds)} videos (seeds {seeds[0]}-{seeds[-1]}), {store.frame_count()} frames at {fps:g} fps, "
+                f"{len(wanted)} queries, {scenes} scenes asked for; model {embedder.name}"
+            )
             for name, emb in (("plain", embedder), ("+ensemble", ensemble)):
                 print(f"  ranking {name:<10} " + "  ".join(f"{k} {v:.3f}" for k, v in ranking(store, emb, wanted).items()))
             found = {}
             for name, emb, raw, snapped in (
-                ("raw", embedder, True, False), ("calibrated", embedder, False, False),
-                ("+edges", embedder, False, True), ("+ensemble", ensemble, False, True),
+                ("raw", embedder, True, False),
+                ("calibrated", embedder, False, False),
+                ("+edges", embedder, False, True),
+                ("+ensemble", ensemble, False, True),
             ):
                 found[name] = figures = moments(store, emb, wanted, raw, snapped)
                 print(f"  moments {name:<10} " + "  ".join(f"{k} {v:.3f}" for k, v in figures.items()))
@@ -138,11 +142,14 @@ def labelled(model: str, fps: float, eval_dir: Path) -> None:
     wanted = {q["query"]: [("eval", a, b) for a, b in q["intervals"]] for q in truth["queries"]}
     with tempfile.TemporaryDirectory() as tmp, EdgeStore(Path(tmp)) as store:
         record = ingest_video(store, eval_dir / "eval.mp4", embedder=embedder, fps=fps, video_id="eval")
-        frames = {q: [[r.timestamp, r.score] for r in run(store, embedder, q, mode="frames", threshold=-1.0, limit=50)]
-                  for q in queries}
+        frames = {
+            q: [[r.timestamp, r.score] for r in run(store, embedder, q, mode="frames", threshold=-1.0, limit=50)] for q in queries
+        }
         segments = {q: [[r.peak_time, r.score] for r in run(store, embedder, q)] for q in queries}
-        print(f"labelled eval: model {embedder.name}, {record.frames} frames at {fps:g} fps, {len(queries)} queries, "
-              f"{len(record.cuts or [])} cuts detected")
+        print(
+            f"labelled eval: model {embedder.name}, {record.frames} frames at {fps:g} fps, {len(queries)} queries, "
+            f"{len(record.cuts or [])} cuts detected"
+        )
         for name, preds in (("frames", frames), ("segments", segments)):
             summary, _ = score(truth, preds)
             print(f"  ranking {name:<10} " + "  ".join(f"{k} {v:.3f}" for k, v in summary.items()))
@@ -162,8 +169,20 @@ def main() -> None:
     args = parser.parse_args()
     lo, _, hi = ("101-103" if args.quick else args.seeds).partition("-")
     found = shapes("tiny-shapes-clip", list(range(int(lo), int(hi or lo) + 1)), args.fps)
-    emit([Row("moments", f"shapes videos: segment {metric} (search as answered)", value, "", found["raw"][metric],
-              "raw threshold, unsnapped edges") for metric, value in found["+edges"].items()], args.json_out)
+    emit(
+        [
+            Row(
+                "moments",
+                f"shapes videos: segment {metric} (search as answered)",
+                value,
+                "",
+                found["raw"][metric],
+                "raw threshold, unsnapped edges",
+            )
+            for metric, value in found["+edges"].items()
+        ],
+        args.json_out,
+    )
     if args.eval:
         labelled(args.model, args.fps, args.eval_dir)
     else:

@@ -41,16 +41,34 @@ def make_random_vit_b16(out: Path, layers: int = 12, name: str = "bench/vit-b-16
         (hf / "vocab.json").write_text(json.dumps(vocab))
         (hf / "merges.txt").write_text("#version: 0.2\n" + "\n".join(MERGES) + "\n")
         tokenizer = CLIPTokenizerFast.from_pretrained(str(hf))
-        text = {"vocab_size": 49408, "hidden_size": 512, "intermediate_size": 2048, "num_hidden_layers": layers,
-                "num_attention_heads": 8, "max_position_embeddings": 77, "bos_token_id": vocab["<|startoftext|>"],
-                "eos_token_id": 2, "pad_token_id": 1}
-        vision = {"hidden_size": 768, "intermediate_size": 3072, "num_hidden_layers": layers, "num_attention_heads": 12,
-                  "image_size": 224, "patch_size": 16}
+        text = {
+            "vocab_size": 49408,
+            "hidden_size": 512,
+            "intermediate_size": 2048,
+            "num_hidden_layers": layers,
+            "num_attention_heads": 8,
+            "max_position_embeddings": 77,
+            "bos_token_id": vocab["<|startoftext|>"],
+            "eos_token_id": 2,
+            "pad_token_id": 1,
+        }
+        vision = {
+            "hidden_size": 768,
+            "intermediate_size": 3072,
+            "num_hidden_layers": layers,
+            "num_attention_heads": 12,
+            "image_size": 224,
+            "patch_size": 16,
+        }
         torch.manual_seed(0)
         CLIPModel(CLIPConfig(text_config=text, vision_config=vision, projection_dim=512)).save_pretrained(str(hf))
         tokenizer.save_pretrained(str(hf))
-        CLIPImageProcessor(size={"shortest_edge": 224}, crop_size={"height": 224, "width": 224},
-                           image_mean=list(OPENAI_MEAN), image_std=list(OPENAI_STD)).save_pretrained(str(hf))
+        CLIPImageProcessor(
+            size={"shortest_edge": 224},
+            crop_size={"height": 224, "width": 224},
+            image_mean=list(OPENAI_MEAN),
+            image_std=list(OPENAI_STD),
+        ).save_pretrained(str(hf))
         return export_hf_clip(str(hf), out, name=name)
 
 

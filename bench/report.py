@@ -69,5 +69,7 @@ def load(path: Path) -> list[Row]:
 def machine() -> str:
     """What ran the benchmarks, in one line."""
     load_avg = os.getloadavg()[0] if hasattr(os, "getloadavg") else float("nan")
-    return (f"{platform.machine()} {platform.system()}, {os.cpu_count()} CPUs, Python {platform.python_version()}, "
-            f"load average {load_avg:.1f} at start")
+    return (
+        f"{platform.machine()} {platform.system()}, {os.cpu_count()} CPUs, Python {platform.python_version()}, "
+        f"load average {load_avg:.1f} at start"
+    )

@@ -48,8 +48,11 @@ def ingest_results_cmd(
     ] = None,
     model: Annotated[
         Optional[str],
-        typer.Option("--model", help="Model that made the vectors: folder, bundled/pulled name, 'roboflow' or clip/... "
-                     "(default: the file's, else clip/ViT-B-16)."),
+        typer.Option(
+            "--model",
+            help="Model that made the vectors: folder, bundled/pulled name, 'roboflow' or clip/... "
+            "(default: the file's, else clip/ViT-B-16).",
+        ),
     ] = None,
     dry_run: Annotated[
         bool, typer.Option("--dry-run", help="Check each file and print what would be indexed; write nothing.")
@@ -75,8 +78,9 @@ def ingest_results_cmd(
         for path in files:
             try:
                 parsed = load_results_file(path)
-                rep = ingest_parsed_results(st, parsed, req, settings, where=str(path),
-                                            default_id=results_video_id(path, parsed.meta.video))
+                rep = ingest_parsed_results(
+                    st, parsed, req, settings, where=str(path), default_id=results_video_id(path, parsed.meta.video)
+                )
             except FrameSearchError as exc:
                 if len(files) == 1 or not isinstance(exc, InvalidInput):
                     raise
@@ -105,13 +109,14 @@ def _print_results_report(rep: Any) -> None:
         err.print(f"[yellow]warning:[/yellow] {escape(warning)}", highlight=False, soft_wrap=True)
     v = rep.video
     fps = f"{v.fps:g} fps" if v.fps else "fps unknown"
-    what = (f"{v.frames} frames ({rep.skipped} null skipped), {v.model}, {fps}, "
-            f"{v.extra.get('dim', '')}{'-d, ' if v.extra.get('dim') else ''}up to {v.duration or 0:.2f} s")
+    what = (
+        f"{v.frames} frames ({rep.skipped} null skipped), {v.model}, {fps}, "
+        f"{v.extra.get('dim', '')}{'-d, ' if v.extra.get('dim') else ''}up to {v.duration or 0:.2f} s"
+    )
     if rep.dry_run:
         out.print(f"would index {rep.video_id}: {what}; nothing written (dry run)", highlight=False, soft_wrap=True)
     else:
-        out.print(f"indexed {rep.video_id}: {rep.frames} frames ({rep.skipped} null skipped)", highlight=False,
-                  soft_wrap=True)
+        out.print(f"indexed {rep.video_id}: {rep.frames} frames ({rep.skipped} null skipped)", highlight=False, soft_wrap=True)
 
 
 def _roboflow_jobs(req: Any, root: Path) -> list[Any]:
@@ -214,8 +219,16 @@ def ingest_roboflow_cmd(
     from framesearch.ingest.roboflow_api import RoboflowVideoAPI, poll_policy
     from framesearch.store.open import open_store
 
-    req = request(RoboflowIngest, sources=videos or [], fps=fps, video_id=video_id, job_id=job_id, timeout=timeout,
-                  poll_interval=poll_interval, concurrency=concurrency)
+    req = request(
+        RoboflowIngest,
+        sources=videos or [],
+        fps=fps,
+        video_id=video_id,
+        job_id=job_id,
+        timeout=timeout,
+        poll_interval=poll_interval,
+        concurrency=concurrency,
+    )
     settings = settings_for(ctx, store=store, qdrant_url=qdrant_url, collection=collection, roboflow_api_key=api_key)
     root = rj.results_dir(settings)
     jobs = _roboflow_jobs(req, root)
@@ -232,8 +245,12 @@ def ingest_roboflow_cmd(
     if as_json:
         print_json(reports)
     for r in [] if as_json else reports:
-        out.print(f"indexed {r.video_id}: {r.frames} frames ({r.skipped} null skipped) "
-                  f"from Roboflow job {r.job_id}; raw results in {r.results_path}", highlight=False, soft_wrap=True)
+        out.print(
+            f"indexed {r.video_id}: {r.frames} frames ({r.skipped} null skipped) "
+            f"from Roboflow job {r.job_id}; raw results in {r.results_path}",
+            highlight=False,
+            soft_wrap=True,
+        )
     for job, exc in failures:
         report(exc, prefix=f"{job.source}: ")
     if failures:
@@ -310,16 +327,18 @@ def ingest_local(
     if on_ray:
         from framesearch.ingest.requests import RayIngest
 
-        options = request(RayIngest, address=settings.ray_address, actors=ray_actors, gpus_per_actor=ray_gpus,
-                          range_seconds=ray_range)
+        options = request(
+            RayIngest, address=settings.ray_address, actors=ray_actors, gpus_per_actor=ray_gpus, range_seconds=ray_range
+        )
     try:
         with open_store(settings) as st:
             outcomes = _index_library(st, items, req, settings, options, show=not as_json)
             if any(o.status == "indexed" for o in outcomes):
                 build_search_index(st, show=not as_json)
     except KeyboardInterrupt:
-        err.print("interrupted: the videos indexed so far are kept, the unfinished one is not; "
-                  "run the same command again to go on")
+        err.print(
+            "interrupted: the videos indexed so far are kept, the unfinished one is not; run the same command again to go on"
+        )
         raise typer.Exit(130) from None
     if as_json:
         print_json(outcomes)
@@ -339,14 +358,26 @@ def _index_library(st, items, req, settings, ray_options, show: bool) -> list:
             from framesearch.ingest.ray_library import ingest_library_ray
 
             return ingest_library_ray(
-                st, items, embedder=embedder, settings=settings, fps=req.fps, force=req.force, options=ray_options,
-                progress=tracker(bar, "frames"), on_start=lambda text: err.print(text, highlight=False),
+                st,
+                items,
+                embedder=embedder,
+                settings=settings,
+                fps=req.fps,
+                force=req.force,
+                options=ray_options,
+                progress=tracker(bar, "frames"),
+                on_start=lambda text: err.print(text, highlight=False),
             )
         from framesearch.ingest.library import ingest_library
 
         return ingest_library(
-            st, items, embedder=embedder, fps=req.fps, force=req.force,
-            progress_for=lambda item: tracker(bar, item.video_id), batch_size=settings.embed_batch,
+            st,
+            items,
+            embedder=embedder,
+            fps=req.fps,
+            force=req.force,
+            progress_for=lambda item: tracker(bar, item.video_id),
+            batch_size=settings.embed_batch,
         )
 
 
@@ -388,8 +419,9 @@ def infer(
     settings = settings_for(ctx, model=model)
     embedder = image_embedder(settings, None)
     with progress_bar() as bar:
-        frames, times, vectors = infer_video(video, embedder=embedder, fps=req.fps, progress=tracker(bar, video.name),
-                                             batch_size=settings.embed_batch)
+        frames, times, vectors = infer_video(
+            video, embedder=embedder, fps=req.fps, progress=tracker(bar, video.name), batch_size=settings.embed_batch
+        )
     tmp = output.with_name(output.name + ".tmp")
     meta = {"model": embedder.name, "video": video.name, "fps": req.fps}
     tmp.write_bytes(msgspec.json.encode(to_results_json(frames, times, vectors, meta=meta)))

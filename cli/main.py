@@ -54,7 +54,6 @@ app.add_typer(model_app, name="model")
 app.add_typer(store_app, name="store")
 
 
-
 class LazyConsole:
     """A rich Console made on first use (importing rich costs startup time that `--help` need not pay)."""
 

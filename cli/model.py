@@ -87,8 +87,12 @@ def pull_cmd(
         return
     aliases = f" (aliases: {', '.join(result.aliases)})" if result.aliases else ""
     verb = "pulled" if result.downloaded else "already here:"
-    out.print(f"{verb} {result.name}{aliases}, {result.embed_dim}-dim, from {result.repo_id}@{result.commit[:12]} "
-              f"into {result.folder}", highlight=False, markup=False, soft_wrap=True)
+    out.print(
+        f"{verb} {result.name}{aliases}, {result.embed_dim}-dim, from {result.repo_id}@{result.commit[:12]} into {result.folder}",
+        highlight=False,
+        markup=False,
+        soft_wrap=True,
+    )
     out.print(f"use it with --model {result.folder.name}", highlight=False, markup=False)
 
 

@@ -51,9 +51,7 @@ def search_cmd(
     min_confidence: Annotated[
         Optional[float], typer.Option("--min-confidence", help="Calibrated confidence floor, 0-1 (default 0.75).")
     ] = None,
-    negative: Annotated[
-        Optional[list[str]], typer.Option("--not", help="Leave out what matches this text (repeatable).")
-    ] = None,
+    negative: Annotated[Optional[list[str]], typer.Option("--not", help="Leave out what matches this text (repeatable).")] = None,
     then: Annotated[Optional[str], typer.Option("--then", help="Moments followed by this text...")] = None,
     within: Annotated[Optional[float], typer.Option("--within", help="...within this many seconds (default 10).")] = None,
     fmt: Annotated[Optional[str], typer.Option("--format", help="json, csv, vtt or edl (default: a table).")] = None,
@@ -79,9 +77,22 @@ def search_cmd(
     if as_json and fmt not in (None, "json"):
         raise InvalidInput("--json is --format json: give one of them")
     fmt = "json" if as_json else fmt
-    req = request(SearchRequest, q=text, vector=vector, video_id=video_id or [], threshold=threshold, limit=limit,
-                  mode=mode, t_min=t_min, t_max=t_max, min_confidence=min_confidence, negatives=negative or [],
-                  then=then, within=within, format=fmt)
+    req = request(
+        SearchRequest,
+        q=text,
+        vector=vector,
+        video_id=video_id or [],
+        threshold=threshold,
+        limit=limit,
+        mode=mode,
+        t_min=t_min,
+        t_max=t_max,
+        min_confidence=min_confidence,
+        negatives=negative or [],
+        then=then,
+        within=within,
+        format=fmt,
+    )
     settings = settings_for(ctx, model=model, store=store, qdrant_url=qdrant_url, collection=collection)
     with open_store(settings) as st:
         needs_text = req.q is not None or req.then is not None or bool(req.negatives)
@@ -247,8 +258,7 @@ def serve(
     from framesearch.service.security import check_binding
     from framesearch.store.open import open_service_store
 
-    settings = settings_for(ctx, host=host, port=port, workers=workers, store=store, qdrant_url=qdrant_url,
-                            collection=collection)
+    settings = settings_for(ctx, host=host, port=port, workers=workers, store=store, qdrant_url=qdrant_url, collection=collection)
     warning = check_binding(settings, allow_anonymous)
     if warning:
         from rich.markup import escape
@@ -279,5 +289,11 @@ def _serve_workers(settings: Any) -> None:
             "a store, and serves one search at a time; run `framesearch serve` with one worker on an Edge store"
         )
     os.environ.update(settings_env(settings))  # each worker builds the same settings from the environment
-    uvicorn.run("framesearch.service.app:app_from_env", factory=True, workers=settings.workers, host=settings.host,
-                port=settings.port, log_level="info")
+    uvicorn.run(
+        "framesearch.service.app:app_from_env",
+        factory=True,
+        workers=settings.workers,
+        host=settings.host,
+        port=settings.port,
+        log_level="info",
+    )

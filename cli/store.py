@@ -44,19 +44,32 @@ def store_info(
 
     table = Table("", "", show_header=False, box=None)
     rows = [
-        ("backend", info.backend), ("location", info.location), ("collection", info.collection),
+        ("backend", info.backend),
+        ("location", info.location),
+        ("collection", info.collection),
         ("model", f"{info.model} ({info.dim} dims)" if info.model else "none yet (empty)"),
-        ("points", str(info.points)), ("videos", str(info.videos)),
+        ("points", str(info.points)),
+        ("videos", str(info.videos)),
     ]
     if info.index:
         i = info.index
-        rows.append(("index", f"{i.status}: {i.indexed_vectors} of {i.points} vectors in HNSW segments, "
-                              f"{i.segments} segments; payload indexes {', '.join(i.payload_indexes) or 'none'}"))
+        rows.append(
+            (
+                "index",
+                f"{i.status}: {i.indexed_vectors} of {i.points} vectors in HNSW segments, "
+                f"{i.segments} segments; payload indexes {', '.join(i.payload_indexes) or 'none'}",
+            )
+        )
     if info.cluster:
         c = info.cluster
         states = ", ".join(f"{n} {s}" for s, n in sorted(c.replica_states.items())) or "not reported"
-        rows.append(("cluster", f"{c.shards} shards x {c.replicas or 1} replicas, write consistency "
-                                f"{c.write_consistency or 1}, {c.peers or 1} node(s); replicas: {states}"))
+        rows.append(
+            (
+                "cluster",
+                f"{c.shards} shards x {c.replicas or 1} replicas, write consistency "
+                f"{c.write_consistency or 1}, {c.peers or 1} node(s); replicas: {states}",
+            )
+        )
     for key, value in rows:
         table.add_row(key, value)
     out.print(table)
@@ -101,10 +114,16 @@ def store_copy(
     if as_json:
         print_json(report)
         return
-    out.print(f"copied {report.copied} of {report.videos} videos ({report.points} points) to {report.target}"
-              f"{f'; {report.skipped} already there' if report.skipped else ''}", highlight=False, soft_wrap=True)
-    out.print(f"verified: {report.verified_videos} videos (records and point counts), "
-              f"{report.sampled_vectors} sampled vectors", highlight=False)
+    out.print(
+        f"copied {report.copied} of {report.videos} videos ({report.points} points) to {report.target}"
+        f"{f'; {report.skipped} already there' if report.skipped else ''}",
+        highlight=False,
+        soft_wrap=True,
+    )
+    out.print(
+        f"verified: {report.verified_videos} videos (records and point counts), {report.sampled_vectors} sampled vectors",
+        highlight=False,
+    )
 
 
 def _same_place(source: str | None, settings: Any, target: str) -> bool:
@@ -117,7 +136,6 @@ def _same_place(source: str | None, settings: Any, target: str) -> bool:
     if is_url(here) or is_url(target):
         return here.rstrip("/") == target.rstrip("/")
     return Path(here).resolve() == Path(target).resolve()
-
 
 
 @store_app.command("check")
@@ -146,8 +164,12 @@ def store_check(
 def _print_report(report: Any) -> None:
     from rich.table import Table
 
-    out.print(f"{report.store}: {report.videos} videos, {report.searchable_frames} searchable frames, "
-              f"{report.stored_points} frame points stored", highlight=False, soft_wrap=True)
+    out.print(
+        f"{report.store}: {report.videos} videos, {report.searchable_frames} searchable frames, "
+        f"{report.stored_points} frame points stored",
+        highlight=False,
+        soft_wrap=True,
+    )
     for run in report.in_progress:
         out.print(f"in progress: {run.op} of {run.video_id} by {run.writer}", highlight=False, soft_wrap=True)
     if report.problems:
@@ -159,8 +181,10 @@ def _print_report(report: Any) -> None:
     if report.ok:
         out.print("repaired: the store is consistent" if report.problems else "ok: the store is consistent")
     elif not report.repairable:
-        out.print(f"{report.remaining} problem(s); damaged files cannot be repaired: restore the store from a backup, "
-                  "or re-ingest the videos named (a damaged shard: into a new store)")
+        out.print(
+            f"{report.remaining} problem(s); damaged files cannot be repaired: restore the store from a backup, "
+            "or re-ingest the videos named (a damaged shard: into a new store)"
+        )
     elif report.repair:
         out.print(f"{report.remaining} problem(s) remain")
     else:

@@ -332,9 +332,7 @@ def _clip_bpe_tokenizer(source: str, vocab_size: int | None) -> Any:
     return backend
 
 
-def export_open_clip(
-    arch: str, pretrained: str, out: Path, name: str | None = None, *, tokenizer: str | None = None
-) -> Path:
+def export_open_clip(arch: str, pretrained: str, out: Path, name: str | None = None, *, tokenizer: str | None = None) -> Path:
     """Export an open_clip model (`arch` + `pretrained` tag or checkpoint) to a model folder at `out`.
 
     tokenizer.json comes from the Hugging Face CLIP tokenizer `tokenizer` (default CLIP_BPE_TOKENIZER: OpenAI's BPE), so

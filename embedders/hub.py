@@ -281,4 +281,3 @@ def pull_model(spec: str, models_dir: Path, revision: str | None = None) -> Pull
     except OSError:
         pass
     return PullResult(target, pub.name, pub.aliases, pub.repo_id, commit, dim, True)
-

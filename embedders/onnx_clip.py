@@ -168,8 +168,9 @@ class OnnxClip:
         dim = shape[-1] if shape else None
         if isinstance(dim, int) and dim != self.dim:
             self._sessions.clear()
-            raise ModelError(f"{path} makes {dim}-dimensional vectors, but {self.folder / 'config.json'} "
-                             f"says embed_dim {self.dim}")
+            raise ModelError(
+                f"{path} makes {dim}-dimensional vectors, but {self.folder / 'config.json'} says embed_dim {self.dim}"
+            )
 
     def _tokenize(self, texts: Sequence[str]) -> tuple[np.ndarray, np.ndarray]:
         encoded = self._tokenizer.encode_batch(list(texts))

@@ -94,8 +94,7 @@ def resolve_model(spec: str, models_dir: Path | None = None) -> Path | str:
     bundled = ", ".join(m.spec for m in models if m.kind == "bundled") or "none"
     pulled = ", ".join(m.spec for m in models if m.kind == "pulled") or "none"
     raise ModelNotFound(
-        f"model {spec!r} is neither a model folder nor 'roboflow' nor a bundled model ({bundled}) "
-        f"nor a pulled model ({pulled})"
+        f"model {spec!r} is neither a model folder nor 'roboflow' nor a bundled model ({bundled}) nor a pulled model ({pulled})"
     )
 
 
@@ -225,11 +224,27 @@ def list_models(settings: Settings) -> list[ModelEntry]:
         source = read_source(model.folder) if model.kind == "pulled" else None
         origin = f"{source.get('repo_id')}@{str(source.get('commit', ''))[:12]}" if source else None
         dim = model.config.get("embed_dim")
-        entries.append(ModelEntry(
-            spec=model.spec, name=model.name, aliases=list(model.aliases), kind=model.kind,
-            embed_dim=int(dim) if isinstance(dim, int) else None, folder=str(model.folder), source=origin,
-        ))
+        entries.append(
+            ModelEntry(
+                spec=model.spec,
+                name=model.name,
+                aliases=list(model.aliases),
+                kind=model.kind,
+                embed_dim=int(dim) if isinstance(dim, int) else None,
+                folder=str(model.folder),
+                source=origin,
+            )
+        )
     version = settings.roboflow_clip_version
-    entries.append(ModelEntry(spec=ROBOFLOW, name=f"{ROBOFLOW_PREFIX}{version}", aliases=[], kind="remote",
-                              embed_dim=None, folder=None, source=settings.roboflow_inference_url))
+    entries.append(
+        ModelEntry(
+            spec=ROBOFLOW,
+            name=f"{ROBOFLOW_PREFIX}{version}",
+            aliases=[],
+            kind="remote",
+            embed_dim=None,
+            folder=None,
+            source=settings.roboflow_inference_url,
+        )
+    )
     return entries

@@ -71,9 +71,7 @@ class RoboflowHTTP:
 
     service = "Roboflow API"
 
-    def __init__(
-        self, api_key: str | None, base_url: str, *, timeout: float = 60.0, client: httpx.Client | None = None
-    ) -> None:
+    def __init__(self, api_key: str | None, base_url: str, *, timeout: float = 60.0, client: httpx.Client | None = None) -> None:
         if not api_key:
             raise ModelError(f"{self.service} needs an API key: {KEY_HINT}")
         self._key = api_key

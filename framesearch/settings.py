@@ -36,7 +36,10 @@ class Settings(BaseSettings):
         None, description="Raw cosine score floor of searches; default: the calibrated `min_confidence`."
     )
     min_confidence: float = Field(
-        0.75, ge=0, le=1, allow_inf_nan=False,
+        0.75,
+        ge=0,
+        le=1,
+        allow_inf_nan=False,
         description="Default calibrated confidence floor (0-1) of searches (docs/search.md).",
     )
     limit: Limit = Field(20, description="Results a search returns when the request names no limit.")
@@ -72,13 +75,13 @@ class Settings(BaseSettings):
         256.0, gt=0, allow_inf_nan=False, description="Disk space of the thumbnail cache, in MB (least recently used go first)."
     )
     playback_cache_mb: float = Field(
-        2048.0, gt=0, allow_inf_nan=False,
+        2048.0,
+        gt=0,
+        allow_inf_nan=False,
         description="Disk space of playable copies of videos browsers cannot play, in MB (least recently played go first).",
     )
     job_history_max: int = Field(500, ge=1, description="Finished jobs the service remembers (oldest forgotten first).")
-    job_history_days: float = Field(
-        30.0, gt=0, allow_inf_nan=False, description="Days a finished job is remembered."
-    )
+    job_history_days: float = Field(30.0, gt=0, allow_inf_nan=False, description="Days a finished job is remembered.")
     models_dir: Path | None = Field(
         None, description="Where `model pull` keeps models, and `--model NAME` finds them; default the user's cache."
     )

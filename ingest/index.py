@@ -106,9 +106,7 @@ def index_frames(
     return record
 
 
-def results_points(
-    parsed: ParsedResults, video_id: str, *, fps: float | None, model: str, source: str
-) -> list[FramePoint]:
+def results_points(parsed: ParsedResults, video_id: str, *, fps: float | None, model: str, source: str) -> list[FramePoint]:
     """Frame points of a parsed results file."""
     return [
         FramePoint(video_id, frame, time, vector, fps, model, source)

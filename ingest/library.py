@@ -97,11 +97,19 @@ def ingest_library(
                 continue
             warnings: list[str] = []
             record = ingest_video(
-                store, item.path, embedder=embedder, fps=fps, video_id=item.video_id,
-                progress=progress_for(item), digest=digest, warn=warnings.append, batch_size=batch_size,
+                store,
+                item.path,
+                embedder=embedder,
+                fps=fps,
+                video_id=item.video_id,
+                progress=progress_for(item),
+                digest=digest,
+                warn=warnings.append,
+                batch_size=batch_size,
             )
-            outcomes.append(Outcome(video_id=item.video_id, path=str(item.path), status="indexed", frames=record.frames,
-                                    warnings=warnings))
+            outcomes.append(
+                Outcome(video_id=item.video_id, path=str(item.path), status="indexed", frames=record.frames, warnings=warnings)
+            )
         except (FrameSearchError, OSError) as exc:
             if isinstance(exc, FrameSearchError) and exc.http_status not in (404, 409, 422):
                 raise

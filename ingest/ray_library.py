@@ -244,8 +244,18 @@ def _retryable(exc: BaseException) -> bool:
 class _Run:
     """One library ingest on Ray: plans and ranges stream through bounded windows to the one writer."""
 
-    def __init__(self, ray: Any, store: VectorStore, embedder: ImageEmbedder, settings: Settings, fps: float,
-                 force: bool, options: RayIngest, pool: Pool, progress: Progress | None) -> None:
+    def __init__(
+        self,
+        ray: Any,
+        store: VectorStore,
+        embedder: ImageEmbedder,
+        settings: Settings,
+        fps: float,
+        force: bool,
+        options: RayIngest,
+        pool: Pool,
+        progress: Progress | None,
+    ) -> None:
         self.ray, self.store, self.embedder, self.fps, self.force = ray, store, embedder, fps, force
         self.options, self.pool, self.progress = options, pool, progress
         self.short_side = frame_size(embedder)
@@ -257,8 +267,11 @@ class _Run:
         self.decode_task = ray.remote(num_cpus=1, num_returns=2, max_retries=options.retries)(decode_range)
         self.cuts_task = ray.remote(num_cpus=1, max_retries=options.retries)(detect_cuts)
         actor = ray.remote(FrameEmbedder).options(
-            num_cpus=pool.cpus, num_gpus=pool.gpus, max_concurrency=pool.concurrency,
-            max_restarts=options.retries, max_task_retries=options.retries,
+            num_cpus=pool.cpus,
+            num_gpus=pool.gpus,
+            max_concurrency=pool.concurrency,
+            max_restarts=options.retries,
+            max_task_retries=options.retries,
         )
         threads = max(1, int(pool.cpus))
         self.actors = [actor.remote(settings, store.info(), threads) for _ in range(pool.actors)]
@@ -313,8 +326,9 @@ class _Run:
                 self.outcomes[pos] = self._failure(exc, item)
                 continue
             if not self.force and already_indexed(self.store, item.video_id, plan.digest, self._name(), self.fps):
-                self.outcomes[pos] = Outcome(video_id=item.video_id, path=str(item.path), status="skipped",
-                                             reason="already indexed")
+                self.outcomes[pos] = Outcome(
+                    video_id=item.video_id, path=str(item.path), status="skipped", reason="already indexed"
+                )
                 continue
             self.total += expected_samples(plan.info, self.fps) or 0
             split = len(plan.ranges) > 1
@@ -340,8 +354,9 @@ class _Run:
             warnings = [same] if (same := same_bytes_warning(self.store, item.video_id, video.plan.digest)) else []
             batches = self._batches(video, record, chain([first], group), warnings.append)
             written = index_frames(self.store, record, batches, self.model_path)
-            self.outcomes[video.pos] = Outcome(video_id=item.video_id, path=str(item.path), status="indexed",
-                                               frames=written.frames, warnings=warnings)
+            self.outcomes[video.pos] = Outcome(
+                video_id=item.video_id, path=str(item.path), status="indexed", frames=written.frames, warnings=warnings
+            )
         except Exception as exc:
             self.outcomes[video.pos] = self._failure(exc, item)
             for _ in group:  # this video's other ranges: dropped

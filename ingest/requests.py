@@ -22,7 +22,9 @@ class ResultsIngest(BaseModel):
     video_id: VideoId | None = Field(None, description="Video id (default: the video the file names, else its name).")
     fps: Fps | None = Field(None, description="Sampling rate (default: the file's, else derived from the offsets).")
     model: str | None = Field(
-        None, min_length=1, max_length=1000,
+        None,
+        min_length=1,
+        max_length=1000,
         description=f"The model that made the vectors: a model folder, a bundled or pulled model's name, 'roboflow' or "
         f"a 'clip/...' identity (default: the model the file names, else {ROBOFLOW_CLIP_MODEL}).",
     )
@@ -84,7 +86,9 @@ class RayIngest(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     address: str = Field(
-        "local", max_length=500, pattern=RAY_ADDRESS,
+        "local",
+        max_length=500,
+        pattern=RAY_ADDRESS,
         description="`local` (start Ray here), `auto` (the cluster this machine belongs to) or a cluster address.",
     )
     actors: int | None = Field(None, ge=1, le=4096, description="Embedding actors (default: from the cluster's CPUs or GPUs).")

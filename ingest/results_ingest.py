@@ -99,13 +99,27 @@ def ingest_parsed_results(
     more = {"notes": notes + fps_notes, "warnings": [warning] if warning else []}
     if req.dry_run:
         record = VideoRecord(
-            video_id=video_id, model=model, source=source, frames=len(parsed.frames), fps=fps,
-            duration=parsed.timestamps[-1], path=path, content_hash=parsed.content_hash, skipped_frames=parsed.skipped,
+            video_id=video_id,
+            model=model,
+            source=source,
+            frames=len(parsed.frames),
+            fps=fps,
+            duration=parsed.timestamps[-1],
+            path=path,
+            content_hash=parsed.content_hash,
+            skipped_frames=parsed.skipped,
             extra={"video_fps": parsed.video_fps(), "dim": parsed.dim},
         )
         return IngestReport.of(record, dry_run=True, **more)
     record = ingest_results(
-        store, parsed, video_id, fps=fps, model=model, source=source, path=path,
-        model_path=identity.model_path, content_hash=parsed.content_hash,
+        store,
+        parsed,
+        video_id,
+        fps=fps,
+        model=model,
+        source=source,
+        path=path,
+        model_path=identity.model_path,
+        content_hash=parsed.content_hash,
     )
     return IngestReport.of(record, **more)

@@ -74,8 +74,9 @@ class RoboflowVideoAPI(RoboflowHTTP):
 
     service = "Roboflow API"
 
-    def _api(self, method: str, path: str, what: str, *, params: dict | None = None, body: Any = None,
-             transient: tuple[int, ...] = ()) -> dict[str, Any]:
+    def _api(
+        self, method: str, path: str, what: str, *, params: dict | None = None, body: Any = None, transient: tuple[int, ...] = ()
+    ) -> dict[str, Any]:
         data = self.request_json(method, path, what, params=params, body=body, transient=transient)
         if not isinstance(data, dict):
             raise UpstreamError(f"Roboflow {what}: expected a JSON object, got {type(data).__name__}")
@@ -122,8 +123,7 @@ class RoboflowVideoAPI(RoboflowHTTP):
             raise UpstreamError(f"Roboflow status of job {job_id}: unexpected status {status!r}")
         output = data.get("output_signed_url")
         reason = data.get("status_info") or data.get("message") or data.get("error")
-        return JobStatus(job_id, status, output if isinstance(output, str) else None,
-                         self.clean(str(reason)) if reason else None)
+        return JobStatus(job_id, status, output if isinstance(output, str) else None, self.clean(str(reason)) if reason else None)
 
     def _get_output(self, url: str) -> httpx.Response:
         try:

@@ -32,6 +32,7 @@ RESULTS_DIR = "roboflow-results"
 PENDING = "pending.json"
 SOURCE = "roboflow"
 
+
 @dataclass(frozen=True)
 class VideoJob:
     """A video to run (or being run) at Roboflow: a local file or an http(s) URL, and its job id once submitted.
@@ -103,8 +104,12 @@ def read_pending(root: Path) -> dict[str, dict]:
 
 def remember(root: Path, job: VideoJob, owner: str | None = None) -> None:
     """List a submitted job as pending; `owner` names who submitted it (a service job id), if anyone."""
-    entry = {"video_id": job.video_id, "source": job.source, "fps": job.fps,
-             "submitted_at": datetime.now(UTC).isoformat(timespec="seconds")}
+    entry = {
+        "video_id": job.video_id,
+        "source": job.source,
+        "fps": job.fps,
+        "submitted_at": datetime.now(UTC).isoformat(timespec="seconds"),
+    }
     if job.path:
         entry["path"] = job.path
     if owner:
@@ -183,7 +188,11 @@ def fetch(
         return path
     on_stage(Stage.RUNNING, {"polls": 0, "elapsed": 0.0})
     status = wait_for_job(
-        api, job.job_id, policy, sleep=sleep, clock=clock,
+        api,
+        job.job_id,
+        policy,
+        sleep=sleep,
+        clock=clock,
         on_poll=lambda polls, elapsed: on_stage(Stage.RUNNING, {"polls": polls, "elapsed": round(elapsed, 1)}),
     )
     on_stage(Stage.DOWNLOADING, {})

@@ -101,7 +101,6 @@ def render_scene(
     return img.resize((w, h), Image.Resampling.BOX)
 
 
-
 Scene = tuple[str, str, str, float]  # shape, colour, background, seconds
 
 

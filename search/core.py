@@ -114,10 +114,15 @@ def retrieve(
     matches = []
     for h in hits:
         score = round(h.score, SCORE_DIGITS)
-        matches.append(FrameMatch(  # validated: faster than model_construct, which walks the fields in Python
-            video_id=h.video_id, frame=h.frame, timestamp=h.timestamp, score=score,
-            confidence=round(confidence(score), 4) if confidence else None,
-        ))
+        matches.append(
+            FrameMatch(  # validated: faster than model_construct, which walks the fields in Python
+                video_id=h.video_id,
+                frame=h.frame,
+                timestamp=h.timestamp,
+                score=score,
+                confidence=round(confidence(score), 4) if confidence else None,
+            )
+        )
     return matches
 
 

@@ -97,8 +97,11 @@ def to_edl(items: list[Row], records: dict[str, VideoRecord | None], query: str 
             f"{n:03d}  {reel(r.video_id)}  V     C        {timecode(first, rate)} {timecode(last, rate)} "
             f"{timecode(position, record_rate)} {timecode(position + length, record_rate)}"
         )
-        lines += [f"* FROM CLIP NAME: {r.video_id}", f"* COMMENT: score {r.score:.3f}" + (
-            "" if r.confidence is None else f" confidence {r.confidence:.2f}"), ""]
+        lines += [
+            f"* FROM CLIP NAME: {r.video_id}",
+            f"* COMMENT: score {r.score:.3f}" + ("" if r.confidence is None else f" confidence {r.confidence:.2f}"),
+            "",
+        ]
         position += length
     return "\n".join(lines)
 

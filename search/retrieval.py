@@ -101,8 +101,9 @@ def retrieve_segments(
             break
         hits = _outside(following, runs, seeds)
         if hits is None:
-            hits = store.search(vector, _excluding(flt, [(r.video_id, r.start, r.end) for r in runs]), limit=seeds,
-                                threshold=threshold)
+            hits = store.search(
+                vector, _excluding(flt, [(r.video_id, r.start, r.end) for r in runs]), limit=seeds, threshold=threshold
+            )
     runs.sort(key=lambda r: (-r.best, r.video_id, r.start))
     return [r.hits for r in runs[:limit]]
 
@@ -151,8 +152,9 @@ def _complete(
     one batched search (with the next round's seed search `ahead`, if given); then grow runs that reach a span's
     end. A span's search filters on one video and a time range, so the store scores just those frames. Returns
     the runs and the answer of the search ahead (None when a span was not searched whole: it cannot be used)."""
-    requests = [(SearchFilter(video_ids=(c.video_id,), t_min=low, t_max=high), _frames_in(c, low, high))
-                for c, low, high in spans]
+    requests = [
+        (SearchFilter(video_ids=(c.video_id,), t_min=low, t_max=high), _frames_in(c, low, high)) for c, low, high in spans
+    ]
     answers = store.search_batch(vector, requests + ([(ahead, seeds)] if ahead is not None else []), threshold)
     following = answers.pop() if ahead is not None else None
     runs: list[Run] = []
@@ -257,10 +259,13 @@ def _grow(store: VectorStore, vector: np.ndarray, flt: SearchFilter, threshold: 
                     steps.append((run, side, window))
         if not steps:
             break
-        requests = [(SearchFilter(video_ids=(r.video_id,), t_min=low, t_max=high), _frames_in(r, low, high))
-                    for r, _, (low, high) in steps]
-        for (run, side, (low, high)), (_, asked), found in zip(steps, requests, store.search_batch(vector, requests, threshold),
-                                                               strict=True):
+        requests = [
+            (SearchFilter(video_ids=(r.video_id,), t_min=low, t_max=high), _frames_in(r, low, high))
+            for r, _, (low, high) in steps
+        ]
+        for (run, side, (low, high)), (_, asked), found in zip(
+            steps, requests, store.search_batch(vector, requests, threshold), strict=True
+        ):
             if len(found) >= asked:  # denser than the sampling rate says: a narrower window next time
                 run.window[side] = max(1, run.window[side] // 2)
             else:

@@ -75,8 +75,15 @@ def cosine_scale(settings: Settings, embedder: object | None) -> ThresholdScale:
         for offset, label in COSINE_BANDS
     ]
     return ThresholdScale(
-        kind="cosine", parameter="threshold", default=round(value, 4), calibrated=False, source=source,
-        minimum=0.0, maximum=1.0, step=0.01, bands=bands,
+        kind="cosine",
+        parameter="threshold",
+        default=round(value, 4),
+        calibrated=False,
+        source=source,
+        minimum=0.0,
+        maximum=1.0,
+        step=0.01,
+        bands=bands,
         help="Cosine similarity between your query and a frame: frames scoring below it are left out.",
     )
 
@@ -84,8 +91,14 @@ def cosine_scale(settings: Settings, embedder: object | None) -> ThresholdScale:
 def confidence_scale(settings: Settings) -> ThresholdScale:
     """The calibrated scale: a confidence floor, its default the `min_confidence` setting."""
     return ThresholdScale(
-        kind="calibrated", parameter="min_confidence", default=settings.min_confidence, calibrated=True,
-        source="the service's min_confidence setting", minimum=0.0, maximum=1.0, step=0.01,
+        kind="calibrated",
+        parameter="min_confidence",
+        default=settings.min_confidence,
+        calibrated=True,
+        source="the service's min_confidence setting",
+        minimum=0.0,
+        maximum=1.0,
+        step=0.01,
         bands=[ThresholdBand(start=start, label=label) for start, label in CONFIDENCE_BANDS],
         help="Confidence that a frame shows your query: 0 is what an arbitrary frame of this library scores, "
         "1 the library's best match; frames below it are left out.",

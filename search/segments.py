@@ -41,8 +41,14 @@ def _segment(video_id: str, run: list[FrameHit], confidence: Confidence | None =
     frames = []
     for h in run:  # one per listed frame (hundreds per answer): dicts, validated in one pass with the segment
         score = round(h.score, SCORE_DIGITS)
-        frames.append({"frame": h.frame, "timestamp": h.timestamp, "score": score,
-                       "confidence": round(confidence(score), 4) if confidence else None})
+        frames.append(
+            {
+                "frame": h.frame,
+                "timestamp": h.timestamp,
+                "score": score,
+                "confidence": round(confidence(score), 4) if confidence else None,
+            }
+        )
     return Segment(
         video_id=video_id,
         start=run[0].timestamp,

@@ -59,9 +59,14 @@ def healthz(request: Request) -> Health:
     state = app_state(request)
     info = state.store.info()
     index = state.store.index_status()
-    return Health(status="ok", store=state.store.description, model=info.model if info else None,
-                  frames=state.store.frame_count(), indexed_frames=index.indexed,
-                  indexing=bool(state.indexer and state.indexer.building))
+    return Health(
+        status="ok",
+        store=state.store.description,
+        model=info.model if info else None,
+        frames=state.store.frame_count(),
+        indexed_frames=index.indexed,
+        indexing=bool(state.indexer and state.indexer.building),
+    )
 
 
 @router.get("/search", tags=["search"], response_model=SearchResponse, responses=EXPORTS)

@@ -70,8 +70,10 @@ def _public_address(host: str, port: int) -> str:
     addresses = [info[4][0] for info in infos]
     blocked = [a for a in addresses if not is_public(a)]
     if blocked or not addresses:
-        raise Forbidden(f"refusing to fetch from {host}: it resolves to {blocked[0] if blocked else 'nothing'}, "
-                        f"not a public address ({ALLOW_HINT})")
+        raise Forbidden(
+            f"refusing to fetch from {host}: it resolves to {blocked[0] if blocked else 'nothing'}, "
+            f"not a public address ({ALLOW_HINT})"
+        )
     return addresses[0]
 
 
@@ -86,8 +88,9 @@ def _backend(allow_hosts: Iterable[str]) -> Any:
         def __init__(self) -> None:
             self.inner = httpcore.SyncBackend()
 
-        def connect_tcp(self, host: str, port: int, timeout: float | None = None, local_address: str | None = None,
-                        socket_options: Any = None) -> Any:
+        def connect_tcp(
+            self, host: str, port: int, timeout: float | None = None, local_address: str | None = None, socket_options: Any = None
+        ) -> Any:
             address = host if host_allowed(host, allowed) else _public_address(host, port)
             return self.inner.connect_tcp(address, port, timeout, local_address, socket_options)
 
@@ -100,8 +103,9 @@ def _backend(allow_hosts: Iterable[str]) -> Any:
     return PublicOnly()
 
 
-def download(url: str, target: Path, *, limit: int, allow_hosts: Iterable[str],
-             interrupt: Callable[[], None] = lambda: None) -> Path:
+def download(
+    url: str, target: Path, *, limit: int, allow_hosts: Iterable[str], interrupt: Callable[[], None] = lambda: None
+) -> Path:
     """Fetch `url` into `target` (at most `limit` bytes), following at most MAX_REDIRECTS checked redirects.
     `interrupt` is called between chunks (it raises to stop); nothing is left at `target` after a failure."""
     try:

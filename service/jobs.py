@@ -258,9 +258,7 @@ class JobManager:
         if job_id not in self._jobs:
             shutil.rmtree(self.root / job_id, ignore_errors=True)
 
-    def submit(
-        self, job_id: str, req: JobRequest, *, upload: Path | None = None, filename: str | None = None
-    ) -> Job:
+    def submit(self, job_id: str, req: JobRequest, *, upload: Path | None = None, filename: str | None = None) -> Job:
         """Queue a job for an uploaded file or a URL; returns its record as queued, at once."""
         if (req.url is None) == (upload is None):
             raise InvalidInput("give a video: either a 'file' upload or a 'url', not both")
@@ -270,8 +268,14 @@ class JobManager:
         video_id = check_video_id(req.video_id or rj.default_video_id(source))
         if req.provider == "local":
             self._check_image_model()
-        record = JobRecord(job_id=job_id, provider=req.provider, video_id=video_id, fps=req.fps, source=source,
-                           upload=str(upload) if upload else None)
+        record = JobRecord(
+            job_id=job_id,
+            provider=req.provider,
+            video_id=video_id,
+            fps=req.fps,
+            source=source,
+            upload=str(upload) if upload else None,
+        )
         with self._lock:
             self._jobs[job_id] = record
             self._save(record)
@@ -376,8 +380,11 @@ class JobManager:
     def _tidy_media(self, record: JobRecord, before: str | None) -> None:
         """Delete the kept video a failed job leaves, or the one its video had before it was replaced."""
         now = self._library_path(record.video_id)
-        if record.status == "failed" and record.upload and now != record.upload and hk.release_media(
-            self.settings.work_dir, record.upload
+        if (
+            record.status == "failed"
+            and record.upload
+            and now != record.upload
+            and hk.release_media(self.settings.work_dir, record.upload)
         ):
             self._update(record, upload=None)
         if before and before != now:
@@ -410,9 +417,16 @@ class JobManager:
         path = str(upload) if upload is not None and upload.is_file() else None
         job = rj.VideoJob(record.source, record.video_id, record.fps, record.remote_job_id, path=path)
         report = rj.run_video(
-            self._roboflow_api(), self.store, job, rj.results_dir(self.settings), poll_policy(self.settings),
-            on_stage=functools.partial(self._on_roboflow_stage, record), sleep=self._sleep,
-            upload=upload, owner=record.job_id, index_lock=self._ingest_lock,
+            self._roboflow_api(),
+            self.store,
+            job,
+            rj.results_dir(self.settings),
+            poll_policy(self.settings),
+            on_stage=functools.partial(self._on_roboflow_stage, record),
+            sleep=self._sleep,
+            upload=upload,
+            owner=record.job_id,
+            index_lock=self._ingest_lock,
         )
         return report.frames, report.skipped
 
@@ -431,8 +445,16 @@ class JobManager:
 
         warnings: list[str] = []
         with self._ingest_lock:
-            video = ingest_video(self.store, path, embedder=embedder, fps=record.fps, video_id=record.video_id,
-                                 progress=progress, warn=warnings.append, batch_size=self.settings.embed_batch)
+            video = ingest_video(
+                self.store,
+                path,
+                embedder=embedder,
+                fps=record.fps,
+                video_id=record.video_id,
+                progress=progress,
+                warn=warnings.append,
+                batch_size=self.settings.embed_batch,
+            )
         self._update(record, warnings=warnings)
         return video.frames, video.skipped_frames
 
@@ -445,7 +467,12 @@ class JobManager:
             if self._stop.is_set():
                 raise Interrupted()
 
-        download(record.source, target, limit=self.settings.max_upload_mb * MB,
-                 allow_hosts=self.settings.url_allow_hosts, interrupt=interrupt)
+        download(
+            record.source,
+            target,
+            limit=self.settings.max_upload_mb * MB,
+            allow_hosts=self.settings.url_allow_hosts,
+            interrupt=interrupt,
+        )
         self._update(record, upload=str(target))
         return target

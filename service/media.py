@@ -38,9 +38,7 @@ def media_type(path: Path) -> str:
 def record_file(record: VideoRecord) -> Path:
     """The file a video's record registers; the only path ever served for that video."""
     if not record.path:
-        raise VideoFileUnavailable(
-            f"video {record.video_id!r} has no video file: its results were imported without the video"
-        )
+        raise VideoFileUnavailable(f"video {record.video_id!r} has no video file: its results were imported without the video")
     path = Path(record.path)
     if not path.is_absolute():  # only this machine's own absolute paths; never one relative to the working folder
         raise VideoFileUnavailable(f"the file of video {record.video_id!r} is not available (not an absolute path)")

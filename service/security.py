@@ -328,7 +328,12 @@ def media_session(request: Request) -> Response:
     response = Response(status_code=204)
     if secret:
         response.set_cookie(
-            MEDIA_COOKIE, media_token(secret), max_age=MEDIA_TTL_S, path="/videos",
-            httponly=True, samesite="strict", secure=request.url.scheme == "https",
+            MEDIA_COOKIE,
+            media_token(secret),
+            max_age=MEDIA_TTL_S,
+            path="/videos",
+            httponly=True,
+            samesite="strict",
+            secure=request.url.scheme == "https",
         )
     return response

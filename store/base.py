@@ -120,7 +120,6 @@ class VectorStore(RunWrites, ABC):
     def __exit__(self, *exc: object) -> None:
         self.close()
 
-
     # collection
 
     def info(self) -> CollectionInfo | None:
@@ -144,7 +143,6 @@ class VectorStore(RunWrites, ABC):
                 f"refusing vectors of model {model!r} ({dim} dims). Use another collection or store for another model."
             )
         return info
-
 
     # what searches see
 
@@ -356,13 +354,11 @@ class VectorStore(RunWrites, ABC):
             self._check_writable()
             self._upsert("frames", [p.id for p in points], [list(p.vector or ()) for p in points], [p.payload for p in points])
 
-
     def verify(self) -> None:
         """The cheap integrity check every embedded store makes on open (store/integrity.py)."""
         from framesearch.store.integrity import verify_store
 
         verify_store(self)
-
 
 
 __all__ = ["Kind", "SearchFilter", "StoredPoint", "VectorStore"]

@@ -22,7 +22,12 @@ from framesearch.store.runs import RunMarker
 from framesearch.store.schema import FPS, MODEL, RUN, SOURCE, VIDEO_ID, VideoRecord
 
 ProblemKind = Literal[
-    "unfinished_run", "orphan_points", "stale_points", "record_without_run", "count_mismatch", "lost_vectors",
+    "unfinished_run",
+    "orphan_points",
+    "stale_points",
+    "record_without_run",
+    "count_mismatch",
+    "lost_vectors",
     "damaged",
 ]
 
@@ -81,11 +86,15 @@ def _unfinished(store: VectorStore, markers: list[RunMarker], by_video: dict[str
         committed = store.committed_run(video_id)
         hidden = by_video.get(video_id, 0) - store.point_counts(RUN, video_id).get(committed or "", 0)
         first = mine[0]
-        problems.append(Problem(
-            kind="unfinished_run", video_id=video_id, points=hidden,
-            detail=f"an {first.op} by {first.describe()} did not finish: {hidden} frame points of it are hidden "
-                   "from searches; the video keeps its committed version",
-        ))
+        problems.append(
+            Problem(
+                kind="unfinished_run",
+                video_id=video_id,
+                points=hidden,
+                detail=f"an {first.op} by {first.describe()} did not finish: {hidden} frame points of it are hidden "
+                "from searches; the video keeps its committed version",
+            )
+        )
     return problems
 
 
@@ -96,20 +105,33 @@ def _video_problems(store: VectorStore, record: VideoRecord, held: int) -> list[
     run = record.ingest_run
     if run is None and runs:
         run = max(runs, key=runs.get)
-        problems.append(Problem(kind="record_without_run", video_id=record.video_id,
-                                detail="its record, from an older version, does not name its ingest run"))
+        problems.append(
+            Problem(
+                kind="record_without_run",
+                video_id=record.video_id,
+                detail="its record, from an older version, does not name its ingest run",
+            )
+        )
     committed = runs.get(run or "", 0)
     if held > committed:
-        problems.append(Problem(
-            kind="stale_points", video_id=record.video_id, points=held - committed,
-            detail=f"{held - committed} frame points of other ingest runs than its committed one",
-        ))
+        problems.append(
+            Problem(
+                kind="stale_points",
+                video_id=record.video_id,
+                points=held - committed,
+                detail=f"{held - committed} frame points of other ingest runs than its committed one",
+            )
+        )
     if committed != record.frames:
         advice = "; re-ingest the video to restore the missing frames" if committed < record.frames else ""
-        problems.append(Problem(
-            kind="count_mismatch", video_id=record.video_id, points=abs(record.frames - committed),
-            detail=f"its record lists {record.frames} frames but the store holds {committed}{advice}",
-        ))
+        problems.append(
+            Problem(
+                kind="count_mismatch",
+                video_id=record.video_id,
+                points=abs(record.frames - committed),
+                detail=f"its record lists {record.frames} frames but the store holds {committed}{advice}",
+            )
+        )
     return problems
 
 
@@ -128,11 +150,15 @@ def find_problems(store: VectorStore, report: CheckReport) -> list[Problem]:
     marked = {m.video_id for m in markers}
     for video_id, held in sorted(by_video.items()):
         if video_id not in records and video_id not in marked:
-            problems.append(Problem(
-                kind="orphan_points", video_id=video_id, points=held,
-                detail=f"{held} frame points of a video the library does not list (its record is lost); "
-                       "repair rebuilds the record from them",
-            ))
+            problems.append(
+                Problem(
+                    kind="orphan_points",
+                    video_id=video_id,
+                    points=held,
+                    detail=f"{held} frame points of a video the library does not list (its record is lost); "
+                    "repair rebuilds the record from them",
+                )
+            )
     for video_id, record in sorted(records.items()):
         if video_id not in marked:
             problems += _video_problems(store, record, by_video.get(video_id, 0))
@@ -144,11 +170,15 @@ def find_problems(store: VectorStore, report: CheckReport) -> list[Problem]:
     lost = vectorless_points(store)
     for video_id in sorted(set(damaged) | set(lost)):
         n = damaged.get(video_id, 0) + lost.get(video_id, 0)
-        problems.append(Problem(
-            kind="lost_vectors", video_id=video_id, points=n,
-            detail=f"{n} of its frame points lost their vectors or hold damaged ones (damaged files), so searches "
-                   "miss or misrank them; re-ingest the video",
-        ))
+        problems.append(
+            Problem(
+                kind="lost_vectors",
+                video_id=video_id,
+                points=n,
+                detail=f"{n} of its frame points lost their vectors or hold damaged ones (damaged files), so searches "
+                "miss or misrank them; re-ingest the video",
+            )
+        )
     return problems
 
 
@@ -162,9 +192,13 @@ def rebuild_record(store: VectorStore, video_id: str) -> VideoRecord:
     payload = store.frame_payload(video_id, run) or {}
     info = store.info()
     return VideoRecord(
-        video_id=video_id, model=str(payload.get(MODEL) or (info.model if info else "unknown")),
-        source=str(payload.get(SOURCE) or "results"), frames=len(hits), fps=payload.get(FPS),
-        duration=max((h.timestamp for h in hits), default=None), ingest_run=run,
+        video_id=video_id,
+        model=str(payload.get(MODEL) or (info.model if info else "unknown")),
+        source=str(payload.get(SOURCE) or "results"),
+        frames=len(hits),
+        fps=payload.get(FPS),
+        duration=max((h.timestamp for h in hits), default=None),
+        ingest_run=run,
         indexed_at=datetime.now(UTC).isoformat(timespec="seconds"),
         extra={"rebuilt_by_store_check": True},
     )

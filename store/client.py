@@ -74,8 +74,12 @@ def _client_filter(flt: SearchFilter) -> Any:
 
 def _client_range(m: Any, video_id: str, start: float, end: float) -> Any:
     """Frames of one video from `start` to `end` seconds."""
-    return m.Filter(must=[m.FieldCondition(key=VIDEO_ID, match=m.MatchValue(value=video_id)),
-                          m.FieldCondition(key=TIMESTAMP, range=m.Range(gte=start, lte=end))])
+    return m.Filter(
+        must=[
+            m.FieldCondition(key=VIDEO_ID, match=m.MatchValue(value=video_id)),
+            m.FieldCondition(key=TIMESTAMP, range=m.Range(gte=start, lte=end)),
+        ]
+    )
 
 
 class ClientStore(VectorStore):
@@ -216,8 +220,14 @@ class ClientStore(VectorStore):
     ) -> list[list[tuple[dict, float]]]:
         m = _models()
         batch = [
-            m.QueryRequest(query=vector, filter=_client_filter(flt), limit=limit, score_threshold=threshold,
-                           with_payload=list(HIT_FIELDS), params=self._params(limit))
+            m.QueryRequest(
+                query=vector,
+                filter=_client_filter(flt),
+                limit=limit,
+                score_threshold=threshold,
+                with_payload=list(HIT_FIELDS),
+                params=self._params(limit),
+            )
             for flt, limit in requests
         ]
         with self._guard("searching"):

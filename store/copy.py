@@ -116,8 +116,15 @@ def copy_library(
     target.flush()
     verified, sampled = verify_copy(source, target, records, kept, sample)
     return CopyReport(
-        source=source.description, target=target.description, model=info.model, videos=len(records), copied=copied,
-        skipped=len(records) - copied, points=points, verified_videos=verified, sampled_vectors=sampled,
+        source=source.description,
+        target=target.description,
+        model=info.model,
+        videos=len(records),
+        copied=copied,
+        skipped=len(records) - copied,
+        points=points,
+        verified_videos=verified,
+        sampled_vectors=sampled,
     )
 
 

@@ -84,8 +84,12 @@ def _edge_filter(flt: SearchFilter) -> Any:
 
 def _edge_range(q: Any, video_id: str, start: float, end: float) -> Any:
     """Frames of one video from `start` to `end` seconds."""
-    return q.Filter(must=[q.FieldCondition(VIDEO_ID, match=q.MatchValue(video_id)),
-                          q.FieldCondition(TIMESTAMP, range=q.RangeFloat(gte=start, lte=end))])
+    return q.Filter(
+        must=[
+            q.FieldCondition(VIDEO_ID, match=q.MatchValue(video_id)),
+            q.FieldCondition(TIMESTAMP, range=q.RangeFloat(gte=start, lte=end)),
+        ]
+    )
 
 
 def _edge_config(info: CollectionInfo, index: IndexConfig) -> Any:
@@ -176,8 +180,13 @@ class EdgeStore(VectorStore):
         if recover and not self.read_only and any(not self.is_live(m) for m in self.run_markers()):
             if self._has_reserve():
                 for marker in self.recover():
-                    log.warning("%s: rolled back unfinished %s of %r (%s)", self.description, marker.op,
-                                marker.video_id, marker.describe())
+                    log.warning(
+                        "%s: rolled back unfinished %s of %r (%s)",
+                        self.description,
+                        marker.op,
+                        marker.video_id,
+                        marker.describe(),
+                    )
         if verify:
             self.verify()
 
@@ -387,8 +396,9 @@ class EdgeStore(VectorStore):
             )
             with engine_errors(self.description, f"reading {kind}"):
                 records, offset = self._shard(kind).scroll(request)
-                page = [StoredPoint(str(r.id), r.payload or {}, _plain_vector(r.vector) if with_vectors else None)
-                        for r in records]
+                page = [
+                    StoredPoint(str(r.id), r.payload or {}, _plain_vector(r.vector) if with_vectors else None) for r in records
+                ]
             yield from page
             if offset is None:
                 return
@@ -435,9 +445,7 @@ class EdgeStore(VectorStore):
     def _retrieve(self, kind: Kind, ids: list[str], with_vectors: bool = False) -> list[StoredPoint]:
         with engine_errors(self.description, f"reading {kind}"):
             records = self._shard(kind).retrieve([uuid.UUID(i) for i in ids], with_payload=True, with_vector=with_vectors)
-            return [
-                StoredPoint(str(r.id), r.payload or {}, _plain_vector(r.vector) if with_vectors else None) for r in records
-            ]
+            return [StoredPoint(str(r.id), r.payload or {}, _plain_vector(r.vector) if with_vectors else None) for r in records]
 
     def _facet(self, key: str, flt: SearchFilter) -> dict[str, int]:
         q = _edge()
@@ -475,7 +483,6 @@ class EdgeStore(VectorStore):
         if self._copy is not None:
             shutil.rmtree(self._copy, ignore_errors=True)
             self._copy = None
-
 
     def _close_shards(self) -> None:
         for shard in self._shards.values():

@@ -9,6 +9,7 @@ from framesearch.store.runs import Visibility
 
 Kind = Literal["frames", "videos"]
 
+
 @dataclass(frozen=True)
 class SearchFilter:
     """Payload conditions: any of `video_ids`, a time range, points (not) of one run, what is visible,

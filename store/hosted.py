@@ -68,8 +68,13 @@ class HostedStore:
 
     def call(self, name: str, *args: Any, timeout: float | None = None, **kwargs: Any) -> Any:
         """Run `store.name(*args, **kwargs)` in the store process; with `timeout`, TimeoutError if it is busy."""
-        if not (self._lock.acquire() if timeout is None else self._lock.acquire(timeout=timeout) if timeout > 0
-                else self._lock.acquire(blocking=False)):
+        if not (
+            self._lock.acquire()
+            if timeout is None
+            else self._lock.acquire(timeout=timeout)
+            if timeout > 0
+            else self._lock.acquire(blocking=False)
+        ):
             raise TimeoutError(name)
         try:
             if self._closed:
@@ -142,8 +147,23 @@ class HostedStore:
             self._process.kill()
 
 
-_READS = {"info", "search", "search_batch", "frame_vector", "frame_vectors", "frame_count", "frame_hits", "get_video",
-          "list_videos", "index_status", "flush", "checkpoint", "library_version", "sample_vectors", "video_frames"}
+_READS = {
+    "info",
+    "search",
+    "search_batch",
+    "frame_vector",
+    "frame_vectors",
+    "frame_count",
+    "frame_hits",
+    "get_video",
+    "list_videos",
+    "index_status",
+    "flush",
+    "checkpoint",
+    "library_version",
+    "sample_vectors",
+    "video_frames",
+}
 _BATCH_WRITES = {"upsert_frames"}  # many per ingest: the cache is refreshed by the ingest's last steps
 
 
@@ -167,9 +187,19 @@ def _host(conn: Any, settings: Settings) -> None:
             conn.send(("error", exc))
             return
     try:
-        conn.send(("ok", {"description": store.description, "hnsw_ef": store.hnsw_ef, "info": store.info(),
-                          "frames": store.frame_count(), "index": store.index_status(),
-                          "index_builds_here": store.index_builds_here}))
+        conn.send(
+            (
+                "ok",
+                {
+                    "description": store.description,
+                    "hnsw_ef": store.hnsw_ef,
+                    "info": store.info(),
+                    "frames": store.frame_count(),
+                    "index": store.index_status(),
+                    "index_builds_here": store.index_builds_here,
+                },
+            )
+        )
         _serve(conn, store)
     finally:
         store.close()

@@ -60,8 +60,13 @@ def describe(store: VectorStore) -> StoreInfo:
         "videos": len(store.list_videos()),
     }
     if isinstance(store, EdgeStore):
-        return StoreInfo(backend="qdrant-edge", location=str(store.root.parent), collection=store.root.name,
-                         index=_edge_index(store) if info else None, **base)
+        return StoreInfo(
+            backend="qdrant-edge",
+            location=str(store.root.parent),
+            collection=store.root.name,
+            index=_edge_index(store) if info else None,
+            **base,
+        )
     if isinstance(store, ClientStore):
         return _client_info(store, base, has_collection=info is not None)
     raise TypeError(f"unknown store backend {type(store).__name__}")
@@ -97,8 +102,14 @@ def _client_info(store: Any, base: dict[str, Any], has_collection: bool) -> Stor
         if remote:
             cluster = _cluster(client, name, details.config.params)
     where = store.description.removeprefix("Qdrant at ").rsplit(" (collection", 1)[0]
-    return StoreInfo(backend="qdrant-server" if remote else "qdrant-local", location=where, collection=name,
-                     index=index, cluster=cluster, **base)
+    return StoreInfo(
+        backend="qdrant-server" if remote else "qdrant-local",
+        location=where,
+        collection=name,
+        index=index,
+        cluster=cluster,
+        **base,
+    )
 
 
 def _cluster(client: Any, name: str, params: Any) -> ClusterState:

@@ -17,13 +17,24 @@ def open_store(settings: Settings, *, checks: bool = True) -> VectorStore:
         from framesearch.store.cluster import Layout
 
         key = settings.qdrant_api_key.get_secret_value() if settings.qdrant_api_key else None
-        return ClientStore(url=settings.qdrant_url, api_key=key, collection=settings.collection,
-                           layout=Layout.from_settings(settings), reserve_mb=settings.min_free_mb,
-                           hnsw_ef=settings.hnsw_ef)
+        return ClientStore(
+            url=settings.qdrant_url,
+            api_key=key,
+            collection=settings.collection,
+            layout=Layout.from_settings(settings),
+            reserve_mb=settings.min_free_mb,
+            hnsw_ef=settings.hnsw_ef,
+        )
     from framesearch.store.edge import EdgeStore
 
-    return EdgeStore(settings.store, settings.collection, reserve_mb=settings.min_free_mb, recover=checks, verify=checks,
-                     hnsw_ef=settings.hnsw_ef)
+    return EdgeStore(
+        settings.store,
+        settings.collection,
+        reserve_mb=settings.min_free_mb,
+        recover=checks,
+        verify=checks,
+        hnsw_ef=settings.hnsw_ef,
+    )
 
 
 def open_service_store(settings: Settings) -> VectorStore:

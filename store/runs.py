@@ -90,8 +90,13 @@ class RunMarker(BaseModel):
         """A marker for a run written by this process."""
         pid = os.getpid()
         return cls(
-            video_id=video_id, ingest_run=run, op=op, host=socket.gethostname(), pid=pid,
-            process_start=_process_start(pid), started_at=datetime.now(UTC).isoformat(timespec="seconds"),
+            video_id=video_id,
+            ingest_run=run,
+            op=op,
+            host=socket.gethostname(),
+            pid=pid,
+            process_start=_process_start(pid),
+            started_at=datetime.now(UTC).isoformat(timespec="seconds"),
             heartbeat=time.time(),
         )
 

@@ -10,7 +10,19 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from tests.helpers.one_name import block_second_names, modules_loaded_twice
 from tests.helpers.tiny_clip import build_tiny_clip, solid_frame
+
+block_second_names()
+
+
+def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
+    """Fail the run if any file of the project was imported under two module names."""
+    twice = modules_loaded_twice()
+    if twice:
+        print(f"\nerror: modules loaded under two names: {twice}")
+        session.exitstatus = pytest.ExitCode.TESTS_FAILED
+
 
 MEDIA = Path(__file__).resolve().parents[1].parent / "shared" / "media"
 needs_media = pytest.mark.skipif(

@@ -193,10 +193,19 @@ class RoboflowStandIn(LoopbackServers):
         job_id = f"job-{uuid.uuid4().hex[:12]}"
         with self.lock:
             self.jobs[job_id] = {
-                "job_id": job_id, "input_url": url, "fps": fps, "video": video, "polls": 0, "fetches": 0,
-                "created": time.monotonic(), "done": None,
-                "polls_to_finish": self.polls_to_finish, "fail": self.fail or "fail=1" in url, "slow": self.slow,
-                "expired_left": self.expired_outputs, "expired_tokens": set(),
+                "job_id": job_id,
+                "input_url": url,
+                "fps": fps,
+                "video": video,
+                "polls": 0,
+                "fetches": 0,
+                "created": time.monotonic(),
+                "done": None,
+                "polls_to_finish": self.polls_to_finish,
+                "fail": self.fail or "fail=1" in url,
+                "slow": self.slow,
+                "expired_left": self.expired_outputs,
+                "expired_tokens": set(),
             }
         return 200, {"job_id": job_id}
 

@@ -20,11 +20,14 @@ from tests.helpers.server import running_service
 
 FULL, READ = "full-key-3c9f1e", "read-key-77ab02"
 AUTH = {"Authorization": f"Bearer {FULL}"}
-RESULTS = {"frame_offset": [0, 12], "time_offset": [0.0, 0.5], "clip": [{"embeddings": [[1.0, 0.0, 0.5]]}] * 2,
-           "framesearch": {"model": "clip/access-test"}}  # 3-d stand-ins: named so, not taken for ViT-B
+RESULTS = {
+    "frame_offset": [0, 12],
+    "time_offset": [0.0, 0.5],
+    "clip": [{"embeddings": [[1.0, 0.0, 0.5]]}] * 2,
+    "framesearch": {"model": "clip/access-test"},
+}  # 3-d stand-ins: named so, not taken for ViT-B
 # Everything anyone may fetch without a key: health, the page and its assets, the API's own description.
-PUBLIC_ROUTES = {"/", "/healthz", "/openapi.json", "/docs", "/docs/oauth2-redirect", "/redoc", "/static",
-                 "/static-offline-docs"}
+PUBLIC_ROUTES = {"/", "/healthz", "/openapi.json", "/docs", "/docs/oauth2-redirect", "/redoc", "/static", "/static-offline-docs"}
 
 
 def client_for(tmp_path: Path, **settings) -> TestClient:
@@ -74,15 +77,24 @@ def test_every_route_but_the_public_ones_needs_the_key(keyed):
     assert open_without_key == PUBLIC_ROUTES
 
 
-@pytest.mark.parametrize("headers", [{"Authorization": f"Bearer {FULL}"}, {"X-API-Key": FULL},
-                                     {"authorization": f"bearer   {FULL} "}])
+@pytest.mark.parametrize(
+    "headers", [{"Authorization": f"Bearer {FULL}"}, {"X-API-Key": FULL}, {"authorization": f"bearer   {FULL} "}]
+)
 def test_the_key_goes_in_a_bearer_or_an_x_api_key_header(keyed, headers):
     assert keyed.get("/videos", headers=headers).status_code == 200
     assert keyed.post("/videos/a/results", json=RESULTS, headers=headers).status_code == 201
 
 
-@pytest.mark.parametrize("headers", [{}, {"Authorization": "Bearer wrong"}, {"X-API-Key": FULL[:-1]},
-                                     {"Authorization": FULL}, {"Authorization": f"Basic {FULL}"}])
+@pytest.mark.parametrize(
+    "headers",
+    [
+        {},
+        {"Authorization": "Bearer wrong"},
+        {"X-API-Key": FULL[:-1]},
+        {"Authorization": FULL},
+        {"Authorization": f"Basic {FULL}"},
+    ],
+)
 def test_no_key_or_a_wrong_one_is_401(keyed, headers):
     for method, url in (("GET", "/videos"), ("GET", "/search?q=red"), ("DELETE", "/videos/a"), ("GET", "/jobs")):
         answer = keyed.request(method, url, headers=headers)
@@ -98,8 +110,11 @@ def test_the_read_key_searches_lists_and_watches_but_never_writes(keyed):
     assert keyed.post("/search", json={"vector": [1, 0, 0.5]}, headers=read).json()["count"] == 1
     assert keyed.post("/search/similar", json={"like": {"video_id": "a", "frame": 0}}, headers=read).status_code == 200
     assert keyed.get("/videos/a/thumbnail", headers=read).json()["error"] == "VideoFileUnavailable"  # let through
-    for method, url, kwargs in [("DELETE", "/videos/a", {}), ("POST", "/videos/b/results", {"json": RESULTS}),
-                                ("POST", "/jobs", {"json": {"url": "https://example.com/v.mp4"}})]:
+    for method, url, kwargs in [
+        ("DELETE", "/videos/a", {}),
+        ("POST", "/videos/b/results", {"json": RESULTS}),
+        ("POST", "/jobs", {"json": {"url": "https://example.com/v.mp4"}}),
+    ]:
         answer = keyed.request(method, url, headers=read, **kwargs)
         assert answer.status_code == 403 and answer.json()["error"] == "Forbidden", (method, url)
         assert "FRAMESEARCH_API_KEY" in answer.json()["detail"]
@@ -180,8 +195,12 @@ def test_openapi_documents_the_keys(keyed):
     assert set(spec["components"]["securitySchemes"]) == {"bearer", "apiKey"}
     assert spec["components"]["securitySchemes"]["apiKey"]["name"] == "X-API-Key"
     assert spec["paths"]["/healthz"]["get"]["security"] == []
-    for path, method, access in [("/search", "post", "read"), ("/videos", "get", "read"),
-                                 ("/videos/{video_id}", "delete", "write"), ("/jobs", "post", "write")]:
+    for path, method, access in [
+        ("/search", "post", "read"),
+        ("/videos", "get", "read"),
+        ("/videos/{video_id}", "delete", "write"),
+        ("/jobs", "post", "write"),
+    ]:
         operation = spec["paths"][path][method]
         assert operation["security"] == [{"bearer": []}, {"apiKey": []}] and operation["x-access"] == access
         assert operation["responses"]["401"]["content"]["application/json"]["schema"]["$ref"].endswith("ErrorAnswer")
@@ -194,8 +213,11 @@ runner = CliRunner()
 
 @pytest.mark.parametrize("host", ["0.0.0.0", "::", "192.0.2.10"])
 def test_serve_beyond_loopback_without_a_key_exits_naming_the_variable(tmp_path, host):
-    result = runner.invoke(cli_app, ["serve", "--store", str(tmp_path / "s"), "--host", host],
-                           env={"FRAMESEARCH_API_KEY": "", "FRAMESEARCH_READ_API_KEY": ""})
+    result = runner.invoke(
+        cli_app,
+        ["serve", "--store", str(tmp_path / "s"), "--host", host],
+        env={"FRAMESEARCH_API_KEY": "", "FRAMESEARCH_READ_API_KEY": ""},
+    )
     assert result.exit_code == 1
     lines = result.output.strip().splitlines()
     assert len(lines) == 1 and lines[0].startswith("error:") and "FRAMESEARCH_API_KEY" in lines[0]
@@ -206,8 +228,9 @@ def test_serve_beyond_loopback_without_a_key_exits_naming_the_variable(tmp_path,
 def test_allow_anonymous_overrides_loudly(tmp_path):
     not_a_store = tmp_path / "file"
     not_a_store.write_text("x")  # the store then fails to open: the command ends right after its warning
-    result = runner.invoke(cli_app, ["serve", "--store", str(not_a_store), "--host", "0.0.0.0", "--allow-anonymous"],
-                           env={"FRAMESEARCH_API_KEY": ""})
+    result = runner.invoke(
+        cli_app, ["serve", "--store", str(not_a_store), "--host", "0.0.0.0", "--allow-anonymous"], env={"FRAMESEARCH_API_KEY": ""}
+    )
     assert "WARNING" in result.output and "WITHOUT an API key" in result.output
     assert "refusing to listen" not in result.output
 

@@ -23,8 +23,9 @@ def client(tmp_path, tiny_clip_dir):
 
 
 def upload(client, video_id: str, path, **params):
-    return client.post(f"/videos/{video_id}/results", content=path.read_bytes(), params=params,
-                       headers={"content-type": "application/json"})
+    return client.post(
+        f"/videos/{video_id}/results", content=path.read_bytes(), params=params, headers={"content-type": "application/json"}
+    )
 
 
 def test_health_on_an_empty_store(client):
@@ -60,8 +61,11 @@ def test_post_search_with_filters_and_frames_mode(client, colour_results, tiny_c
 
 def test_multipart_results_upload(client, colour_results):
     path = colour_results("m", [("blue", 1)])
-    r = client.post("/videos/m/results", files={"file": ("m.json", path.read_bytes(), "application/json")},
-                    params={"model": "tests/tiny-colour-clip", "fps": 2})
+    r = client.post(
+        "/videos/m/results",
+        files={"file": ("m.json", path.read_bytes(), "application/json")},
+        params={"model": "tests/tiny-colour-clip", "fps": 2},
+    )
     assert r.status_code == 201, r.text
     assert client.get("/videos/m").json()["fps"] == 2
 
@@ -93,8 +97,12 @@ def test_bad_input_is_4xx_never_500(client, request_args, status):
     [
         (("GET", "/search", {"params": {"q": "red", "t_min": "nan"}}), 422, "InvalidInput", "t_min"),
         (("GET", "/search", {"params": {"q": "red", "threshold": "inf"}}), 422, "InvalidInput", "threshold"),
-        (("POST", "/search", {"content": b'{"vector": [NaN, 1.0]}', "headers": {"content-type": "application/json"}}),
-         422, "InvalidInput", "vector"),
+        (
+            ("POST", "/search", {"content": b'{"vector": [NaN, 1.0]}', "headers": {"content-type": "application/json"}}),
+            422,
+            "InvalidInput",
+            "vector",
+        ),
         (("POST", "/search", {"json": {"q": "red", "limit": 10**400}}), 422, "InvalidInput", "limit"),
         (("POST", "/search", {"json": {"q": "red", "typo": 1}}), 422, "InvalidInput", "typo"),
         (("POST", "/search", {"json": {"q": "   "}}), 422, "InvalidInput", "blank"),
@@ -176,12 +184,17 @@ def test_real_uvicorn_process_serves_search_and_locks_the_store(tmp_path, tiny_c
     with running_service(env, tmp_path / "serve.log") as service:
         base = service.base
         path = colour_results("served", [("green", 1), ("red", 1)])
-        r = httpx.post(f"{base}/videos/served/results", params={"model": "tests/tiny-colour-clip"},
-                       content=path.read_bytes(), headers={"content-type": "application/json"})
+        r = httpx.post(
+            f"{base}/videos/served/results",
+            params={"model": "tests/tiny-colour-clip"},
+            content=path.read_bytes(),
+            headers={"content-type": "application/json"},
+        )
         assert r.status_code == 201, r.text
         found = httpx.get(f"{base}/search", params={"q": "red", "threshold": 0.5}).json()
         assert [(s["video_id"], s["start"]) for s in found["results"]] == [("served", 0.75)]  # 1.0 s less half an interval
-        cli = subprocess.run([sys.executable, "-m", "framesearch", "videos", "list"], env=service.env,
-                             capture_output=True, text=True, timeout=60)
+        cli = subprocess.run(
+            [sys.executable, "-m", "framesearch", "videos", "list"], env=service.env, capture_output=True, text=True, timeout=60
+        )
         assert cli.returncode == 1 and "in use by" in cli.stderr
         assert json.loads(httpx.get(f"{base}/videos").text)["count"] == 1

@@ -21,8 +21,7 @@ QUERY = {"vector": [1.0] * 8, "threshold": -1, "limit": 1000, "mode": "frames"}
 
 
 def post(client, video_id: str, path):
-    return client.post(f"/videos/{video_id}/results", content=path.read_bytes(),
-                       headers={"content-type": "application/json"})
+    return client.post(f"/videos/{video_id}/results", content=path.read_bytes(), headers={"content-type": "application/json"})
 
 
 def frames_found(client, video_id: str) -> list[int]:
@@ -91,8 +90,12 @@ def test_simultaneous_uploads_to_one_id_never_corrupt_it_and_searches_never_see_
     with running_service({"FRAMESEARCH_STORE": str(store)}, tmp_path / "serve.log") as service:
 
         def upload(name: str) -> None:
-            answer = httpx.post(f"{service.base}/videos/v/results", content=bodies[name],
-                                headers={"content-type": "application/json"}, timeout=120)
+            answer = httpx.post(
+                f"{service.base}/videos/v/results",
+                content=bodies[name],
+                headers={"content-type": "application/json"},
+                timeout=120,
+            )
             statuses.append(answer.status_code)
             if answer.status_code not in (201, 409) or (answer.status_code == 409 and "VideoBusy" not in answer.text):
                 failures.append(f"upload of {name}: {answer.status_code} {answer.text}")
@@ -132,8 +135,13 @@ def test_a_second_process_on_an_embedded_store_gets_one_clear_line(tmp_path):
     store = tmp_path / "store"
     with running_service({"FRAMESEARCH_STORE": str(store)}, tmp_path / "serve.log") as service:
         wait_until(lambda: (store / "frames" / "lock").exists(), what="the service holding the store")
-        other = subprocess.run([sys.executable, "-m", "framesearch", "--store", str(store), "videos", "list"],
-                               capture_output=True, text=True, timeout=120, cwd=ROOT)
+        other = subprocess.run(
+            [sys.executable, "-m", "framesearch", "--store", str(store), "videos", "list"],
+            capture_output=True,
+            text=True,
+            timeout=120,
+            cwd=ROOT,
+        )
         assert httpx.get(f"{service.base}/healthz").status_code == 200
     assert other.returncode == 1
     lines = other.stderr.strip().splitlines()

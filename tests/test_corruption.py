@@ -91,8 +91,9 @@ def good_store(tmp_path_factory):
 
 
 def probe(store: Path, query: Path) -> dict:
-    done = subprocess.run([sys.executable, "-c", PROBE, str(store), str(query)], capture_output=True, text=True,
-                          timeout=180, cwd=ROOT)
+    done = subprocess.run(
+        [sys.executable, "-c", PROBE, str(store), str(query)], capture_output=True, text=True, timeout=180, cwd=ROOT
+    )
     assert done.returncode == 0, f"the probe died ({done.returncode}): {done.stderr[-3000:]}"
     return json.loads(done.stdout)
 
@@ -118,11 +119,11 @@ def test_a_damaged_store_answers_right_or_fails_cleanly(tmp_path, good_store, wh
         damage(target)
 
     answers = probe(store, query)
-    assert_right_or_one_clean_error("videos list", answers["list"],
-                                    lambda videos: {v["video_id"]: v["frames"] for v in videos} == SIZES)
+    assert_right_or_one_clean_error(
+        "videos list", answers["list"], lambda videos: {v["video_id"]: v["frames"] for v in videos} == SIZES
+    )
     if what not in FOUND_BY_CHECK_ONLY:
-        assert_right_or_one_clean_error("search", answers["search"],
-                                        lambda found: found["count"] == sum(SIZES.values()))
+        assert_right_or_one_clean_error("search", answers["search"], lambda found: found["count"] == sum(SIZES.values()))
     code, stdout, stderr, _ = answers["check"]
     report = json.loads(stdout)
     assert code == 1 and not report["ok"], report

@@ -86,8 +86,7 @@ def test_a_killed_replace_shows_one_whole_version(tmp_path, inputs, crash, visib
     assert killed.returncode == -9
     frames = {"old": 300, "new": 280}[visible]
     step = {"old": 12, "new": 7}[visible]
-    answer = invoke_json(store, "search", "--vector-file", str(query), "--mode", "frames", "--limit", "1000",
-                         "--threshold", "-1")
+    answer = invoke_json(store, "search", "--vector-file", str(query), "--mode", "frames", "--limit", "1000", "--threshold", "-1")
     assert sorted(r["frame"] for r in answer["results"]) == [i * step for i in range(frames)]
     assert library(store) == {"a": frames}
     assert invoke(store, "ingest", "results", str(new)).exit_code == 0
@@ -127,8 +126,7 @@ def test_killed_local_folder_ingest_keeps_what_was_committed_and_converges(
     tmp_path, video_folder, tiny_clip_dir, clean_local, moment, crash, committed
 ):
     store = tmp_path / "store"
-    killed = run_cli(store, "ingest", "local", str(video_folder), "--fps", "10", "--model", str(tiny_clip_dir),
-                     crash=crash)
+    killed = run_cli(store, "ingest", "local", str(video_folder), "--fps", "10", "--model", str(tiny_clip_dir), crash=crash)
     assert killed.returncode == -9, killed.stderr
     code, report = check(store)
     assert code == 1 and {p["kind"] for p in report["problems"]} == {"unfinished_run"}
@@ -139,7 +137,5 @@ def test_killed_local_folder_ingest_keeps_what_was_committed_and_converges(
     assert dict(searchable(store, query)) == {k: clean_local[k] for k in committed}
 
     rerun = invoke_json(store, "ingest", "local", str(video_folder), "--fps", "10", "--model", str(tiny_clip_dir))
-    assert {o["video_id"]: o["status"] for o in rerun} == {
-        k: "skipped" if k in committed else "indexed" for k in clean_local
-    }
+    assert {o["video_id"]: o["status"] for o in rerun} == {k: "skipped" if k in committed else "indexed" for k in clean_local}
     assert_consistent(store, query, clean_local)

@@ -19,8 +19,12 @@ BASE = "framesearch.store.base:VectorStore"
 
 
 def post_results(service: Service, video_id: str, path) -> httpx.Response:
-    return httpx.post(f"{service.base}/videos/{video_id}/results", content=path.read_bytes(),
-                      headers={"content-type": "application/json"}, timeout=60)
+    return httpx.post(
+        f"{service.base}/videos/{video_id}/results",
+        content=path.read_bytes(),
+        headers={"content-type": "application/json"},
+        timeout=60,
+    )
 
 
 def searchable(service: Service, dim: int = 8) -> dict[str, int]:
@@ -49,10 +53,13 @@ def restart_without_crash(service: Service) -> None:
     service.start()
 
 
-@pytest.mark.parametrize("crash, after_kill", [
-    (f"{BASE}.upsert_frames:3", {"b": 260}),  # "a" half written: invisible, rolled back on restart
-    (f"{BASE}.commit_run:2", {"a": 300, "b": 260}),  # "a" committed but never answered: the retry replaces it
-])
+@pytest.mark.parametrize(
+    "crash, after_kill",
+    [
+        (f"{BASE}.upsert_frames:3", {"b": 260}),  # "a" half written: invisible, rolled back on restart
+        (f"{BASE}.commit_run:2", {"a": 300, "b": 260}),  # "a" committed but never answered: the retry replaces it
+    ],
+)
 def test_a_killed_results_upload(tmp_path, crash, after_kill):
     a, b = results_file(tmp_path, "a", 300, seed=1), results_file(tmp_path, "b", 260, seed=2)
     store = tmp_path / "store"
@@ -77,14 +84,17 @@ def test_a_killed_results_upload(tmp_path, crash, after_kill):
 
 def test_a_killed_local_job_resumes_to_the_clean_result(tmp_path, tiny_clip_dir, sample_video):
     store = tmp_path / "store"
-    env = {"FRAMESEARCH_STORE": str(store), "FRAMESEARCH_MODEL": str(tiny_clip_dir),
-           **crash_env(f"{BASE}.upsert_frames:2")}
+    env = {"FRAMESEARCH_STORE": str(store), "FRAMESEARCH_MODEL": str(tiny_clip_dir), **crash_env(f"{BASE}.upsert_frames:2")}
     service = Service(env, tmp_path / "serve.log")
     try:
         service.start()
         with sample_video.open("rb") as handle:
-            posted = httpx.post(f"{service.base}/jobs", files={"file": ("bikes.mp4", handle, "video/mp4")},
-                                data={"fps": "5", "provider": "local"}, timeout=30)
+            posted = httpx.post(
+                f"{service.base}/jobs",
+                files={"file": ("bikes.mp4", handle, "video/mp4")},
+                data={"fps": "5", "provider": "local"},
+                timeout=30,
+            )
         assert posted.status_code == 202, posted.text
         job_id = posted.json()["job_id"]
         assert service.proc.wait(timeout=120) == -9  # killed by the job's second write batch

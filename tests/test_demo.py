@@ -26,8 +26,17 @@ def offline_env(home: Path) -> dict[str, str]:
     """A newcomer's environment with no network at all: any HTTP(S) attempt goes to a closed port."""
     env = {k: v for k, v in os.environ.items() if not k.startswith(("FRAMESEARCH_", "HF_", "ROBOFLOW_", "API_URL"))}
     nowhere = "http://127.0.0.1:9"
-    return {**env, "HOME": str(home), "XDG_CACHE_HOME": str(home / ".cache"), "HF_HUB_OFFLINE": "1",
-            "HTTP_PROXY": nowhere, "HTTPS_PROXY": nowhere, "http_proxy": nowhere, "https_proxy": nowhere, "NO_PROXY": ""}
+    return {
+        **env,
+        "HOME": str(home),
+        "XDG_CACHE_HOME": str(home / ".cache"),
+        "HF_HUB_OFFLINE": "1",
+        "HTTP_PROXY": nowhere,
+        "HTTPS_PROXY": nowhere,
+        "http_proxy": nowhere,
+        "https_proxy": nowhere,
+        "NO_PROXY": "",
+    }
 
 
 def test_the_readmes_first_command_is_install_and_demo():
@@ -83,11 +92,18 @@ def test_the_demo_runs_from_the_installed_wheel_in_an_empty_folder_offline(tmp_p
     home = tmp_path / "newcomer"
     home.mkdir()
     env = {**offline_env(home), "PYTHONPATH": str(site)}
-    where = subprocess.run([sys.executable, "-c", "import framesearch; print(framesearch.__file__)"], env=env, cwd=home,
-                           capture_output=True, text=True, timeout=60)
+    where = subprocess.run(
+        [sys.executable, "-c", "import framesearch; print(framesearch.__file__)"],
+        env=env,
+        cwd=home,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
     assert where.stdout.strip().startswith(str(site)), where.stdout + where.stderr
-    run = subprocess.run([sys.executable, "-m", "framesearch", "demo"], env=env, cwd=home, capture_output=True, text=True,
-                         timeout=300)
+    run = subprocess.run(
+        [sys.executable, "-m", "framesearch", "demo"], env=env, cwd=home, capture_output=True, text=True, timeout=300
+    )
     assert run.returncode == 0, run.stdout + run.stderr
     assert "5 of 5 example queries found their scene" in run.stdout
     assert (home / "data" / "cache" / "demo" / "shapes-demo.mp4").is_file()

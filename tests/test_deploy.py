@@ -9,6 +9,7 @@ build context computed with docker-py's own .dockerignore rules.
 from __future__ import annotations
 
 import json
+import os
 import re
 import shutil
 import subprocess
@@ -84,8 +85,12 @@ def test_the_cluster_has_three_replicated_nodes_and_the_service_points_at_it():
 
 
 def test_one_qdrant_version_everywhere_and_the_client_pinned_to_its_line():
-    images = {load(path)["services"][name]["image"] for path in COMPOSE_FILES
-              for name, s in load(path)["services"].items() if "qdrant/" in s.get("image", "")}
+    images = {
+        load(path)["services"][name]["image"]
+        for path in COMPOSE_FILES
+        for name, s in load(path)["services"].items()
+        if "qdrant/" in s.get("image", "")
+    }
     assert images == {QDRANT_IMAGE}
     tag = QDRANT_IMAGE.split(":v")[1]
     assert load(K8S / "qdrant-values.yaml")["image"]["tag"] == f"v{tag}"
@@ -123,8 +128,9 @@ def test_every_copy_source_exists_and_is_in_the_build_context():
         assert (ROOT / source).exists(), f"COPY {source}: no such file"
         assert source in context, f"COPY {source}: excluded by .dockerignore"
     # every package folder pyproject installs is copied, or `pip install .` would miss it
-    folders = tomllib.loads((ROOT / "pyproject.toml").read_text())["tool"]["setuptools"]["package-dir"].values()
-    assert set(folders) <= set(sources)
+    packages = tomllib.loads((ROOT / "pyproject.toml").read_text())["tool"]["setuptools"]["packages"]
+    folders = {p.split(".")[-1] for p in packages}  # framesearch/, and each layer's top-level folder linked into it
+    assert folders <= set(sources)
     assert "store/base.py" in context and "embedders/models/tiny-shapes-clip/visual.onnx" in context
 
 
@@ -181,7 +187,10 @@ def test_the_image_install_step_builds_from_only_what_the_dockerfile_copies(tmp_
         files = [p for p in context if p == source or p.startswith(source + "/")]
         assert files, f"COPY {source}: nothing in the build context"
         for rel in files:
-            if (ROOT / rel).is_file():
+            if (ROOT / rel).is_symlink():  # COPY keeps links as links (framesearch/store -> ../store)
+                (app / rel).parent.mkdir(parents=True, exist_ok=True)
+                (app / rel).symlink_to(os.readlink(ROOT / rel))
+            elif (ROOT / rel).is_file():
                 (app / rel).parent.mkdir(parents=True, exist_ok=True)
                 shutil.copy2(ROOT / rel, app / rel)
     out = tmp_path / "wheel"

@@ -42,8 +42,9 @@ def test_a_full_disk_refuses_an_ingest_up_front_and_keeps_the_library(tmp_path, 
         fill(disk, leave_mb=0)  # completely full: reading goes on, any write is refused, even without a reserve
         listed = run_cli(store, "videos", "list", "--json")
         assert listed.returncode == 0 and [v["video_id"] for v in json.loads(listed.stdout)] == ["a"]
-        found = run_cli(store, "search", "--vector-file", str(query), "--mode", "frames", "--limit", "1000",
-                        "--threshold", "-1", "--json")
+        found = run_cli(
+            store, "search", "--vector-file", str(query), "--mode", "frames", "--limit", "1000", "--threshold", "-1", "--json"
+        )
         assert found.returncode == 0 and json.loads(found.stdout)["count"] == 300
         one_error_line(run_cli(store, "ingest", "results", str(big), env={"FRAMESEARCH_MIN_FREE_MB": "0"}))
         one_error_line(run_cli(store, "videos", "delete", "a", env={"FRAMESEARCH_MIN_FREE_MB": "0"}))
@@ -60,13 +61,21 @@ def test_the_service_answers_507_on_a_full_disk_and_goes_on_serving(tmp_path, in
     with small_filesystem(tmp_path, 64) as disk:
         store = disk / "store"
         with running_service({"FRAMESEARCH_STORE": str(store), **RESERVE}, tmp_path / "serve.log") as service:
+
             def upload(path):
-                return httpx.post(f"{service.base}/videos/{path.stem}/results", content=path.read_bytes(),
-                                  headers={"content-type": "application/json"}, timeout=60)
+                return httpx.post(
+                    f"{service.base}/videos/{path.stem}/results",
+                    content=path.read_bytes(),
+                    headers={"content-type": "application/json"},
+                    timeout=60,
+                )
 
             assert upload(a).status_code == 201
-            wait_until(lambda: not httpx.get(f"{service.base}/healthz").json().get("indexing"), 60,
-                       "the search index built after the upload")  # it writes to the disk too
+            wait_until(
+                lambda: not httpx.get(f"{service.base}/healthz").json().get("indexing"),
+                60,
+                "the search index built after the upload",
+            )  # it writes to the disk too
             filler = fill(disk, leave_mb=12)
             refused = upload(big)
             assert refused.status_code == 507 and refused.json()["error"] == "DiskFull", refused.text

@@ -91,8 +91,7 @@ HOSTILE_HTTP = [
     ("GET", "/videos/v/thumbnail", {"params": {"t": "nan"}}),
     ("GET", "/videos/v/thumbnail", {"params": {"t": "1e400"}}),
     ("POST", "/search/image", {"files": {"file": ("x.png", b"\x89PNG\r\n\x1a\n" + b"\xff" * 64, "image/png")}}),
-    ("POST", "/search/image", {"files": {"file": ("x.png", b"GIF89a" + b"\x00" * 32, "image/gif")},
-                               "data": {"t_min": "nan"}}),
+    ("POST", "/search/image", {"files": {"file": ("x.png", b"GIF89a" + b"\x00" * 32, "image/gif")}, "data": {"t_min": "nan"}}),
 ]
 
 
@@ -156,11 +155,18 @@ def test_hostile_cli_input_is_one_error_line(tmp_path, files, args):
 # ---- property tests of the request models -------------------------------------------------------------------
 
 TEXT = st.text(st.characters(codec=None, exclude_categories=()), max_size=12)  # lone surrogates included
-SCALARS = st.none() | st.booleans() | st.integers() | st.integers(min_value=-(10**400), max_value=10**400) | \
-    st.floats(allow_nan=True, allow_infinity=True) | TEXT
+SCALARS = (
+    st.none()
+    | st.booleans()
+    | st.integers()
+    | st.integers(min_value=-(10**400), max_value=10**400)
+    | st.floats(allow_nan=True, allow_infinity=True)
+    | TEXT
+)
 KEYS = TEXT.filter(lambda key: not echoes(key))  # field names are named in messages (cut short): not values
-JSON_VALUES = st.recursive(SCALARS, lambda inner: st.lists(inner, max_size=4) | st.dictionaries(KEYS, inner, max_size=4),
-                           max_leaves=12)
+JSON_VALUES = st.recursive(
+    SCALARS, lambda inner: st.lists(inner, max_size=4) | st.dictionaries(KEYS, inner, max_size=4), max_leaves=12
+)
 MODELS = [SearchFilters, SearchRequest, SimilarRequest, FrameRef, ResultsIngest, LocalIngest, RoboflowIngest, JobRequest]
 
 
@@ -176,8 +182,11 @@ def field_dicts(model) -> st.SearchStrategy:
 def test_any_json_value_is_a_valid_model_or_a_clean_invalid_input(model, data):
     value = data.draw(field_dicts(model) | JSON_VALUES)
     try:
-        built = build(model, **value) if isinstance(value, dict) and all(isinstance(k, str) for k in value) \
+        built = (
+            build(model, **value)
+            if isinstance(value, dict) and all(isinstance(k, str) for k in value)
             else build(model, value=value)
+        )
     except InvalidInput as exc:
         assert str(exc) and not echoes(str(exc)) and len(str(exc)) < 2000
     else:
@@ -197,6 +206,7 @@ def test_any_json_body_is_answered_without_a_server_error(client, indexed, body,
 
 # ---- an OpenAPI fuzz run: every operation, a bounded number of examples ------------------------------------
 
+
 @pytest.fixture(scope="module")
 def fuzz_service(tmp_path_factory, tiny_clip_dir, tiny_clip):
     """A real `framesearch serve` (a subprocess on loopback) with a key, holding one video; yields its base URL."""
@@ -205,12 +215,22 @@ def fuzz_service(tmp_path_factory, tiny_clip_dir, tiny_clip):
     from tests.helpers.tiny_clip import solid_frame
 
     root = tmp_path_factory.mktemp("fuzz")
-    env = {"FRAMESEARCH_STORE": str(root / "store"), "FRAMESEARCH_MODEL": str(tiny_clip_dir), "FRAMESEARCH_API_KEY": KEY,
-           "FRAMESEARCH_MAX_UPLOAD_MB": "4", "API_URL": f"http://127.0.0.1:{free_port()}", "ROBOFLOW_API_KEY": "k"}
+    env = {
+        "FRAMESEARCH_STORE": str(root / "store"),
+        "FRAMESEARCH_MODEL": str(tiny_clip_dir),
+        "FRAMESEARCH_API_KEY": KEY,
+        "FRAMESEARCH_MAX_UPLOAD_MB": "4",
+        "API_URL": f"http://127.0.0.1:{free_port()}",
+        "ROBOFLOW_API_KEY": "k",
+    }
     with running_service(env, root / "serve.log") as service:
         vectors = tiny_clip.embed_images([solid_frame("red")] * 2).tolist()
-        answer = httpx.post(f"{service.base}/videos/v/results", json=results_json([0, 12], [0.0, 0.5], vectors),
-                            params={"model": "tests/tiny-colour-clip"}, headers={"X-API-Key": KEY})
+        answer = httpx.post(
+            f"{service.base}/videos/v/results",
+            json=results_json([0, 12], [0.0, 0.5], vectors),
+            params={"model": "tests/tiny-colour-clip"},
+            headers={"X-API-Key": KEY},
+        )
         assert answer.status_code == 201, answer.text
         yield service.base
     assert "Traceback" not in (root / "serve.log").read_text()

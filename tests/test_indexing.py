@@ -26,8 +26,9 @@ def write(path, count: int, dim: int = 8, seed: int = 0) -> np.ndarray:
 def test_ingest_results_leaves_the_frames_indexed(tmp_path):
     count = INDEX.index_min_frames + 1000
     vectors = write(tmp_path / "big.json", count)
-    result = runner.invoke(app, ["--store", str(tmp_path / "s"), "ingest", "results", str(tmp_path / "big.json"),
-                                 "--model", "clip/index"])
+    result = runner.invoke(
+        app, ["--store", str(tmp_path / "s"), "ingest", "results", str(tmp_path / "big.json"), "--model", "clip/index"]
+    )
     assert result.exit_code == 0, result.output
     assert "search index built" in result.output
     with EdgeStore(tmp_path / "s") as store:
@@ -45,8 +46,19 @@ def test_a_search_inside_one_long_video_finds_its_nearest_frames(tmp_path):
     count = INDEX.full_scan_frames + 1000
     vectors = write(tmp_path / "long.json", count)
     write(tmp_path / "other.json", 50, seed=1)
-    result = runner.invoke(app, ["--store", str(tmp_path / "s"), "ingest", "results", str(tmp_path / "long.json"),
-                                 str(tmp_path / "other.json"), "--model", "clip/index"])
+    result = runner.invoke(
+        app,
+        [
+            "--store",
+            str(tmp_path / "s"),
+            "ingest",
+            "results",
+            str(tmp_path / "long.json"),
+            str(tmp_path / "other.json"),
+            "--model",
+            "clip/index",
+        ],
+    )
     assert result.exit_code == 0, result.output
     with EdgeStore(tmp_path / "s") as store:
         assert store.index_status().indexed == count + 50
@@ -67,8 +79,10 @@ def test_a_store_written_without_a_build_is_indexed_by_the_next_ingest(tmp_path)
         ingest_results(store, load_results_file(tmp_path / "first.json"), "first", model="clip/index")
         assert store.index_status().indexed == 0
     write(tmp_path / "second.json", 10, seed=1)
-    result = runner.invoke(app, ["--store", str(tmp_path / "s"), "ingest", "results", str(tmp_path / "second.json"),
-                                 "--model", "clip/index", "--json"])
+    result = runner.invoke(
+        app,
+        ["--store", str(tmp_path / "s"), "ingest", "results", str(tmp_path / "second.json"), "--model", "clip/index", "--json"],
+    )
     assert result.exit_code == 0, result.output
     with EdgeStore(tmp_path / "s") as store:
         assert store.index_status().indexed >= count
@@ -77,7 +91,19 @@ def test_a_store_written_without_a_build_is_indexed_by_the_next_ingest(tmp_path)
 @pytest.mark.slow
 @needs_media
 def test_ingest_local_builds_the_index_once_at_the_end(tmp_path, tiny_clip_dir):
-    result = runner.invoke(app, ["--store", str(tmp_path / "s"), "ingest", "local", str(MEDIA / "videos" / "bikes.mp4"),
-                                 "--fps", "2", "--model", str(tiny_clip_dir)])
+    result = runner.invoke(
+        app,
+        [
+            "--store",
+            str(tmp_path / "s"),
+            "ingest",
+            "local",
+            str(MEDIA / "videos" / "bikes.mp4"),
+            "--fps",
+            "2",
+            "--model",
+            str(tiny_clip_dir),
+        ],
+    )
     assert result.exit_code == 0, result.output
     assert "search index built" in result.output

@@ -107,8 +107,16 @@ def test_restart_in_the_middle_of_a_job_resumes_it(service, sample_video):
 
 def _crashed_record(jobs_dir: Path, job_id: str, **fields) -> None:
     """Leave a job record as a killed service would have (no shutdown ran)."""
-    record = {"job_id": job_id, "provider": "roboflow", "video_id": job_id, "fps": 3.0, "source": "v.mp4",
-              "status": "running", "created_at": "2030-01-01T00:00:00+00:00", **fields}
+    record = {
+        "job_id": job_id,
+        "provider": "roboflow",
+        "video_id": job_id,
+        "fps": 3.0,
+        "source": "v.mp4",
+        "status": "running",
+        "created_at": "2030-01-01T00:00:00+00:00",
+        **fields,
+    }
     (jobs_dir / job_id).mkdir(parents=True)
     (jobs_dir / job_id / "job.json").write_text(json.dumps(record))
 
@@ -200,13 +208,19 @@ def test_local_jobs_on_an_empty_store_without_a_model_are_refused_up_front(servi
 @pytest.mark.slow
 def test_a_killed_service_resumes_its_roboflow_job(tmp_path, roboflow_standin):
     roboflow_standin.slow = True
-    env = {"FRAMESEARCH_STORE": str(tmp_path / "store"), "API_URL": roboflow_standin.api_url,
-           "ROBOFLOW_API_KEY": ROBOFLOW_TEST_KEY, "FRAMESEARCH_ROBOFLOW_POLL_INTERVAL": "0.05"}
+    env = {
+        "FRAMESEARCH_STORE": str(tmp_path / "store"),
+        "API_URL": roboflow_standin.api_url,
+        "ROBOFLOW_API_KEY": ROBOFLOW_TEST_KEY,
+        "FRAMESEARCH_ROBOFLOW_POLL_INTERVAL": "0.05",
+    }
     with running_service(env, tmp_path / "serve.log") as service:
         url = "https://videos.example.com/killed.mp4"
         job_id = httpx.post(f"{service.base}/jobs", json={"url": url, "provider": "roboflow"}).json()["job_id"]
-        wait_until(lambda: roboflow_standin.jobs and next(iter(roboflow_standin.jobs.values()))["polls"] >= 2,
-                   what="two status polls at the stand-in")
+        wait_until(
+            lambda: roboflow_standin.jobs and next(iter(roboflow_standin.jobs.values()))["polls"] >= 2,
+            what="two status polls at the stand-in",
+        )
         service.kill()
         service.start()
         job = httpx.get(f"{service.base}/jobs/{job_id}").json()

@@ -10,7 +10,8 @@ import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
 CONFIG = tomllib.loads((ROOT / "pyproject.toml").read_text())["tool"]["setuptools"]
-FOLDERS = CONFIG["package-dir"]  # module name -> folder
+# module name -> its folder: framesearch/ itself, and each layer's top-level folder (linked into framesearch/)
+FOLDERS = {p: p.split(".")[-1] for p in CONFIG["packages"]}
 
 # Data flows one way: foundation -> store, embedders -> ingest -> search core -> the edges (HTTP, then the CLI,
 # which starts the HTTP service). Equal ranks may not import each other.

@@ -119,8 +119,21 @@ def local_jobs(tmp_path, tiny_clip_dir):
     return make
 
 
-@pytest.mark.parametrize("host", ["127.0.0.1", "localhost", "[::1]", "0.0.0.0", "10.1.2.3", "169.254.169.254",
-                                  "192.168.1.1", "[::ffff:127.0.0.1]", "[fe80::1]", "224.0.0.1"])
+@pytest.mark.parametrize(
+    "host",
+    [
+        "127.0.0.1",
+        "localhost",
+        "[::1]",
+        "0.0.0.0",
+        "10.1.2.3",
+        "169.254.169.254",
+        "192.168.1.1",
+        "[::ffff:127.0.0.1]",
+        "[fe80::1]",
+        "224.0.0.1",
+    ],
+)
 def test_url_jobs_to_this_machine_or_private_networks_are_refused(local_jobs, origin, host):
     port = origin.split(":")[1]
     with local_jobs() as client:
@@ -149,13 +162,13 @@ def test_allowed_hosts_are_fetched_and_every_redirect_is_checked(local_jobs, ori
         to_other = f"http://{origin}/to?http://2130706433:{port}/video.mp4"  # an allowed host sends us elsewhere
         bounced = wait_for(client, client.post("/jobs", json={"url": to_other}).json()["job_id"])
         assert bounced["status"] == "failed" and "not a public address" in bounced["error"]
-        to_localhost = wait_for(client, client.post("/jobs", json={"url": f"http://{origin}/to?http://localhost:{port}/v"})
-                                .json()["job_id"])
+        to_localhost = wait_for(
+            client, client.post("/jobs", json={"url": f"http://{origin}/to?http://localhost:{port}/v"}).json()["job_id"]
+        )
         assert to_localhost["status"] == "failed" and "this machine" in to_localhost["error"]
         looping = wait_for(client, client.post("/jobs", json={"url": f"http://{origin}/loop"}).json()["job_id"])
         assert looping["status"] == "failed" and "more than 5 redirects" in looping["error"]
-        to_file = wait_for(client, client.post("/jobs", json={"url": f"http://{origin}/to?file:///etc/passwd"})
-                           .json()["job_id"])
+        to_file = wait_for(client, client.post("/jobs", json={"url": f"http://{origin}/to?file:///etc/passwd"}).json()["job_id"])
         assert to_file["status"] == "failed" and "http or https" in to_file["error"]
         assert {v["video_id"] for v in client.get("/videos").json()["videos"]} == {"fetched"}
 
@@ -175,9 +188,19 @@ def test_roboflow_url_jobs_are_fetched_by_roboflow_not_here(tmp_path, roboflow_s
         assert answer.status_code == 202 and wait_for(client, answer.json()["job_id"])["status"] == "done"
 
 
-@pytest.mark.parametrize("address, public", [("8.8.8.8", True), ("2001:4860:4860::8888", True), ("127.0.0.1", False),
-                                             ("::ffff:10.0.0.1", False), ("100.64.0.1", False), ("239.1.1.1", False),
-                                             ("fc00::1", False), ("240.0.0.1", False)])
+@pytest.mark.parametrize(
+    "address, public",
+    [
+        ("8.8.8.8", True),
+        ("2001:4860:4860::8888", True),
+        ("127.0.0.1", False),
+        ("::ffff:10.0.0.1", False),
+        ("100.64.0.1", False),
+        ("239.1.1.1", False),
+        ("fc00::1", False),
+        ("240.0.0.1", False),
+    ],
+)
 def test_what_counts_as_public(address, public):
     assert is_public(address) is public
 
@@ -216,8 +239,9 @@ def test_uploads_past_the_limit_are_refused_while_they_stream(local_jobs, tmp_pa
 
 def test_other_bodies_are_small(local_jobs):
     with local_jobs() as client:
-        answer = client.post("/search", content=b'{"q": "' + b"a" * (2 * 1024 * 1024) + b'"}',
-                             headers={"content-type": "application/json"})
+        answer = client.post(
+            "/search", content=b'{"q": "' + b"a" * (2 * 1024 * 1024) + b'"}', headers={"content-type": "application/json"}
+        )
         assert answer.status_code == 413
 
 
@@ -233,8 +257,7 @@ def peak_rss_mb(pid: int) -> float:
 def test_hostile_uploads_do_not_grow_the_servers_memory(tmp_path, tiny_clip_dir):
     """The issue measured 2.6 GB for one 13000x13000 PNG (0.5 MB) and 1.3 GB for a 183 MB results upload."""
     bomb = png(13000, 13000)
-    env = {"FRAMESEARCH_STORE": str(tmp_path / "s"), "FRAMESEARCH_MODEL": str(tiny_clip_dir),
-           "FRAMESEARCH_MAX_UPLOAD_MB": "16"}
+    env = {"FRAMESEARCH_STORE": str(tmp_path / "s"), "FRAMESEARCH_MODEL": str(tiny_clip_dir), "FRAMESEARCH_MAX_UPLOAD_MB": "16"}
     with running_service(env, tmp_path / "log") as service:
         assert httpx.post(f"{service.base}/search/image", files={"file": ("ok.png", png(64, 64), "image/png")}).status_code == 200
         before = peak_rss_mb(service.proc.pid)

@@ -55,7 +55,10 @@ def downloads(hub: HubStandIn) -> list[str]:
 def test_published_names_map_to_repositories_and_identities():
     b16 = published("ViT-B-16__openai")
     assert (b16.repo_id, b16.folder, b16.name, b16.aliases) == (
-        "immich-app/ViT-B-16__openai", "ViT-B-16__openai", "ViT-B-16/openai", ("clip/ViT-B-16",)
+        "immich-app/ViT-B-16__openai",
+        "ViT-B-16__openai",
+        "ViT-B-16/openai",
+        ("clip/ViT-B-16",),
     )
     assert published("ViT-B-16/openai") == b16 == published("immich-app/ViT-B-16__openai") == published("clip/ViT-B-16")
     assert published("clip/ViT-L-14-336px").repo_id == "immich-app/ViT-L-14-336__openai"

@@ -40,8 +40,13 @@ def oracle_python(module: str) -> str:
 
 
 def run_oracle(python: str, *args: str) -> dict:
-    done = subprocess.run([python, str(SCRIPT), *args], capture_output=True, text=True, timeout=300,
-                          env={**os.environ, "HOME": os.environ.get("HOME", "/tmp")})
+    done = subprocess.run(
+        [python, str(SCRIPT), *args],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        env={**os.environ, "HOME": os.environ.get("HOME", "/tmp")},
+    )
     assert done.returncode == 0, done.stderr[-3000:]
     return json.loads(done.stdout.strip().splitlines()[-1])
 
@@ -55,8 +60,13 @@ def cosines(a: np.ndarray, b: np.ndarray) -> np.ndarray:
 @pytest.mark.slow
 def test_inference_sdk_gets_from_the_standin_what_our_client_gets(inference_standin, tmp_path):
     python = oracle_python("inference_sdk")
-    scenes = [("circle", "red", "white"), ("star", "yellow", "blue"), ("triangle", "green", "black"),
-              ("square", "white", "black"), ("circle", "blue", "yellow")]
+    scenes = [
+        ("circle", "red", "white"),
+        ("star", "yellow", "blue"),
+        ("triangle", "green", "black"),
+        ("square", "white", "black"),
+        ("circle", "blue", "yellow"),
+    ]
     paths, images = [], []
     for i, (shape, colour, background) in enumerate(scenes):
         image = render_scene(shape, colour, background, 0.5, (0.5, 0.5), (160, 120))
@@ -81,8 +91,7 @@ def test_inference_sdk_gets_from_the_standin_what_our_client_gets(inference_stan
 
 
 @pytest.mark.slow
-def test_the_roboflow_sdk_runs_video_inference_against_the_standin(roboflow_standin, sample_video, tmp_path,
-                                                                    roboflow_text_model):
+def test_the_roboflow_sdk_runs_video_inference_against_the_standin(roboflow_standin, sample_video, tmp_path, roboflow_text_model):
     python = oracle_python("roboflow.models.clip")
     theirs = run_oracle(python, "roboflow-video", roboflow_standin.api_url, KEY, str(sample_video), "2")
 
@@ -95,13 +104,42 @@ def test_the_roboflow_sdk_runs_video_inference_against_the_standin(roboflow_stan
     saved = tmp_path / "sdk-results.json"
     saved.write_text(json.dumps(results))
     store = str(tmp_path / "store")
-    indexed = runner.invoke(app, ["--store", str(tmp_path / "sdk-store"), "ingest", "results", str(saved), "--video-id",
-                                  "via-sdk", "--fps", "2", "--model", str(roboflow_text_model)])  # the stand-in's 8-d CLIP
+    indexed = runner.invoke(
+        app,
+        [
+            "--store",
+            str(tmp_path / "sdk-store"),
+            "ingest",
+            "results",
+            str(saved),
+            "--video-id",
+            "via-sdk",
+            "--fps",
+            "2",
+            "--model",
+            str(roboflow_text_model),
+        ],
+    )  # the stand-in's 8-d CLIP
     assert indexed.exit_code == 0, indexed.output
 
-    ours = runner.invoke(app, ["--store", store, "ingest", "roboflow", str(sample_video), "--fps", "2",
-                               "--video-id", "via-framesearch", "--poll-interval", "0.05", "--json"],
-                         env={"ROBOFLOW_API_KEY": KEY, "API_URL": roboflow_standin.api_url})
+    ours = runner.invoke(
+        app,
+        [
+            "--store",
+            store,
+            "ingest",
+            "roboflow",
+            str(sample_video),
+            "--fps",
+            "2",
+            "--video-id",
+            "via-framesearch",
+            "--poll-interval",
+            "0.05",
+            "--json",
+        ],
+        env={"ROBOFLOW_API_KEY": KEY, "API_URL": roboflow_standin.api_url},
+    )
     assert ours.exit_code == 0, ours.output
     mine = json.loads(Path(json.loads(ours.stdout)[0]["results_path"]).read_text())
     assert mine == results, "our client and Roboflow's fetched the same results"

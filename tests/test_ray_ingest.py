@@ -29,8 +29,10 @@ def library(tmp_path_factory: pytest.TempPathFactory) -> Path:
     root = tmp_path_factory.mktemp("library")
     (root / "more").mkdir()
     plain = tmp_path_factory.mktemp("plain")
-    scenes = {"shapes.mp4": [("square", "white", "black", 3), ("circle", "red", "white", 3), ("triangle", "green", "black", 2)],
-              "more/stars.mp4": [("star", "blue", "white", 3), ("circle", "red", "black", 2)]}
+    scenes = {
+        "shapes.mp4": [("square", "white", "black", 3), ("circle", "red", "white", 3), ("triangle", "green", "black", 2)],
+        "more/stars.mp4": [("star", "blue", "white", 3), ("circle", "red", "black", 2)],
+    }
     for name, segments in scenes.items():
         with_keyframes(write_shapes_video(plain / Path(name).name, segments), root / name)
     (root / "more" / "broken.mp4").write_bytes(b"\x00\x00\x00\x18ftypmp42" + b"garbage" * 200)
@@ -55,9 +57,11 @@ def library_view(store: Path) -> dict:
     with EdgeStore(store) as st:
         points = {  # by video and frame: point ids and run ids differ from one ingest run to the next
             (p.payload["video_id"], p.payload["frame"]): (
-                {k: v for k, v in p.payload.items() if k != "ingest_run"}, np.asarray(p.vector)
+                {k: v for k, v in p.payload.items() if k != "ingest_run"},
+                np.asarray(p.vector),
             )
-            for v in st.list_videos() for p in st.video_points(v.video_id)
+            for v in st.list_videos()
+            for p in st.video_points(v.video_id)
         }
     for v in videos:
         v.pop("indexed_at")
@@ -85,7 +89,9 @@ def test_ray_ingest_indexes_the_same_library_with_the_same_answers_and_resumes(t
     on_ray = ingest(tmp_path / "ray", library, "--ray", "local", "--ray-range", "1.5")
     assert on_ray == one  # same outcomes, in the same order, with the same reasons
     assert {o["video_id"]: o["status"] for o in one} == {
-        "more/broken.mp4": "failed", "more/stars.mp4": "indexed", "shapes.mp4": "indexed"
+        "more/broken.mp4": "failed",
+        "more/stars.mp4": "indexed",
+        "shapes.mp4": "indexed",
     }
     expected = library_view(tmp_path / "one")
     assert len(expected["points"]) == 8 * 3 + 5 * 3 and expected["answers"]["a red circle"]
@@ -93,7 +99,9 @@ def test_ray_ingest_indexes_the_same_library_with_the_same_answers_and_resumes(t
 
     again = ingest(tmp_path / "ray", library, "--ray", "local")
     assert {o["video_id"]: o["status"] for o in again} == {
-        "more/broken.mp4": "failed", "more/stars.mp4": "skipped", "shapes.mp4": "skipped"
+        "more/broken.mp4": "failed",
+        "more/stars.mp4": "skipped",
+        "shapes.mp4": "skipped",
     }
 
 
@@ -106,13 +114,21 @@ def test_an_interrupted_ray_ingest_keeps_only_whole_videos_and_a_rerun_completes
 
     settings = Settings(store=tmp_path / "ray", model=MODEL)
     items = [i for i in library_items([library], recursive=True) if i.video_id != "more/broken.mp4"]
+
     def progress(done: int, total: int | None) -> None:
         if done > 15:  # the first range of the second video: the first one (15 frames) is written, this one is not
             raise KeyboardInterrupt
 
     with EdgeStore(settings.store) as st, pytest.raises(KeyboardInterrupt):
-        ingest_library_ray(st, items, embedder=image_embedder(settings, None), settings=settings, fps=3.0,
-                           options=RayIngest(range_seconds=1.0), progress=progress)
+        ingest_library_ray(
+            st,
+            items,
+            embedder=image_embedder(settings, None),
+            settings=settings,
+            fps=3.0,
+            options=RayIngest(range_seconds=1.0),
+            progress=progress,
+        )
     with EdgeStore(settings.store) as st:
         assert [v.video_id for v in st.list_videos()] == ["more/stars.mp4"]
         assert st.get_video("more/stars.mp4").frames == st.frame_count("more/stars.mp4") == 15
@@ -189,6 +205,6 @@ def test_ray_ingest_with_roboflow_inference_matches_one_process(tmp_path, librar
     with EdgeStore(tmp_path / "one") as a, EdgeStore(tmp_path / "ray") as b:
         for video in a.list_videos():
             for hit in a.frame_hits(video.video_id):
-                np.testing.assert_allclose(b.frame_vector(video.video_id, hit.frame),
-                                           a.frame_vector(video.video_id, hit.frame), atol=1e-5)
-
+                np.testing.assert_allclose(
+                    b.frame_vector(video.video_id, hit.frame), a.frame_vector(video.video_id, hit.frame), atol=1e-5
+                )

@@ -128,10 +128,14 @@ REFUSED = {
         {"frame_offset": [0, 1], "time_offset": [0, 1], "time_offsets": [0, 1, 2], "clip": [[1], [1]]},
         "'time_offset' and 'time_offsets' are both given and disagree",
     ),
-    "two vectors in a dict": (results_json([0], [0], [[1, 2]]) | {"clip": [{"embeddings": [[1, 2], [3, 4]]}]},
-                              "frame 0 holds 2 vectors"),
-    "two bare vectors": ({"frame_offset": [0, 1], "time_offset": [0, 1], "clip": [[1, 2], [[1, 2], [3, 4]]]},
-                         "frame 1 holds 2 vectors"),
+    "two vectors in a dict": (
+        results_json([0], [0], [[1, 2]]) | {"clip": [{"embeddings": [[1, 2], [3, 4]]}]},
+        "frame 0 holds 2 vectors",
+    ),
+    "two bare vectors": (
+        {"frame_offset": [0, 1], "time_offset": [0, 1], "clip": [[1, 2], [[1, 2], [3, 4]]]},
+        "frame 1 holds 2 vectors",
+    ),
     "nested too deep": ({"frame_offset": [0], "time_offset": [0], "clip": [[[[1, 2]]]]}, "nested too deeply"),
     "numbers and lists mixed": ({"frame_offset": [0], "time_offset": [0], "clip": [[1, [2]]]}, "mixes numbers and lists"),
     "a boolean": (results_json([0], [0], [[True, 1.0]]), "non-numeric"),

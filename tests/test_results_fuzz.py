@@ -23,7 +23,8 @@ numbers = st.one_of(
 )
 scalars = st.one_of(st.none(), st.booleans(), numbers, st.text(max_size=8))
 json_values = st.recursive(
-    scalars, lambda inner: st.lists(inner, max_size=5) | st.dictionaries(st.text(max_size=8), inner, max_size=5),
+    scalars,
+    lambda inner: st.lists(inner, max_size=5) | st.dictionaries(st.text(max_size=8), inner, max_size=5),
     max_leaves=40,
 )
 MUTATIONS = ("none", "none", "other spelling", "drop a key", "odd offsets", "odd entries", "length", "metadata")
@@ -35,7 +36,10 @@ def documents(draw) -> dict:
     size, dim = draw(st.integers(1, 6)), draw(st.integers(1, 4))
     vector = st.lists(st.floats(-2.0, 2.0) | st.integers(-3, 3), min_size=dim, max_size=dim)
     entry = st.one_of(
-        st.none(), vector, vector.map(lambda v: [v]), vector.map(lambda v: {"embeddings": [v], "time": 0.1}),
+        st.none(),
+        vector,
+        vector.map(lambda v: [v]),
+        vector.map(lambda v: {"embeddings": [v], "time": 0.1}),
         vector.map(lambda v: {"embeddings": v}),
     )
     frames_key = draw(st.sampled_from(["frame_offset", "frame_offsets"]))
@@ -108,8 +112,11 @@ def test_any_bytes_are_refused_cleanly_or_parsed(raw):
 
 @FUZZ
 @given(
-    st.lists(st.lists(st.floats(-1, 1, width=32), min_size=3, max_size=3).filter(lambda v: max(map(abs, v)) > 1e-3),
-             min_size=1, max_size=20),
+    st.lists(
+        st.lists(st.floats(-1, 1, width=32), min_size=3, max_size=3).filter(lambda v: max(map(abs, v)) > 1e-3),
+        min_size=1,
+        max_size=20,
+    ),
     st.sampled_from(["dict-nested", "dict-flat", "bare-flat", "bare-nested"]),
     st.data(),
 )

@@ -111,11 +111,14 @@ def test_an_unknown_video_id_filter_is_an_error_naming_it(tmp_path, inferred):
 
 def test_unknown_video_ids_answer_404_over_http(tmp_path, inferred):
     with TestClient(create_app(Settings(store=tmp_path / "s", model="tiny-shapes-clip"))) as client:
-        created = client.post("/videos/clip.mp4/results", content=inferred.read_bytes(),
-                              headers={"content-type": "application/json"})
+        created = client.post(
+            "/videos/clip.mp4/results", content=inferred.read_bytes(), headers={"content-type": "application/json"}
+        )
         assert created.status_code == 201, created.text
-        assert created.json()["notes"] == ["model framesearch/tiny-shapes-clip, as the file records",
-                                          "sampling rate 2 fps, as the file records"]
+        assert created.json()["notes"] == [
+            "model framesearch/tiny-shapes-clip, as the file records",
+            "sampling rate 2 fps, as the file records",
+        ]
         for answer in (
             client.get("/search", params={"q": "red", "video_id": ["nope"]}),
             client.post("/search", json={"q": "red", "video_id": ["clip.mp4", "nope"]}),
@@ -123,7 +126,11 @@ def test_unknown_video_ids_answer_404_over_http(tmp_path, inferred):
         ):
             assert answer.status_code == 404 and "no video 'nope'" in answer.json()["detail"], answer.text
         assert client.get("/search", params={"q": "red", "video_id": ["clip.mp4"]}).status_code == 200
-        dry = client.post("/videos/other/results", params={"dry_run": "true"}, content=inferred.read_bytes(),
-                          headers={"content-type": "application/json"})
+        dry = client.post(
+            "/videos/other/results",
+            params={"dry_run": "true"},
+            content=inferred.read_bytes(),
+            headers={"content-type": "application/json"},
+        )
         assert dry.status_code == 201 and dry.json()["dry_run"] is True
         assert [v["video_id"] for v in client.get("/videos").json()["videos"]] == ["clip.mp4"]

@@ -47,8 +47,20 @@ def library(tmp_path):
     for i in range(4):
         video(files / f"other{i}.json", 90, {}, target, rng)
     store = tmp_path / "store"
-    result = runner.invoke(app, ["--store", str(store), "ingest", "results", *map(str, sorted(files.iterdir())),
-                                 "--model", "clip/long", "--fps", str(FPS)])
+    result = runner.invoke(
+        app,
+        [
+            "--store",
+            str(store),
+            "ingest",
+            "results",
+            *map(str, sorted(files.iterdir())),
+            "--model",
+            "clip/long",
+            "--fps",
+            str(FPS),
+        ],
+    )
     assert result.exit_code == 0, result.output
     query = tmp_path / "query.json"
     query.write_text(json.dumps(target.tolist()))
@@ -56,8 +68,9 @@ def library(tmp_path):
 
 
 def search(store, query, *args: str) -> dict:
-    result = runner.invoke(app, ["--store", str(store), "search", "--vector-file", str(query), "--threshold", "0.8",
-                                 "--json", *args])
+    result = runner.invoke(
+        app, ["--store", str(store), "search", "--vector-file", str(query), "--threshold", "0.8", "--json", *args]
+    )
     assert result.exit_code == 0, result.output
     return json.loads(result.stdout)
 
@@ -109,16 +122,20 @@ def peaked(path, length: int, moments: list[tuple[int, int, float]], target: np.
     return np.cos(angles)
 
 
-@pytest.mark.parametrize("moments", [
-    # one scene far longer than the span searched around its seeds: it grows, and the search sent ahead for the
-    # next round finds only its own frames (cut by K): searched again without them, the bird still ranks
-    {"long": [(1500, 1300, 0.999)], "bird": [(45, 15, 0.95)]},
-    # a scene a little longer than its span: the search ahead finds its last frames and the bird's whole moment
-    # (not cut): the scene's frames are dropped from it and the bird's moment is complete
-    {"mid": [(500, 90, 0.999)], "bird": [(45, 2, 0.95)]},
-    # several moments per video, fewer than the limit
-    {"a": [(300, 40, 0.999), (900, 150, 0.97)], "b": [(200, 100, 0.98), (600, 3, 0.9)], "c": []},
-], ids=["long scene", "scene past its span", "several"])
+@pytest.mark.parametrize(
+    "moments",
+    [
+        # one scene far longer than the span searched around its seeds: it grows, and the search sent ahead for the
+        # next round finds only its own frames (cut by K): searched again without them, the bird still ranks
+        {"long": [(1500, 1300, 0.999)], "bird": [(45, 15, 0.95)]},
+        # a scene a little longer than its span: the search ahead finds its last frames and the bird's whole moment
+        # (not cut): the scene's frames are dropped from it and the bird's moment is complete
+        {"mid": [(500, 90, 0.999)], "bird": [(45, 2, 0.95)]},
+        # several moments per video, fewer than the limit
+        {"a": [(300, 40, 0.999), (900, 150, 0.97)], "b": [(200, 100, 0.98), (600, 3, 0.9)], "c": []},
+    ],
+    ids=["long scene", "scene past its span", "several"],
+)
 def test_segments_are_exactly_the_runs_above_the_threshold(tmp_path, moments):
     """Whatever path the retrieval takes, the answer is every run of frames above the threshold, whole, once."""
     target = np.zeros(DIM)

@@ -38,8 +38,12 @@ def test_backoff_grows_to_the_cap_and_done_returns_the_status():
     clock = FakeClock()
     polls = []
     status = wait_for_job(
-        ScriptedAPI(1, 1, 1, 1, 1, 0), "j", PollPolicy(interval=1, max_interval=3, backoff=2, timeout=100),
-        sleep=clock.sleep, clock=clock, on_poll=lambda n, elapsed: polls.append(n),
+        ScriptedAPI(1, 1, 1, 1, 1, 0),
+        "j",
+        PollPolicy(interval=1, max_interval=3, backoff=2, timeout=100),
+        sleep=clock.sleep,
+        clock=clock,
+        on_poll=lambda n, elapsed: polls.append(n),
     )
     assert status.done and status.output_url == "https://out"
     assert clock.sleeps == [1, 2, 3, 3, 3] and polls == [1, 2, 3, 4, 5]

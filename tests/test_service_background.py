@@ -29,8 +29,13 @@ def children(pid: int) -> list[int]:
 def upload(base: str, video_id: str, vectors: np.ndarray) -> httpx.Response:
     frames = list(range(len(vectors)))
     body = json.dumps(results_json(frames, [round(f / 3, 4) for f in frames], vectors.round(4).tolist()))
-    return httpx.post(f"{base}/videos/{video_id}/results", params={"model": "clip/bg", "fps": 3}, content=body,
-                      headers={"content-type": "application/json"}, timeout=300)
+    return httpx.post(
+        f"{base}/videos/{video_id}/results",
+        params={"model": "clip/bg", "fps": 3},
+        content=body,
+        headers={"content-type": "application/json"},
+        timeout=300,
+    )
 
 
 def health(base: str) -> dict:
@@ -49,8 +54,9 @@ def test_served_edge_store_lives_in_a_child_process_and_healthz_answers_while_th
         building = wait_until(lambda: (h := health(service.base))["indexing"] and h, 60, "a background index build")
         assert building["frames"] == 10_000  # answered while the store process is busy building
         query = vectors[4321] / np.linalg.norm(vectors[4321])
-        found = httpx.post(f"{service.base}/search", json={"vector": query.tolist(), "mode": "frames", "limit": 1},
-                           timeout=120).json()["results"]
+        found = httpx.post(
+            f"{service.base}/search", json={"vector": query.tolist(), "mode": "frames", "limit": 1}, timeout=120
+        ).json()["results"]
         assert (found[0]["video_id"], found[0]["frame"]) == ("big", 4321)  # correct during (or after) the build
         done = wait_until(lambda: not (h := health(service.base))["indexing"] and h, 120, "the build to end")
         assert done["indexed_frames"] == 10_000
@@ -64,8 +70,9 @@ def test_the_app_builds_the_index_in_the_background_after_an_upload(tmp_path):
     frames = list(range(count))
     with TestClient(create_app(Settings(store=tmp_path / "s"))) as client:
         assert client.get("/healthz").json()["indexed_frames"] == 0
-        answer = client.post("/videos/v/results", params={"model": "clip/bg"},
-                             json=results_json(frames, [f / 3 for f in frames], vectors.tolist()))
+        answer = client.post(
+            "/videos/v/results", params={"model": "clip/bg"}, json=results_json(frames, [f / 3 for f in frames], vectors.tolist())
+        )
         assert answer.status_code == 201, answer.text
         wait_until(lambda: client.get("/healthz").json()["indexed_frames"] == count, 60, "the background index build")
 

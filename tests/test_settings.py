@@ -214,8 +214,21 @@ def _hnsw_ef(variable, tmp_path, **_):
         for i, q in enumerate(rng.normal(size=(12, 64))):
             path = tmp_path / f"q{i}.json"
             path.write_text(json.dumps(q.tolist()))
-            found = json.loads(cli({**env, **extra}, "search", "--vector-file", str(path), "--mode", "frames",
-                                   "--threshold", "-1", "--limit", "10", "--json").stdout)["results"]
+            found = json.loads(
+                cli(
+                    {**env, **extra},
+                    "search",
+                    "--vector-file",
+                    str(path),
+                    "--mode",
+                    "frames",
+                    "--threshold",
+                    "-1",
+                    "--limit",
+                    "10",
+                    "--json",
+                ).stdout
+            )["results"]
             exact = set((np.argsort(-(unit @ q))[:10] * 12).tolist())  # frame numbers of write_results
             missed += len(exact - {f["frame"] for f in found})
         return missed
@@ -271,8 +284,9 @@ def _host_and_port(variable, tmp_path, **_):
 
     host, port = "127.0.0.2", free_port("127.0.0.2")  # another loopback address: not the default 127.0.0.1
     env = {**os.environ, "FRAMESEARCH_STORE": str(tmp_path / "s"), "FRAMESEARCH_HOST": host, "FRAMESEARCH_PORT": str(port)}
-    proc = subprocess.Popen([sys.executable, "-m", "framesearch", "serve"], env=env, cwd=ROOT,
-                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "framesearch", "serve"], env=env, cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
+    )
 
     def up() -> bool:
         try:
@@ -292,8 +306,14 @@ def _host_and_port(variable, tmp_path, **_):
 @probe("workers")
 def _workers(variable, tmp_path, **_):
     env = {**os.environ, "FRAMESEARCH_STORE": str(tmp_path / "s"), variable: "2"}
-    done = subprocess.run([sys.executable, "-m", "framesearch", "serve", "--port", str(free_port())], env=env, cwd=ROOT,
-                          capture_output=True, text=True, timeout=120)
+    done = subprocess.run(
+        [sys.executable, "-m", "framesearch", "serve", "--port", str(free_port())],
+        env=env,
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert done.returncode == 1 and "--workers 2 needs a Qdrant server" in done.stderr  # Edge: one process per store
 
 
@@ -328,8 +348,10 @@ def _job_workers(variable, tmp_path, request, monkeypatch, **_):
     monkeypatch.setenv("ROBOFLOW_API_KEY", ROBOFLOW_TEST_KEY)
     monkeypatch.setenv(variable, "1")
     with TestClient(app_for(Settings(store=tmp_path / "s", roboflow_poll_interval=0.02))) as client:
-        ids = [client.post("/jobs", json={"url": f"https://example.com/{n}.mp4", "provider": "roboflow"}).json()["job_id"]
-               for n in ("a", "b")]
+        ids = [
+            client.post("/jobs", json={"url": f"https://example.com/{n}.mp4", "provider": "roboflow"}).json()["job_id"]
+            for n in ("a", "b")
+        ]
         wait_until(lambda: client.get(f"/jobs/{ids[0]}").json()["status"] == "running", what="the first job running")
         assert client.get(f"/jobs/{ids[1]}").json()["status"] == "queued"  # one worker: the second one waits
         for job in list(standin.jobs):
@@ -340,8 +362,15 @@ def _job_workers(variable, tmp_path, request, monkeypatch, **_):
 
 
 def roboflow_cli(tmp_path: Path, env: dict[str, str], *extra: str):
-    return cli({"FRAMESEARCH_STORE": str(tmp_path / "s"), **env}, "ingest", "roboflow", "https://example.com/clip.mp4",
-               "--poll-interval", "0.02", *extra)
+    return cli(
+        {"FRAMESEARCH_STORE": str(tmp_path / "s"), **env},
+        "ingest",
+        "roboflow",
+        "https://example.com/clip.mp4",
+        "--poll-interval",
+        "0.02",
+        *extra,
+    )
 
 
 @probe("roboflow_api_key")
@@ -364,8 +393,12 @@ def _roboflow_api_url(variable, tmp_path, request, monkeypatch, **_):
 @probe("roboflow_inference_url", "roboflow_clip_version")
 def _roboflow_inference(variable, tmp_path, request, **_):
     standin = request.getfixturevalue("inference_standin")
-    env = {"FRAMESEARCH_STORE": str(tmp_path / "s"), "ROBOFLOW_API_KEY": ROBOFLOW_TEST_KEY,
-           "FRAMESEARCH_ROBOFLOW_INFERENCE_URL": standin.url, "FRAMESEARCH_ROBOFLOW_CLIP_VERSION": TEST_CLIP_VERSION}
+    env = {
+        "FRAMESEARCH_STORE": str(tmp_path / "s"),
+        "ROBOFLOW_API_KEY": ROBOFLOW_TEST_KEY,
+        "FRAMESEARCH_ROBOFLOW_INFERENCE_URL": standin.url,
+        "FRAMESEARCH_ROBOFLOW_CLIP_VERSION": TEST_CLIP_VERSION,
+    }
     result = cli(env, "--model", "roboflow", "search", "a red circle")
     assert result.exit_code == 0, result.output
     assert [(c["path"], c["body"]["clip_version_id"]) for c in standin.calls] == [("/clip/embed_text", TEST_CLIP_VERSION)]
@@ -524,8 +557,9 @@ def _ray_address(variable, tmp_path, request, **_):
     env = {"FRAMESEARCH_STORE": str(tmp_path / "s")}
     here = cli(env, "ingest", "local", video, "--fps", "1", "--model", "tiny-shapes-clip")
     assert here.exit_code == 0 and "Ray" not in here.output
-    on_ray = cli({**env, variable: "local"}, "ingest", "local", video, "--video-id", "again", "--fps", "1",
-                 "--model", "tiny-shapes-clip")
+    on_ray = cli(
+        {**env, variable: "local"}, "ingest", "local", video, "--video-id", "again", "--fps", "1", "--model", "tiny-shapes-clip"
+    )
     assert on_ray.exit_code == 0, on_ray.output
     assert "on the Ray instance of this process: 1 embedding actor" in on_ray.output
 

@@ -30,8 +30,9 @@ app(prog_name="framesearch")
 def loaded(tmp_path: Path, *args: str, env: dict[str, str] | None = None) -> set[str]:
     """Top-level packages imported by `framesearch ARGS` in a fresh interpreter."""
     out = tmp_path / "modules.json"
-    done = subprocess.run([sys.executable, "-c", DUMP, str(out), *args], cwd=ROOT, capture_output=True, text=True,
-                          timeout=120, env=env)
+    done = subprocess.run(
+        [sys.executable, "-c", DUMP, str(out), *args], cwd=ROOT, capture_output=True, text=True, timeout=120, env=env
+    )
     assert done.returncode == 0, done.stderr
     return set(json.loads(out.read_text()))
 
@@ -84,6 +85,7 @@ def test_a_command_starts_numpy_with_one_blas_thread_unless_the_user_chose(store
 def test_neither_tower_spins(tiny_clip):
     """Idle ONNX Runtime threads sleep: a query's text tower's, and ingest's image tower's (a spinning pool took
     the cores an ingest decodes and detects cuts on: docs/performance.md)."""
+
     def spinning(tower: str) -> str:
         options = tiny_clip._session(tower).get_session_options()
         try:

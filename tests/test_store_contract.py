@@ -223,8 +223,9 @@ def test_records_of_older_stores_without_runs_are_read_and_replaced(store_factor
     store = store_factory()
     store.ensure_collection("m/1", DIM)
     old = frames("a", [[3, 4, 0, 0], [0, 0, 1, 0]])
-    store._upsert("frames", [point_id("a", f.frame) for f in old], [list(unit(f.vector)) for f in old],
-                  [f.payload("legacy") for f in old])
+    store._upsert(
+        "frames", [point_id("a", f.frame) for f in old], [list(unit(f.vector)) for f in old], [f.payload("legacy") for f in old]
+    )
     store.put_video(record("a", 2, None))
     assert store.frame_count("a") == 2
     np.testing.assert_allclose(store.frame_vector("a", 0), [0.6, 0.8, 0, 0], atol=1e-5)
@@ -256,8 +257,9 @@ def test_a_writer_elsewhere_keeps_its_points_when_another_run_of_its_video_finis
     store = store_factory()
     write(store, "a", AXES[:1])
     mine = store.begin_run("a")
-    theirs = RunMarker(video_id="a", ingest_run="theirs", host="another-host", pid=1, started_at="now",
-                       heartbeat=clock.time())  # a live writer on another machine
+    theirs = RunMarker(
+        video_id="a", ingest_run="theirs", host="another-host", pid=1, started_at="now", heartbeat=clock.time()
+    )  # a live writer on another machine
     store._put_marker(theirs)
     with pytest.raises(VideoBusy, match="being written"):
         store.begin_run("a")
@@ -278,8 +280,9 @@ def test_batched_searches_and_excluded_ranges(store_factory):
     write(store, "a", [[1, 0, 0, 0]] * 4)  # frames at 0, 0.5, 1.0, 1.5 s
     write(store, "b", [[1, 0, 0, 0]] * 4)
     query = np.asarray(AXES[0])
-    early, late_b = store.search_batch(query, [(SearchFilter(video_ids=("a",), t_max=0.5), 10),
-                                               (SearchFilter(video_ids=("b",), t_min=1.0), 1)], threshold=0.5)
+    early, late_b = store.search_batch(
+        query, [(SearchFilter(video_ids=("a",), t_max=0.5), 10), (SearchFilter(video_ids=("b",), t_min=1.0), 1)], threshold=0.5
+    )
     assert sorted(h.timestamp for h in early) == [0.0, 0.5] and {h.video_id for h in early} == {"a"}
     assert len(late_b) == 1 and late_b[0].video_id == "b" and late_b[0].timestamp >= 1.0
     rest = store.search(query, SearchFilter(exclude=(("a", 0.0, 1.0), ("b", 0.0, 1.5))), limit=50)

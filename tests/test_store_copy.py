@@ -28,8 +28,11 @@ def cli(*args: str, store: Path | None = None):
 def source(tmp_path, colour_results, tiny_clip_dir) -> Path:
     """An Edge store holding three videos of coloured frames (Roboflow results files)."""
     store = tmp_path / "source"
-    files = [colour_results("reds", [("red", 2), ("blue", 1)]), colour_results("greens", [("green", 3)]),
-             colour_results("mixed", [("blue", 1), ("red", 1), ("green", 1)])]
+    files = [
+        colour_results("reds", [("red", 2), ("blue", 1)]),
+        colour_results("greens", [("green", 3)]),
+        colour_results("mixed", [("blue", 1), ("red", 1), ("green", 1)]),
+    ]
     for path in files:
         assert cli("ingest", "results", str(path), "--model", str(tiny_clip_dir), store=store).exit_code == 0
     return store
@@ -79,8 +82,12 @@ def test_an_interrupted_copy_is_resumed_by_running_it_again(tmp_path, source, ti
 
 def test_a_target_with_another_library_is_refused_unless_merging(tmp_path, source, colour_results, tiny_clip_dir):
     other = tmp_path / "other"
-    assert cli("ingest", "results", str(colour_results("elsewhere", [("red", 1)])), "--model", str(tiny_clip_dir),
-               store=other).exit_code == 0
+    assert (
+        cli(
+            "ingest", "results", str(colour_results("elsewhere", [("red", 1)])), "--model", str(tiny_clip_dir), store=other
+        ).exit_code
+        == 0
+    )
     refused = cli("store", "copy", "--to", str(other), store=source)
     assert refused.exit_code == 1
     assert "elsewhere" in refused.output and "--merge" in refused.output
@@ -103,8 +110,9 @@ def test_copy_to_qdrant_client_and_back_reproduces_vectors_and_answers(tmp_path,
             assert copy_library(mid, back).points == 18
             for video in src.list_videos():
                 for hit in src.frame_hits(video.video_id):
-                    np.testing.assert_allclose(back.frame_vector(video.video_id, hit.frame),
-                                               src.frame_vector(video.video_id, hit.frame), atol=1e-6)
+                    np.testing.assert_allclose(
+                        back.frame_vector(video.video_id, hit.frame), src.frame_vector(video.video_id, hit.frame), atol=1e-6
+                    )
     assert answers(tiny_clip_dir, "--store", str(tmp_path / "back")) == answers(tiny_clip_dir, "--store", str(source))
 
 
@@ -121,8 +129,10 @@ def test_verification_notices_a_vector_that_differs(tmp_path, source):
 
 def test_copy_refuses_into_a_store_of_another_model(tmp_path, source, colour_results):
     other = tmp_path / "other"
-    assert cli("ingest", "results", str(colour_results("x", [("red", 1)])), "--model", "clip/another-model",
-               store=other).exit_code == 0
+    assert (
+        cli("ingest", "results", str(colour_results("x", [("red", 1)])), "--model", "clip/another-model", store=other).exit_code
+        == 0
+    )
     with EdgeStore(source) as src, EdgeStore(other) as dst, pytest.raises(TargetNotEmpty):
         copy_library(src, dst)
     result = cli("store", "copy", "--to", str(other), "--merge", store=source)
@@ -134,7 +144,12 @@ def test_store_info_describes_an_edge_store(tmp_path, source):
     assert result.exit_code == 0, result.output
     info = json.loads(result.stdout)
     assert (info["backend"], info["collection"], info["model"], info["points"], info["videos"]) == (
-        "qdrant-edge", "frames", MODEL, 18, 3)
+        "qdrant-edge",
+        "frames",
+        MODEL,
+        18,
+        3,
+    )
     assert info["index"]["payload_indexes"] == ["ingest_run", "timestamp", "video_id"] and info["cluster"] is None
     text = cli("store", "info", store=source).output
     assert "qdrant-edge" in text and "18" in text
@@ -152,6 +167,16 @@ def test_copy_to_a_qdrant_server_and_its_layout(tmp_path, source, tiny_clip_dir,
     assert answers(tiny_clip_dir, *server) == answers(tiny_clip_dir, "--store", str(source))
     info = json.loads(runner.invoke(app, [*server, "store", "info", "--json"]).stdout)
     assert info["backend"] == "qdrant-server" and info["cluster"]["shards"] == 3 and info["points"] == 18
-    home = cli("store", "copy", "--from", qdrant_server_url, "--to", str(tmp_path / "home"), "--collection", collection,
-               "--to-collection", "frames")
+    home = cli(
+        "store",
+        "copy",
+        "--from",
+        qdrant_server_url,
+        "--to",
+        str(tmp_path / "home"),
+        "--collection",
+        collection,
+        "--to-collection",
+        "frames",
+    )
     assert home.exit_code == 0, home.output

@@ -47,8 +47,11 @@ def client(library, tiny_clip_dir, tiny_clip):
     settings = Settings(store=library / "store", model=str(tiny_clip_dir))
     with TestClient(create_app(settings)) as c:
         vectors = tiny_clip.embed_images([solid_frame("yellow")] * 2).tolist()
-        r = c.post("/videos/imported/results", json=results_json([0, 12], [0.0, 0.5], vectors),
-                   params={"model": "tests/tiny-colour-clip", "fps": 2})
+        r = c.post(
+            "/videos/imported/results",
+            json=results_json([0, 12], [0.0, 0.5], vectors),
+            params={"model": "tests/tiny-colour-clip", "fps": 2},
+        )
         assert r.status_code == 201, r.text
         yield c
 
@@ -88,7 +91,7 @@ def test_thumbnail_is_a_cached_jpeg_with_cache_headers(client, library, monkeypa
     def no_decoding(*args, **kwargs):
         raise AssertionError("a cached thumbnail was decoded again")
 
-    monkeypatch.setattr("ingest.video.frame_at", no_decoding)
+    monkeypatch.setattr("framesearch.ingest.video.frame_at", no_decoding)
     again = client.get(f"/videos/{FLOWER_ID}/thumbnail", params={"t": 4.0})
     assert again.status_code == 200 and again.content == r.content and again.headers["etag"] == etag
     revalidated = client.get(f"/videos/{FLOWER_ID}/thumbnail", params={"t": 4.0}, headers={"If-None-Match": etag})
@@ -170,8 +173,11 @@ def test_image_search_finds_the_frame_it_shows(client):
     assert body["results"][0]["video_id"] in (FLOWER_ID, "gone")
     assert any(r["start"] <= 4.0 <= r["end"] for r in body["results"])
     yellow = png(solid_frame("yellow", (64, 48)))
-    only = client.post("/search/image", files={"file": ("y.png", yellow, "image/png")},
-                       data={"video_id": ["imported", FLOWER_ID], "limit": "1", "mode": "frames"}).json()
+    only = client.post(
+        "/search/image",
+        files={"file": ("y.png", yellow, "image/png")},
+        data={"video_id": ["imported", FLOWER_ID], "limit": "1", "mode": "frames"},
+    ).json()
     assert [(h["video_id"], round(h["score"], 3)) for h in only["results"]] == [("imported", 1.0)]
 
 
@@ -234,8 +240,12 @@ def test_image_search_without_a_local_model_is_a_clear_4xx(tmp_path, colour_resu
         monkeypatch.delenv(name, raising=False)
     with TestClient(create_app(Settings(store=tmp_path / "store"))) as c:
         path = colour_results("r", [("red", 1)])
-        c.post("/videos/r/results", content=path.read_bytes(), params={"model": "clip/tiny-8d"},
-               headers={"content-type": "application/json"})
+        c.post(
+            "/videos/r/results",
+            content=path.read_bytes(),
+            params={"model": "clip/tiny-8d"},
+            headers={"content-type": "application/json"},
+        )
         r = c.post("/search/image", files={"file": ("y.png", png(solid_frame("yellow")), "image/png")})
         # a clip/... collection embeds query images at Roboflow Inference now, which needs a key
         assert r.status_code == 400 and r.json()["error"] == "ModelError" and "ROBOFLOW_API_KEY" in r.json()["detail"]

@@ -39,6 +39,7 @@ TEMPLATES: tuple[str, ...] = (
     "{color} {shape} on {background}",
 )
 
+
 @dataclass(frozen=True)
 class Scene:
     """A rendered scene with its caption and the attributes that produced it."""

@@ -41,8 +41,9 @@ def write_old_codec_video(folder: Path, codec: str, scenes: list[Scene], fps: in
     return path
 
 
-def write_colour_story(path: Path, story: list[tuple[tuple[int, int, int], tuple[int, int, int], float]], fps: int = 10,
-                       size=(160, 120)) -> Path:
+def write_colour_story(
+    path: Path, story: list[tuple[tuple[int, int, int], tuple[int, int, int], float]], fps: int = 10, size=(160, 120)
+) -> Path:
     """An H.264 video of solid colours: each (from RGB, to RGB, seconds) fades from one colour to the other."""
     import av
 

@@ -58,8 +58,9 @@ def library(store: Path) -> dict[str, int]:
 
 def searchable(store: Path, vector_file: Path) -> Counter:
     """Video id -> frames a search that matches everything returns (at most 1000)."""
-    answer = invoke_json(store, "search", "--vector-file", str(vector_file), "--mode", "frames",
-                         "--limit", "1000", "--threshold", "-1")
+    answer = invoke_json(
+        store, "search", "--vector-file", str(vector_file), "--mode", "frames", "--limit", "1000", "--threshold", "-1"
+    )
     return Counter(r["video_id"] for r in answer["results"])
 
 

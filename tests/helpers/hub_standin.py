@@ -76,8 +76,15 @@ class HubStandIn(LoopbackServers):
 
     # plumbing
 
-    def _send(self, handler: BaseHTTPRequestHandler, code: int, body: bytes = b"", headers: dict[str, str] | None = None,
-              head: bool = False, length: int | None = None) -> None:
+    def _send(
+        self,
+        handler: BaseHTTPRequestHandler,
+        code: int,
+        body: bytes = b"",
+        headers: dict[str, str] | None = None,
+        head: bool = False,
+        length: int | None = None,
+    ) -> None:
         handler.send_response(code)
         for key, value in (headers or {}).items():
             handler.send_header(key, value)
@@ -156,8 +163,13 @@ class HubStandIn(LoopbackServers):
         common = {"X-Repo-Commit": repo["sha"]}
         if filename.endswith(LFS_SUFFIXES):
             sha256 = hashlib.sha256(data).hexdigest()
-            headers = {**common, "Location": f"{self.cdn_url}/cdn/{sha256}?file={filename}", "X-Linked-Etag": f'"{sha256}"',
-                       "X-Linked-Size": str(len(data)), "ETag": f'"{git_blob_id(data)}"'}
+            headers = {
+                **common,
+                "Location": f"{self.cdn_url}/cdn/{sha256}?file={filename}",
+                "X-Linked-Etag": f'"{sha256}"',
+                "X-Linked-Size": str(len(data)),
+                "ETag": f'"{git_blob_id(data)}"',
+            }
             return self._send(handler, 302, b"", headers, head)
         body = self._served(filename, data)
         self._send(handler, 200, body, {**common, "ETag": f'"{git_blob_id(data)}"'}, head)
@@ -220,8 +232,15 @@ def immich_layout(model: Path, out: Path, *, fixed_batch: bool = True) -> Path:
         "vision_cfg": {"image_size": size, "layers": 2, "width": 64, "patch_size": 8},
         "text_cfg": {"context_length": config["context_length"], "vocab_size": 25, "width": 64, "heads": 4, "layers": 2},
     }
-    preprocess = {"size": [size, size], "mode": "RGB", "mean": config["image_mean"], "std": config["image_std"],
-                  "interpolation": "bicubic", "resize_mode": "shortest", "fill_color": 0}
+    preprocess = {
+        "size": [size, size],
+        "mode": "RGB",
+        "mean": config["image_mean"],
+        "std": config["image_std"],
+        "interpolation": "bicubic",
+        "resize_mode": "shortest",
+        "fill_color": 0,
+    }
     (out / "config.json").write_text(json.dumps(open_clip_config, indent=2))
     (out / "visual" / "preprocess_cfg.json").write_text(json.dumps(preprocess, indent=2))
     shutil.copy(model / "tokenizer.json", out / "textual" / "tokenizer.json")

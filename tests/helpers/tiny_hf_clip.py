@@ -45,9 +45,7 @@ def build_tiny_hf_clip(folder: Path, legacy_eos: bool = True) -> Path:
     layers = {"hidden_size": 32, "intermediate_size": 64, "num_hidden_layers": 2, "num_attention_heads": 2}
     text = {**layers, "vocab_size": len(vocab), "max_position_embeddings": CONTEXT, "bos_token_id": sot, "pad_token_id": 1}
     text["eos_token_id"] = 2 if legacy_eos else eot
-    config = CLIPConfig(
-        text_config=text, vision_config={**layers, "image_size": IMAGE, "patch_size": 8}, projection_dim=DIM
-    )
+    config = CLIPConfig(text_config=text, vision_config={**layers, "image_size": IMAGE, "patch_size": 8}, projection_dim=DIM)
     torch.manual_seed(0)
     CLIPModel(config).save_pretrained(str(folder))
     tokenizer.save_pretrained(str(folder))
