@@ -3,7 +3,9 @@ renderer is the demo's, in the package), or plain colours in any codec and conta
 
 from __future__ import annotations
 
+import io
 from pathlib import Path
+from typing import BinaryIO
 
 import numpy as np
 
@@ -23,12 +25,44 @@ def write_colour_video(
     codec: str = "libx264",
     pix_fmt: str = "yuv420p",
     container_format: str | None = None,
+    seekable: bool = True,
 ) -> Path:
     """A video of plain colours, one per run (a hard cut between runs), `fps` frames a second, encoded with `codec`
-    in the container of `path`'s suffix (or `container_format`). The tiny colour CLIP sees each run as its colour."""
+    in the container of `path`'s suffix (or `container_format`). The tiny colour CLIP sees each run as its colour.
+    `seekable=False` writes as into a pipe: the muxer cannot go back, so e.g. a WebM header names no duration."""
+    if seekable:
+        _encode(str(path), runs, fps, size, codec, pix_fmt, container_format)
+    else:
+        with open(path, "wb") as raw:
+            _encode(_Pipe(raw), runs, fps, size, codec, pix_fmt, container_format or path.suffix[1:])
+    return path
+
+
+class _Pipe(io.RawIOBase):
+    """A file that can only be written forward."""
+
+    def __init__(self, file: BinaryIO) -> None:
+        self.file = file
+
+    def writable(self) -> bool:
+        return True
+
+    def write(self, data) -> int:  # type: ignore[override]
+        return self.file.write(data)
+
+
+def _encode(
+    target: str | io.RawIOBase,
+    runs: list[Run],
+    fps: int,
+    size: tuple[int, int],
+    codec: str,
+    pix_fmt: str,
+    container_format: str | None,
+) -> None:
     import av
 
-    with av.open(str(path), "w", format=container_format) as container:
+    with av.open(target, "w", format=container_format) as container:
         stream = container.add_stream(codec, rate=fps)
         stream.width, stream.height = size
         stream.pix_fmt = pix_fmt
@@ -46,4 +80,3 @@ def write_colour_video(
                     container.mux(packet)
         for packet in stream.encode():
             container.mux(packet)
-    return path
