@@ -4,6 +4,7 @@ renderer is the demo's, in the package), or plain colours in any codec and conta
 from __future__ import annotations
 
 import io
+from fractions import Fraction
 from pathlib import Path
 from typing import BinaryIO
 
@@ -20,7 +21,7 @@ Run = tuple[str | tuple[int, int, int], float]  # a colour (a name of ingest/sha
 def write_colour_video(
     path: Path,
     runs: list[Run],
-    fps: int = 10,
+    fps: int | Fraction = 10,
     size: tuple[int, int] = (320, 180),
     codec: str = "libx264",
     pix_fmt: str = "yuv420p",
@@ -54,7 +55,7 @@ class _Pipe(io.RawIOBase):
 def _encode(
     target: str | io.RawIOBase,
     runs: list[Run],
-    fps: int,
+    fps: int | Fraction,
     size: tuple[int, int],
     codec: str,
     pix_fmt: str,
