@@ -159,7 +159,7 @@ def ranked(
 
 
 def first_depth(mode: str, limit: int) -> int:
-    """How many frames `retrieve` searches for first (the seeds of a segment search)."""
+    """How many frames `retrieve_moments` or `retrieve_frames` search for first (the seeds of a segment search)."""
     return seed_count(limit) if mode == "segments" else limit
 
 
