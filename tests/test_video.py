@@ -87,6 +87,22 @@ def test_video_info_reads_the_container(name, duration, fps, count):
     assert info.frame_count == count
 
 
+@pytest.mark.parametrize(
+    "name, fps, seconds, options, duration, count",
+    [
+        ("h264.mp4", 25, 10.0, {}, 10.0, 250),
+        ("msmpeg4.avi", 10, 7.9, {"codec": "msmpeg4", "container_format": "avi"}, 7.9, 79),
+        ("ntsc.mp4", Fraction(30000, 1001), 5.005, {}, 5.005, 150),
+    ],
+)
+def test_video_info_reads_a_rendered_container(tmp_path, name, fps, seconds, options, duration, count):
+    path = write_colour_video(tmp_path / name, [("blue", seconds)], fps=fps, **options)
+    info = VideoInfo.from_video_path(path)
+    assert info.duration == pytest.approx(duration, abs=0.01)
+    assert info.fps == pytest.approx(float(fps), abs=0.01)
+    assert info.frame_count == count
+
+
 def test_stream_without_duration_is_sampled_to_its_end(tmp_path):
     path = write_colour_video(tmp_path / "no-duration.webm", [("black", 3.0)], codec="libvpx", seekable=False)
     info = VideoInfo.from_video_path(path)
