@@ -48,8 +48,8 @@ class _Pipe(io.RawIOBase):
     def writable(self) -> bool:
         return True
 
-    def write(self, data) -> int:  # type: ignore[override]
-        return self.file.write(data)
+    def write(self, b, /) -> int:
+        return self.file.write(b)
 
 
 def _encode(
@@ -62,9 +62,11 @@ def _encode(
     container_format: str | None,
 ) -> None:
     import av
+    from av.video.stream import VideoStream
 
     with av.open(target, "w", format=container_format) as container:
         stream = container.add_stream(codec, rate=fps)
+        assert isinstance(stream, VideoStream), codec
         stream.width, stream.height = size
         stream.pix_fmt = pix_fmt
         if codec != "libx264":
