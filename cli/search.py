@@ -19,6 +19,7 @@ from framesearch.cli.main import (
     fail_cleanly,
     out,
     print_json,
+    report,
     request,
     settings_for,
     videos_app,
@@ -219,17 +220,65 @@ def videos_list(
 @fail_cleanly
 def videos_delete(
     ctx: typer.Context,
-    video_id: Annotated[str, typer.Argument(help="Id of the video to delete.")],
+    video_ids: Annotated[Optional[list[str]], typer.Argument(help="Ids of the videos to delete.", show_default=False)] = None,
+    missing: Annotated[bool, typer.Option("--missing", help="Every video whose files are all gone from disk.")] = False,
+    under: Annotated[
+        Optional[str], typer.Option("--under", help="Every video whose id starts with this prefix (e.g. holidays/).")
+    ] = None,
+    yes: Annotated[bool, typer.Option("--yes", "-y", help="Do not ask before deleting by --missing or --under.")] = False,
     store: StoreOpt = None,
     qdrant_url: UrlOpt = None,
     collection: CollectionOpt = None,
+    as_json: JsonOpt = False,
 ) -> None:
-    """Delete a video's frames and record."""
+    """Delete videos' frames and records: the ids given, and/or those gone from disk (--missing) or under a prefix
+    (--under, asking first with their count). One opening of the store for all of them."""
     from framesearch.store.open import open_store
 
+    if not (video_ids or missing or under):
+        raise InvalidInput("name the videos to delete: ids, --missing or --under PREFIX")
+    if under is not None and not under.strip():
+        raise InvalidInput("--under needs a prefix (an empty one would name every video)")
     with open_store(settings_for(ctx, store=store, qdrant_url=qdrant_url, collection=collection)) as st:
-        deleted = st.delete_video(video_id)
-    out.print(f"deleted {video_id}: {deleted} frames")
+        chosen = _chosen(st, video_ids or [], missing, under, yes)
+        deleted = _delete_each(st, chosen, quiet=as_json)
+    if as_json:
+        print_json([{"video_id": v, "deleted_frames": n} for v, n in deleted.items()])
+    if video_ids and len(deleted) < len(chosen):
+        raise typer.Exit(1)
+
+
+def _chosen(st: Any, video_ids: list[str], missing: bool, under: str | None, yes: bool) -> list[str]:
+    """The ids given, then those gone from disk and/or under the prefix (after asking, unless `yes`)."""
+    from framesearch.ingest.identity import is_missing
+
+    chosen = list(dict.fromkeys(video_ids))
+    if not (missing or under):
+        return chosen
+    records = st.list_videos()
+    picked = [r.video_id for r in records if (missing and is_missing(r)) or (under and r.video_id.startswith(under))]
+    what = " or ".join(w for w in ("gone from disk" if missing else "", f"under {under!r}" if under else "") if w)
+    if not picked:
+        err.print(f"no videos {what}", highlight=False)
+    elif not yes and not typer.confirm(f"delete {len(picked)} video(s) {what}?", err=True):
+        raise typer.Exit(1)
+    return chosen + [v for v in picked if v not in chosen]
+
+
+def _delete_each(st: Any, video_ids: list[str], quiet: bool) -> dict[str, int]:
+    """Delete each video (one run each: a crash leaves every video whole or gone); an unknown id is reported."""
+    from framesearch.errors import NotFound
+
+    deleted: dict[str, int] = {}
+    for video_id in video_ids:
+        try:
+            deleted[video_id] = st.delete_video(video_id)
+        except NotFound as exc:
+            report(exc)
+            continue
+        if not quiet:
+            out.print(f"deleted {video_id}: {deleted[video_id]} frames", highlight=False, soft_wrap=True)
+    return deleted
 
 
 @app.command("serve")

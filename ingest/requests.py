@@ -40,6 +40,7 @@ class LocalIngest(BaseModel):
     video_id: VideoId | None = Field(None, description="Id of a single video (default: its file name).")
     recursive: bool = False
     force: bool = False
+    prune: bool = Field(False, description="Remove the videos of the folders given whose files are gone from disk.")
 
 
 class RoboflowIngest(BaseModel):

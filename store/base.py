@@ -323,6 +323,14 @@ class VectorStore(RunWrites, ABC):
         records = [self._record(p.payload) for p in self._scroll("videos", SearchFilter(entries="records"))]
         return sorted(records, key=lambda r: r.video_id)
 
+    def videos_where(self, *, content_hash: str | None = None, path: str | None = None) -> list[VideoRecord]:
+        """The records of the videos with these bytes and/or known under this path: one lookup by payload index,
+        whatever the library's size (never a read of every record)."""
+        if not (content_hash or path) or self._read_info() is None:
+            return []
+        flt = SearchFilter(entries="records", content_hash=content_hash, path=path)
+        return sorted((self._record(p.payload) for p in self._scroll("videos", flt)), key=lambda r: r.video_id)
+
     def delete_video(self, video_id: str) -> int:
         """Delete a video's frames and record as one run (the record goes first); returns the frames deleted."""
         frames = self.frame_count(video_id)

@@ -157,6 +157,7 @@ _READS = {
     "frame_hits",
     "get_video",
     "list_videos",
+    "videos_where",
     "index_status",
     "flush",
     "checkpoint",

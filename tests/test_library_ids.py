@@ -37,28 +37,93 @@ def folder(tmp_path, sample_video) -> Path:
     return root
 
 
-def test_a_file_gets_the_same_id_alone_and_in_its_folder(tmp_path, folder):
+def test_a_file_is_one_video_through_any_folder_or_as_itself(tmp_path, folder):
     store = tmp_path / "s"
     single = outcomes(invoke(store, "ingest", "local", str(folder / "trips" / "shapes.mp4"), "--fps", "1", "--json"))
     assert list(single) == ["shapes.mp4"] and single["shapes.mp4"]["status"] == "indexed"
     inside = outcomes(invoke(store, "ingest", "local", str(folder / "trips"), "--fps", "1", "--json"))
     assert inside["shapes.mp4"]["status"] == "skipped"  # the same video, recognised under the same id
     nested = outcomes(invoke(store, "ingest", "local", str(folder), "-r", "--fps", "1", "--json"))
-    assert list(nested) == ["trips/shapes.mp4"]  # relative to the folder given
-    assert set(listed(store)) == {"shapes.mp4", "trips/shapes.mp4"}
+    assert nested == {"shapes.mp4": nested["shapes.mp4"]} and nested["shapes.mp4"]["status"] == "skipped"  # not again
+    assert set(listed(store)) == {"shapes.mp4"}
 
 
-def test_the_same_bytes_under_another_id_warn(tmp_path, folder):
+def test_the_id_given_first_stays_whichever_folder_comes_next(tmp_path, folder):
+    store = tmp_path / "s"
+    first = outcomes(invoke(store, "ingest", "local", str(folder), "-r", "--fps", "1", "--json"))
+    assert first["trips/shapes.mp4"]["status"] == "indexed"  # new: its path relative to the folder given
+    for again in (folder / "trips", folder / "trips" / "shapes.mp4", folder / "trips" / ".." / "trips"):
+        seen = outcomes(invoke(store, "ingest", "local", str(again), "--fps", "1", "--json"))
+        assert {v: o["status"] for v, o in seen.items()} == {"trips/shapes.mp4": "skipped"}
+    assert set(listed(store)) == {"trips/shapes.mp4"}
+
+
+def test_a_moved_folder_is_relinked_without_embedding_and_plays_from_its_new_place(tmp_path, folder):
+    store = tmp_path / "s"
+    invoke(store, "ingest", "local", str(folder), "-r", "--fps", "1")
+    before = listed(store)["trips/shapes.mp4"]
+    moved = folder.rename(tmp_path / "elsewhere")
+    result = invoke(store, "ingest", "local", str(moved / "trips"), "--fps", "1", "--json")
+    assert outcomes(result)["trips/shapes.mp4"]["status"] == "moved"
+    after = listed(store)["trips/shapes.mp4"]
+    assert after["ingest_run"] == before["ingest_run"] and after["frames"] == before["frames"]  # nothing re-embedded
+    assert after["path"] == str((moved / "trips" / "shapes.mp4").resolve()) and after["paths"] == [after["path"]]
+    clip = runner.invoke(
+        app, ["--store", str(store), "clip", "trips/shapes.mp4", "--from", "1", "--to", "2", "-o", str(tmp_path / "c.mp4")]
+    )
+    assert clip.exit_code == 0, clip.output
+    renamed = (moved / "trips" / "shapes.mp4").rename(moved / "renamed.mp4")
+    again = outcomes(invoke(store, "ingest", "local", str(renamed), "--fps", "1", "--json"))
+    assert again["trips/shapes.mp4"]["status"] == "moved" and set(listed(store)) == {"trips/shapes.mp4"}
+    assert listed(store)["trips/shapes.mp4"]["path"] == str(renamed.resolve())
+
+
+def test_a_copy_is_the_same_video_and_an_explicit_id_indexes_it_again_with_a_warning(tmp_path, folder):
     store = tmp_path / "s"
     invoke(store, "ingest", "local", str(folder / "trips" / "shapes.mp4"), "--fps", "1")
     copy = folder / "copy.mov"
     copy.write_bytes((folder / "trips" / "shapes.mp4").read_bytes())
-    result = invoke(store, "ingest", "local", str(copy), "--fps", "1", "--json")
-    warned = outcomes(result)["copy.mov"]["warnings"]
-    assert warned and "the same bytes are already indexed as 'shapes.mp4'" in warned[0]
+    linked = outcomes(invoke(store, "ingest", "local", str(copy), "--fps", "1", "--json"))
+    assert linked == {"shapes.mp4": linked["shapes.mp4"]} and linked["shapes.mp4"]["status"] == "linked"
+    video = listed(store)["shapes.mp4"]
+    assert video["paths"] == [str((folder / "trips" / "shapes.mp4").resolve()), str(copy.resolve())]
     printed = invoke(store, "ingest", "local", str(copy), "--video-id", "third", "--fps", "1")
-    assert "warning: the same bytes are already indexed as 'copy.mov', 'shapes.mp4'" in printed.output
-    assert set(listed(store)) == {"shapes.mp4", "copy.mov", "third"}
+    assert "warning: the same bytes are already indexed as 'shapes.mp4'" in printed.output
+    assert set(listed(store)) == {"shapes.mp4", "third"}
+
+
+def test_an_edited_file_is_indexed_again_under_its_id_and_another_file_of_the_same_name_gets_its_own(
+    tmp_path, folder, sample_video
+):
+    from tests.helpers.synthetic_video import write_shapes_video
+
+    store = tmp_path / "s"
+    invoke(store, "ingest", "local", str(folder / "trips"), "--fps", "1")
+    write_shapes_video(folder / "trips" / "shapes.mp4", [("circle", "blue", "white", 2.0)])
+    edited = outcomes(invoke(store, "ingest", "local", str(folder / "trips"), "--fps", "1", "--json"))
+    assert edited["shapes.mp4"]["status"] == "indexed" and set(listed(store)) == {"shapes.mp4"}
+    other = tmp_path / "other" / "trips"
+    other.mkdir(parents=True)
+    write_shapes_video(other / "shapes.mp4", [("square", "yellow", "black", 2.0)])
+    named = outcomes(invoke(store, "ingest", "local", str(other), "--fps", "1", "--json"))
+    assert named["trips/shapes.mp4"]["status"] == "indexed"  # `shapes.mp4` is another video, still on disk
+    assert set(listed(store)) == {"shapes.mp4", "trips/shapes.mp4"}
+
+
+def test_files_gone_from_a_folder_are_reported_and_pruned(tmp_path, folder):
+    store = tmp_path / "s"
+    (folder / "keep.mp4").write_bytes((folder / "trips" / "shapes.mp4").read_bytes()[:-1] + b"\x00")
+    invoke(store, "ingest", "local", str(folder), "-r", "--fps", "1")
+    (folder / "trips" / "shapes.mp4").unlink()
+    reported = invoke(store, "ingest", "local", str(folder), "-r", "--fps", "1", "--json")
+    assert reported.exit_code == 0, reported.output
+    assert outcomes(reported)["trips/shapes.mp4"]["status"] == "missing" and "trips/shapes.mp4" in listed(store)
+    text = invoke(store, "ingest", "local", str(folder / "trips"), "--fps", "1")
+    assert "gone from disk: --prune removes them" in text.output
+    assert "missing" not in invoke(store, "ingest", "local", str(tmp_path), "--fps", "1").output  # not that folder
+    pruned = outcomes(invoke(store, "ingest", "local", str(folder), "-r", "--fps", "1", "--prune", "--json"))
+    assert pruned["trips/shapes.mp4"]["status"] == "removed" and pruned["trips/shapes.mp4"]["frames"] > 0
+    assert set(listed(store)) == {"keep.mp4"}
 
 
 @pytest.mark.parametrize(
