@@ -181,3 +181,27 @@ def test_a_webm_without_a_duration_lasts_until_its_last_frame_ends(tmp_path):
     video = listed(tmp_path / "s")["edge-no-duration.webm"]
     assert video["duration"] == video["decoded_until"] == pytest.approx(4.938, abs=0.01)
     assert "warning" not in result.output
+
+
+def test_videos_delete_takes_several_ids_the_missing_ones_and_a_prefix_after_asking(tmp_path):
+    from tests.helpers.synthetic_video import write_shapes_video
+
+    root, store = tmp_path / "lib", tmp_path / "s"
+    colours = {"a.mp4": "red", "b.mp4": "blue", "holidays/c.mp4": "green", "holidays/d.mp4": "yellow", "e.mp4": "white"}
+    for name, colour in colours.items():
+        (root / name).parent.mkdir(parents=True, exist_ok=True)
+        write_shapes_video(root / name, [("circle", colour, "black", 1.0)])
+    assert invoke(store, "ingest", "local", str(root), "-r", "--fps", "2").exit_code == 0
+    some = runner.invoke(app, ["--store", str(store), "videos", "delete", "a.mp4", "nope.mp4", "e.mp4"])
+    assert some.exit_code == 1 and "deleted a.mp4: 2 frames" in some.output and "deleted e.mp4" in some.output
+    assert "error: no video 'nope.mp4'" in some.output
+    (root / "b.mp4").unlink()
+    gone = runner.invoke(app, ["--store", str(store), "videos", "delete", "--missing", "--yes", "--json"])
+    assert gone.exit_code == 0 and json.loads(gone.stdout) == [{"video_id": "b.mp4", "deleted_frames": 2}]
+    refused = runner.invoke(app, ["--store", str(store), "videos", "delete", "--under", "holidays/"], input="n\n")
+    assert refused.exit_code == 1 and "delete 2 video(s) under 'holidays/'?" in refused.output
+    assert set(listed(store)) == {"holidays/c.mp4", "holidays/d.mp4"}
+    agreed = runner.invoke(app, ["--store", str(store), "videos", "delete", "--under", "holidays/"], input="y\n")
+    assert agreed.exit_code == 0 and "deleted holidays/d.mp4" in agreed.output and listed(store) == {}
+    none = runner.invoke(app, ["--store", str(store), "videos", "delete"])
+    assert none.exit_code == 1 and "name the videos to delete" in none.output
