@@ -21,6 +21,7 @@ from framesearch.cli.main import (
     err,
     fail_cleanly,
     ingest_app,
+    library_app,
     out,
     print_json,
     report,
@@ -352,6 +353,44 @@ def ingest_local(
         _summary(outcomes)
     if any(o.status == "failed" for o in outcomes):
         raise typer.Exit(1)
+
+
+@library_app.command("sync")
+@fail_cleanly
+def library_sync(
+    ctx: typer.Context,
+    folders: Annotated[list[Path], typer.Argument(help="Video folders (searched recursively).")],
+    fps: FpsOpt = None,
+    model: ModelDirOpt = None,
+    prune: Annotated[bool, typer.Option("--prune", help="Remove from the library the videos whose files are gone.")] = False,
+    store: StoreOpt = None,
+    qdrant_url: UrlOpt = None,
+    collection: CollectionOpt = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """Bring the library in line with folders: index new and edited videos, re-link moved ones (no embedding), report
+    those gone from disk (--prune removes them). The same as `ingest local FOLDER... --recursive`."""
+    for folder in folders:
+        if not folder.is_dir():
+            raise InvalidInput(f"{folder}: not a folder")
+    ingest_local(
+        ctx,
+        folders,
+        fps=fps,
+        model=model,
+        video_id=None,
+        recursive=True,
+        force=False,
+        prune=prune,
+        ray=None,
+        ray_actors=None,
+        ray_gpus=None,
+        ray_range=None,
+        store=store,
+        qdrant_url=qdrant_url,
+        collection=collection,
+        as_json=as_json,
+    )
 
 
 def _index_library(st, items, req, settings, ray_options, show: bool) -> list:

@@ -205,3 +205,22 @@ def test_videos_delete_takes_several_ids_the_missing_ones_and_a_prefix_after_ask
     assert agreed.exit_code == 0 and "deleted holidays/d.mp4" in agreed.output and listed(store) == {}
     none = runner.invoke(app, ["--store", str(store), "videos", "delete"])
     assert none.exit_code == 1 and "name the videos to delete" in none.output
+
+
+def test_library_sync_relinks_moves_and_prunes_what_is_gone(tmp_path, folder):
+    from tests.helpers.synthetic_video import write_shapes_video
+
+    store = tmp_path / "s"
+    write_shapes_video(folder / "gone.mp4", [("square", "blue", "white", 1.0)])
+    first = outcomes(
+        runner.invoke(app, ["--store", str(store), "--model", "tiny-shapes-clip", "library", "sync", str(folder), "--json"])
+    )
+    assert {v: o["status"] for v, o in first.items()} == {"gone.mp4": "indexed", "trips/shapes.mp4": "indexed"}
+    (folder / "gone.mp4").unlink()
+    (folder / "trips" / "shapes.mp4").rename(folder / "shapes-renamed.mp4")
+    synced = runner.invoke(app, ["--store", str(store), "library", "sync", str(folder), "--prune", "--json"])
+    assert synced.exit_code == 0, synced.output
+    assert {v: o["status"] for v, o in outcomes(synced).items()} == {"trips/shapes.mp4": "moved", "gone.mp4": "removed"}
+    assert set(listed(store)) == {"trips/shapes.mp4"}
+    not_a_folder = runner.invoke(app, ["--store", str(store), "library", "sync", str(folder / "shapes-renamed.mp4")])
+    assert not_a_folder.exit_code == 1 and "not a folder" in not_a_folder.output
