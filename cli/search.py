@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 import sys
 from pathlib import Path
-from typing import Annotated, Any, Optional
+from typing import Annotated, Any, Optional, cast
 
 import typer
 
@@ -25,6 +25,8 @@ from framesearch.cli.main import (
     videos_app,
 )
 from framesearch.errors import InvalidInput
+
+TABLE_ROWS = 100  # videos a `videos list` table shows unless told
 
 
 def _read_vector_file(path: Path) -> Any:
@@ -193,6 +195,12 @@ def _result(text: str, rank: int) -> tuple[str, float, float]:
 @fail_cleanly
 def videos_list(
     ctx: typer.Context,
+    limit: Annotated[
+        Optional[int], typer.Option("--limit", min=0, help="At most N videos (default 100 in a table, all with --json; 0: all).")
+    ] = None,
+    match: Annotated[Optional[str], typer.Option("--match", help="Only videos with this text in their id or a path.")] = None,
+    under: Annotated[Optional[str], typer.Option("--under", help="Only videos whose id starts with this prefix.")] = None,
+    sort: Annotated[str, typer.Option("--sort", help="name (A-Z), indexed (newest first) or duration (longest first).")] = "name",
     store: StoreOpt = None,
     qdrant_url: UrlOpt = None,
     collection: CollectionOpt = None,
@@ -200,9 +208,13 @@ def videos_list(
 ) -> None:
     """List indexed videos."""
     from framesearch.store.open import open_store
+    from framesearch.store.pages import SORTS, VideoSort
 
+    if sort not in SORTS:
+        raise InvalidInput(f"--sort: one of {', '.join(SORTS)}, not {sort!r}")
+    shown = (None if as_json else TABLE_ROWS) if limit is None else (limit or None)
     with open_store(settings_for(ctx, store=store, qdrant_url=qdrant_url, collection=collection)) as st:
-        records = st.list_videos()
+        total, records = st.video_page(limit=shown, match=match or None, under=under or None, sort=cast("VideoSort", sort))
     if as_json:
         print_json(records)
         return
@@ -213,7 +225,11 @@ def videos_list(
         fps = f"{r.fps:g}" if r.fps else "-"
         duration = f"{r.duration:.1f}" if r.duration is not None else "-"
         table.add_row(r.video_id, str(r.frames), fps, duration, r.model, r.source, r.indexed_at or "-")
-    out.print(table if records else "no videos indexed yet")
+    filtered = bool(match or under)
+    out.print(table if records else ("no videos match" if filtered else "no videos indexed yet"))
+    if len(records) < total:
+        more = "--limit N shows more (0: all), --match TEXT finds some"
+        out.print(f"{len(records)} of {total} videos shown: {more}", highlight=False)
 
 
 @videos_app.command("delete")

@@ -158,6 +158,7 @@ _READS = {
     "get_video",
     "list_videos",
     "videos_where",
+    "video_page",
     "index_status",
     "flush",
     "checkpoint",
