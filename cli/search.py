@@ -50,6 +50,7 @@ def search_cmd(
     text: Annotated[Optional[str], typer.Argument(help="What to find, in words.")] = None,
     vector_file: Annotated[Optional[Path], typer.Option("--vector-file", help="JSON file with a query vector.")] = None,
     video_id: Annotated[Optional[list[str]], typer.Option("--video-id", help="Only this video (repeatable).")] = None,
+    under: Annotated[Optional[str], typer.Option("--under", help="Only videos whose id starts with this (holidays/).")] = None,
     threshold: Annotated[Optional[float], typer.Option("--threshold", help="Raw cosine score floor.")] = None,
     min_confidence: Annotated[
         Optional[float], typer.Option("--min-confidence", help="Calibrated confidence floor, 0-1 (default 0.75).")
@@ -85,6 +86,7 @@ def search_cmd(
         q=text,
         vector=vector,
         video_id=video_id or [],
+        under=under,
         threshold=threshold,
         limit=limit,
         mode=mode,

@@ -40,6 +40,14 @@ def library(tmp_path_factory, tiny_clip) -> Settings:
     return Settings(store=folder, model=str(tiny_clip.model_path))
 
 
+@pytest.fixture(scope="module")
+def vectors(tiny_clip) -> dict[str, np.ndarray]:
+    """The unit vector of each video's one frame, as the library fixture wrote them (the same generator)."""
+    rng = np.random.default_rng(3)
+    made = {name(i): rng.standard_normal(tiny_clip.dim).astype(np.float32) for i in range(VIDEOS)}
+    return {k: v / np.linalg.norm(v) for k, v in made.items()}
+
+
 def test_get_videos_pages_by_cursor_with_a_total(library):
     with TestClient(create_app(library)) as client:
         first = client.get("/videos").json()
@@ -80,3 +88,33 @@ def test_videos_list_shows_a_page_and_says_how_many_more(library):
     assert none.exit_code == 0 and "no videos match" in none.output
     wrong = runner.invoke(app, [*base, "--sort", "colour"])
     assert wrong.exit_code == 1 and "--sort: one of name, indexed, duration" in wrong.output
+
+
+def brute_force(vectors: dict[str, np.ndarray], query: np.ndarray, ids, k: int) -> list[str]:
+    ranked = sorted(ids, key=lambda v: -float(vectors[v] @ query))
+    return ranked[:k]
+
+
+def test_a_search_under_a_prefix_or_over_many_ids_is_what_brute_force_finds(library, vectors, tmp_path):
+    query = np.random.default_rng(9).standard_normal(len(next(iter(vectors.values())))).astype(np.float32)
+    query /= np.linalg.norm(query)
+    body = {"vector": query.tolist(), "mode": "frames", "threshold": -1.0, "limit": 10}
+    holidays = [v for v in vectors if v.startswith("holidays/")]
+    many = [name(i) for i in range(0, VIDEOS, 2)][:120]
+    with TestClient(create_app(library)) as client:
+        under = client.post("/search", json={**body, "under": "holidays/"}).json()
+        assert [r["video_id"] for r in under["results"]] == brute_force(vectors, query, holidays, 10)
+        listed = client.post("/search", json={**body, "video_id": many}).json()
+        assert [r["video_id"] for r in listed["results"]] == brute_force(vectors, query, many, 10)
+        both = client.post("/search", json={**body, "under": "work/", "video_id": many}).json()
+        work_many = [v for v in many if v.startswith("work/")]
+        assert [r["video_id"] for r in both["results"]] == brute_force(vectors, query, work_many, 10)
+        nothing = client.post("/search", json={**body, "under": "elsewhere/"}).json()
+        assert nothing["count"] == 0 and nothing["results"] == []
+        assert client.get("/search", params={"q": "red", "under": ""}).status_code == 422
+    vector_file = tmp_path / "q.json"
+    vector_file.write_text(json.dumps(query.tolist()))
+    args = ["--store", str(library.store), "search", "--vector-file", str(vector_file), "--under", "holidays/"]
+    printed = CliRunner().invoke(app, [*args, "--mode", "frames", "--threshold", "-1", "--limit", "10", "--json"])
+    assert printed.exit_code == 0, printed.output
+    assert [r["video_id"] for r in json.loads(printed.stdout)["results"]] == brute_force(vectors, query, holidays, 10)
