@@ -268,7 +268,7 @@ def videos_delete(
 
 def _chosen(st: Any, video_ids: list[str], missing: bool, under: str | None, yes: bool) -> list[str]:
     """The ids given, then those gone from disk and/or under the prefix (after asking, unless `yes`)."""
-    from framesearch.ingest.identity import is_missing
+    from framesearch.store.pages import is_missing
 
     chosen = list(dict.fromkeys(video_ids))
     if not (missing or under):

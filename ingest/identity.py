@@ -23,6 +23,7 @@ from typing import Literal
 
 from framesearch.errors import NotFound
 from framesearch.store.base import VectorStore
+from framesearch.store.pages import is_missing
 from framesearch.store.schema import VideoRecord
 
 Relation = Literal["new", "same", "moved", "copy", "changed"]
@@ -46,12 +47,6 @@ class Identity:
 
 def on_disk(path: str) -> bool:
     return os.path.exists(path)
-
-
-def is_missing(record: VideoRecord) -> bool:
-    """A video whose every known file is gone from disk (a video known by no path, e.g. from results, is not)."""
-    paths = record.known_paths()
-    return bool(paths) and not any(on_disk(p) for p in paths)
 
 
 def resolved(path: Path) -> str:

@@ -1,9 +1,13 @@
-"""Pages of the library's records: matched by text or id prefix, sorted, cut at an offset (plain functions)."""
+"""The library's records read as a whole: pages (matched by text or id prefix, sorted, cut at an offset), totals,
+and which videos' files are gone (plain functions)."""
 
 from __future__ import annotations
 
+import os
 from collections.abc import Iterable
 from typing import Literal
+
+from pydantic import BaseModel, Field
 
 from framesearch.store.schema import VideoRecord
 
@@ -42,3 +46,34 @@ def page_of(
     chosen = in_order(chosen, sort)
     end = None if limit is None else offset + limit
     return len(chosen), chosen[offset:end]
+
+
+def is_missing(record: VideoRecord) -> bool:
+    """A video whose every known file is gone from disk (a video known by no path, e.g. from results, is not)."""
+    paths = record.known_paths()
+    return bool(paths) and not any(os.path.exists(p) for p in paths)
+
+
+class LibraryTotals(BaseModel):
+    """What the library holds, in a person's units."""
+
+    videos: int
+    hours: float = Field(description="The videos' total duration in hours.")
+    frames: int = Field(description="Frames indexed, as the records count them.")
+    video_bytes: int = Field(description="Bytes of the videos' files still on disk (each video's first file found).")
+    missing: int = Field(description="Videos whose files are all gone from disk (`videos delete --missing`).")
+
+
+def totals(records: Iterable[VideoRecord]) -> LibraryTotals:
+    videos = frames = size = missing = 0
+    seconds = 0.0
+    for record in records:
+        videos += 1
+        frames += record.frames
+        seconds += record.duration or 0.0
+        found = next((p for p in record.known_paths() if os.path.isfile(p)), None)
+        if found:
+            size += os.path.getsize(found)
+        elif record.known_paths():
+            missing += 1
+    return LibraryTotals(videos=videos, hours=round(seconds / 3600, 4), frames=frames, video_bytes=size, missing=missing)

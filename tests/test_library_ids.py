@@ -118,6 +118,14 @@ def test_files_gone_from_a_folder_are_reported_and_pruned(tmp_path, folder):
     reported = invoke(store, "ingest", "local", str(folder), "-r", "--fps", "1", "--json")
     assert reported.exit_code == 0, reported.output
     assert outcomes(reported)["trips/shapes.mp4"]["status"] == "missing" and "trips/shapes.mp4" in listed(store)
+    info = json.loads(runner.invoke(app, ["--store", str(store), "store", "info", "--json"]).stdout)["totals"]
+    frames = sum(v["frames"] for v in listed(store).values())
+    assert info == {
+        "videos": 2, "hours": info["hours"], "frames": frames, "video_bytes": (folder / "keep.mp4").stat().st_size, "missing": 1
+    }  # fmt: skip
+    assert info["hours"] == pytest.approx(20 / 3600, abs=1e-4)  # two 10 s videos
+    table = runner.invoke(app, ["--store", str(store), "store", "info"], env={"COLUMNS": "200"}).output
+    assert f"{frames:,} frames" in table and "1 gone from disk (videos delete --missing)" in table
     text = invoke(store, "ingest", "local", str(folder / "trips"), "--fps", "1")
     assert "gone from disk: --prune removes them" in text.output
     assert "missing" not in invoke(store, "ingest", "local", str(tmp_path), "--fps", "1").output  # not that folder
