@@ -19,12 +19,12 @@ from framesearch.cli.main import (
     fail_cleanly,
     out,
     print_json,
-    report,
     request,
     settings_for,
     videos_app,
 )
-from framesearch.errors import InvalidInput
+from framesearch.cli.main import report as report_error
+from framesearch.errors import InvalidInput, NotFound
 
 TABLE_ROWS = 100  # videos a `videos list` table shows unless told
 
@@ -251,52 +251,31 @@ def videos_delete(
 ) -> None:
     """Delete videos' frames and records: the ids given, and/or those gone from disk (--missing) or under a prefix
     (--under, asking first with their count). One opening of the store for all of them."""
+    from framesearch.ingest.deletes import delete_videos, videos_to_delete
+    from framesearch.ingest.requests import DeleteVideos
     from framesearch.store.open import open_store
 
-    if not (video_ids or missing or under):
-        raise InvalidInput("name the videos to delete: ids, --missing or --under PREFIX")
     if under is not None and not under.strip():
         raise InvalidInput("--under needs a prefix (an empty one would name every video)")
+    req = request(DeleteVideos, video_ids=video_ids or [], missing=missing, under=under)
     with open_store(settings_for(ctx, store=store, qdrant_url=qdrant_url, collection=collection)) as st:
-        chosen = _chosen(st, video_ids or [], missing, under, yes)
-        deleted = _delete_each(st, chosen, quiet=as_json)
+        given, selected = videos_to_delete(st, req)
+        if req.missing or req.under:
+            what = " or ".join(w for w in ("gone from disk" if missing else "", f"under {under!r}" if under else "") if w)
+            if not selected:
+                err.print(f"no videos {what}", highlight=False)
+            elif not yes and not typer.confirm(f"delete {len(selected)} video(s) {what}?", err=True):
+                raise typer.Exit(1)
+        report = delete_videos(st, given + selected)
     if as_json:
-        print_json([{"video_id": v, "deleted_frames": n} for v, n in deleted.items()])
-    if video_ids and len(deleted) < len(chosen):
+        print_json(report.deleted)
+    else:
+        for d in report.deleted:
+            out.print(f"deleted {d.video_id}: {d.deleted_frames} frames", highlight=False, soft_wrap=True)
+    for video_id in report.not_found:
+        report_error(NotFound(f"no video {video_id!r} in the library"))
+    if report.not_found:
         raise typer.Exit(1)
-
-
-def _chosen(st: Any, video_ids: list[str], missing: bool, under: str | None, yes: bool) -> list[str]:
-    """The ids given, then those gone from disk and/or under the prefix (after asking, unless `yes`)."""
-    from framesearch.store.pages import is_missing
-
-    chosen = list(dict.fromkeys(video_ids))
-    if not (missing or under):
-        return chosen
-    records = st.list_videos()
-    picked = [r.video_id for r in records if (missing and is_missing(r)) or (under and r.video_id.startswith(under))]
-    what = " or ".join(w for w in ("gone from disk" if missing else "", f"under {under!r}" if under else "") if w)
-    if not picked:
-        err.print(f"no videos {what}", highlight=False)
-    elif not yes and not typer.confirm(f"delete {len(picked)} video(s) {what}?", err=True):
-        raise typer.Exit(1)
-    return chosen + [v for v in picked if v not in chosen]
-
-
-def _delete_each(st: Any, video_ids: list[str], quiet: bool) -> dict[str, int]:
-    """Delete each video (one run each: a crash leaves every video whole or gone); an unknown id is reported."""
-    from framesearch.errors import NotFound
-
-    deleted: dict[str, int] = {}
-    for video_id in video_ids:
-        try:
-            deleted[video_id] = st.delete_video(video_id)
-        except NotFound as exc:
-            report(exc)
-            continue
-        if not quiet:
-            out.print(f"deleted {video_id}: {deleted[video_id]} frames", highlight=False, soft_wrap=True)
-    return deleted
 
 
 @app.command("serve")

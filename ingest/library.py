@@ -12,11 +12,12 @@ from pydantic import BaseModel, Field
 from framesearch.embedders.base import recorded_name
 from framesearch.embedders.onnx_clip import OnnxClip
 from framesearch.errors import FrameSearchError, InvalidInput, NotFound
-from framesearch.ingest.identity import Identity, identify, is_missing, resolved
+from framesearch.ingest.identity import Identity, identify, resolved
 from framesearch.ingest.ids import file_video_id, folder_video_id
 from framesearch.ingest.local import BATCH, Progress, content_hash, ingest_video
 from framesearch.ingest.video import VIDEO_EXTENSIONS
 from framesearch.store.base import VectorStore
+from framesearch.store.pages import is_missing
 from framesearch.store.schema import VideoRecord
 
 Status = Literal["indexed", "skipped", "moved", "linked", "failed", "missing", "removed"]

@@ -14,9 +14,11 @@ from starlette.background import BackgroundTask
 from starlette.concurrency import run_in_threadpool
 
 from framesearch.errors import InvalidInput, NotFound
+from framesearch.ingest import deletes
 from framesearch.ingest.clips import ClipRequest, cut_clip
+from framesearch.ingest.deletes import DeleteReport, videos_to_delete
 from framesearch.ingest.index import IngestReport
-from framesearch.ingest.requests import ResultsIngest
+from framesearch.ingest.requests import DeleteVideos, ResultsIngest
 from framesearch.ingest.results_ingest import ingest_parsed_results
 from framesearch.search.core import search
 from framesearch.search.exports import MEDIA_TYPES, export
@@ -172,6 +174,18 @@ async def upload_results(
     )
     if state.indexer is not None and not req.dry_run:
         state.indexer.request()
+    return report
+
+
+@router.post("/videos/delete", tags=["videos"])
+def delete_videos(request: Request, body: DeleteVideos) -> DeleteReport:
+    """Delete several videos at once: `video_ids`, and/or every video whose files are gone (`missing`), and/or every
+    id under a prefix (`under`); a client asks its user first. Unknown ids are listed in `not_found`."""
+    state = app_state(request)
+    given, selected = videos_to_delete(state.store, body)
+    report = deletes.delete_videos(state.store, given + selected)
+    for done in report.deleted:
+        release_media(state.settings.work_dir, done.path)
     return report
 
 

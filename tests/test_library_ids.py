@@ -191,7 +191,8 @@ def test_a_webm_without_a_duration_lasts_until_its_last_frame_ends(tmp_path):
     assert "warning" not in result.output
 
 
-def test_videos_delete_takes_several_ids_the_missing_ones_and_a_prefix_after_asking(tmp_path):
+def five_videos(tmp_path: Path) -> tuple[Path, Path]:
+    """A folder of five 1 s videos (two under holidays/) indexed into a store: (folder, store)."""
     from tests.helpers.synthetic_video import write_shapes_video
 
     root, store = tmp_path / "lib", tmp_path / "s"
@@ -200,6 +201,11 @@ def test_videos_delete_takes_several_ids_the_missing_ones_and_a_prefix_after_ask
         (root / name).parent.mkdir(parents=True, exist_ok=True)
         write_shapes_video(root / name, [("circle", colour, "black", 1.0)])
     assert invoke(store, "ingest", "local", str(root), "-r", "--fps", "2").exit_code == 0
+    return root, store
+
+
+def test_videos_delete_takes_several_ids_the_missing_ones_and_a_prefix_after_asking(tmp_path):
+    root, store = five_videos(tmp_path)
     some = runner.invoke(app, ["--store", str(store), "videos", "delete", "a.mp4", "nope.mp4", "e.mp4"])
     assert some.exit_code == 1 and "deleted a.mp4: 2 frames" in some.output and "deleted e.mp4" in some.output
     assert "error: no video 'nope.mp4'" in some.output
@@ -232,3 +238,23 @@ def test_library_sync_relinks_moves_and_prunes_what_is_gone(tmp_path, folder):
     assert set(listed(store)) == {"trips/shapes.mp4"}
     not_a_folder = runner.invoke(app, ["--store", str(store), "library", "sync", str(folder / "shapes-renamed.mp4")])
     assert not_a_folder.exit_code == 1 and "not a folder" in not_a_folder.output
+
+
+def test_post_videos_delete_takes_ids_missing_and_a_prefix(tmp_path):
+    from fastapi.testclient import TestClient
+
+    from framesearch.service.app import create_app
+    from framesearch.settings import Settings
+
+    root, store = five_videos(tmp_path)
+    (root / "b.mp4").unlink()
+    with TestClient(create_app(Settings(store=store))) as client:
+        some = client.post("/videos/delete", json={"video_ids": ["a.mp4", "nope.mp4"], "missing": True}).json()
+        assert some == {"deleted": [{"video_id": "a.mp4", "deleted_frames": 2}, {"video_id": "b.mp4", "deleted_frames": 2}],
+                        "not_found": ["nope.mp4"]}  # fmt: skip
+        under = client.post("/videos/delete", json={"under": "holidays/"}).json()
+        assert [d["video_id"] for d in under["deleted"]] == ["holidays/c.mp4", "holidays/d.mp4"]
+        assert [v["video_id"] for v in client.get("/videos").json()["videos"]] == ["e.mp4"]
+        for bad in ({}, {"under": ""}, {"video_ids": [""]}, {"missing": "maybe"}):
+            answer = client.post("/videos/delete", json=bad)
+            assert answer.status_code == 422 and answer.json()["error"] == "InvalidInput", bad
