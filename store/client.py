@@ -160,6 +160,8 @@ class ClientStore(VectorStore):
         """Give collections made before them the videos' payload indexes (content hash, paths)."""
         name = self.names["videos"]
         with self._guard("indexing its video records"):
+            if not self.client.collection_exists(name):  # a half-made pair: a store check reports it
+                return
             have = set(self.client.get_collection(name).payload_schema or {})
             for field in VIDEO_INDEXED_FIELDS.keys() - have:
                 self.client.create_payload_index(name, field, _models().PayloadSchemaType.KEYWORD)
