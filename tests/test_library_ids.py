@@ -87,6 +87,10 @@ def test_a_copy_is_the_same_video_and_an_explicit_id_indexes_it_again_with_a_war
     assert linked == {"shapes.mp4": linked["shapes.mp4"]} and linked["shapes.mp4"]["status"] == "linked"
     video = listed(store)["shapes.mp4"]
     assert video["paths"] == [str((folder / "trips" / "shapes.mp4").resolve()), str(copy.resolve())]
+    (folder / "trips" / "shapes.mp4").unlink()  # the copy stands in: the video plays from it
+    cut = ["clip", "shapes.mp4", "--from", "0", "--to", "1", "-o", str(folder / "c.mp4")]
+    clip = runner.invoke(app, ["--store", str(store), *cut])
+    assert clip.exit_code == 0, clip.output
     printed = invoke(store, "ingest", "local", str(copy), "--video-id", "third", "--fps", "1")
     assert "warning: the same bytes are already indexed as 'shapes.mp4'" in printed.output
     assert set(listed(store)) == {"shapes.mp4", "third"}
