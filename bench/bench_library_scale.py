@@ -10,7 +10,9 @@ results of CLIP-like unit vectors made before each batch's clock starts. It prin
 - the seconds per video of the first batch (the baseline) and of the last one, and their ratio (goal <= 1.2x);
 - what local ingest asks the library per file (`identify`: the content-hash and path lookups, an id check) at the
   full size against the same at the first batch (goal: flat);
-- the lookup by content hash against what each file cost before (reading every record of the library).
+- the lookup by content hash against what each file cost before (reading every record of the library);
+- a page of GET /videos (100 records as JSON, from `store.video_page`) at the full size against the first batch's,
+  with the records kept and right after a write (when the store reads them again; issue 26: <= 5x).
 
 The machine may be shared: each batch's time is its median per-video time x the batch size, so that a burst of
 other work during a few videos moves it little; the spread of each batch is printed.
@@ -62,8 +64,47 @@ def timed_lookups(store, rng: np.random.Generator, tries: int = 50) -> float:
     return statistics.median(times)
 
 
+def timed_pages(store, middle: int, tries: int = 10) -> tuple[float, float]:
+    """Seconds of one GET /videos answer (a page of 100 from the middle, by name, as JSON) right after a write to
+    the library (the store reads its records again) and with the records kept (medians)."""
+    from framesearch.service.responses import VideoList
+
+    def page() -> float:
+        start = time.perf_counter()
+        total, records = store.video_page(limit=100, offset=middle, sort="name")
+        VideoList(count=len(records), total=total, videos=records).model_dump_json()
+        return time.perf_counter() - start
+
+    cold, warm = [], []
+    some = store.video_page(limit=1)[1][0]
+    for _ in range(tries):
+        store.put_video(some)  # a write: what an ingest does to the library between two page loads
+        cold.append(page())
+        warm.append(page())
+    return statistics.median(cold), statistics.median(warm)
+
+
+def same_bytes_lookups(store, digest: str, tries: int = 5) -> tuple[float, float]:
+    """Median seconds of the same-bytes question asked by payload index, and by reading every record (as before),
+    each right after a write (as in an ingest, where each video's record was just written)."""
+    some = store.video_page(limit=1)[1][0]
+    by_hash, by_reading = [], []
+    for _ in range(tries):
+        store.put_video(some)
+        start = time.perf_counter()
+        found = store.videos_where(content_hash=digest)
+        by_hash.append(time.perf_counter() - start)
+        store.put_video(some)
+        start = time.perf_counter()
+        scanned = [r for r in store.list_videos() if r.content_hash == digest]
+        by_reading.append(time.perf_counter() - start)
+        assert [r.video_id for r in found] == [r.video_id for r in scanned]
+    return statistics.median(by_hash), statistics.median(by_reading)
+
+
 def build(folder: Path, videos: int, batch: int, frames: int, dim: int) -> tuple[list[list[float]], list[float], dict]:
-    """Ingest the library batch by batch; per-video seconds of each batch, `identify` seconds after each, lookups."""
+    """Ingest the library batch by batch; per-video seconds of each batch, `identify` seconds after each, lookups
+    and page times."""
     from framesearch.ingest.requests import ResultsIngest
     from framesearch.ingest.results_ingest import ingest_parsed_results
     from framesearch.settings import Settings
@@ -72,7 +113,7 @@ def build(folder: Path, videos: int, batch: int, frames: int, dim: int) -> tuple
     rng = np.random.default_rng(11)
     settings = Settings(store=folder)
     req = ResultsIngest(model=MODEL, fps=3.0)
-    per_batch, lookups, done = [], [], 0
+    per_batch, lookups, pages, done = [], [], [], 0
     with EdgeStore(folder) as store:
         while done < videos:
             inputs = make_results(rng, min(batch, videos - done), frames, dim)
@@ -84,16 +125,10 @@ def build(folder: Path, videos: int, batch: int, frames: int, dim: int) -> tuple
                 done += 1
             per_batch.append(seconds)
             lookups.append(timed_lookups(store, rng))
+            pages.append(timed_pages(store, done // 2))
             print(f"  {done} videos: {statistics.median(seconds) * 1000:.2f} ms/video (median)", flush=True)
-        digest = inputs[-1].content_hash
-        start = time.perf_counter()
-        found = store.videos_where(content_hash=digest)
-        by_hash = time.perf_counter() - start
-        start = time.perf_counter()
-        scanned = [r for r in store.list_videos() if r.content_hash == digest]
-        by_reading = time.perf_counter() - start
-        assert [r.video_id for r in found] == [r.video_id for r in scanned]
-    return per_batch, lookups, {"hash": by_hash, "read": by_reading}
+        by_hash, by_reading = same_bytes_lookups(store, inputs[-1].content_hash)
+    return per_batch, lookups, {"hash": by_hash, "read": by_reading, "pages": pages}
 
 
 def main() -> None:
@@ -122,6 +157,13 @@ def main() -> None:
             f"at {args.batch} videos", "flat (<= 1.5x)", lookups[-1] <= 1.5 * lookups[0]),
         Row(bench, f"same-bytes lookup by content hash at {n} videos", single["hash"] * 1000, "ms", single["read"] * 1000,
             "reading every record (before)", "", None),
+    ]  # fmt: skip
+    (cold0, warm0), (cold, warm) = single["pages"][0], single["pages"][-1]
+    rows += [
+        Row(bench, f"GET /videos page of 100 at {n} videos, records kept", warm * 1000, "ms", warm0 * 1000,
+            f"at {args.batch} videos", "<= 5x", warm <= 5 * warm0),
+        Row(bench, f"GET /videos page of 100 at {n} videos, just after a write", cold * 1000, "ms", cold0 * 1000,
+            f"at {args.batch} videos", "<= 5x", cold <= 5 * cold0),
     ]  # fmt: skip
     emit(rows, args.json_out)
 
