@@ -19,7 +19,7 @@ import numpy as np
 from framesearch.errors import InvalidInput, ModelMismatch, NotFound, StoreDamaged
 from framesearch.store.filters import Kind, SearchFilter, StoredPoint
 from framesearch.store.guard import CHECK_HINT
-from framesearch.store.pages import VideoSort, page_of
+from framesearch.store.pages import VideoSort, store_page
 from framesearch.store.runs import Visibility, is_marker
 from framesearch.store.schema import (
     HNSW_EF,
@@ -334,7 +334,8 @@ class VectorStore(RunWrites, ABC):
         sort: VideoSort = "name",
     ) -> tuple[int, list[VideoRecord]]:
         """How many videos match and one page of their records (store/pages.py), read where the store is."""
-        return page_of(self.list_videos(), limit=limit, offset=offset, match=match, under=under, sort=sort)
+        version = self.library_version()
+        return store_page(self, version, self.list_videos, limit=limit, offset=offset, match=match, under=under, sort=sort)
 
     def videos_where(self, *, content_hash: str | None = None, path: str | None = None) -> list[VideoRecord]:
         """The records of the videos with these bytes and/or known under this path: one lookup by payload index,

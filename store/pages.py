@@ -4,7 +4,9 @@ and which videos' files are gone (plain functions)."""
 from __future__ import annotations
 
 import os
-from collections.abc import Iterable
+import threading
+import weakref
+from collections.abc import Callable, Iterable
 from typing import Literal
 
 from pydantic import BaseModel, Field
@@ -29,6 +31,37 @@ def in_order(records: list[VideoRecord], sort: VideoSort) -> list[VideoRecord]:
     elif sort == "duration":
         records.sort(key=lambda r: r.duration or 0.0, reverse=True)
     return records
+
+
+_ORDERS: weakref.WeakKeyDictionary[object, tuple[tuple, list[VideoRecord]]] = weakref.WeakKeyDictionary()
+_LOCK = threading.Lock()
+
+
+def store_page(
+    store: object,
+    version: object,
+    records: Callable[[], Iterable[VideoRecord]],
+    *,
+    limit: int | None = None,
+    offset: int = 0,
+    match: str | None = None,
+    under: str | None = None,
+    sort: VideoSort = "name",
+) -> tuple[int, list[VideoRecord]]:
+    """`page_of` the store's records, keeping the last matched and sorted list per store while its library version
+    (None: a store that cannot tell, never kept) stays the same: paging on through one listing costs one page."""
+    key = (version, match, under, sort)
+    with _LOCK:
+        kept = _ORDERS.get(store) if version is not None else None
+    if kept is not None and kept[0] == key:
+        chosen = kept[1]
+    else:
+        chosen = page_of(records(), match=match, under=under, sort=sort)[1]
+        if version is not None:
+            with _LOCK:
+                _ORDERS[store] = (key, chosen)
+    end = None if limit is None else offset + limit
+    return len(chosen), chosen[offset:end]
 
 
 def page_of(
