@@ -262,3 +262,20 @@ def test_post_videos_delete_takes_ids_missing_and_a_prefix(tmp_path):
         for bad in ({}, {"under": ""}, {"video_ids": [""]}, {"missing": "maybe"}):
             answer = client.post("/videos/delete", json=bad)
             assert answer.status_code == 422 and answer.json()["error"] == "InvalidInput", bad
+
+
+def test_a_store_made_before_the_video_indexes_gets_them_on_open(tmp_path, folder):
+    import qdrant_edge
+
+    from framesearch.store.edge import EdgeStore
+    from framesearch.store.schema import VIDEO_INDEXED_FIELDS
+
+    store = tmp_path / "s"
+    invoke(store, "ingest", "local", str(folder / "trips"), "--fps", "1")
+    with EdgeStore(store) as st:  # as a store written before these indexes existed
+        for name in ("content_hash", "path", "paths"):
+            st._shard("videos").update(qdrant_edge.UpdateOperation.delete_field_index(name))
+        assert set(st._shard("videos").info().payload_schema) == {"video_id", "kind"}
+    with EdgeStore(store) as st:
+        assert set(st._shard("videos").info().payload_schema) == set(VIDEO_INDEXED_FIELDS)
+        assert [r.video_id for r in st.videos_where(path=str((folder / "trips" / "shapes.mp4").resolve()))] == ["shapes.mp4"]
