@@ -51,7 +51,7 @@ def make_results(rng: np.random.Generator, count: int, frames: int, dim: int) ->
     return made
 
 
-def timed_lookups(store, rng: np.random.Generator, tries: int = 50) -> float:
+def timed_lookups(store, rng: np.random.Generator, tries: int = 200) -> float:
     """Median seconds of what local ingest asks the library per file (`identify`) for a file it has not seen."""
     from framesearch.ingest.identity import identify
 
