@@ -226,7 +226,9 @@ def videos_delete(
 ) -> None:
     """Delete a video's frames and record."""
     from framesearch.store.open import open_store
+    from framesearch.validation import check_video_id
 
+    video_id = check_video_id(video_id)  # an empty or blank id names no video (never "every video")
     with open_store(settings_for(ctx, store=store, qdrant_url=qdrant_url, collection=collection)) as st:
         deleted = st.delete_video(video_id)
     out.print(f"deleted {video_id}: {deleted} frames")

@@ -86,6 +86,7 @@ class RunWrites:
         """Make the run the record names the video's searchable version: one write of the record."""
         if not record.ingest_run:
             raise ValueError("a committed record names its ingest run")
+        self.ensure_space(0, 1, f"committing video {record.video_id!r}")  # the disk may have filled up meanwhile
         self.put_video(record)
 
     def finish_run(self, video_id: str, run: str | None = None) -> None:
@@ -106,7 +107,7 @@ class RunWrites:
         """Runs in progress or abandoned (of one video, or all)."""
         if self._read_info() is None:
             return []
-        flt = SearchFilter(video_ids=(video_id,) if video_id else (), entries="markers")
+        flt = SearchFilter(video_ids=(video_id,) if video_id is not None else (), entries="markers")
         return [RunMarker.model_validate(p.payload) for p in self._scroll("videos", flt)]
 
     def committed_run(self, video_id: str) -> str | None:
@@ -138,7 +139,7 @@ class RunWrites:
         """Every stored frame point (committed or not) counted per value of `key` (video_id or ingest_run)."""
         if self._read_info() is None:
             return {}
-        counts = self._facet(key, SearchFilter(video_ids=(video_id,) if video_id else ()))
+        counts = self._facet(key, SearchFilter(video_ids=(video_id,) if video_id is not None else ()))
         return {value: n for value, n in counts.items() if n > 0}  # an index may list values of deleted points
 
     def _put_marker(self, marker: RunMarker) -> None:
