@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 from fastapi import APIRouter, File, Form, Query, Request, UploadFile
 from fastapi.responses import FileResponse, JSONResponse, Response
@@ -35,7 +35,9 @@ PAGE_POLICY = (
 )
 
 router = APIRouter(responses=ERRORS)
-RANGE_ERRORS = {416: {"model": ErrorAnswer, "description": "The Range starts past the end of the file."}}
+RANGE_ERRORS: dict[int | str, dict[str, Any]] = {
+    416: {"model": ErrorAnswer, "description": "The Range starts past the end of the file."}
+}
 
 
 class RangedFile(FileResponse):

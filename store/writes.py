@@ -86,7 +86,6 @@ class RunWrites:
         """Make the run the record names the video's searchable version: one write of the record."""
         if not record.ingest_run:
             raise ValueError("a committed record names its ingest run")
-        self.ensure_space(0, 1, f"committing video {record.video_id!r}")  # the disk may have filled up meanwhile
         self.put_video(record)
 
     def finish_run(self, video_id: str, run: str | None = None) -> None:
