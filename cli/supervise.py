@@ -123,7 +123,8 @@ def _exit_as(status: int, stores: list[tuple[str, int]]) -> int:
     if signum == signal.SIGBUS:
         _report_sigbus(stores)
         return 1
-    signal.signal(signum, signal.SIG_DFL)
+    if signum not in (signal.SIGKILL, signal.SIGSTOP):  # those two have no handler to reset
+        signal.signal(signum, signal.SIG_DFL)
     os.kill(os.getpid(), signum)
     return 128 + signum
 

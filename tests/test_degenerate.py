@@ -188,3 +188,23 @@ def test_healthz_tells_callers_without_a_key_only_that_it_is_up(library, tiny_cl
             assert detailed["store"] == "Qdrant Edge, collection 'frames'"
     with TestClient(create_app(Settings(store=library / "store", model=str(tiny_clip_dir)))) as keyless:
         assert keyless.get("/healthz").json()["frames"] == 40  # without keys, everyone may read everything anyway
+
+
+@pytest.mark.parametrize("signum, code", [("SIGBUS", 1), ("SIGKILL", -9), ("SIGTERM", -15)])
+def test_a_supervised_command_reports_sigbus_and_mirrors_other_signals(tmp_path, signum, code):
+    """The CLI's supervisor (cli/supervise.py): the command's child dying of SIGBUS is one `error:` line, exit 1;
+    any other death is this process's own, as without a supervisor."""
+    import subprocess
+    import sys
+
+    from tests.helpers.crash import ROOT
+
+    script = (
+        "import os, signal; from framesearch.cli.supervise import supervise, note_store; supervise('videos'); "
+        f"note_store({str(tmp_path)!r}, 0); os.kill(os.getpid(), signal.{signum})"
+    )
+    done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=60, cwd=ROOT)
+    assert done.returncode == code, done.stderr
+    if signum == "SIGBUS":
+        lines = done.stderr.strip().splitlines()
+        assert len(lines) == 1 and lines[0].startswith("error:") and "SIGBUS" in lines[0], done.stderr
