@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal
 
 from fastapi import Path
 from pydantic import BaseModel, Field
@@ -26,11 +26,13 @@ class Health(BaseModel):
     """The service is up; with a key (or on a service without keys) also what it holds. Never where."""
 
     status: str
-    store: str | None = Field(None, description="The kind of store and its collection (with a key).")
+    store: str | None = Field(default=None, description="The kind of store and its collection (with a key).")
     model: str | None = None
-    frames: int | None = Field(None, description="Searchable frames (with a key).")
-    indexed_frames: int | None = Field(None, description="Frames in segments with an HNSW index (small segments are scanned).")
-    indexing: bool | None = Field(None, description="A search index build is running in the background.")
+    frames: int | None = Field(default=None, description="Searchable frames (with a key).")
+    indexed_frames: int | None = Field(
+        default=None, description="Frames in segments with an HNSW index (small segments are scanned)."
+    )
+    indexing: bool | None = Field(default=None, description="A search index build is running in the background.")
 
 
 class VideoList(BaseModel):
@@ -52,7 +54,7 @@ class PageConfig(BaseModel):
     threshold: ThresholdScale = Field(description="The scale and default a search uses when it names no threshold.")
     cosine: ThresholdScale = Field(description="The raw cosine scale (`threshold`), for searches that name one.")
     image_search: bool = Field(description="Whether query images (and local ingest jobs) can be embedded.")
-    image_search_detail: str | None = Field(None, description="Why not, when they cannot.")
+    image_search_detail: str | None = Field(default=None, description="Why not, when they cannot.")
 
 
 class PlaybackPreparing(BaseModel):
@@ -63,4 +65,5 @@ class PlaybackPreparing(BaseModel):
     detail: str
 
 
-ERRORS = {code: {"model": ErrorAnswer} for code in (400, 404, 409, 413, 422, 423, 502, 503, 507)}
+# OpenAPI `responses` of every route (FastAPI's type: dict[int | str, dict[str, Any]])
+ERRORS: dict[int | str, dict[str, Any]] = {code: {"model": ErrorAnswer} for code in (400, 404, 409, 413, 422, 423, 502, 503, 507)}
