@@ -71,7 +71,7 @@ class Settings(BaseSettings):
         "not public (loopback, private, link-local).",
     )
     cors_origins: Annotated[list[str], NoDecode] = Field(
-        [],
+        default=[],
         description="Comma-separated origins (`https://app.example.com`, or `*`) whose pages may search this service "
         "from a browser (reads only: no page of another site may change it); unset: none.",
     )
