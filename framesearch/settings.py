@@ -36,7 +36,7 @@ class Settings(BaseSettings):
         None, description="Raw cosine score floor of searches; default: the calibrated `min_confidence`."
     )
     min_confidence: float = Field(
-        0.75,
+        0.6,
         ge=0,
         le=1,
         allow_inf_nan=False,

@@ -8,6 +8,8 @@ import numpy as np
 
 from framesearch.embedders.base import DEFAULT_THRESHOLD, TextEmbedder
 from framesearch.errors import InvalidInput, NotFound
+from framesearch.search.absolute import apply_confidence
+from framesearch.search.background import BankCalibration, bank_calibration
 from framesearch.search.calibration import Calibration, calibrate
 from framesearch.search.edges import snap_edges
 from framesearch.search.models import (
@@ -26,6 +28,9 @@ from framesearch.search.segments import SCORE_DIGITS, segments_of
 from framesearch.settings import Settings
 from framesearch.store.base import SearchFilter, VectorStore
 from framesearch.store.schema import FrameHit
+from framesearch.vectors import normalize
+
+ABSOLUTE_OVERFETCH = 2  # moments fetched per one answered: some fall under the confidence floor
 
 
 def search(
@@ -73,7 +78,10 @@ def default_threshold(settings: Settings, embedder: object | None) -> float:
 
 
 def resolve_threshold(
-    filters: SearchFilters, settings: Settings, embedder: object | None, calibration: Calibration | None
+    filters: SearchFilters,
+    settings: Settings,
+    embedder: object | None,
+    calibration: Calibration | BankCalibration | None,
 ) -> tuple[float, ThresholdKind, float | None]:
     """The raw cosine floor to search with, its kind, and the confidence floor it stands for (if calibrated).
     A cosine threshold given in the request (or the `threshold` setting) is applied as it is."""
@@ -152,8 +160,12 @@ def search_vector(
     query: str | None = None,
     negatives: Sequence[np.ndarray] = (),
 ) -> SearchResponse:
-    """Search with a query vector; `embedder` (the model that made it, if known) supplies the fallback threshold."""
+    """Search with a query vector; `embedder` (the model that made it, if known) supplies the fallback threshold.
+    A text query (`query` with its `embedder`) is scored on the absolute scale (search/background.py); a vector
+    query (an image, "more like this") on the library-relative one (search/calibration.py)."""
     check_videos_known(store, filters.video_id)
+    if query is not None and embedder is not None:
+        return search_text_vector(store, vector, filters, settings, embedder, query, negatives)
     limit = filters.limit or settings.limit
     wanted = limit * NEGATIVE_OVERFETCH if negatives else limit
     first = None
@@ -167,6 +179,41 @@ def search_vector(
     annotate(results, calibration)
     if negatives:
         results = drop_negatives(store, results, calibration, [Negative.of(store, n) for n in negatives])
+    info = store.info()
+    return SearchResponse(
+        query=query,
+        mode=filters.mode,
+        threshold=round(threshold, SCORE_DIGITS),
+        threshold_kind=kind,
+        min_confidence=min_confidence,
+        model=info.model if info else None,
+        count=len(results[:limit]),
+        results=results[:limit],
+    )
+
+
+def search_text_vector(
+    store: VectorStore,
+    vector: np.ndarray,
+    filters: SearchFilters,
+    settings: Settings,
+    embedder: object,
+    query: str,
+    negatives: Sequence[np.ndarray] = (),
+) -> SearchResponse:
+    """A text query's search: candidates above the raw bound of the confidence floor, each frame's absolute
+    confidence from its vector, frames under the floor dropped, ranked by confidence (search/absolute.py)."""
+    limit = filters.limit or settings.limit
+    wanted = limit * (NEGATIVE_OVERFETCH if negatives else 1) * ABSOLUTE_OVERFETCH
+    calibration = bank_calibration(store, embedder, vector)
+    threshold, kind, min_confidence = resolve_threshold(filters, settings, embedder, calibration)
+    results = retrieve(store, vector, filters, threshold, wanted)
+    results = apply_confidence(store, results, calibration, min_confidence)
+    if filters.mode == "segments":
+        results = snap_edges(store, results)
+    if negatives:  # the query and each negative: two captions competing for each frame (search/negatives.py)
+        banked = [Negative(normalize(n), bank_calibration(store, embedder, n)) for n in negatives]
+        results = drop_negatives(store, results, calibration, banked)
     info = store.info()
     return SearchResponse(
         query=query,

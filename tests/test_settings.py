@@ -186,7 +186,11 @@ def _min_confidence(variable, tmp_path, **_):
     args = ("search", "--vector-file", str(query), "--json", "--mode", "frames", "--limit", "100")
     default = json.loads(cli(env, *args).stdout)
     loose = json.loads(cli({**env, variable: "0.1"}, *args).stdout)
-    assert (default["threshold_kind"], default["min_confidence"], loose["min_confidence"]) == ("calibrated", 0.75, 0.1)
+    assert (default["threshold_kind"], default["min_confidence"], loose["min_confidence"]) == (
+        "calibrated",
+        Settings().min_confidence,
+        0.1,
+    )
     assert loose["count"] > default["count"] > 0
     assert "min_confidence" in cli({**env, variable: "2"}, *args).output
 
