@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import TypeVar
 
 import numpy as np
 
@@ -21,7 +22,7 @@ from framesearch.search.models import (
     SimilarRequest,
     ThresholdKind,
 )
-from framesearch.search.negatives import NEGATIVE_OVERFETCH, Negative, drop_negatives
+from framesearch.search.negatives import NEGATIVE_OVERFETCH, Negative, drop_negative_frames, drop_negative_moments
 from framesearch.search.prompts import query_vector
 from framesearch.search.retrieval import retrieve_segments, seed_count
 from framesearch.search.segments import SCORE_DIGITS, segments_of
@@ -41,6 +42,10 @@ def search(
     texts = [t for t in (request.q, request.then, *request.negatives) if t is not None]
     if texts and embedder is None:
         raise InvalidInput("a text query needs a model to embed it")
+    scoped = within_prefix(store, request)
+    if scoped is None:
+        return nothing_under(store, request, settings, embedder)
+    request = scoped
     vector = query_vector(embedder, request.q) if request.q is not None else np.asarray(request.vector, dtype=np.float32)
     negatives = [query_vector(embedder, text) for text in request.negatives]
     if request.then is not None:
@@ -50,10 +55,43 @@ def search(
     return search_vector(store, vector, request, settings, embedder, query=request.q, negatives=negatives)
 
 
+R = TypeVar("R", bound=SearchFilters)
+
+
+def within_prefix(store: VectorStore, request: R) -> R | None:
+    """`under`: the videos whose id starts with the prefix, as a filter of their ids (and of `video_id`'s, when
+    both are given); None when no video is there."""
+    if not request.under:
+        return request
+    _, records = store.video_page(under=request.under)
+    wanted = set(request.video_id)
+    ids = [r.video_id for r in records if not wanted or r.video_id in wanted]
+    return request.model_copy(update={"video_id": ids, "under": None}) if ids else None
+
+
+def nothing_under(store: VectorStore, request: SearchFilters, settings: Settings, embedder: object = None) -> SearchResponse:
+    """The answer when the `under` prefix holds no video: nothing, with the threshold the search would have used."""
+    check_videos_known(store, request.video_id)
+    threshold, kind, min_confidence = resolve_threshold(request, settings, embedder, None)
+    info = store.info()
+    mode = "sequences" if getattr(request, "then", None) is not None else request.mode
+    return SearchResponse(
+        query=getattr(request, "q", None),
+        mode=mode,
+        threshold=round(threshold, SCORE_DIGITS),
+        threshold_kind=kind,
+        min_confidence=min_confidence,
+        model=info.model if info else None,
+        count=0,
+        results=[],
+    )
+
+
 def similar(store: VectorStore, request: SimilarRequest, settings: Settings) -> SearchResponse:
     """More like this: the stored vector of one frame is the query."""
     vector = store.frame_vector(request.like.video_id, request.like.frame)
-    return search_vector(store, vector, request, settings)
+    scoped = within_prefix(store, request)
+    return nothing_under(store, request, settings) if scoped is None else search_vector(store, vector, scoped, settings)
 
 
 def check_videos_known(store: VectorStore, video_ids: list[str]) -> None:
@@ -99,7 +137,7 @@ def store_filter(filters: SearchFilters) -> SearchFilter:
     return SearchFilter(tuple(filters.video_id), filters.t_min, filters.t_max)
 
 
-def retrieve(
+def retrieve_moments(
     store: VectorStore,
     vector: np.ndarray,
     filters: SearchFilters,
@@ -107,18 +145,29 @@ def retrieve(
     limit: int,
     first: Sequence[FrameHit] | None = None,
     calibration: Calibration | None = None,
-) -> list[Segment] | list[FrameMatch]:
-    """The ranked moments (or frames) of the library above the raw `threshold`, each frame with its confidence
-    under `calibration`. `first`: the top frames for the filters with no threshold (`first_depth` of them), when
-    the caller has searched already."""
-    flt = store_filter(filters)
+) -> list[Segment]:
+    """The ranked moments of the library above the raw `threshold`, each frame with its confidence under
+    `calibration`. `first`: the top frames for the filters with no threshold (`first_depth` of them), when the
+    caller has searched already (search/retrieval.py)."""
     confidence = calibration.confidence if calibration is not None else None
-    if filters.mode == "segments":  # whole moments (search/retrieval.py)
-        return segments_of(retrieve_segments(store, vector, flt, limit, threshold, first), confidence)
+    return segments_of(retrieve_segments(store, vector, store_filter(filters), limit, threshold, first), confidence)
+
+
+def retrieve_frames(
+    store: VectorStore,
+    vector: np.ndarray,
+    filters: SearchFilters,
+    threshold: float,
+    limit: int,
+    first: Sequence[FrameHit] | None = None,
+    calibration: Calibration | None = None,
+) -> list[FrameMatch]:
+    """The ranked frames of the library above the raw `threshold` (frames mode), as `retrieve_moments`."""
+    confidence = calibration.confidence if calibration is not None else None
     if first is not None:
         hits = [h for h in first if h.score >= threshold]
     else:
-        hits = store.search(vector, flt, limit=limit, threshold=threshold)
+        hits = store.search(vector, store_filter(filters), limit=limit, threshold=threshold)
     matches = []
     for h in hits:
         score = round(h.score, SCORE_DIGITS)
@@ -134,8 +183,29 @@ def retrieve(
     return matches
 
 
+def ranked(
+    store: VectorStore,
+    vector: np.ndarray,
+    filters: SearchFilters,
+    threshold: float,
+    limit: int,
+    first: Sequence[FrameHit] | None,
+    calibration: Calibration | None,
+    negatives: Sequence[np.ndarray] = (),
+) -> list[Segment] | list[FrameMatch]:
+    """The moments (edges snapped) or frames of the filters' mode, annotated, without what a negative takes."""
+    drop = [Negative.of(store, n) for n in negatives]
+    if filters.mode == "segments":
+        moments = snap_edges(store, retrieve_moments(store, vector, filters, threshold, limit, first, calibration))
+        annotate(moments, calibration)
+        return drop_negative_moments(store, moments, calibration, drop) if drop else moments
+    frames = retrieve_frames(store, vector, filters, threshold, limit, first, calibration)
+    annotate(frames, calibration)
+    return drop_negative_frames(store, frames, calibration, drop) if drop else frames
+
+
 def first_depth(mode: str, limit: int) -> int:
-    """How many frames `retrieve` searches for first (the seeds of a segment search)."""
+    """How many frames `retrieve_moments` or `retrieve_frames` search for first (the seeds of a segment search)."""
     return seed_count(limit) if mode == "segments" else limit
 
 
@@ -173,12 +243,7 @@ def search_vector(
         first = store.search(vector, SearchFilter(), limit=first_depth(filters.mode, wanted))
     calibration = calibrate(store, vector, best=None if first is None else first[0].score if first else -1.0)
     threshold, kind, min_confidence = resolve_threshold(filters, settings, embedder, calibration)
-    results = retrieve(store, vector, filters, threshold, wanted, first, calibration)
-    if filters.mode == "segments":
-        results = snap_edges(store, results)
-    annotate(results, calibration)
-    if negatives:
-        results = drop_negatives(store, results, calibration, [Negative.of(store, n) for n in negatives])
+    results = ranked(store, vector, filters, threshold, wanted, first, calibration, negatives)
     info = store.info()
     return SearchResponse(
         query=query,
@@ -207,13 +272,17 @@ def search_text_vector(
     wanted = limit * (NEGATIVE_OVERFETCH if negatives else 1) * ABSOLUTE_OVERFETCH
     calibration = bank_calibration(store, embedder, vector)
     threshold, kind, min_confidence = resolve_threshold(filters, settings, embedder, calibration)
-    results = retrieve(store, vector, filters, threshold, wanted)
-    results = apply_confidence(store, results, calibration, min_confidence)
+    # the query and each negative: two captions competing for each frame (search/negatives.py)
+    banked = [Negative(normalize(n), bank_calibration(store, embedder, n)) for n in negatives]
+    results: list[Segment] | list[FrameMatch]
     if filters.mode == "segments":
-        results = snap_edges(store, results)
-    if negatives:  # the query and each negative: two captions competing for each frame (search/negatives.py)
-        banked = [Negative(normalize(n), bank_calibration(store, embedder, n)) for n in negatives]
-        results = drop_negatives(store, results, calibration, banked)
+        moments = retrieve_moments(store, vector, filters, threshold, wanted)
+        moments = snap_edges(store, apply_confidence(store, moments, calibration, min_confidence))
+        results = drop_negative_moments(store, moments, calibration, banked) if banked else moments
+    else:
+        frames = retrieve_frames(store, vector, filters, threshold, wanted)
+        frames = apply_confidence(store, frames, calibration, min_confidence)
+        results = drop_negative_frames(store, frames, calibration, banked) if banked else frames
     info = store.info()
     return SearchResponse(
         query=query,
