@@ -4,7 +4,6 @@ One sampled video frame is one Qdrant point: its CLIP vector plus a payload nami
 frame number, the time and the ingest run that wrote it. Point ids are UUIDv5 of (video id, frame, run):
 a re-ingest writes beside the old version, which stays searchable until the new run commits (its
 video record names it) and is then swept, so re-ingesting replaces and never duplicates.
-Stores written before runs named their points use ids of (video id, frame); they are still read.
 """
 
 from __future__ import annotations
@@ -30,7 +29,6 @@ KIND = "kind"  # in the videos collection: absent for video records, "run" for r
 INDEXED_FIELDS = {VIDEO_ID: "keyword", TIMESTAMP: "float", RUN: "keyword"}
 HIT_FIELDS = (VIDEO_ID, FRAME, TIMESTAMP, FPS)  # what a search reads of each hit's payload (FrameHit)
 
-SOURCES = ("roboflow", "results", "local")
 HNSW_EF = 128  # default search breadth (setting `hnsw_ef`); README "Benchmarks" has the recall-vs-latency curve
 
 
@@ -72,10 +70,9 @@ class IndexStatus:
     pending: bool = False
 
 
-def point_id(video_id: str, frame: int, run: str | None = None) -> str:
-    """Deterministic point id of one frame of one video as written by ingest `run` (None: the older scheme)."""
-    key = f"{video_id}\x00{int(frame)}" if run is None else f"{video_id}\x00{int(frame)}\x00{run}"
-    return str(uuid.uuid5(POINT_NAMESPACE, key))
+def point_id(video_id: str, frame: int, run: str) -> str:
+    """Deterministic point id of one frame of one video as written by ingest `run`."""
+    return str(uuid.uuid5(POINT_NAMESPACE, f"{video_id}\x00{int(frame)}\x00{run}"))
 
 
 def video_point_id(video_id: str) -> str:
@@ -137,9 +134,11 @@ class VideoRecord(BaseModel):
     source: str
     frames: int
     fps: float | None = None
-    duration: float | None = Field(None, description="Seconds: the container's duration, else where the last decoded frame ends.")
+    duration: float | None = Field(
+        default=None, description="Seconds: the container's duration, else where the last decoded frame ends."
+    )
     decoded_until: float | None = Field(
-        None, description="Where the last decoded frame ends (s); below `duration` when the file is truncated or broken."
+        default=None, description="Where the last decoded frame ends (s); below `duration` when the file is truncated or broken."
     )
     path: str | None = None
     content_hash: str | None = None
@@ -149,7 +148,7 @@ class VideoRecord(BaseModel):
     height: int | None = None
     cuts: list[float] | None = None  # shot cut times (s), detected at ingest; None: not detected (no video file)
     extra: dict[str, Any] = Field(default_factory=dict)
-    ingest_run: str | None = Field(None, description="The committed ingest run: only its frame points are searched.")
+    ingest_run: str | None = Field(default=None, description="The committed ingest run: only its frame points are searched.")
 
     def to_payload(self) -> dict[str, Any]:
         return self.model_dump()

@@ -15,7 +15,7 @@ from tests.helpers.crash import check, invoke, invoke_json, library, results_fil
 
 pytestmark = pytest.mark.slow
 
-BASE = "framesearch.store.base:VectorStore"
+BASE = "framesearch.store.base:QdrantStore"
 DIM = 8
 SIZES = {"a": 300, "b": 260, "c": 280}  # frames per results file: two write batches each (of 256)
 
