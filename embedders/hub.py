@@ -9,7 +9,6 @@ the weights' identity in config.json, loads both towers, and only then puts the 
 
 from __future__ import annotations
 
-import hashlib
 import json
 import os
 import shutil
@@ -22,6 +21,7 @@ from typing import Any
 from framesearch.embedders.base import DEFAULT_THRESHOLD
 from framesearch.embedders.export import ROBOFLOW_VERSIONS, aliases_for, open_clip_model_name
 from framesearch.errors import InvalidInput, MissingDependency, ModelError, NotFound, UpstreamUnavailable
+from framesearch.files import file_digest
 
 PUBLISHER = "immich-app"  # default owner: Immich publishes open_clip exports, one repository per model
 DEFAULT_HUB = "https://huggingface.co"
@@ -31,7 +31,6 @@ DOWNLOADS = ".downloads"  # partial downloads, kept between tries so a pull resu
 ARRANGED = {"visual.onnx": "visual/model.onnx", "textual.onnx": "textual/model.onnx", "tokenizer.json": "textual/tokenizer.json"}
 READ = ("config.json", "visual/preprocess_cfg.json")  # read to write framesearch's config.json, not kept
 NEEDED = (*READ, *ARRANGED.values())
-HASH_CHUNK = 1 << 20
 
 
 @dataclass(frozen=True)
@@ -112,13 +111,9 @@ def _hub_call(what: str, repo_id: str, call: Any) -> Any:
 
 
 def _file_digest(path: Path, algorithm: str) -> str:
-    digest = hashlib.new(algorithm)
-    if algorithm == "sha1":  # a git blob id: sha1 of "blob <size>\0" + content
-        digest.update(f"blob {path.stat().st_size}\0".encode())
-    with open(path, "rb") as handle:
-        while chunk := handle.read(HASH_CHUNK):
-            digest.update(chunk)
-    return digest.hexdigest()
+    """sha256 of the file, or its git blob id (sha1 of "blob <size>\0" + content)."""
+    prefix = f"blob {path.stat().st_size}\0".encode() if algorithm == "sha1" else b""
+    return file_digest(path, algorithm, prefix)
 
 
 def verify_checksums(folder: Path, expected: dict[str, tuple[str, str]]) -> None:

@@ -3,7 +3,6 @@ or a remote one such as Roboflow Inference, which receives the decoded frames)."
 
 from __future__ import annotations
 
-import hashlib
 from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from itertools import islice
@@ -12,6 +11,7 @@ from pathlib import Path
 import numpy as np
 
 from framesearch.embedders.base import ImageEmbedder, recorded_name
+from framesearch.files import file_digest
 from framesearch.ingest.cuts import BackgroundCuts, CutDetector
 from framesearch.ingest.ids import file_video_id, same_bytes_warning
 from framesearch.ingest.index import index_frames
@@ -30,16 +30,11 @@ from framesearch.store.schema import FramePoint, VideoRecord
 Progress = Callable[[int, int | None], None]
 Warn = Callable[[str], None]
 BATCH = 32
-HASH_CHUNK = 1 << 20
 
 
 def content_hash(path: Path) -> str:
     """SHA-256 of the file's bytes: the same video under another name or path is recognised."""
-    digest = hashlib.sha256()
-    with open(path, "rb") as handle:
-        while chunk := handle.read(HASH_CHUNK):
-            digest.update(chunk)
-    return digest.hexdigest()
+    return file_digest(path)
 
 
 def expected_samples(info: VideoInfo, fps: float) -> int | None:

@@ -22,6 +22,7 @@ from pathlib import Path
 from typing import Any
 
 from framesearch.errors import DiskFull, StoreDamaged, StoreError, StoreLocked
+from framesearch.files import fsync_dir
 from framesearch.store import edge_files as files
 from framesearch.store.base import FACET_LIMIT, SCROLL_PAGE, Kind, QdrantStore, SearchFilter, StoredPoint
 from framesearch.store.guard import CHECK_HINT, engine_errors, is_panic, translate
@@ -288,7 +289,7 @@ class EdgeStore(QdrantStore):
                 self._build_shards(building, info)
             for kind in files.SHARDS:
                 os.replace(building / kind, self.root / kind)
-            files.fsync_dir(self.root)
+            fsync_dir(self.root)
             files.write_json_atomic(self.root / files.INFO_FILE, info.to_metadata())
         finally:
             shutil.rmtree(building, ignore_errors=True)
