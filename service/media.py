@@ -78,18 +78,16 @@ def snap(t: float, times: np.ndarray, duration: float | None) -> float:
 
 
 class _CachedFiles(LRUCache[Path, int]):
-    """Cached files and their sizes, at most `max_bytes` in all: the least recently used file is deleted first."""
+    """Cached files and their sizes, at most `max_bytes` in all (or the one file last used, when it is larger):
+    the least recently used file is deleted first."""
 
     def __init__(self, max_bytes: int) -> None:
-        super().__init__(maxsize=max_bytes, getsizeof=lambda size: size)
+        limit = max(1, max_bytes)
+        super().__init__(maxsize=limit, getsizeof=lambda size: min(size, limit))
 
     def keep(self, path: Path, size: int) -> None:
-        """Note a file used now (a file larger than the whole cache is not kept)."""
-        try:
-            self[path] = size
-        except ValueError:  # larger than the cache
-            self.pop(path, None)
-            _remove(path)
+        """Note a file used now."""
+        self[path] = size
 
     def popitem(self) -> tuple[Path, int]:
         path, size = super().popitem()
