@@ -9,6 +9,7 @@ the weights' identity in config.json, loads both towers, and only then puts the 
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import shutil
@@ -21,7 +22,6 @@ from typing import Any
 from framesearch.embedders.base import DEFAULT_THRESHOLD
 from framesearch.embedders.export import ROBOFLOW_VERSIONS, aliases_for, open_clip_model_name
 from framesearch.errors import InvalidInput, MissingDependency, ModelError, NotFound, UpstreamUnavailable
-from framesearch.files import file_digest
 
 PUBLISHER = "immich-app"  # default owner: Immich publishes open_clip exports, one repository per model
 DEFAULT_HUB = "https://huggingface.co"
@@ -111,9 +111,11 @@ def _hub_call(what: str, repo_id: str, call: Any) -> Any:
 
 
 def _file_digest(path: Path, algorithm: str) -> str:
-    """sha256 of the file, or its git blob id (sha1 of "blob <size>\0" + content)."""
-    prefix = f"blob {path.stat().st_size}\0".encode() if algorithm == "sha1" else b""
-    return file_digest(path, algorithm, prefix)
+    digest = hashlib.new(algorithm)
+    if algorithm == "sha1":  # a git blob id: sha1 of "blob <size>\0" + content
+        digest.update(f"blob {path.stat().st_size}\0".encode())
+    with open(path, "rb") as handle:
+        return hashlib.file_digest(handle, lambda: digest).hexdigest()
 
 
 def verify_checksums(folder: Path, expected: dict[str, tuple[str, str]]) -> None:

@@ -1,4 +1,4 @@
-"""Files written whole or not at all, and file digests: one way each, for every layer.
+"""Files written whole or not at all: one way, for every layer.
 
 A file is written under a temporary name beside its target (`<name>.<random>.part`: the folders' cleanups
 remove `*.part` left by a crash) and renamed over it, so a reader or a crash sees the old file or the new one,
@@ -7,7 +7,6 @@ never half of one. `durable` also flushes the bytes and the rename to the disk b
 
 from __future__ import annotations
 
-import hashlib
 import os
 import tempfile
 from collections.abc import Iterator
@@ -56,10 +55,3 @@ def fsync_dir(folder: Path) -> None:
         pass
     finally:
         os.close(fd)
-
-
-def file_digest(path: Path, algorithm: str = "sha256", prefix: bytes = b"") -> str:
-    """The hex digest of `prefix` followed by the file's bytes (`hashlib.file_digest`)."""
-    digest = hashlib.new(algorithm, prefix)
-    with open(path, "rb") as handle:
-        return hashlib.file_digest(handle, lambda: digest).hexdigest()

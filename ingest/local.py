@@ -3,6 +3,7 @@ or a remote one such as Roboflow Inference, which receives the decoded frames)."
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from itertools import islice
@@ -11,7 +12,6 @@ from pathlib import Path
 import numpy as np
 
 from framesearch.embedders.base import ImageEmbedder, recorded_name
-from framesearch.files import file_digest
 from framesearch.ingest.cuts import BackgroundCuts, CutDetector
 from framesearch.ingest.ids import file_video_id, same_bytes_warning
 from framesearch.ingest.index import index_frames
@@ -34,7 +34,8 @@ BATCH = 32
 
 def content_hash(path: Path) -> str:
     """SHA-256 of the file's bytes: the same video under another name or path is recognised."""
-    return file_digest(path)
+    with open(path, "rb") as handle:
+        return hashlib.file_digest(handle, "sha256").hexdigest()
 
 
 def expected_samples(info: VideoInfo, fps: float) -> int | None:

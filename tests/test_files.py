@@ -1,12 +1,10 @@
-"""framesearch/files.py: files written whole or not at all, and file digests."""
+"""framesearch/files.py: files written whole or not at all."""
 
 from __future__ import annotations
 
-import hashlib
-
 import pytest
 
-from framesearch.files import atomic_path, file_digest, write_atomic
+from framesearch.files import atomic_path, write_atomic
 
 
 def test_a_write_replaces_the_file_whole_and_leaves_no_part(tmp_path):
@@ -26,12 +24,3 @@ def test_a_failed_write_keeps_the_old_file_and_removes_its_part(tmp_path):
         raise RuntimeError("killed")
     assert target.read_text() == "old"
     assert [p.name for p in tmp_path.iterdir()] == ["state.json"]
-
-
-def test_file_digest_is_the_digest_of_prefix_and_bytes(tmp_path):
-    path = tmp_path / "f.bin"
-    data = bytes(range(256)) * 5000
-    path.write_bytes(data)
-    assert file_digest(path) == hashlib.sha256(data).hexdigest()
-    blob = f"blob {len(data)}\0".encode()
-    assert file_digest(path, "sha1", blob) == hashlib.sha1(blob + data).hexdigest()
