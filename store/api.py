@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING, Protocol, Self
 import numpy as np
 
 from framesearch.store.filters import SearchFilter
+from framesearch.store.pages import VideoSort
 from framesearch.store.runs import Op, RunMarker
 from framesearch.store.schema import CollectionInfo, FrameHit, IndexStatus, VideoRecord
 
@@ -68,6 +69,18 @@ class VectorStore(Protocol):
     def get_video(self, video_id: str) -> VideoRecord: ...
 
     def list_videos(self) -> list[VideoRecord]: ...
+
+    def video_page(
+        self,
+        *,
+        limit: int | None = None,
+        offset: int = 0,
+        match: str | None = None,
+        under: str | None = None,
+        sort: VideoSort = "name",
+    ) -> tuple[int, list[VideoRecord]]: ...
+
+    def videos_where(self, *, content_hash: str | None = None, path: str | None = None) -> list[VideoRecord]: ...
 
     def put_video(self, record: VideoRecord) -> None: ...
 

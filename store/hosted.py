@@ -30,6 +30,7 @@ import numpy as np
 from framesearch.errors import DiskFull, FrameSearchError, StoreError, StoreLocked, StoreReadOnly
 from framesearch.settings import Settings
 from framesearch.store.filters import SearchFilter, StoredPoint
+from framesearch.store.pages import VideoSort
 from framesearch.store.runs import Op, RunMarker
 from framesearch.store.schema import CollectionInfo, FrameHit, FramePoint, IndexStatus, VideoRecord
 from framesearch.store.writes import Run, open_run
@@ -101,8 +102,12 @@ class HostedStore:
             raise value
         return value
 
-    def _call(self, name: str, *args: Any, timeout: float | None = None) -> Any:
-        """`store.name(*args)` in the store process; with `timeout`, TimeoutError if it is busy that long."""
+    def _call(self, name: str, *args: Any, **kwargs: Any) -> Any:
+        """`store.name(*args, **kwargs)` in the store process."""
+        return self._send(name, args, kwargs)
+
+    def _send(self, name: str, args: tuple, kwargs: dict[str, Any], timeout: float | None = None) -> Any:
+        """Run one call in the store process; with `timeout`, TimeoutError if it is busy that long."""
         if timeout is None:
             acquired = self._lock.acquire()
         else:
@@ -116,7 +121,7 @@ class HostedStore:
                 self._revive()
             self.calls[name] += 1
             try:
-                self._conn.send((name, args))
+                self._conn.send((name, args, kwargs))
             except OSError:
                 raise StoreError(f"the store process exited (code {self._process.exitcode})") from None
             return self._receive()
@@ -126,7 +131,7 @@ class HostedStore:
     def _fresh_or_kept(self, name: str) -> Any:
         """The store's answer if it is free now, else the last answer seen (health checks never queue)."""
         try:
-            self._kept[name] = self._call(name, timeout=BUSY_WAIT_S)
+            self._kept[name] = self._send(name, (), {}, timeout=BUSY_WAIT_S)
         except TimeoutError:
             pass
         return self._kept[name]
@@ -186,6 +191,20 @@ class HostedStore:
 
     def list_videos(self) -> list[VideoRecord]:
         return self._call("list_videos")
+
+    def video_page(
+        self,
+        *,
+        limit: int | None = None,
+        offset: int = 0,
+        match: str | None = None,
+        under: str | None = None,
+        sort: VideoSort = "name",
+    ) -> tuple[int, list[VideoRecord]]:
+        return self._call("video_page", limit=limit, offset=offset, match=match, under=under, sort=sort)
+
+    def videos_where(self, *, content_hash: str | None = None, path: str | None = None) -> list[VideoRecord]:
+        return self._call("videos_where", content_hash=content_hash, path=path)
 
     def put_video(self, record: VideoRecord) -> None:
         self._call("put_video", record)
@@ -260,7 +279,7 @@ class HostedStore:
                 return
             self._closed = True
             try:
-                self._conn.send(("close", ()))
+                self._conn.send(("close", (), {}))
                 self._conn.recv()
             except (EOFError, OSError):
                 pass
@@ -323,7 +342,7 @@ def _host(conn: Any, settings: Settings) -> None:
 def _serve(conn: Any, store: Any) -> None:
     while True:
         try:
-            name, args = conn.recv()
+            name, args, kwargs = conn.recv()
         except (EOFError, OSError):
             return  # the service is gone
         if name == "close":
@@ -332,7 +351,7 @@ def _serve(conn: Any, store: Any) -> None:
         try:
             if name not in FORWARDED:
                 raise StoreError(f"the store process has no method {name!r}")
-            answer: tuple[str, Any] = ("ok", getattr(store, name)(*args))
+            answer: tuple[str, Any] = ("ok", getattr(store, name)(*args, **kwargs))
         except Exception as exc:  # every error goes back to the caller, as itself when it pickles
             log.debug("store call %s failed", name, exc_info=True)
             answer = ("error", exc)
