@@ -56,6 +56,9 @@ def search_cmd(
     within: Annotated[Optional[float], typer.Option("--within", help="...within this many seconds (default 10).")] = None,
     fmt: Annotated[Optional[str], typer.Option("--format", help="json, csv, vtt or edl (default: a table).")] = None,
     limit: Annotated[Optional[int], typer.Option("--limit", help="Most results to return (default 20).")] = None,
+    cursor: Annotated[
+        Optional[str], typer.Option("--cursor", help="The next page: the `next_cursor` a search printed (same query).")
+    ] = None,
     mode: Annotated[str, typer.Option("--mode", help="segments or frames.")] = "segments",
     t_min: Annotated[Optional[float], typer.Option("--from", help="Only frames at or after (s).")] = None,
     t_max: Annotated[Optional[float], typer.Option("--to", help="Only frames at or before (s).")] = None,
@@ -84,6 +87,7 @@ def search_cmd(
         video_id=video_id or [],
         threshold=threshold,
         limit=limit,
+        cursor=cursor,
         mode=mode,
         t_min=t_min,
         t_max=t_max,
@@ -109,6 +113,8 @@ def search_cmd(
         print_json(response)
     else:
         _print_results(response)
+    if response.next_cursor is not None and fmt != "json":  # JSON carries it as `next_cursor`
+        err.print(f"more results: add --cursor {response.next_cursor}", highlight=False, soft_wrap=True)
 
 
 def _print_results(data: Any) -> None:

@@ -20,6 +20,7 @@ from framesearch.search.models import (
     ThresholdKind,
 )
 from framesearch.search.negatives import NEGATIVE_OVERFETCH, Negative, drop_negatives
+from framesearch.search.pages import offset_of, page
 from framesearch.search.prompts import query_vector
 from framesearch.search.retrieval import retrieve_segments, seed_count
 from framesearch.search.segments import SCORE_DIGITS, segments_of
@@ -155,7 +156,9 @@ def search_vector(
     """Search with a query vector; `embedder` (the model that made it, if known) supplies the fallback threshold."""
     check_videos_known(store, filters.video_id)
     limit = filters.limit or settings.limit
-    wanted = limit * NEGATIVE_OVERFETCH if negatives else limit
+    offset = offset_of(filters)
+    depth = offset + limit + 1  # the pages up to this one, and one result more: is there a next page?
+    wanted = depth * NEGATIVE_OVERFETCH if negatives else depth
     first = None
     if store_filter(filters) == SearchFilter():  # the whole library: one search gives the best score and the seeds
         first = store.search(vector, SearchFilter(), limit=first_depth(filters.mode, wanted))
@@ -167,6 +170,7 @@ def search_vector(
     annotate(results, calibration)
     if negatives:
         results = drop_negatives(store, results, calibration, [Negative.of(store, n) for n in negatives])
+    shown, next_cursor = page(results, offset, limit, filters)
     info = store.info()
     return SearchResponse(
         query=query,
@@ -175,6 +179,7 @@ def search_vector(
         threshold_kind=kind,
         min_confidence=min_confidence,
         model=info.model if info else None,
-        count=len(results[:limit]),
-        results=results[:limit],
+        count=len(shown),
+        results=shown,
+        next_cursor=next_cursor,
     )

@@ -51,7 +51,8 @@ def run_search(state: AppState, req: SearchRequest) -> SearchResponse | Response
     response = search(state.store, req, state.settings, embedder)
     if req.format == "json":
         return response
-    return Response(export(state.store, response, req.format), media_type=MEDIA_TYPES[req.format])
+    headers = {} if response.next_cursor is None else {"X-Next-Cursor": response.next_cursor}
+    return Response(export(state.store, response, req.format), media_type=MEDIA_TYPES[req.format], headers=headers)
 
 
 @router.get("/healthz")  # public: service.security lets it through without a key
