@@ -106,7 +106,7 @@ def search_cmd(
 
             embedder = text_embedder(settings, st.info())
         response = search(st, req, settings, embedder)
-        text_out = export(st, response, fmt) if fmt in ("csv", "vtt", "edl") else None
+        text_out = export(st, response, fmt, req.then) if fmt in ("csv", "vtt", "edl") else None
     if text_out is not None:
         sys.stdout.write(text_out)
     elif fmt == "json":

@@ -52,7 +52,7 @@ def run_search(state: AppState, req: SearchRequest) -> SearchResponse | Response
     if req.format == "json":
         return response
     headers = {} if response.next_cursor is None else {"X-Next-Cursor": response.next_cursor}
-    return Response(export(state.store, response, req.format), media_type=MEDIA_TYPES[req.format], headers=headers)
+    return Response(export(state.store, response, req.format, req.then), media_type=MEDIA_TYPES[req.format], headers=headers)
 
 
 @router.get("/healthz")  # public: service.security lets it through without a key
