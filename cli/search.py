@@ -145,7 +145,9 @@ def clip_cmd(
     target: Annotated[str, typer.Argument(help="A video id, a video file, or a search result (JSON file, '-' for stdin).")],
     output: Annotated[Path, typer.Option("-o", "--output", help="The clip's file (.mp4, .mkv, .mov).")],
     t_from: Annotated[Optional[float], typer.Option("--from", help="Start (s); default: the result's.")] = None,
-    t_to: Annotated[Optional[float], typer.Option("--to", help="End (s); default: the result's.")] = None,
+    t_to: Annotated[
+        Optional[float], typer.Option("--to", help="End (s); default: the result's, else the end of the video.")
+    ] = None,
     rank: Annotated[int, typer.Option("--rank", help="Which result of a search answer (1 = best).")] = 1,
     store: StoreOpt = None,
     qdrant_url: UrlOpt = None,
@@ -157,8 +159,8 @@ def clip_cmd(
 
     source, start, end = _clip_source(ctx, target, rank, store=store, qdrant_url=qdrant_url, collection=collection)
     start, end = (t_from if t_from is not None else start), (t_to if t_to is not None else end)
-    if start is None or end is None:
-        raise InvalidInput("a video needs the range to cut: give --from and --to")
+    if start is None:
+        raise InvalidInput("a video needs the range to cut: give --from and --to (no --to: to the end of the video)")
     report = cut_clip(request(ClipRequest, source=source, start=start, end=end, output=output))
     if as_json:
         print_json(report)
