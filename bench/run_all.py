@@ -34,6 +34,7 @@ BENCHES = [  # (name, script and its own arguments); each also gets --quick (unl
     ("writer", ["bench_writer.py"]),
     ("ray ingest", ["bench_ray_ingest.py"]),
     ("moments", ["eval_moments.py"]),
+    ("transitions", ["bench_transitions.py"]),
 ]
 
 
