@@ -27,6 +27,7 @@ from framesearch.search.segments import SCORE_DIGITS, segments_of
 from framesearch.settings import Settings
 from framesearch.store.base import SearchFilter, VectorStore
 from framesearch.store.schema import FrameHit
+from framesearch.validation import MAX_LIMIT
 
 
 def search(
@@ -158,6 +159,8 @@ def search_vector(
     limit = filters.limit or settings.limit
     offset = offset_of(filters)
     depth = offset + limit + 1  # the pages up to this one, and one result more: is there a next page?
+    if depth > MAX_LIMIT:  # deep pages: never ask the index for more results than it holds frames
+        depth = min(depth, store.frame_count() + 1)
     wanted = depth * NEGATIVE_OVERFETCH if negatives else depth
     first = None
     if store_filter(filters) == SearchFilter():  # the whole library: one search gives the best score and the seeds

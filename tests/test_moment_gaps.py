@@ -170,3 +170,14 @@ def test_http_refuses_a_cursor_of_another_search(client):
     cursor = client.post("/search", json=query).json()["next_cursor"]
     answer = client.post("/search", json={**query, "threshold": 0.6, "cursor": cursor})
     assert answer.status_code == 422 and answer.json()["error"] == "InvalidInput"
+
+
+def test_a_cursor_deeper_than_the_library_answers_an_empty_last_page(client):
+    from framesearch.search.models import SearchRequest
+    from framesearch.search.pages import MAX_OFFSET, encode
+
+    for mode in ("segments", "frames"):
+        query = {"vector": vector(1.0), "threshold": 0.5, "mode": mode}
+        cursor = encode(MAX_OFFSET, SearchRequest.model_validate(query))
+        answer = client.post("/search", json={**query, "cursor": cursor})
+        assert answer.status_code == 200 and answer.json()["count"] == 0 and answer.json()["next_cursor"] is None
