@@ -189,7 +189,7 @@ def _plain(exc: BaseException, *paths: Path) -> str:
 
 def cut_clip(request: ClipRequest) -> ClipReport:
     """Write the moment to `request.output`; stream copy where keyframes and the container allow, else re-encode."""
-    import av
+    import av.error
 
     source, output = request.source, request.output
     try:
@@ -202,7 +202,7 @@ def cut_clip(request: ClipRequest) -> ClipReport:
         base = stream.time_base or Fraction(1, 1_000_000)
         origin = stream.start_time or 0
         rate = frame_rate(stream)
-    except av.FFmpegError as exc:
+    except av.error.FFmpegError as exc:
         raise DecodeError(f"{source.name}: cannot read the video ({_plain(exc, source)})") from None
     finally:
         container.close()
@@ -218,14 +218,14 @@ def cut_clip(request: ClipRequest) -> ClipReport:
             try:
                 frames = _copy(source, partial, plan)
                 start, end = float((plan.start_pts - origin) * base), min(float((plan.end_pts - origin) * base), end)
-            except (av.FFmpegError, ValueError):  # the container cannot hold this codec as it is
+            except (av.error.FFmpegError, ValueError):  # the container cannot hold this codec as it is
                 partial.unlink(missing_ok=True)
                 method = "reencode"
         if method == "reencode":
             frames = _reencode(source, partial, request.start, end)
             start = request.start
             end = min(start + frames / float(rate), plan.duration)
-    except (av.FFmpegError, ValueError, OSError) as exc:
+    except (av.error.FFmpegError, ValueError, OSError) as exc:
         partial.unlink(missing_ok=True)
         raise InvalidInput(f"cannot write the clip {output.name}: {_plain(exc, source, output, partial)}") from None
     if frames == 0:

@@ -13,14 +13,13 @@ from __future__ import annotations
 import base64
 import hashlib
 import json
-from collections.abc import Sequence
-from typing import Any, TypeVar
+from typing import Any, TypeVar, cast
 
 from pydantic import BaseModel
 
 from framesearch.errors import InvalidInput
 
-T = TypeVar("T")
+Results = TypeVar("Results", bound=list)
 MAX_CURSOR_CHARS = 200
 MAX_OFFSET = 10**7
 NOT_PART_OF_THE_SEARCH = {"limit", "cursor", "format"}
@@ -55,7 +54,7 @@ def offset_of(request: BaseModel) -> int:
     return offset
 
 
-def page(results: Sequence[T], offset: int, limit: int, request: BaseModel) -> tuple[list[T], str | None]:
+def page(results: Results, offset: int, limit: int, request: BaseModel) -> tuple[Results, str | None]:
     """The page of `results` (ranked, at least offset + limit + 1 long when more exist) and the next page's cursor."""
     end = offset + limit
-    return list(results[offset:end]), encode(end, request) if len(results) > end else None
+    return cast(Results, results[offset:end]), encode(end, request) if len(results) > end else None
