@@ -174,7 +174,7 @@ class SearchResponse(BaseModel):
     count: int
     results: list[Segment] | list[FrameMatch] | list[SequenceMatch]
     next_cursor: str | None = Field(
-        None, description="Pass as `cursor` (same query and filters) for the next page; null on the last page."
+        default=None, description="Pass as `cursor` (same query and filters) for the next page; null on the last page."
     )
 
 
