@@ -60,6 +60,9 @@ def search_cmd(
     within: Annotated[Optional[float], typer.Option("--within", help="...within this many seconds (default 10).")] = None,
     fmt: Annotated[Optional[str], typer.Option("--format", help="json, csv, vtt or edl (default: a table).")] = None,
     limit: Annotated[Optional[int], typer.Option("--limit", help="Most results to return (default 20).")] = None,
+    cursor: Annotated[
+        Optional[str], typer.Option("--cursor", help="The next page: the `next_cursor` a search printed (same query).")
+    ] = None,
     mode: Annotated[str, typer.Option("--mode", help="segments or frames.")] = "segments",
     t_min: Annotated[Optional[float], typer.Option("--from", help="Only frames at or after (s).")] = None,
     t_max: Annotated[Optional[float], typer.Option("--to", help="Only frames at or before (s).")] = None,
@@ -89,6 +92,7 @@ def search_cmd(
         under=under,
         threshold=threshold,
         limit=limit,
+        cursor=cursor,
         mode=mode,
         t_min=t_min,
         t_max=t_max,
@@ -107,13 +111,15 @@ def search_cmd(
 
             embedder = text_embedder(settings, st.info())
         response = search(st, req, settings, embedder)
-        text_out = export(st, response, fmt) if fmt in ("csv", "vtt", "edl") else None
+        text_out = export(st, response, fmt, req.then) if fmt in ("csv", "vtt", "edl") else None
     if text_out is not None:
         sys.stdout.write(text_out)
     elif fmt == "json":
         print_json(response)
     else:
         _print_results(response)
+    if response.next_cursor is not None and fmt != "json":  # JSON carries it as `next_cursor`
+        err.print(f"more results: add --cursor {response.next_cursor}", highlight=False, soft_wrap=True)
 
 
 def _print_results(data: Any) -> None:
@@ -146,7 +152,9 @@ def clip_cmd(
     target: Annotated[str, typer.Argument(help="A video id, a video file, or a search result (JSON file, '-' for stdin).")],
     output: Annotated[Path, typer.Option("-o", "--output", help="The clip's file (.mp4, .mkv, .mov).")],
     t_from: Annotated[Optional[float], typer.Option("--from", help="Start (s); default: the result's.")] = None,
-    t_to: Annotated[Optional[float], typer.Option("--to", help="End (s); default: the result's.")] = None,
+    t_to: Annotated[
+        Optional[float], typer.Option("--to", help="End (s); default: the result's, else the end of the video.")
+    ] = None,
     rank: Annotated[int, typer.Option("--rank", help="Which result of a search answer (1 = best).")] = 1,
     store: StoreOpt = None,
     qdrant_url: UrlOpt = None,
@@ -158,8 +166,8 @@ def clip_cmd(
 
     source, start, end = _clip_source(ctx, target, rank, store=store, qdrant_url=qdrant_url, collection=collection)
     start, end = (t_from if t_from is not None else start), (t_to if t_to is not None else end)
-    if start is None or end is None:
-        raise InvalidInput("a video needs the range to cut: give --from and --to")
+    if start is None:
+        raise InvalidInput("a video needs the range to cut: give --from and --to (no --to: to the end of the video)")
     report = cut_clip(request(ClipRequest, source=source, start=start, end=end, output=output))
     if as_json:
         print_json(report)

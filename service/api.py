@@ -57,7 +57,8 @@ def run_search(state: AppState, req: SearchRequest) -> SearchResponse | Response
     response = search(state.store, req, state.settings, embedder)
     if req.format == "json":
         return response
-    return Response(export(state.store, response, req.format), media_type=MEDIA_TYPES[req.format])
+    headers = {} if response.next_cursor is None else {"X-Next-Cursor": response.next_cursor}
+    return Response(export(state.store, response, req.format, req.then), media_type=MEDIA_TYPES[req.format], headers=headers)
 
 
 @router.get("/healthz", response_model=Health)  # public: service.security lets it through without a key
@@ -104,9 +105,10 @@ def video_clip(
     request: Request,
     video_id: VideoIdPath,
     start: Annotated[float, Query(ge=0, allow_inf_nan=False, description="Start (s).")],
-    end: Annotated[float, Query(ge=0, allow_inf_nan=False, description="End (s).")],
+    end: Annotated[float | None, Query(ge=0, allow_inf_nan=False, description="End (s); default: the end of the video.")] = None,
 ) -> FileResponse:
-    """The moment from `start` to `end` as an MP4: stream-copied where keyframes allow, else re-encoded."""
+    """The moment from `start` to `end` as an MP4: stream-copied where keyframes and MP4 allow, else re-encoded
+    (odd frame sizes scaled to even). The file's name gives the range actually cut."""
     import tempfile
     from pathlib import Path
 
@@ -119,7 +121,10 @@ def video_clip(
         _remove(folder)
         raise
     name = f"{Path(video_id).stem}-{report.start:.2f}-{report.end:.2f}.mp4"
-    return FileResponse(target, media_type="video/mp4", filename=name, background=BackgroundTask(_remove, folder))
+    headers = {"X-Clip-Start": f"{report.start:g}", "X-Clip-End": f"{report.end:g}"}
+    return FileResponse(
+        target, media_type="video/mp4", filename=name, headers=headers, background=BackgroundTask(_remove, folder)
+    )
 
 
 def _remove(folder) -> None:
