@@ -94,7 +94,7 @@ def search_cmd(
         format=fmt,
     )
     settings = settings_for(ctx, model=model, store=store, qdrant_url=qdrant_url, collection=collection)
-    with open_store(settings) as st:
+    with open_store(settings, create=False) as st:
         needs_text = req.q is not None or req.then is not None or bool(req.negatives)
         embedder = None
         if needs_text:
@@ -173,7 +173,7 @@ def _clip_source(ctx: typer.Context, target: str, rank: int, **options: Any) -> 
         return path, None, None
     if target == "-" or (path.suffix.lower() == ".json" and path.is_file()):
         video_id, start, end = _result(sys.stdin.read() if target == "-" else path.read_text(), rank)
-    with open_store(settings_for(ctx, **options)) as st:
+    with open_store(settings_for(ctx, **options), create=False) as st:
         return record_file(st.get_video(video_id)), start, end
 
 
@@ -200,7 +200,7 @@ def videos_list(
     """List indexed videos."""
     from framesearch.store.open import open_store
 
-    with open_store(settings_for(ctx, store=store, qdrant_url=qdrant_url, collection=collection)) as st:
+    with open_store(settings_for(ctx, store=store, qdrant_url=qdrant_url, collection=collection), create=False) as st:
         records = st.list_videos()
     if as_json:
         print_json(records)
@@ -227,7 +227,7 @@ def videos_delete(
     """Delete a video's frames and record."""
     from framesearch.store.open import open_store
 
-    with open_store(settings_for(ctx, store=store, qdrant_url=qdrant_url, collection=collection)) as st:
+    with open_store(settings_for(ctx, store=store, qdrant_url=qdrant_url, collection=collection), create=False) as st:
         deleted = st.delete_video(video_id)
     out.print(f"deleted {video_id}: {deleted} frames")
 
@@ -252,27 +252,42 @@ def serve(
     collection: CollectionOpt = None,
 ) -> None:
     """Run the HTTP API and web page (uvicorn); docs at /docs. Without FRAMESEARCH_API_KEY, loopback only."""
-    import uvicorn
-
-    from framesearch.service.app import create_app
+    from framesearch.service.listen import claim_port
     from framesearch.service.security import check_binding
-    from framesearch.store.open import open_service_store
 
     settings = settings_for(ctx, host=host, port=port, workers=workers, store=store, qdrant_url=qdrant_url, collection=collection)
-    warning = check_binding(settings, allow_anonymous)
+    warning = check_binding(settings, allow_anonymous)  # the bind rules and the port first: before any slow loading
+    sock = claim_port(settings.host, settings.port)
     if warning:
         from rich.markup import escape
 
         err.print(f"[bold red]{escape(warning)}[/bold red]", highlight=False, soft_wrap=True)
     if settings.workers > 1:
+        sock.close()  # uvicorn's workers bind it themselves
         _serve_workers(settings)
         return
-    opened = open_service_store(settings)
+    _serve_one(settings, sock)
+
+
+def _serve_one(settings: Any, sock: Any) -> None:
+    """One uvicorn process on the socket already bound, with the store held by a child process."""
+    import uvicorn
+
+    from framesearch.service.app import create_app
+    from framesearch.store.open import open_service_store
+
+    try:
+        opened = open_service_store(settings)
+    except BaseException:
+        sock.close()
+        raise
     try:
         app = create_app(settings, opened, close_store=True)
-        uvicorn.run(app, host=settings.host, port=settings.port, log_level="info")
+        config = uvicorn.Config(app, host=settings.host, port=settings.port, log_level="info")
+        uvicorn.Server(config).run(sockets=[sock])
     finally:
         opened.close()
+        sock.close()
 
 
 def _serve_workers(settings: Any) -> None:

@@ -13,7 +13,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from framesearch.errors import InvalidInput
-from framesearch.ingest.video import DecodeError, open_video
+from framesearch.ingest.video import DecodeError, open_video, why
 from framesearch.validation import Seconds
 
 CRF = "18"
@@ -160,7 +160,7 @@ def cut_clip(request: ClipRequest) -> ClipReport:
             start, end, method = request.start, request.end, "reencode"
     except (av.error.FFmpegError, ValueError) as exc:
         request.output.unlink(missing_ok=True)
-        raise InvalidInput(f"cannot write {request.output}: {exc}") from None
+        raise InvalidInput(f"cannot write {request.output}: {why(exc)}") from None
     if frames == 0:
         request.output.unlink(missing_ok=True)
         raise InvalidInput(f"{request.source} has no frames between {request.start:g} s and {request.end:g} s")

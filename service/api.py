@@ -65,6 +65,7 @@ def healthz(request: Request) -> Health:
         model=info.model if info else None,
         frames=state.store.frame_count(),
         indexed_frames=index.indexed,
+        index=index.words(),
         indexing=bool(state.indexer and state.indexer.building),
     )
 

@@ -23,6 +23,7 @@ class Health(BaseModel):
     model: str | None
     frames: int
     indexed_frames: int = Field(0, description="Frames in segments with an HNSW index (small segments are scanned).")
+    index: str = Field("", description="The index state in words, as `store info` and ingest say it.")
     indexing: bool = Field(False, description="A search index build is running in the background.")
 
 
