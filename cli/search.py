@@ -252,16 +252,15 @@ def serve(
     collection: CollectionOpt = None,
 ) -> None:
     """Run the HTTP API and web page (uvicorn); docs at /docs. Without FRAMESEARCH_API_KEY, loopback only."""
-    from framesearch.service.listen import claim_port
-    from framesearch.service.security import check_binding
+    from framesearch.service.listen import check_binding, claim_port
 
     settings = settings_for(ctx, host=host, port=port, workers=workers, store=store, qdrant_url=qdrant_url, collection=collection)
     warning = check_binding(settings, allow_anonymous)  # the bind rules and the port first: before any slow loading
-    sock = claim_port(settings.host, settings.port)
     if warning:
         from rich.markup import escape
 
         err.print(f"[bold red]{escape(warning)}[/bold red]", highlight=False, soft_wrap=True)
+    sock = claim_port(settings.host, settings.port)
     if settings.workers > 1:
         sock.close()  # uvicorn's workers bind it themselves
         _serve_workers(settings)

@@ -1,11 +1,14 @@
-"""The service's listening socket, bound before anything slow is loaded: a taken port fails at once, clearly."""
+"""Where the service listens: the bind rules and the socket, checked before anything slow is loaded (no web
+framework, no model, no store here), so a taken port or a public address without a key fails at once, clearly."""
 
 from __future__ import annotations
 
 import errno
+import ipaddress
 import socket
 
-from framesearch.errors import InvalidInput, PortInUse
+from framesearch.errors import InsecureBinding, InvalidInput, PortInUse
+from framesearch.settings import Settings
 
 
 def claim_port(host: str, port: int) -> socket.socket:
@@ -27,3 +30,35 @@ def claim_port(host: str, port: int) -> socket.socket:
         raise InvalidInput(f"cannot listen on {host} port {port}: {exc.strerror or exc}") from None
     sock.set_inheritable(True)
     return sock
+
+
+def is_loopback(host: str) -> bool:
+    """Whether every address `host` names is a loopback address (a name that does not resolve is not)."""
+    name = host.strip("[]").lower()
+    if name == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(name).is_loopback
+    except ValueError:
+        pass
+    try:
+        infos = socket.getaddrinfo(name, None)
+    except (OSError, UnicodeError):
+        return False
+    return bool(infos) and all(ipaddress.ip_address(info[4][0].split("%")[0]).is_loopback for info in infos)
+
+
+def check_binding(settings: Settings, allow_anonymous: bool = False) -> str | None:
+    """Refuse to listen beyond loopback without a key; the warning to print when that was explicitly allowed."""
+    if any(settings.api_keys()) or is_loopback(settings.host):
+        return None
+    if not allow_anonymous:
+        raise InsecureBinding(
+            f"refusing to listen on {settings.host} without an API key: anyone who reaches it could change or delete "
+            "the library. Set FRAMESEARCH_API_KEY (and optionally FRAMESEARCH_READ_API_KEY), or listen on a "
+            "loopback address such as 127.0.0.1"
+        )
+    return (
+        f"WARNING: serving on {settings.host} WITHOUT an API key: anyone who can reach port {settings.port} can "
+        "search, upload, replace and delete videos and start paid jobs. Set FRAMESEARCH_API_KEY."
+    )
