@@ -261,11 +261,25 @@ def serve(
 
         err.print(f"[bold red]{escape(warning)}[/bold red]", highlight=False, soft_wrap=True)
     sock = claim_port(settings.host, settings.port)
+    _say_what_is_served(settings)
     if settings.workers > 1:
         sock.close()  # uvicorn's workers bind it themselves
         _serve_workers(settings)
         return
     _serve_one(settings, sock)
+
+
+def _say_what_is_served(settings: Any) -> None:
+    """One line naming the library served (its absolute path) and its collection, noting a collection made new."""
+    from framesearch.store.collections import list_collections, where
+
+    line = f"serving collection {settings.collection!r} of {where(settings)}"
+    if not settings.qdrant_url:
+        found = list_collections(settings) if settings.store.is_dir() else []
+        if settings.collection not in found:
+            there = ", ".join(found) or "none"
+            line += f" (a new, empty collection; collections there: {there})"
+    err.print(line, highlight=False, soft_wrap=True, markup=False)
 
 
 def _serve_one(settings: Any, sock: Any) -> None:

@@ -181,3 +181,15 @@ def test_ingest_store_info_and_healthz_say_the_same_index_state(tmp_path):
     with TestClient(create_app(Settings(store=store))) as client:
         health = client.get("/healthz").json()
     assert health["index"].startswith(said) and health["frames"] == 4
+
+
+def test_serve_names_the_library_it_serves_and_a_new_collection(tmp_path):
+    from tests.helpers.server import running_service
+
+    store = tmp_path / "store"
+    empty_collection(store, "frames")
+    with running_service({"FRAMESEARCH_STORE": str(store)}, tmp_path / "serve.log", args=("--collection", "demo")):
+        pass
+    log = (tmp_path / "serve.log").read_text()
+    assert f"serving collection 'demo' of {store} (a new, empty collection; collections there: frames)" in log, log
+    assert (store / "demo" / "lock").is_file()
