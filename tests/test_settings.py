@@ -624,3 +624,13 @@ def _layout(variable, tmp_path, **_):
     finally:
         server.shutdown()
         server.server_close()
+
+
+def test_the_store_defaults_to_the_users_data_folder_and_is_always_absolute(own_data_dir, tmp_path, monkeypatch):
+    from platformdirs import user_data_path
+
+    assert Settings().store == own_data_dir == user_data_path("framesearch", appauthor=False) / "library"
+    monkeypatch.chdir(tmp_path)
+    assert Settings(store=Path("lib")).store == tmp_path / "lib"
+    monkeypatch.setenv("FRAMESEARCH_STORE", "~/elsewhere")
+    assert Settings().store == Path.home() / "elsewhere"
