@@ -105,7 +105,7 @@ HINTS: dict[type[FrameSearchError], str | Callable[[Any], str]] = {
     ApiKeyMissing: "",  # the message says which variable to set
     ModelError: "choose the model with --model",
     WrongModel: "name the model that made the vectors with --model",
-    ModelMismatch: "the options: --model NAME, --collection NAME, --store PATH",
+    ModelMismatch: "--model NAME, --collection NAME or --store PATH",
     LibraryEmpty: lambda exc: f"with {' '.join(exc.store_options)} for this library" if exc.store_options else "",
     InsecureBinding: "or pass --allow-anonymous to serve without a key anyway",
     PortInUse: "choose another with --port",

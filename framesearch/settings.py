@@ -143,10 +143,11 @@ class Settings(BaseSettings):
             raise ValueError("write_consistency cannot exceed replicas: a write would wait for copies that do not exist")
         return self
 
-    @field_validator("store")
+    @field_validator("store", "cache_dir", "models_dir")
     @classmethod
-    def _absolute_store(cls, value: Path) -> Path:
-        return value.expanduser().absolute()
+    def _absolute(cls, value: Path | None) -> Path | None:
+        """Folders are named by absolute path in every message, whatever folder a command ran from."""
+        return value.expanduser().absolute() if value is not None else None
 
     @field_validator("url_allow_hosts", mode="before")
     @classmethod
