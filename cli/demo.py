@@ -58,7 +58,9 @@ def demo_cmd(
     out.print(table)
     right = sum(a.right for a in report.answers)
     out.print(f"{right} of {len(report.answers)} example queries found their scene.", highlight=False)
-    where = f" --collection {settings.collection}"
+    from framesearch.settings import store_options
+
+    where = " ".join(["", *store_options(settings), "--collection", settings.collection])  # commands that work as printed
     out.print(
         f"The demo lives in collection {settings.collection!r} of {settings.qdrant_url or settings.store}, apart from "
         "your own videos.\n"

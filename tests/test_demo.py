@@ -60,7 +60,10 @@ def test_the_demo_answers_its_queries_and_serve_shows_the_video(tmp_path):
 
     again = runner.invoke(app, ["--store", str(store), "demo"])  # a second run re-indexes the same video
     assert again.exit_code == 0 and "5 of 5 example queries found their scene" in again.stdout
-    assert f"collection 'demo' of {store}" in again.stdout and "`framesearch serve --collection demo`" in again.stdout
+    assert (
+        f"collection 'demo' of {store}" in again.stdout
+        and f"`framesearch serve --store {store} --collection demo`" in again.stdout
+    )
     found = runner.invoke(app, ["--store", str(store), "search", "a yellow star", "--json", "--collection", "demo"])
     assert json.loads(found.stdout)["results"][0]["start"] >= 9.0
 
