@@ -24,7 +24,7 @@ from framesearch.search.models import SearchRequest, SearchResponse, Timeline
 from framesearch.search.timeline import timeline
 from framesearch.service.housekeeping import release_media
 from framesearch.service.media import video_file
-from framesearch.service.responses import ERRORS, Deleted, Health, VideoList
+from framesearch.service.responses import ERRORS, CollectionList, Deleted, Health, VideoList
 from framesearch.service.state import AppState, app_state
 from framesearch.service.uploads import save_body
 from framesearch.store.schema import VideoRecord
@@ -117,6 +117,15 @@ def _remove(folder) -> None:
     import shutil
 
     shutil.rmtree(folder, ignore_errors=True)
+
+
+@router.get("/collections", tags=["videos"])
+def collections(request: Request) -> CollectionList:
+    """The collections of the library this service holds (`framesearch collections list`), and the one it serves."""
+    from framesearch.store.collections import list_collections
+
+    settings = app_state(request).settings
+    return CollectionList(collections=list_collections(settings), current=settings.collection)
 
 
 @router.get("/videos", tags=["videos"])

@@ -32,6 +32,13 @@ class VideoList(BaseModel):
     videos: list[VideoRecord]
 
 
+class CollectionList(BaseModel):
+    """The collections of the service's library (one model's vectors each) and the one this service serves."""
+
+    collections: list[str]
+    current: str = Field(description="The collection this service searches and indexes into (`--collection`).")
+
+
 class Deleted(BaseModel):
     video_id: str
     deleted_frames: int

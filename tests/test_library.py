@@ -193,3 +193,12 @@ def test_serve_names_the_library_it_serves_and_a_new_collection(tmp_path):
     log = (tmp_path / "serve.log").read_text()
     assert f"serving collection 'demo' of {store} (a new, empty collection; collections there: frames)" in log, log
     assert (store / "demo" / "lock").is_file()
+
+
+def test_the_service_lists_the_collections_of_its_library(tmp_path):
+    from framesearch.service.app import create_app
+
+    store = empty_collection(tmp_path / "store", "frames")
+    with TestClient(create_app(Settings(store=store, collection="demo"))) as client:
+        answer = client.get("/collections")
+    assert answer.status_code == 200 and answer.json() == {"collections": ["demo", "frames"], "current": "demo"}
