@@ -51,12 +51,14 @@ model_app = typer.Typer(
     no_args_is_help=True,
 )
 store_app = typer.Typer(help="The store itself: check and repair, copy, describe.", no_args_is_help=True)
+library_app = typer.Typer(help="Keep the library in line with your video folders.", no_args_is_help=True)
 app.add_typer(ingest_app, name="ingest")
 app.add_typer(videos_app, name="videos")
 app.add_typer(model_app, name="model")
 collections_app = typer.Typer(help="The collections of the store: list them, drop one.", no_args_is_help=True)
 app.add_typer(store_app, name="store")
 app.add_typer(collections_app, name="collections")
+app.add_typer(library_app, name="library")
 
 
 PIPE_WIDTH = 10_000  # columns when not writing to a terminal: no table cut, no id or path shortened
