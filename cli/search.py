@@ -120,8 +120,10 @@ def _print_results(data: Any) -> None:
     from rich.table import Table
 
     if not data.results:
-        floor = f"confidence {data.min_confidence}" if data.threshold_kind == "calibrated" else f"threshold {data.threshold}"
-        out.print(f"no matches above {floor}")
+        calibrated = data.threshold_kind == "calibrated"
+        floor = f"confidence {data.min_confidence}" if calibrated else f"threshold {data.threshold}"
+        option = "--min-confidence" if calibrated else "--threshold"
+        out.print(f"No moments match at {floor}. Lower {option} to see weaker matches.", highlight=False)
         return
     frames = data.mode == "frames"
     table = Table("score", "confidence", "video", "time (s)", "frame" if frames else "frames")

@@ -49,7 +49,7 @@ class Settings(BaseSettings):
         default=None, description="Raw cosine score floor of searches; default: the calibrated `min_confidence`."
     )
     min_confidence: float = Field(
-        default=0.75,
+        default=0.6,
         ge=0,
         le=1,
         allow_inf_nan=False,
