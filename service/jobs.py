@@ -30,6 +30,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from framesearch.embedders.roboflow import redact
 from framesearch.errors import FrameSearchError, InvalidInput, MissingDependency, ModelError, NoImageModel, NotFound
+from framesearch.files import write_atomic
 from framesearch.ingest import roboflow_job as rj
 from framesearch.ingest.requests import JobRequest
 from framesearch.ingest.roboflow_api import Interrupted, RoboflowVideoAPI, poll_policy
@@ -320,11 +321,7 @@ class JobManager:
     # state
 
     def _save(self, record: JobRecord) -> None:
-        folder = self.root / record.job_id
-        folder.mkdir(parents=True, exist_ok=True)
-        tmp = folder / "job.json.part"
-        tmp.write_text(record.model_dump_json(indent=2))
-        tmp.replace(folder / "job.json")
+        write_atomic(self.root / record.job_id / "job.json", record.model_dump_json(indent=2))
         self._last_write[record.job_id] = time.monotonic()
 
     def _update(self, record: JobRecord, *, persist: bool = True, **changes: Any) -> None:

@@ -12,19 +12,22 @@ import hashlib
 import logging
 import os
 import threading
-from collections import OrderedDict
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from fractions import Fraction
 from pathlib import Path
 
+from cachetools import LRUCache
+
 from framesearch.errors import FrameSearchError
+from framesearch.files import atomic_path
 from framesearch.ingest.video import BestEffortClock
 from framesearch.service.media import record_file
 from framesearch.store.base import VectorStore
 from framesearch.store.schema import VideoRecord
 
 log = logging.getLogger(__name__)
+KEPT = 256  # videos whose playability or failure is remembered
 
 # What every current browser (Chrome, Edge, Firefox, Safari) plays, by file type: video codecs, audio codecs.
 PLAYABLE = {
@@ -175,8 +178,8 @@ class Playback:
         self._lock = threading.Lock()
         self._pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="framesearch-play")
         self._jobs: dict[str, Preparing] = {}
-        self._failed: OrderedDict[str, str] = OrderedDict()
-        self._playable: OrderedDict[tuple, bool] = OrderedDict()
+        self._failed: LRUCache[str, str] = LRUCache(maxsize=KEPT)  # why a video's rendition failed
+        self._playable: LRUCache[tuple, bool] = LRUCache(maxsize=KEPT)  # whether a file plays as it is
         self._stop = threading.Event()
         self._remove_partial()
         self._evict(keep=None)  # a lowered limit applies at once
@@ -194,13 +197,12 @@ class Playback:
         stat = path.stat()
         version = (str(path), stat.st_size, stat.st_mtime_ns)
         with self._lock:
-            if version in self._playable:
-                return self._playable[version]
+            known = self._playable.get(version)
+        if known is not None:
+            return known
         playable = browser_playable(path)
         with self._lock:
             self._playable[version] = playable
-            while len(self._playable) > 256:
-                self._playable.popitem(last=False)
         return playable
 
     def get(self, store: VectorStore, video_id: str) -> Ready | Preparing:
@@ -229,8 +231,6 @@ class Playback:
         return state
 
     def _make(self, key: str, source: Path, target: Path) -> None:
-        part = target.with_suffix(".part")
-
         def progress(fraction: float) -> None:
             if self._stop.is_set():
                 raise Stopped("the service is stopping")
@@ -240,23 +240,21 @@ class Playback:
         try:
             self.folder.mkdir(parents=True, exist_ok=True)
             progress(0.0)
-            transcode(source, part, progress)
-            if part.stat().st_size > self.max_bytes:  # alone past the cache's size: never kept, said once
-                raise VideoNotPlayable(
-                    f"its browser-playable copy would take {part.stat().st_size / MB:.1f} MB, more than the playback "
-                    f"cache holds ({self.max_bytes / MB:g} MB, PLAYBACK_CACHE_MB)"
-                )
-            self._evict(keep=None, adding=part.stat().st_size)  # room first: the folder never holds more than the limit
-            os.replace(part, target)
+            with atomic_path(target) as part:  # removed if the transcode fails, is stopped or is too large
+                transcode(source, part, progress)
+                size = part.stat().st_size
+                if size > self.max_bytes:  # alone past the cache's size: never kept, said once
+                    raise VideoNotPlayable(
+                        f"its browser-playable copy would take {size / MB:.1f} MB, more than the playback "
+                        f"cache holds ({self.max_bytes / MB:g} MB, PLAYBACK_CACHE_MB)"
+                    )
+                self._evict(keep=None, adding=size)  # room first: the folder never holds more than the limit
         except Stopped:
-            part.unlink(missing_ok=True)
+            pass
         except Exception as exc:  # any failure is this video's: remembered, reported to whoever asks
-            part.unlink(missing_ok=True)
             log.warning("cannot make a playable copy of %s: %s", source, exc)
             with self._lock:
                 self._failed[key] = _why(exc)
-                while len(self._failed) > 256:
-                    self._failed.popitem(last=False)
         finally:
             with self._lock:
                 self._jobs.pop(key, None)

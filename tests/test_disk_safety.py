@@ -132,13 +132,13 @@ def test_a_committed_upload_is_answered_201_even_when_its_cleanup_fails(tmp_path
     from framesearch.errors import DiskFull
     from framesearch.service.app import create_app
     from framesearch.settings import Settings
-    from framesearch.store.base import VectorStore
+    from framesearch.store.base import QdrantStore
     from framesearch.store.edge import EdgeStore
 
     def full(*args, **kwargs):
         raise DiskFull("the disk is full while sweeping")
 
-    monkeypatch.setattr(VectorStore, "finish_run", full)
+    monkeypatch.setattr(QdrantStore, "finish_run", full)
     monkeypatch.setattr(EdgeStore, "flush", full)
     old, new = results_file(tmp_path, "old", 300, seed=1), results_file(tmp_path, "new", 280, step=7, seed=2)
     store = tmp_path / "store"
