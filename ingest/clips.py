@@ -21,7 +21,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from framesearch.errors import InvalidInput
-from framesearch.ingest.video import DecodeError, open_video
+from framesearch.ingest.video import DecodeError, open_video, why
 from framesearch.validation import Seconds
 
 CRF = "18"
@@ -181,7 +181,7 @@ def _partial(output: Path) -> Path:
 
 def _plain(exc: BaseException, *paths: Path) -> str:
     """An error's text with every file path replaced by the file's name."""
-    text = str(exc)
+    text = why(exc)  # FFmpeg's reason without its errno number
     for path in paths:
         text = text.replace(str(path), path.name)
     return text[:300]

@@ -26,7 +26,7 @@ from framesearch.search.models import SearchRequest, SearchResponse, Timeline
 from framesearch.search.timeline import timeline
 from framesearch.service.housekeeping import release_media
 from framesearch.service.media import video_file
-from framesearch.service.responses import ERRORS, Deleted, Health, VideoIdPath, VideoList
+from framesearch.service.responses import ERRORS, CollectionList, Deleted, Health, VideoIdPath, VideoList
 from framesearch.service.security import shows_details
 from framesearch.service.state import AppState, app_state
 from framesearch.service.uploads import save_body
@@ -76,6 +76,7 @@ def healthz(request: Request) -> Health | Response:
         model=info.model if info else None,
         frames=state.store.frame_count(),
         indexed_frames=index.indexed,
+        index=index.words(),
         indexing=bool(state.indexer and state.indexer.building),
     )
 
@@ -131,6 +132,15 @@ def _remove(folder) -> None:
     import shutil
 
     shutil.rmtree(folder, ignore_errors=True)
+
+
+@router.get("/collections", tags=["videos"])
+def collections(request: Request) -> CollectionList:
+    """The collections of the library this service holds (`framesearch collections list`), and the one it serves."""
+    from framesearch.store.collections import list_collections
+
+    settings = app_state(request).settings
+    return CollectionList(collections=list_collections(settings), current=settings.collection)
 
 
 @router.get("/videos", tags=["videos"])
