@@ -32,6 +32,7 @@ from framesearch.errors import (
     StoreLocked,
     StoreReadOnly,
     TargetNotEmpty,
+    Unauthorized,
     WrongModel,
 )
 
@@ -80,10 +81,15 @@ StoreOpt = Annotated[Optional[Path], typer.Option("--store", help="Qdrant Edge f
 UrlOpt = Annotated[Optional[str], typer.Option("--qdrant-url", help="Qdrant server URL (env FRAMESEARCH_QDRANT_URL).")]
 CollectionOpt = Annotated[Optional[str], typer.Option("--collection", help="Collection name (default frames).")]
 JsonOpt = Annotated[bool, typer.Option("--json", help="Print JSON.")]
+ServiceOpt = Annotated[
+    Optional[str],
+    typer.Option("--url", help="A running framesearch service to use (env FRAMESEARCH_URL; default: the store's, if served)."),
+]
 
 # What a CLI user can do about an error, in this edge's words (the core's messages name no flags).
 HINTS: dict[type[FrameSearchError], str | Callable[[Any], str]] = {
-    StoreLocked: "pass --qdrant-url to use a Qdrant server instead",
+    Unauthorized: "set FRAMESEARCH_API_KEY to the service's key",
+    StoreLocked: lambda exc: "" if "framesearch serve" in str(exc) else "pass --qdrant-url to use a Qdrant server instead",
     NoModelChosen: "try the bundled demo model with --model tiny-shapes-clip, or get a real CLIP with "
     "`framesearch model pull ViT-B-16__openai` and pass --model ViT-B-16__openai",
     ModelNotFound: "`framesearch model list` shows the models here; `framesearch model pull NAME` fetches one",
@@ -142,9 +148,10 @@ def main(
         Optional[str], typer.Option("--model", help="Query model: folder, bundled or pulled name, or 'roboflow'.")
     ] = None,
     collection: CollectionOpt = None,
+    url: ServiceOpt = None,
 ) -> None:
     """Global options apply to every command (and may also be given after the command)."""
-    ctx.obj = {"store": store, "qdrant_url": qdrant_url, "model": model, "collection": collection}
+    ctx.obj = {"store": store, "qdrant_url": qdrant_url, "model": model, "collection": collection, "url": url}
     if ctx.invoked_subcommand != "serve":
         one_blas_thread()
 

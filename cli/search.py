@@ -12,6 +12,7 @@ import typer
 from framesearch.cli.main import (
     CollectionOpt,
     JsonOpt,
+    ServiceOpt,
     StoreOpt,
     UrlOpt,
     app,
@@ -23,6 +24,7 @@ from framesearch.cli.main import (
     settings_for,
     videos_app,
 )
+from framesearch.cli.remote import service_for
 from framesearch.errors import InvalidInput
 
 
@@ -63,6 +65,7 @@ def search_cmd(
     store: StoreOpt = None,
     qdrant_url: UrlOpt = None,
     collection: CollectionOpt = None,
+    url: ServiceOpt = None,
     as_json: JsonOpt = False,
 ) -> None:
     """Find the moments matching TEXT (or a vector) across the library, best first."""
@@ -93,7 +96,13 @@ def search_cmd(
         within=within,
         format=fmt,
     )
-    settings = settings_for(ctx, model=model, store=store, qdrant_url=qdrant_url, collection=collection)
+    settings = settings_for(ctx, model=model, store=store, qdrant_url=qdrant_url, collection=collection, url=url)
+    service = service_for(settings)
+    if service is not None:
+        with service:
+            answer = service.search(req)
+        _print_search(answer, None, fmt)
+        return
     with open_store(settings) as st:
         needs_text = req.q is not None or req.then is not None or bool(req.negatives)
         embedder = None
@@ -103,6 +112,12 @@ def search_cmd(
             embedder = text_embedder(settings, st.info())
         response = search(st, req, settings, embedder)
         text_out = export(st, response, fmt) if fmt in ("csv", "vtt", "edl") else None
+    _print_search(response, text_out, fmt)
+
+
+def _print_search(response: Any, text_out: str | None, fmt: str | None) -> None:
+    if isinstance(response, str):
+        response, text_out = None, response
     if text_out is not None:
         sys.stdout.write(text_out)
     elif fmt == "json":
@@ -144,12 +159,13 @@ def clip_cmd(
     store: StoreOpt = None,
     qdrant_url: UrlOpt = None,
     collection: CollectionOpt = None,
+    url: ServiceOpt = None,
     as_json: JsonOpt = False,
 ) -> None:
     """Cut a moment out of a video: losslessly where keyframes allow (stream copy), else re-encoded."""
     from framesearch.ingest.clips import ClipRequest, cut_clip
 
-    source, start, end = _clip_source(ctx, target, rank, store=store, qdrant_url=qdrant_url, collection=collection)
+    source, start, end = _clip_source(ctx, target, rank, store=store, qdrant_url=qdrant_url, collection=collection, url=url)
     start, end = (t_from if t_from is not None else start), (t_to if t_to is not None else end)
     if start is None or end is None:
         raise InvalidInput("a video needs the range to cut: give --from and --to")
@@ -173,7 +189,12 @@ def _clip_source(ctx: typer.Context, target: str, rank: int, **options: Any) -> 
         return path, None, None
     if target == "-" or (path.suffix.lower() == ".json" and path.is_file()):
         video_id, start, end = _result(sys.stdin.read() if target == "-" else path.read_text(), rank)
-    with open_store(settings_for(ctx, **options)) as st:
+    settings = settings_for(ctx, **options)
+    service = service_for(settings)
+    if service is not None:
+        with service:
+            return record_file(service.get_video(video_id)), start, end
+    with open_store(settings) as st:
         return record_file(st.get_video(video_id)), start, end
 
 
@@ -195,13 +216,20 @@ def videos_list(
     store: StoreOpt = None,
     qdrant_url: UrlOpt = None,
     collection: CollectionOpt = None,
+    url: ServiceOpt = None,
     as_json: JsonOpt = False,
 ) -> None:
     """List indexed videos."""
     from framesearch.store.open import open_store
 
-    with open_store(settings_for(ctx, store=store, qdrant_url=qdrant_url, collection=collection)) as st:
-        records = st.list_videos()
+    settings = settings_for(ctx, store=store, qdrant_url=qdrant_url, collection=collection, url=url)
+    service = service_for(settings)
+    if service is not None:
+        with service:
+            records = service.list_videos()
+    else:
+        with open_store(settings) as st:
+            records = st.list_videos()
     if as_json:
         print_json(records)
         return
@@ -223,12 +251,19 @@ def videos_delete(
     store: StoreOpt = None,
     qdrant_url: UrlOpt = None,
     collection: CollectionOpt = None,
+    url: ServiceOpt = None,
 ) -> None:
     """Delete a video's frames and record."""
     from framesearch.store.open import open_store
 
-    with open_store(settings_for(ctx, store=store, qdrant_url=qdrant_url, collection=collection)) as st:
-        deleted = st.delete_video(video_id)
+    settings = settings_for(ctx, store=store, qdrant_url=qdrant_url, collection=collection, url=url)
+    service = service_for(settings)
+    if service is not None:
+        with service:
+            deleted = service.delete_video(video_id).deleted_frames
+    else:
+        with open_store(settings) as st:
+            deleted = st.delete_video(video_id)
     out.print(f"deleted {video_id}: {deleted} frames")
 
 
@@ -247,18 +282,29 @@ def serve(
             "--allow-anonymous", help="Listen beyond loopback without an API key (anyone reaching it may change the library)."
         ),
     ] = False,
+    watch: Annotated[
+        Optional[list[Path]],
+        typer.Option("--watch", help="Index new and changed videos under this folder as they appear (repeatable)."),
+    ] = None,
+    prune: Annotated[
+        bool, typer.Option("--prune", help="With --watch: videos deleted from the folder leave the library.")
+    ] = False,
     store: StoreOpt = None,
     qdrant_url: UrlOpt = None,
     collection: CollectionOpt = None,
 ) -> None:
-    """Run the HTTP API and web page (uvicorn); docs at /docs. Without FRAMESEARCH_API_KEY, loopback only."""
+    """Run the HTTP API and web page (uvicorn); docs at /docs. Without FRAMESEARCH_API_KEY, loopback only.
+    While it runs, every other command on this store goes through it."""
     import uvicorn
 
     from framesearch.service.app import create_app
     from framesearch.service.security import check_binding
     from framesearch.store.open import open_service_store
 
-    settings = settings_for(ctx, host=host, port=port, workers=workers, store=store, qdrant_url=qdrant_url, collection=collection)
+    settings = settings_for(
+        ctx, host=host, port=port, workers=workers, store=store, qdrant_url=qdrant_url, collection=collection, watch=watch or None
+    )
+    folders = _watched(settings, prune)
     warning = check_binding(settings, allow_anonymous)
     if warning:
         from rich.markup import escape
@@ -269,10 +315,29 @@ def serve(
         return
     opened = open_service_store(settings)
     try:
-        app = create_app(settings, opened, close_store=True)
+        app = create_app(settings, opened, close_store=True, announce=_address(settings), watch=folders, prune=prune)
         uvicorn.run(app, host=settings.host, port=settings.port, log_level="info")
     finally:
         opened.close()
+
+
+def _watched(settings: Any, prune: bool) -> list[Path]:
+    """The folders to watch, checked before anything is loaded."""
+    folders = [Path(f).expanduser() for f in settings.watch]
+    if prune and not folders:
+        raise InvalidInput("--prune removes the videos deleted from watched folders: give --watch DIR too")
+    for folder in folders:
+        if not folder.is_dir():
+            raise InvalidInput(f"cannot watch {folder.resolve()}: no such folder")
+    if folders and settings.workers > 1:
+        raise InvalidInput("--watch needs one service process (--workers 1)")
+    return folders
+
+
+def _address(settings: Any) -> str:
+    """The URL commands on this machine reach the service at (a wildcard bind is reached on loopback)."""
+    host = {"0.0.0.0": "127.0.0.1", "::": "::1", "": "127.0.0.1"}.get(settings.host, str(settings.host))
+    return f"http://{f'[{host}]' if ':' in host else host}:{settings.port}"
 
 
 def _serve_workers(settings: Any) -> None:

@@ -98,6 +98,11 @@ class HostedStore:
             raise AttributeError(name)
         return lambda *args, **kwargs: self.call(name, *args, **kwargs)
 
+    def apply(self, function: Any, *args: Any) -> Any:
+        """`function(store, *args)` run in the store process (a module-level function: it is sent by name), for
+        work over the whole store (a description, a check) that is not one of its methods."""
+        return self.call(APPLY, function, *args)
+
     def _fresh_or_cached(self, name: str) -> Any:
         """The store's answer if it is free now, else the last answer seen (health checks never queue)."""
         try:
@@ -164,7 +169,8 @@ _READS = {
     "sample_vectors",
     "video_frames",
 }
-_BATCH_WRITES = {"upsert_frames"}  # many per ingest: the cache is refreshed by the ingest's last steps
+_BATCH_WRITES = {"upsert_frames"}
+APPLY = "__apply__"  # many per ingest: the cache is refreshed by the ingest's last steps
 
 
 def _host(conn: Any, settings: Settings) -> None:
@@ -215,7 +221,10 @@ def _serve(conn: Any, store: Any) -> None:
             conn.send(("ok", None))
             return
         try:
-            result = getattr(store, name)(*args, **kwargs)
+            if name == APPLY:
+                result = args[0](store, *args[1:], **kwargs)
+            else:
+                result = getattr(store, name)(*args, **kwargs)
             conn.send(("ok", result))
         except Exception as exc:  # every error goes back to the caller, as itself when it pickles
             log.debug("store call %s failed", name, exc_info=True)
