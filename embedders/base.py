@@ -35,18 +35,25 @@ class ImageEmbedder(Protocol):
     aliases: tuple[str, ...]
     dim: int
     default_threshold: float
-    input_size: int
-    model_path: str | None
+
+    @property
+    def input_size(self) -> int: ...
+
+    @property
+    def model_path(self) -> str | None: ...
 
     def embed_images(self, images: Sequence[np.ndarray]) -> np.ndarray: ...
 
 
 @runtime_checkable
 class ModelRecord(Protocol):
-    """What a collection records of the model its vectors come from (the store's CollectionInfo fits)."""
+    """What a collection records of the model its vectors come from (the store's CollectionInfo fits); read-only."""
 
-    model: str
-    model_path: str | None
+    @property
+    def model(self) -> str: ...
+
+    @property
+    def model_path(self) -> str | None: ...
 
 
 def accepts(embedder: TextEmbedder, model: str) -> bool:

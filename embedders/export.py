@@ -95,7 +95,7 @@ def _transformers() -> Any:
 def _open_clip() -> Any:
     _torch()
     try:
-        import open_clip
+        import open_clip  # pyright: ignore[reportMissingImports]  # optional, in no extra (docs/models.md)
     except ImportError as exc:
         raise MissingDependency(f"exporting an open_clip model needs open_clip: {OPEN_CLIP_INSTALL}") from exc
     return open_clip

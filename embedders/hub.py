@@ -31,7 +31,6 @@ DOWNLOADS = ".downloads"  # partial downloads, kept between tries so a pull resu
 ARRANGED = {"visual.onnx": "visual/model.onnx", "textual.onnx": "textual/model.onnx", "tokenizer.json": "textual/tokenizer.json"}
 READ = ("config.json", "visual/preprocess_cfg.json")  # read to write framesearch's config.json, not kept
 NEEDED = (*READ, *ARRANGED.values())
-HASH_CHUNK = 1 << 20
 
 
 @dataclass(frozen=True)
@@ -116,9 +115,7 @@ def _file_digest(path: Path, algorithm: str) -> str:
     if algorithm == "sha1":  # a git blob id: sha1 of "blob <size>\0" + content
         digest.update(f"blob {path.stat().st_size}\0".encode())
     with open(path, "rb") as handle:
-        while chunk := handle.read(HASH_CHUNK):
-            digest.update(chunk)
-    return digest.hexdigest()
+        return hashlib.file_digest(handle, lambda: digest).hexdigest()
 
 
 def verify_checksums(folder: Path, expected: dict[str, tuple[str, str]]) -> None:

@@ -41,8 +41,8 @@ class ClipConfig:
                 name=str(raw["name"]),
                 embed_dim=int(raw["embed_dim"]),
                 image_size=int(raw["image_size"]),
-                image_mean=tuple(float(x) for x in raw["image_mean"]),
-                image_std=tuple(float(x) for x in raw["image_std"]),
+                image_mean=_rgb(raw["image_mean"], "image_mean"),
+                image_std=_rgb(raw["image_std"], "image_std"),
                 context_length=int(raw["context_length"]),
                 pad_token_id=int(raw.get("pad_token_id", 0)),
                 aliases=tuple(str(a) for a in raw.get("aliases", ())),
@@ -51,6 +51,14 @@ class ClipConfig:
             )
         except (OSError, ValueError, KeyError, TypeError) as exc:
             raise ModelError(f"{path}: invalid model config ({type(exc).__name__}: {exc})") from exc
+
+
+def _rgb(raw: Any, name: str) -> tuple[float, float, float]:
+    """One value per colour channel (red, green, blue)."""
+    if not isinstance(raw, list | tuple) or len(raw) != 3:
+        raise ValueError(f"{name} must be a list of 3 numbers (red, green, blue)")
+    red, green, blue = (float(x) for x in raw)
+    return red, green, blue
 
 
 def _templates(raw: Any) -> tuple[str, ...]:
@@ -198,7 +206,7 @@ class OnnxClip:
             img = Image.fromarray(np.asarray(array, dtype=np.uint8)).convert("RGB")
             w, h = img.size
             scale = size / min(w, h)
-            img = img.resize((max(size, round(w * scale)), max(size, round(h * scale))), Image.BICUBIC)
+            img = img.resize((max(size, round(w * scale)), max(size, round(h * scale))), Image.Resampling.BICUBIC)
             left, top = (img.width - size) // 2, (img.height - size) // 2
             img = img.crop((left, top, left + size, top + size))
             pixels = (np.asarray(img, dtype=np.float32) / 255.0 - mean) / std

@@ -25,116 +25,128 @@ class Settings(BaseSettings):
 
     model_config = SettingsConfigDict(env_prefix=ENV_PREFIX, extra="ignore")
 
-    store: Path = Field(Path("data"), description="Folder of the embedded Qdrant Edge store.")
-    qdrant_url: str | None = Field(None, description="A Qdrant server or cluster to use instead of the embedded store.")
-    qdrant_api_key: SecretStr | None = Field(None, description="API key of that Qdrant server.")
-    collection: str = Field("frames", pattern=r"^[A-Za-z0-9_-]{1,64}$", description="Collection name (one model per collection).")
+    store: Path = Field(default=Path("data"), description="Folder of the embedded Qdrant Edge store.")
+    qdrant_url: str | None = Field(default=None, description="A Qdrant server or cluster to use instead of the embedded store.")
+    qdrant_api_key: SecretStr | None = Field(default=None, description="API key of that Qdrant server.")
+    collection: str = Field(
+        default="frames", pattern=r"^[A-Za-z0-9_-]{1,64}$", description="Collection name (one model per collection)."
+    )
     model: str | None = Field(
-        None,
+        default=None,
         description="Model folder, bundled or pulled model name, or `roboflow`; default: the model the collection records.",
     )
     threshold: Threshold | None = Field(
-        None, description="Raw cosine score floor of searches; default: the calibrated `min_confidence`."
+        default=None, description="Raw cosine score floor of searches; default: the calibrated `min_confidence`."
     )
     min_confidence: float = Field(
-        0.75,
+        default=0.75,
         ge=0,
         le=1,
         allow_inf_nan=False,
         description="Default calibrated confidence floor (0-1) of searches (docs/search.md).",
     )
-    limit: Limit = Field(20, description="Results a search returns when the request names no limit.")
+    limit: Limit = Field(default=20, description="Results a search returns when the request names no limit.")
     hnsw_ef: int = Field(
-        128, ge=1, le=4096, description="Search breadth of the HNSW index: higher finds more true neighbours, slower."
+        default=128, ge=1, le=4096, description="Search breadth of the HNSW index: higher finds more true neighbours, slower."
     )
     url: str | None = Field(
-        None,
+        default=None,
         pattern=r"^https?://",
         description="A running `framesearch serve` the CLI talks to instead of opening the store; default: the one "
         "recorded in the store folder while it runs.",
     )
     watch: Annotated[list[Path], NoDecode] = Field(
-        [],
+        default=[],
         description="Folders `serve` watches (separated by `:`): new and changed videos are indexed as they appear.",
     )
-    host: str = Field("127.0.0.1", description="Address `serve` listens on.")
-    port: int = Field(8000, ge=1, le=65535, description="Port `serve` listens on.")
+    host: str = Field(default="127.0.0.1", description="Address `serve` listens on.")
+    port: int = Field(default=8000, ge=1, le=65535, description="Port `serve` listens on.")
     workers: int = Field(
-        1, ge=1, le=64, description="Service processes `serve` runs; more than one needs a Qdrant server (`qdrant_url`)."
+        default=1, ge=1, le=64, description="Service processes `serve` runs; more than one needs a Qdrant server (`qdrant_url`)."
     )
-    cache_dir: Path | None = Field(None, description="Thumbnails, uploads and job state; default `<store>/cache`.")
+    cache_dir: Path | None = Field(default=None, description="Thumbnails, uploads and job state; default `<store>/cache`.")
     max_upload_mb: int = Field(
-        2048, ge=1, description="Largest upload the service accepts (videos, results JSON, images), in MB."
+        default=2048, ge=1, description="Largest upload the service accepts (videos, results JSON, images), in MB."
     )
     api_key: SecretStr | None = Field(
-        None,
+        default=None,
         description="Key for everything the service does (`Authorization: Bearer KEY` or `X-API-Key: KEY`). "
         "Without any key `serve` binds loopback addresses only.",
     )
     read_api_key: SecretStr | None = Field(
-        None, description="Key for searching, thumbnails, playback and listing only; writes with it answer 403."
+        default=None, description="Key for searching, thumbnails, playback and listing only; writes with it answer 403."
     )
     url_allow_hosts: Annotated[list[str], NoDecode] = Field(
-        [],
+        default=[],
         description="Comma-separated host names or addresses that URL jobs may fetch from even when they are "
         "not public (loopback, private, link-local).",
     )
     max_image_megapixels: float = Field(
-        40.0, gt=0, le=150, allow_inf_nan=False, description="Largest query image decoded, in megapixels."
+        default=40.0, gt=0, le=150, allow_inf_nan=False, description="Largest query image decoded, in megapixels."
     )
     thumbnail_cache_mb: float = Field(
-        256.0, gt=0, allow_inf_nan=False, description="Disk space of the thumbnail cache, in MB (least recently used go first)."
+        default=256.0,
+        gt=0,
+        allow_inf_nan=False,
+        description="Disk space of the thumbnail cache, in MB (least recently used go first).",
     )
     playback_cache_mb: float = Field(
-        2048.0,
+        default=2048.0,
         gt=0,
         allow_inf_nan=False,
         description="Disk space of playable copies of videos browsers cannot play, in MB (least recently played go first).",
     )
-    job_history_max: int = Field(500, ge=1, description="Finished jobs the service remembers (oldest forgotten first).")
-    job_history_days: float = Field(30.0, gt=0, allow_inf_nan=False, description="Days a finished job is remembered.")
+    job_history_max: int = Field(default=500, ge=1, description="Finished jobs the service remembers (oldest forgotten first).")
+    job_history_days: float = Field(default=30.0, gt=0, allow_inf_nan=False, description="Days a finished job is remembered.")
     models_dir: Path | None = Field(
-        None, description="Where `model pull` keeps models, and `--model NAME` finds them; default the user's cache."
+        default=None, description="Where `model pull` keeps models, and `--model NAME` finds them; default the user's cache."
     )
     min_free_mb: int = Field(
-        256, ge=0, description="Free disk space (MB) the store keeps: a write that would leave less is refused."
+        default=256, ge=0, description="Free disk space (MB) the store keeps: a write that would leave less is refused."
     )
-    ort_threads: int | None = Field(None, ge=1, le=1024, description="ONNX Runtime intra-op threads; default all cores.")
-    job_workers: int = Field(2, ge=1, le=32, description="Ingest jobs the service runs at once.")
+    ort_threads: int | None = Field(default=None, ge=1, le=1024, description="ONNX Runtime intra-op threads; default all cores.")
+    job_workers: int = Field(default=2, ge=1, le=32, description="Ingest jobs the service runs at once.")
     embed_batch: int = Field(
-        32, ge=1, le=4096, description="Frames per model call in local ingest (bench/bench_gpu_ingest.py finds a GPU's best)."
+        default=32,
+        ge=1,
+        le=4096,
+        description="Frames per model call in local ingest (bench/bench_gpu_ingest.py finds a GPU's best).",
     )
     ray_address: str | None = Field(
-        None, description="Ray for `ingest local`: `local` (start one here), `auto` or a cluster address; unset: one process."
+        default=None,
+        description="Ray for `ingest local`: `local` (start one here), `auto` or a cluster address; unset: one process.",
     )
     shards: int | None = Field(
-        None, ge=1, le=1024, description="Shards of a new collection on a Qdrant server; default: the server's (one per node)."
+        default=None,
+        ge=1,
+        le=1024,
+        description="Shards of a new collection on a Qdrant server; default: the server's (one per node).",
     )
     replicas: int | None = Field(
-        None, ge=1, le=64, description="Copies of each shard of a new collection on a Qdrant cluster; default 1."
+        default=None, ge=1, le=64, description="Copies of each shard of a new collection on a Qdrant cluster; default 1."
     )
     write_consistency: int | None = Field(
-        None, ge=1, le=64, description="Replicas that must confirm each write to a new server collection; default 1."
+        default=None, ge=1, le=64, description="Replicas that must confirm each write to a new server collection; default 1."
     )
     roboflow_api_key: SecretStr | None = Field(
-        None,
+        default=None,
         validation_alias=AliasChoices("FRAMESEARCH_ROBOFLOW_API_KEY", "ROBOFLOW_API_KEY"),
         description="Roboflow API key (never printed, logged or stored).",
     )
     roboflow_api_url: str = Field(
-        ROBOFLOW_PRODUCTION_API,
+        default=ROBOFLOW_PRODUCTION_API,
         validation_alias=AliasChoices("FRAMESEARCH_ROBOFLOW_API_URL", "API_URL"),
         description="Roboflow API base URL (Video Inference).",
     )
     roboflow_inference_url: str = Field(
-        ROBOFLOW_INFERENCE_API, description="Roboflow Inference server (hosted or self-hosted) for CLIP embeddings."
+        default=ROBOFLOW_INFERENCE_API, description="Roboflow Inference server (hosted or self-hosted) for CLIP embeddings."
     )
-    roboflow_clip_version: str = Field("ViT-B-16", description="CLIP version asked of Roboflow Inference.")
+    roboflow_clip_version: str = Field(default="ViT-B-16", description="CLIP version asked of Roboflow Inference.")
     roboflow_poll_interval: float = Field(
-        5.0, gt=0, allow_inf_nan=False, description="Seconds between first Roboflow job status polls (backs off)."
+        default=5.0, gt=0, allow_inf_nan=False, description="Seconds between first Roboflow job status polls (backs off)."
     )
     roboflow_timeout: float = Field(
-        3600.0, gt=0, allow_inf_nan=False, description="Seconds to wait for a Roboflow job before giving up."
+        default=3600.0, gt=0, allow_inf_nan=False, description="Seconds to wait for a Roboflow job before giving up."
     )
 
     @model_validator(mode="after")

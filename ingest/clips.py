@@ -139,7 +139,7 @@ def _reencode(source: Path, output: Path, start: float, end: float) -> int:
 
 def cut_clip(request: ClipRequest) -> ClipReport:
     """Write the moment to `request.output`; stream copy where keyframes allow, else re-encode."""
-    import av
+    import av.error
 
     container = open_video(request.source)
     try:

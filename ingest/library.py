@@ -9,8 +9,7 @@ from typing import Literal
 
 from pydantic import BaseModel, Field
 
-from framesearch.embedders.base import recorded_name
-from framesearch.embedders.onnx_clip import OnnxClip
+from framesearch.embedders.base import ImageEmbedder, recorded_name
 from framesearch.errors import FrameSearchError, InvalidInput, NotFound
 from framesearch.ingest.ids import file_video_id, folder_video_id
 from framesearch.ingest.local import BATCH, Progress, content_hash, ingest_video
@@ -79,7 +78,7 @@ def ingest_library(
     store: VectorStore,
     items: list[LibraryItem],
     *,
-    embedder: OnnxClip,
+    embedder: ImageEmbedder,
     fps: float,
     force: bool = False,
     progress_for: Callable[[LibraryItem], Progress | None] = lambda item: None,

@@ -30,16 +30,12 @@ from framesearch.store.schema import FramePoint, VideoRecord
 Progress = Callable[[int, int | None], None]
 Warn = Callable[[str], None]
 BATCH = 32
-HASH_CHUNK = 1 << 20
 
 
 def content_hash(path: Path) -> str:
     """SHA-256 of the file's bytes: the same video under another name or path is recognised."""
-    digest = hashlib.sha256()
     with open(path, "rb") as handle:
-        while chunk := handle.read(HASH_CHUNK):
-            digest.update(chunk)
-    return digest.hexdigest()
+        return hashlib.file_digest(handle, "sha256").hexdigest()
 
 
 def expected_samples(info: VideoInfo, fps: float) -> int | None:

@@ -142,7 +142,7 @@ def sample_range(
             return list(_decode_range(path, fps, short_side, rng)), True
         except SplitMismatch:
             pass
-    end = rng.end_index if rng.end_pts is not None else math.inf
+    end = math.inf if rng.end_pts is None or rng.end_index is None else rng.end_index
     frames = []
     for frame in sample_frames(path, fps, short_side):
         if frame.index >= end:
@@ -153,7 +153,7 @@ def sample_range(
 
 
 def _decode_range(path: Path, fps: float, short_side: int | None, rng: FrameRange) -> Iterator[SampledFrame]:
-    import av
+    import av.error
 
     container = open_video(path)
     try:

@@ -10,7 +10,7 @@ from framesearch.embedders.base import ROBOFLOW_CLIP_MODEL
 from framesearch.validation import DEFAULT_FPS, Fps, VideoId
 
 Provider = Literal["local", "roboflow"]
-PositiveSeconds = Field(None, gt=0, le=10**7, allow_inf_nan=False)
+PositiveSeconds = Field(default=None, gt=0, le=10**7, allow_inf_nan=False)
 URL_MAX = 4096
 
 
@@ -19,16 +19,16 @@ class ResultsIngest(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    video_id: VideoId | None = Field(None, description="Video id (default: the video the file names, else its name).")
-    fps: Fps | None = Field(None, description="Sampling rate (default: the file's, else derived from the offsets).")
+    video_id: VideoId | None = Field(default=None, description="Video id (default: the video the file names, else its name).")
+    fps: Fps | None = Field(default=None, description="Sampling rate (default: the file's, else derived from the offsets).")
     model: str | None = Field(
-        None,
+        default=None,
         min_length=1,
         max_length=1000,
         description=f"The model that made the vectors: a model folder, a bundled or pulled model's name, 'roboflow' or "
         f"a 'clip/...' identity (default: the model the file names, else {ROBOFLOW_CLIP_MODEL}).",
     )
-    dry_run: bool = Field(False, description="Check and describe what would be indexed; write nothing.")
+    dry_run: bool = Field(default=False, description="Check and describe what would be indexed; write nothing.")
 
 
 class LocalIngest(BaseModel):
@@ -37,7 +37,7 @@ class LocalIngest(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     fps: Fps = DEFAULT_FPS
-    video_id: VideoId | None = Field(None, description="Id of a single video (default: its file name).")
+    video_id: VideoId | None = Field(default=None, description="Id of a single video (default: its file name).")
     recursive: bool = False
     force: bool = False
 
@@ -50,10 +50,10 @@ class RoboflowIngest(BaseModel):
     sources: list[str] = Field(default_factory=list, description="Video files or http(s) URLs.")
     fps: Fps = DEFAULT_FPS
     video_id: VideoId | None = None
-    job_id: str | None = Field(None, min_length=1, max_length=200, description="Resume a job submitted earlier.")
+    job_id: str | None = Field(default=None, min_length=1, max_length=200, description="Resume a job submitted earlier.")
     timeout: float | None = PositiveSeconds
     poll_interval: float | None = PositiveSeconds
-    concurrency: int = Field(4, ge=1, le=32)
+    concurrency: int = Field(default=4, ge=1, le=32)
 
     @model_validator(mode="after")
     def _consistent(self) -> RoboflowIngest:
@@ -73,7 +73,7 @@ class JobRequest(BaseModel):
 
     provider: Provider = "local"
     fps: Fps = DEFAULT_FPS
-    url: str | None = Field(None, max_length=URL_MAX, pattern=r"^https?://", description="Video URL (instead of a file).")
+    url: str | None = Field(default=None, max_length=URL_MAX, pattern=r"^https?://", description="Video URL (instead of a file).")
     video_id: VideoId | None = None
 
 
@@ -86,15 +86,17 @@ class RayIngest(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     address: str = Field(
-        "local",
+        default="local",
         max_length=500,
         pattern=RAY_ADDRESS,
         description="`local` (start Ray here), `auto` (the cluster this machine belongs to) or a cluster address.",
     )
-    actors: int | None = Field(None, ge=1, le=4096, description="Embedding actors (default: from the cluster's CPUs or GPUs).")
-    gpus_per_actor: float = Field(0.0, ge=0, le=8, allow_inf_nan=False, description="GPU share of each actor (0: CPU).")
-    range_seconds: float | None = Field(
-        None, gt=0, le=10**7, allow_inf_nan=False, description="Split videos into ranges of about this length."
+    actors: int | None = Field(
+        default=None, ge=1, le=4096, description="Embedding actors (default: from the cluster's CPUs or GPUs)."
     )
-    retries: int = Field(2, ge=0, le=10, description="Retries of a failed range (lost worker, remote hiccup).")
-    requests_per_actor: int = Field(4, ge=1, le=64, description="Calls in flight per actor for a remote embedder.")
+    gpus_per_actor: float = Field(default=0.0, ge=0, le=8, allow_inf_nan=False, description="GPU share of each actor (0: CPU).")
+    range_seconds: float | None = Field(
+        default=None, gt=0, le=10**7, allow_inf_nan=False, description="Split videos into ranges of about this length."
+    )
+    retries: int = Field(default=2, ge=0, le=10, description="Retries of a failed range (lost worker, remote hiccup).")
+    requests_per_actor: int = Field(default=4, ge=1, le=64, description="Calls in flight per actor for a remote embedder.")

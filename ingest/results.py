@@ -213,17 +213,18 @@ def _entry_error(exc: msgspec.ValidationError, start: int, where: str) -> Result
     return _fail(where, f"frame {frame} is not a vector, an object with 'embeddings', or null ({_plain(exc).split(' - ')[0]})")
 
 
-def _row(entry: Any, index: int, where: str) -> list | None:
+def _row(entry: Entry, index: int, where: str) -> list | None:
     """The one vector of an entry (None for a null frame)."""
     if entry is None:
         return None
-    vector = entry.embeddings if type(entry) is Embeddings else entry
+    vector = entry.embeddings if isinstance(entry, Embeddings) else entry
     if vector is None:
         raise _fail(where, f"frame {index} has no 'embeddings'")
-    if vector and type(vector[0]) is list:
+    first = vector[0] if vector else None
+    if type(first) is list:
         if len(vector) > 1:
             raise _fail(where, f"frame {index} holds {len(vector)} vectors; one vector per frame is expected")
-        vector = vector[0]
+        vector = first
     if not vector:
         raise _fail(where, f"frame {index} 'embeddings' is not a non-empty vector")
     return vector

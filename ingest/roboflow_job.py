@@ -82,7 +82,7 @@ def _write_atomic(path: Path, data: bytes) -> None:
     tmp.replace(path)
 
 
-def _update_pending(root: Path, change: Callable[[dict[str, dict]], None]) -> dict[str, dict]:
+def _update_pending(root: Path, change: Callable[[dict[str, dict]], object]) -> dict[str, dict]:
     """Read-modify-write `pending.json` under a file lock (jobs run in threads and processes)."""
     root.mkdir(parents=True, exist_ok=True)
     with open(root / (PENDING + ".lock"), "a") as lock:
@@ -104,6 +104,9 @@ def read_pending(root: Path) -> dict[str, dict]:
 
 def remember(root: Path, job: VideoJob, owner: str | None = None) -> None:
     """List a submitted job as pending; `owner` names who submitted it (a service job id), if anyone."""
+    job_id = job.job_id
+    if job_id is None:
+        raise ValueError(f"the job of {job.video_id!r} is not submitted: it has no job id to remember")
     entry = {
         "video_id": job.video_id,
         "source": job.source,
@@ -114,7 +117,7 @@ def remember(root: Path, job: VideoJob, owner: str | None = None) -> None:
         entry["path"] = job.path
     if owner:
         entry["owner"] = owner
-    _update_pending(root, lambda pending: pending.__setitem__(job.job_id, entry))
+    _update_pending(root, lambda pending: pending.__setitem__(job_id, entry))
 
 
 def forget(root: Path, job_id: str) -> None:

@@ -10,7 +10,7 @@ from __future__ import annotations
 import math
 import queue
 import threading
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from fractions import Fraction
 from pathlib import Path
@@ -151,7 +151,7 @@ class SampledFrame:
 
 def open_video(path: Path):
     """Open a container that has a video stream, or raise DecodeError naming the file."""
-    import av
+    import av.error
 
     path = Path(path)
     if not path.is_file():
@@ -210,7 +210,7 @@ class _Plan:
 
 def _plan(path: Path, fps: float) -> _Plan | None:
     """Read the packets' timestamps (no decoding) and choose the kept frames; None when timestamps are unusable."""
-    import av
+    import av.error
 
     container = open_video(path)
     try:
@@ -263,7 +263,7 @@ def _packets_to_send(packets: list[tuple[int, bool]], keep: dict[int, tuple[int,
 
 
 def _decode_planned(path: Path, plan: _Plan, short_side: int | None) -> Iterator[SampledFrame]:
-    import av
+    import av.error
     from av.video.reformatter import VideoReformatter
 
     container = open_video(path)
@@ -276,9 +276,10 @@ def _decode_planned(path: Path, plan: _Plan, short_side: int | None) -> Iterator
         while True:
             target = None
             for packet in container.demux(stream):
-                if packet.size and packet.pts not in plan.send:
-                    if packet.is_keyframe and packet.pts > sought:  # a group with nothing to keep: jump past it
-                        target = next((pts for pts in plan.starts if pts > packet.pts), -1)
+                start = packet.pts
+                if packet.size and start not in plan.send:
+                    if packet.is_keyframe and start is not None and start > sought:  # a group with nothing to keep: jump past it
+                        target = next((pts for pts in plan.starts if pts > start), -1)
                         break
                     continue
                 if packet.size:
@@ -297,7 +298,7 @@ def _decode_planned(path: Path, plan: _Plan, short_side: int | None) -> Iterator
         container.close()
 
 
-def _kept(frames: Iterator[Any], plan: _Plan, scale: Any, short_side: int | None) -> Iterator[SampledFrame]:
+def _kept(frames: Iterable[Any], plan: _Plan, scale: Any, short_side: int | None) -> Iterator[SampledFrame]:
     for frame in frames:
         if frame.pts in plan.keep:
             index, timestamp = plan.keep[frame.pts]
@@ -319,7 +320,7 @@ def _decode_all(
 ) -> Iterator[SampledFrame]:
     """Every frame decoded in order, timestamps from FFmpeg's best-effort clock (files without usable pts, or an
     `on_frame` or `track` that sees every frame)."""
-    import av
+    import av.error
     from av.video.reformatter import VideoReformatter
 
     container = open_video(path)
@@ -412,7 +413,7 @@ def prefetch(frames: Iterator[SampledFrame], depth: int = 64) -> Iterator[Sample
 
 def frame_at(path: Path, timestamp: float, short_side: int | None = None) -> np.ndarray:
     """The RGB pixels of the frame shown at `timestamp` seconds (seek to the keyframe before, decode forward)."""
-    import av
+    import av.error
 
     container = open_video(path)
     try:

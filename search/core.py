@@ -19,7 +19,7 @@ from framesearch.search.models import (
     SimilarRequest,
     ThresholdKind,
 )
-from framesearch.search.negatives import NEGATIVE_OVERFETCH, Negative, drop_negatives
+from framesearch.search.negatives import NEGATIVE_OVERFETCH, Negative, drop_negative_frames, drop_negative_moments
 from framesearch.search.prompts import query_vector
 from framesearch.search.retrieval import retrieve_segments, seed_count
 from framesearch.search.segments import SCORE_DIGITS, segments_of
@@ -91,7 +91,7 @@ def store_filter(filters: SearchFilters) -> SearchFilter:
     return SearchFilter(tuple(filters.video_id), filters.t_min, filters.t_max)
 
 
-def retrieve(
+def retrieve_moments(
     store: VectorStore,
     vector: np.ndarray,
     filters: SearchFilters,
@@ -99,18 +99,29 @@ def retrieve(
     limit: int,
     first: Sequence[FrameHit] | None = None,
     calibration: Calibration | None = None,
-) -> list[Segment] | list[FrameMatch]:
-    """The ranked moments (or frames) of the library above the raw `threshold`, each frame with its confidence
-    under `calibration`. `first`: the top frames for the filters with no threshold (`first_depth` of them), when
-    the caller has searched already."""
-    flt = store_filter(filters)
+) -> list[Segment]:
+    """The ranked moments of the library above the raw `threshold`, each frame with its confidence under
+    `calibration`. `first`: the top frames for the filters with no threshold (`first_depth` of them), when the
+    caller has searched already (search/retrieval.py)."""
     confidence = calibration.confidence if calibration is not None else None
-    if filters.mode == "segments":  # whole moments (search/retrieval.py)
-        return segments_of(retrieve_segments(store, vector, flt, limit, threshold, first), confidence)
+    return segments_of(retrieve_segments(store, vector, store_filter(filters), limit, threshold, first), confidence)
+
+
+def retrieve_frames(
+    store: VectorStore,
+    vector: np.ndarray,
+    filters: SearchFilters,
+    threshold: float,
+    limit: int,
+    first: Sequence[FrameHit] | None = None,
+    calibration: Calibration | None = None,
+) -> list[FrameMatch]:
+    """The ranked frames of the library above the raw `threshold` (frames mode), as `retrieve_moments`."""
+    confidence = calibration.confidence if calibration is not None else None
     if first is not None:
         hits = [h for h in first if h.score >= threshold]
     else:
-        hits = store.search(vector, flt, limit=limit, threshold=threshold)
+        hits = store.search(vector, store_filter(filters), limit=limit, threshold=threshold)
     matches = []
     for h in hits:
         score = round(h.score, SCORE_DIGITS)
@@ -126,8 +137,29 @@ def retrieve(
     return matches
 
 
+def ranked(
+    store: VectorStore,
+    vector: np.ndarray,
+    filters: SearchFilters,
+    threshold: float,
+    limit: int,
+    first: Sequence[FrameHit] | None,
+    calibration: Calibration | None,
+    negatives: Sequence[np.ndarray] = (),
+) -> list[Segment] | list[FrameMatch]:
+    """The moments (edges snapped) or frames of the filters' mode, annotated, without what a negative takes."""
+    drop = [Negative.of(store, n) for n in negatives]
+    if filters.mode == "segments":
+        moments = snap_edges(store, retrieve_moments(store, vector, filters, threshold, limit, first, calibration))
+        annotate(moments, calibration)
+        return drop_negative_moments(store, moments, calibration, drop) if drop else moments
+    frames = retrieve_frames(store, vector, filters, threshold, limit, first, calibration)
+    annotate(frames, calibration)
+    return drop_negative_frames(store, frames, calibration, drop) if drop else frames
+
+
 def first_depth(mode: str, limit: int) -> int:
-    """How many frames `retrieve` searches for first (the seeds of a segment search)."""
+    """How many frames `retrieve_moments` or `retrieve_frames` search for first (the seeds of a segment search)."""
     return seed_count(limit) if mode == "segments" else limit
 
 
@@ -161,12 +193,7 @@ def search_vector(
         first = store.search(vector, SearchFilter(), limit=first_depth(filters.mode, wanted))
     calibration = calibrate(store, vector, best=None if first is None else first[0].score if first else -1.0)
     threshold, kind, min_confidence = resolve_threshold(filters, settings, embedder, calibration)
-    results = retrieve(store, vector, filters, threshold, wanted, first, calibration)
-    if filters.mode == "segments":
-        results = snap_edges(store, results)
-    annotate(results, calibration)
-    if negatives:
-        results = drop_negatives(store, results, calibration, [Negative.of(store, n) for n in negatives])
+    results = ranked(store, vector, filters, threshold, wanted, first, calibration, negatives)
     info = store.info()
     return SearchResponse(
         query=query,

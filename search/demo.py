@@ -71,7 +71,8 @@ def run_demo(store: VectorStore, settings: Settings, folder: Path) -> DemoReport
     for query in QUERIES:
         request = SearchRequest(q=query, video_id=[DEMO_VIDEO_ID], limit=1)
         results = search(store, request, settings, query_embedder).results
-        top = results[0] if results else None
+        first = results[0] if results else None
+        top = first if isinstance(first, Segment) else None  # the demo searches moments (segments mode)
         start, end = times[query]
         right = top is not None and start - 0.5 <= top.peak_time <= end + 0.5
         answers.append(DemoAnswer(query=query, expected_start=start, expected_end=end, found=top, right=right))

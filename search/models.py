@@ -23,16 +23,16 @@ class SearchFilters(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     video_id: list[VideoId] = Field(default_factory=list, max_length=MAX_LIMIT, description="Only these videos.")
-    t_min: Seconds | None = Field(None, description="Only frames at or after this time (s).")
-    t_max: Seconds | None = Field(None, description="Only frames at or before this time (s).")
+    t_min: Seconds | None = Field(default=None, description="Only frames at or after this time (s).")
+    t_max: Seconds | None = Field(default=None, description="Only frames at or before this time (s).")
     threshold: Threshold | None = Field(
-        None, description="Raw cosine score floor; default: the calibrated `min_confidence` (see docs/search.md)."
+        default=None, description="Raw cosine score floor; default: the calibrated `min_confidence` (see docs/search.md)."
     )
     min_confidence: Confidence | None = Field(
-        None, description="Calibrated confidence floor (0-1); default: the `min_confidence` setting."
+        default=None, description="Calibrated confidence floor (0-1); default: the `min_confidence` setting."
     )
-    limit: Limit | None = Field(None, description="Most results; default: the `limit` setting (20).")
-    mode: Mode = Field("segments", description="`segments` (moments) or `frames`.")
+    limit: Limit | None = Field(default=None, description="Most results; default: the `limit` setting (20).")
+    mode: Mode = Field(default="segments", description="`segments` (moments) or `frames`.")
 
     @model_validator(mode="after")
     def _time_range(self) -> SearchFilters:
@@ -46,9 +46,9 @@ class SearchFilters(BaseModel):
 class SearchRequest(SearchFilters):
     """A search by text `q` or by a raw `vector` of the collection's model, with filters."""
 
-    q: QueryText | None = Field(None, description="What to find, in words.")
+    q: QueryText | None = Field(default=None, description="What to find, in words.")
     vector: list[FiniteFloat] | None = Field(
-        None, min_length=1, max_length=MAX_VECTOR_DIM, description="A query vector of the collection's model."
+        default=None, min_length=1, max_length=MAX_VECTOR_DIM, description="A query vector of the collection's model."
     )
     negatives: list[QueryText] = Field(
         default_factory=list,
@@ -56,11 +56,11 @@ class SearchRequest(SearchFilters):
         max_length=MAX_NEGATIVES,
         description="Leave out frames that match any of these texts as well as the query (and moments mostly made of them).",
     )
-    then: QueryText | None = Field(None, description="Find moments where the query is followed by this text.")
+    then: QueryText | None = Field(default=None, description="Find moments where the query is followed by this text.")
     within: Seconds | None = Field(
-        None, description=f"Most seconds between the two parts of a `then` (default {DEFAULT_WITHIN:g})."
+        default=None, description=f"Most seconds between the two parts of a `then` (default {DEFAULT_WITHIN:g})."
     )
-    format: Format = Field("json", description="Answer as JSON, or as CSV, WebVTT or a CMX3600 EDL.")
+    format: Format = Field(default="json", description="Answer as JSON, or as CSV, WebVTT or a CMX3600 EDL.")
 
     model_config = ConfigDict(extra="forbid", populate_by_name=True)
 

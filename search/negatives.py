@@ -53,9 +53,11 @@ def negative_frames(
     margin: float = NEGATIVE_MARGIN,
 ) -> set[tuple[str, int]]:
     """The (video id, frame) pairs among `frames` (video id, frame, query score) that a negative takes."""
+    if not frames or not negatives:
+        return set()
     vectors = store.frame_vectors([(v, f) for v, f, _ in frames])
     known = [(v, f, s) for v, f, s in frames if (v, f) in vectors]
-    if not known or not negatives:
+    if not known:
         return set()
     matrix = np.stack([vectors[(v, f)] for v, f, _ in known])
     positive = _positive(calibration, np.asarray([s for _, _, s in known], dtype=np.float32))
@@ -65,18 +67,18 @@ def negative_frames(
     return {(v, f) for (v, f, _), gone in zip(known, taken, strict=True) if gone}
 
 
-def drop_negatives(
-    store: VectorStore,
-    results: Sequence[Segment | FrameMatch],
-    calibration: Calibration | None,
-    negatives: Sequence[Negative],
-) -> list:
-    """The results without negative frames (frames mode) or moments mostly made of them (segments)."""
-    if not results:
-        return []
-    if isinstance(results[0], FrameMatch):
-        taken = negative_frames(store, [(r.video_id, r.frame, r.score) for r in results], calibration, negatives)
-        return [r for r in results if (r.video_id, r.frame) not in taken]
+def drop_negative_frames(
+    store: VectorStore, results: Sequence[FrameMatch], calibration: Calibration | None, negatives: Sequence[Negative]
+) -> list[FrameMatch]:
+    """The frames (frames mode) that no negative takes."""
+    taken = negative_frames(store, [(r.video_id, r.frame, r.score) for r in results], calibration, negatives)
+    return [r for r in results if (r.video_id, r.frame) not in taken]
+
+
+def drop_negative_moments(
+    store: VectorStore, results: Sequence[Segment], calibration: Calibration | None, negatives: Sequence[Negative]
+) -> list[Segment]:
+    """The moments (segments mode) not mostly made of frames a negative takes."""
     frames = [(s.video_id, f.frame, f.score) for s in results for f in s.frames]
     taken = negative_frames(store, frames, calibration, negatives)
     return [s for s in results if sum((s.video_id, f.frame) in taken for f in s.frames) <= MOSTLY * len(s.frames)]

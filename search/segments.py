@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import statistics
-from collections import defaultdict
 from collections.abc import Callable, Iterable
 
 import numpy as np
@@ -24,16 +23,6 @@ def sampling_interval(hits: list[FrameHit]) -> float | None:
     gaps = np.diff(sorted({h.timestamp for h in hits}))
     gaps = gaps[gaps > 0]
     return float(gaps.min()) if gaps.size else None
-
-
-def _split(hits: list[FrameHit], max_gap: float) -> list[list[FrameHit]]:
-    runs: list[list[FrameHit]] = [[hits[0]]]
-    for hit in hits[1:]:
-        if hit.timestamp - runs[-1][-1].timestamp <= max_gap + 1e-6:
-            runs[-1].append(hit)
-        else:
-            runs.append([hit])
-    return runs
 
 
 def _segment(video_id: str, run: list[FrameHit], confidence: Confidence | None = None) -> Segment:
@@ -65,18 +54,3 @@ def segments_of(runs: Iterable[list[FrameHit]], confidence: Confidence | None = 
     """Segments of runs already grouped (one video each, time order), in the order given; `confidence` turns a
     frame's score into its calibrated confidence, when known."""
     return [_segment(run[0].video_id, run, confidence) for run in runs if run]
-
-
-def group_segments(hits: Iterable[FrameHit], gap_factor: float = GAP_FACTOR) -> list[Segment]:
-    """Merge each video's hits whose gap is at most `gap_factor` sampling intervals; rank by best score."""
-    by_video: dict[str, list[FrameHit]] = defaultdict(list)
-    for hit in hits:
-        by_video[hit.video_id].append(hit)
-    segments: list[Segment] = []
-    for video_id, video_hits in by_video.items():
-        video_hits.sort(key=lambda h: h.timestamp)
-        interval = sampling_interval(video_hits)
-        max_gap = gap_factor * interval if interval else 0.0
-        segments += [_segment(video_id, run) for run in _split(video_hits, max_gap)]
-    segments.sort(key=lambda s: (-s.score, s.video_id, s.start))
-    return segments

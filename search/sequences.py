@@ -53,6 +53,11 @@ def pair_moments(first: Sequence[Segment], second: Sequence[Segment], within: fl
     return pairs
 
 
+def moments(response: SearchResponse) -> list[Segment]:
+    """The moments of a part's answer (a request with `then` is in segments mode: its parts answer moments)."""
+    return [r for r in response.results if isinstance(r, Segment)]
+
+
 def search_sequences(
     store: VectorStore,
     vector: np.ndarray,
@@ -68,11 +73,12 @@ def search_sequences(
     limit = request.limit or settings.limit
     parts = request.model_copy(update={"limit": min(limit * PART_FACTOR, MAX_LIMIT), "then": None})
     first = search_vector(store, vector, parts, settings, embedder, query=request.q, negatives=negatives)
-    videos = sorted({s.video_id for s in first.results})
-    second_results: list = []
+    first_moments = moments(first)
+    videos = sorted({s.video_id for s in first_moments})
+    second_moments: list[Segment] = []
     if videos:
         scoped = parts.model_copy(update={"video_id": videos})
         second = search_vector(store, then_vector, scoped, settings, embedder, query=request.then, negatives=negatives)
-        second_results = second.results
-    pairs = pair_moments(first.results, second_results, float(request.within or 0.0))[:limit]
+        second_moments = moments(second)
+    pairs = pair_moments(first_moments, second_moments, float(request.within or 0.0))[:limit]
     return first.model_copy(update={"mode": "sequences", "count": len(pairs), "results": pairs})

@@ -6,7 +6,7 @@ from __future__ import annotations
 import shutil
 import tempfile
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 from fastapi import APIRouter, Query, Request
 from fastapi.responses import FileResponse, Response
@@ -33,7 +33,7 @@ from framesearch.validation import build
 router = APIRouter(responses=ERRORS)
 
 
-EXPORTS = {
+EXPORTS: dict[int | str, dict[str, Any]] = {
     200: {
         "description": "The results as JSON (`format=json`, the default), CSV, WebVTT or a CMX3600 EDL.",
         "content": {MEDIA_TYPES[f]: {} for f in ("csv", "vtt", "edl")},

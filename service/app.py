@@ -125,12 +125,22 @@ def create_app(
                 opened.close()
 
     # FastAPIOffline serves the /docs and /redoc assets itself (FastAPI's default pulls them from a CDN).
-    app = FastAPIOffline(docs_url=DOCS_URL, redoc_url=REDOC_URL, title="framesearch", version=__version__, lifespan=lifespan)
-    app.add_exception_handler(FrameSearchError, domain_error)
-    app.add_exception_handler(RequestValidationError, validation_error)
-    app.add_exception_handler(HTTPException, http_error)
-    app.add_exception_handler(OSError, os_error)
-    app.add_exception_handler(Exception, unexpected_error)
+    # Handlers by exception class, given to the constructor (its type takes handlers of a narrower exception).
+    handlers = {
+        FrameSearchError: domain_error,
+        RequestValidationError: validation_error,
+        HTTPException: http_error,
+        OSError: os_error,
+        Exception: unexpected_error,
+    }
+    app = FastAPIOffline(
+        docs_url=DOCS_URL,
+        redoc_url=REDOC_URL,
+        title="framesearch",
+        version=__version__,
+        lifespan=lifespan,
+        exception_handlers=handlers,
+    )
     # The page and media routes go first: /videos/{id}/thumbnail and /file must precede the greedy GET /videos/{id}.
     app.include_router(web_router)
     app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")

@@ -22,7 +22,6 @@ from framesearch.errors import Forbidden, InvalidInput, PayloadTooLarge
 MAX_REDIRECTS = 5
 REDIRECTS = (301, 302, 303, 307, 308)
 TIMEOUT_S = 60.0
-CHUNK = 1 << 20
 ALLOW_HINT = "name its host in FRAMESEARCH_URL_ALLOW_HOSTS to allow it"
 
 
@@ -67,7 +66,7 @@ def _public_address(host: str, port: int) -> str:
         infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)
     except (OSError, UnicodeError) as exc:
         raise InvalidInput(f"cannot resolve {host}: {exc}") from None
-    addresses = [info[4][0] for info in infos]
+    addresses = [a for *_, (a, *_) in infos if isinstance(a, str)]  # IPv4/IPv6 socket addresses (the host is a name)
     blocked = [a for a in addresses if not is_public(a)]
     if blocked or not addresses:
         raise Forbidden(

@@ -40,7 +40,7 @@ def sweep_media(work_dir: Path, needed: Iterable[str | None]) -> list[Path]:
     folder = media_dir(work_dir)
     if not folder.is_dir():
         return []
-    keep = {Path(p).name for p in needed if in_media(work_dir, p)}
+    keep = {Path(p).name for p in needed if p is not None and in_media(work_dir, p)}
     removed = [p for p in folder.iterdir() if p.is_file() and p.name not in keep]
     for path in removed:
         path.unlink(missing_ok=True)

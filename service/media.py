@@ -108,10 +108,6 @@ class ThumbnailCache:
         with self._lock:
             self._evict()
 
-    @property
-    def total_bytes(self) -> int:
-        return self._total
-
     def key(self, record: VideoRecord, path: Path, t: float) -> str:
         """Changes whenever the video's file or its index does, so a stale frame is never served."""
         stat = path.stat()

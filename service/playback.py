@@ -74,7 +74,7 @@ def browser_playable(path: Path) -> bool:
     wanted = PLAYABLE.get(path.suffix.lower())
     if wanted is None:
         return False
-    import av
+    import av.error
 
     try:
         with av.open(str(path)) as container:
@@ -129,7 +129,7 @@ def transcode(source: Path, target: Path, progress=lambda fraction: None) -> Non
         clock, last_ms, samples = BestEffortClock(), -1, None
         for packet in inp.demux(*(s for s in (vin, ain) if s is not None)):
             for frame in packet.decode():
-                if packet.stream is vin:
+                if isinstance(frame, av.VideoFrame):  # a frame of `vin`
                     ticks = clock.guess(frame.pts, getattr(frame, "dts", None))
                     ms = round(float((ticks - origin) * base) * 1000) if ticks is not None else last_ms + 1
                     if ms <= last_ms:  # a repeated timestamp: keep the stream monotonic
@@ -140,7 +140,9 @@ def transcode(source: Path, target: Path, progress=lambda fraction: None) -> Non
                     out.mux(vout.encode(image))
                     if duration:
                         progress(min(1.0, max(0.0, ms / 1000 / duration)))
-                elif frame.time is not None and frame.time >= offset:
+                elif isinstance(frame, av.AudioFrame) and resampler is not None and aout is not None:  # of `ain`
+                    if frame.time is None or frame.time < offset:
+                        continue
                     for chunk in resampler.resample(frame):
                         samples = round((frame.time - offset) * AUDIO_RATE) if samples is None else samples
                         chunk.pts, chunk.time_base = samples, Fraction(1, AUDIO_RATE)

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import Any, Literal
 
 from pydantic import BaseModel, Field
 
@@ -22,8 +22,8 @@ class Health(BaseModel):
     store: str
     model: str | None
     frames: int
-    indexed_frames: int = Field(0, description="Frames in segments with an HNSW index (small segments are scanned).")
-    indexing: bool = Field(False, description="A search index build is running in the background.")
+    indexed_frames: int = Field(default=0, description="Frames in segments with an HNSW index (small segments are scanned).")
+    indexing: bool = Field(default=False, description="A search index build is running in the background.")
 
 
 class VideoList(BaseModel):
@@ -45,7 +45,7 @@ class PageConfig(BaseModel):
     threshold: ThresholdScale = Field(description="The scale and default a search uses when it names no threshold.")
     cosine: ThresholdScale = Field(description="The raw cosine scale (`threshold`), for searches that name one.")
     image_search: bool = Field(description="Whether query images (and local ingest jobs) can be embedded.")
-    image_search_detail: str | None = Field(None, description="Why not, when they cannot.")
+    image_search_detail: str | None = Field(default=None, description="Why not, when they cannot.")
 
 
 class PlaybackPreparing(BaseModel):
@@ -56,4 +56,5 @@ class PlaybackPreparing(BaseModel):
     detail: str
 
 
-ERRORS = {code: {"model": ErrorAnswer} for code in (400, 404, 409, 413, 422, 423, 502, 503, 507)}
+# OpenAPI `responses` of every route (FastAPI's type: dict[int | str, dict[str, Any]])
+ERRORS: dict[int | str, dict[str, Any]] = {code: {"model": ErrorAnswer} for code in (400, 404, 409, 413, 422, 423, 502, 503, 507)}

@@ -108,7 +108,8 @@ def is_loopback(host: str) -> bool:
         infos = socket.getaddrinfo(name, None)
     except (OSError, UnicodeError):
         return False
-    return bool(infos) and all(ipaddress.ip_address(info[4][0].split("%")[0]).is_loopback for info in infos)
+    addresses = [a for *_, (a, *_) in infos if isinstance(a, str)]
+    return bool(addresses) and all(ipaddress.ip_address(a.split("%")[0]).is_loopback for a in addresses)
 
 
 def check_binding(settings: Settings, allow_anonymous: bool = False) -> str | None:

@@ -11,10 +11,13 @@ import re
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, BinaryIO
+from typing import TYPE_CHECKING, Any, BinaryIO
 from urllib.parse import parse_qsl
 
 from framesearch.errors import InvalidInput, PayloadTooLarge
+
+if TYPE_CHECKING:
+    from python_multipart.multipart import MultipartCallbacks  # declared for type checkers only
 
 FILE_FIELD = "file"
 MAX_FIELD_BYTES = 64 * 1024
@@ -41,7 +44,7 @@ class _PartSink:
         self._value = b""
         self._headers: dict[bytes, bytes] = {}
 
-    def callbacks(self) -> dict[str, Any]:
+    def callbacks(self) -> MultipartCallbacks:
         return {
             "on_part_begin": self._part_begin,
             "on_header_field": lambda data, start, end: setattr(self, "_header", self._header + data[start:end]),
@@ -187,69 +190,6 @@ def refuse_declared_size(headers: Any, max_mb: int) -> None:
     declared = headers.get("content-length", "")
     if declared.isdigit() and int(declared) > upload_limit(max_mb):
         raise PayloadTooLarge(f"upload exceeds the limit of {max_mb} MB")
-
-
-class _FieldSink(_PartSink):
-    """Callbacks for python-multipart that keep the bytes of one named part and drop the rest."""
-
-    def __init__(self, field: str, limit: int) -> None:
-        super().__init__()
-        self.field, self.limit = field, limit
-        self.data: bytearray | None = None
-        self._wanted = False
-
-    def _begin(self) -> None:
-        self._wanted = False
-
-    def _headers_finished(self) -> None:
-        name = self._disposition().get(b"name", b"").decode("utf-8", "replace")
-        self._wanted = name == self.field
-        if self._wanted:
-            if self.data is not None:
-                raise InvalidInput(f"the form holds two {self.field!r} parts")
-            self.data = bytearray()
-
-    def _data(self, data: bytes, start: int, end: int) -> None:
-        if self._wanted and self.data is not None:
-            self.data += data[start:end]
-            if len(self.data) > self.limit:
-                raise PayloadTooLarge(f"upload exceeds the limit of {self.limit // MB} MB")
-
-
-async def read_body(request: Any, max_mb: int, field: str = FILE_FIELD) -> bytearray:
-    """A request body (or its multipart `field`), read as it streams in and refused past the size limit.
-
-    A multipart body is parsed as it arrives and only `field` is kept, so the body is never held twice."""
-    refuse_declared_size(request.headers, max_mb)
-    content_type = request.headers.get("content-type", "")
-    if content_type.split(";", 1)[0].strip().lower() == "multipart/form-data":
-        return await _read_multipart_field(request.stream(), content_type, field, max_mb * MB)
-    body = bytearray()
-    async for chunk in request.stream():
-        body += chunk
-        if len(body) > max_mb * MB:
-            raise PayloadTooLarge(f"upload exceeds the limit of {max_mb} MB")
-    return body
-
-
-async def _read_multipart_field(stream: AsyncIterator[bytes], content_type: str, field: str, limit: int) -> bytearray:
-    from python_multipart.exceptions import MultipartParseError
-    from python_multipart.multipart import MultipartParser, parse_options_header
-
-    boundary = parse_options_header(content_type)[1].get(b"boundary")
-    if not boundary:
-        raise InvalidInput("multipart body without a boundary")
-    sink = _FieldSink(field, limit)
-    try:
-        parser = MultipartParser(boundary, sink.callbacks())
-        async for chunk in stream:
-            parser.write(chunk)
-        parser.finalize()
-    except MultipartParseError as exc:
-        raise InvalidInput(f"malformed multipart body: {exc}") from None
-    if sink.data is None:
-        raise InvalidInput(f"multipart upload needs a {field!r} field")
-    return sink.data
 
 
 async def save_body(request: Any, max_mb: int, folder: Path, field: str = FILE_FIELD) -> Path:

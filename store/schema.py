@@ -137,9 +137,11 @@ class VideoRecord(BaseModel):
     source: str
     frames: int
     fps: float | None = None
-    duration: float | None = Field(None, description="Seconds: the container's duration, else where the last decoded frame ends.")
+    duration: float | None = Field(
+        default=None, description="Seconds: the container's duration, else where the last decoded frame ends."
+    )
     decoded_until: float | None = Field(
-        None, description="Where the last decoded frame ends (s); below `duration` when the file is truncated or broken."
+        default=None, description="Where the last decoded frame ends (s); below `duration` when the file is truncated or broken."
     )
     path: str | None = None
     content_hash: str | None = None
@@ -149,7 +151,7 @@ class VideoRecord(BaseModel):
     height: int | None = None
     cuts: list[float] | None = None  # shot cut times (s), detected at ingest; None: not detected (no video file)
     extra: dict[str, Any] = Field(default_factory=dict)
-    ingest_run: str | None = Field(None, description="The committed ingest run: only its frame points are searched.")
+    ingest_run: str | None = Field(default=None, description="The committed ingest run: only its frame points are searched.")
 
     def to_payload(self) -> dict[str, Any]:
         return self.model_dump()

@@ -13,7 +13,7 @@ import pytest
 
 from tests.helpers.crash import check, invoke, invoke_json, library, results_file, run_cli, searchable
 
-pytestmark = pytest.mark.slow
+slow = pytest.mark.slow  # every test but one case below (the quick loop's test of a crash, `store check` and `--repair`)
 
 BASE = "framesearch.store.base:VectorStore"
 DIM = 8
@@ -38,16 +38,20 @@ def assert_consistent(store, query, expected: dict[str, int]) -> None:
     assert report["stored_points"] == report["searchable_frames"] == sum(expected.values())
 
 
+def moment(name: str, crash: str, committed: list[str], quick: bool = False):
+    return pytest.param(name, crash, committed, id=name, marks=() if quick else slow)
+
+
 RESULTS_MOMENTS = [
-    ("store creation: shards built aside", "framesearch.store.edge:EdgeStore._build_shards:1", []),
-    ("store creation: shards in place, no model file", "framesearch.store.edge_files:write_json_atomic:1:before", []),
-    ("first video, after one batch", f"{BASE}.upsert_frames:1", []),
-    ("second video committed, not yet finished", f"{BASE}.commit_run:2", ["a", "b"]),
-    ("third video, after one batch", f"{BASE}.upsert_frames:5", ["a", "b"]),
+    moment("store creation: shards built aside", "framesearch.store.edge:EdgeStore._build_shards:1", []),
+    moment("store creation: shards in place, no model file", "framesearch.store.edge_files:write_json_atomic:1:before", []),
+    moment("first video, after one batch", f"{BASE}.upsert_frames:1", []),
+    moment("second video committed, not yet finished", f"{BASE}.commit_run:2", ["a", "b"]),
+    moment("third video, after one batch", f"{BASE}.upsert_frames:5", ["a", "b"], quick=True),
 ]
 
 
-@pytest.mark.parametrize("moment, crash, committed", RESULTS_MOMENTS, ids=[m[0] for m in RESULTS_MOMENTS])
+@pytest.mark.parametrize("moment, crash, committed", RESULTS_MOMENTS)
 def test_killed_results_ingest_keeps_what_was_committed_and_converges(tmp_path, inputs, moment, crash, committed):
     files, query = inputs
     store = tmp_path / "store"
@@ -66,6 +70,7 @@ def test_killed_results_ingest_keeps_what_was_committed_and_converges(tmp_path, 
     assert_consistent(store, query, SIZES)
 
 
+@slow
 def test_an_open_after_a_kill_rolls_the_unfinished_run_back_without_a_repair(tmp_path, inputs):
     files, query = inputs
     store = tmp_path / "store"
@@ -75,6 +80,7 @@ def test_an_open_after_a_kill_rolls_the_unfinished_run_back_without_a_repair(tmp
     assert_consistent(store, query, {"a": 300})
 
 
+@slow
 @pytest.mark.parametrize("crash, visible", [(f"{BASE}.upsert_frames:1", "old"), (f"{BASE}.commit_run:1", "new")])
 def test_a_killed_replace_shows_one_whole_version(tmp_path, inputs, crash, visible):
     """A re-ingest killed before its commit leaves the old version whole; after its commit, the new one."""
@@ -121,6 +127,7 @@ LOCAL_MOMENTS = [
 ]
 
 
+@slow
 @pytest.mark.parametrize("moment, crash, committed", LOCAL_MOMENTS, ids=[m[0] for m in LOCAL_MOMENTS])
 def test_killed_local_folder_ingest_keeps_what_was_committed_and_converges(
     tmp_path, video_folder, tiny_clip_dir, clean_local, moment, crash, committed

@@ -11,7 +11,7 @@ from typer.testing import CliRunner
 from framesearch.cli import app
 from framesearch.store.edge import EdgeStore
 from framesearch.store.schema import INDEX
-from tests.conftest import MEDIA, needs_media, results_json
+from tests.conftest import results_json
 
 runner = CliRunner()
 
@@ -89,8 +89,7 @@ def test_a_store_written_without_a_build_is_indexed_by_the_next_ingest(tmp_path)
 
 
 @pytest.mark.slow
-@needs_media
-def test_ingest_local_builds_the_index_once_at_the_end(tmp_path, tiny_clip_dir):
+def test_ingest_local_builds_the_index_once_at_the_end(tmp_path, tiny_clip_dir, sample_video):
     result = runner.invoke(
         app,
         [
@@ -98,7 +97,7 @@ def test_ingest_local_builds_the_index_once_at_the_end(tmp_path, tiny_clip_dir):
             str(tmp_path / "s"),
             "ingest",
             "local",
-            str(MEDIA / "videos" / "bikes.mp4"),
+            str(sample_video),
             "--fps",
             "2",
             "--model",

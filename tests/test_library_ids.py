@@ -11,7 +11,7 @@ from typer.testing import CliRunner
 from framesearch.cli import app
 from framesearch.ingest.ids import results_video_id, source_video_id
 from framesearch.ingest.video import DecodeTrack, truncation_warning
-from tests.conftest import MEDIA, needs_media
+from tests.helpers.synthetic_video import write_colour_video
 
 runner = CliRunner()
 
@@ -109,10 +109,14 @@ def test_a_decoding_error_after_some_frames_is_said_with_how_far_it_got():
     assert truncation_warning(Path("a.mp4"), 8.1, whole, 0.04) is None
 
 
-@needs_media
 def test_a_webm_without_a_duration_lasts_until_its_last_frame_ends(tmp_path):
-    result = invoke(tmp_path / "s", "ingest", "local", str(MEDIA / "videos" / "edge-no-duration.webm"), "--fps", "1")
+    from framesearch.ingest.video import VideoInfo
+
+    # written as into a pipe, so its header names no duration (like the shared media's edge-no-duration.webm)
+    path = write_colour_video(tmp_path / "no-duration.webm", [("black", 4.9)], codec="libvpx", seekable=False)
+    assert VideoInfo.from_video_path(path).duration is None
+    result = invoke(tmp_path / "s", "ingest", "local", str(path), "--fps", "1")
     assert result.exit_code == 0, result.output
-    video = listed(tmp_path / "s")["edge-no-duration.webm"]
-    assert video["duration"] == video["decoded_until"] == pytest.approx(4.938, abs=0.01)
+    video = listed(tmp_path / "s")["no-duration.webm"]
+    assert video["duration"] == video["decoded_until"] == pytest.approx(4.9, abs=0.01)  # 49 frames of 0.1 s
     assert "warning" not in result.output

@@ -1,28 +1,50 @@
-"""Local inference and bulk indexing through the real CLI, on real media and a broken file."""
+"""Local inference and bulk indexing through the real CLI, on rendered videos (MP4 and Matroska) and a broken file."""
 
 from __future__ import annotations
 
 import json
 import shutil
+from pathlib import Path
 
 import pytest
 from typer.testing import CliRunner
 
 from framesearch.cli import app
 from framesearch.ingest.results import load_results_file
-from tests.conftest import MEDIA, needs_media
+from tests.helpers.synthetic_video import write_shapes_video
 
 runner = CliRunner()
-pytestmark = [pytest.mark.slow, needs_media]
+pytestmark = pytest.mark.slow
+
+# name -> (scenes, fps, size): bikes.mp4 has the frame rate and size of the shared media's (25 fps, 640x272, 10 s)
+VIDEOS = {
+    "bikes.mp4": ([("square", "white", "black", 4.0), ("circle", "red", "white", 6.0)], 25, (640, 272)),
+    "chaplin.mp4": ([("star", "white", "black", 3.0)], 10, (320, 240)),
+    "asl-thanks.mkv": ([("triangle", "yellow", "orange", 1.7)], 10, (320, 240)),
+    "flower.mp4": ([("circle", "red", "green", 2.0)], 10, (320, 240)),
+}
+
+
+@pytest.fixture(scope="module")
+def media(tmp_path_factory) -> Path:
+    folder = tmp_path_factory.mktemp("media")
+    for name, (scenes, fps, size) in VIDEOS.items():
+        write_shapes_video(folder / name, scenes, fps=fps, size=size)
+    return folder
 
 
 @pytest.fixture
-def library(tmp_path):
+def bikes(media) -> Path:
+    return media / "bikes.mp4"
+
+
+@pytest.fixture
+def library(tmp_path, media):
     root = tmp_path / "library"
     (root / "films").mkdir(parents=True)
-    shutil.copy(MEDIA / "videos" / "bikes.mp4", root / "bikes.mp4")
-    shutil.copy(MEDIA / "videos" / "chaplin.mp4", root / "films" / "chaplin.mp4")
-    shutil.copy(MEDIA / "videos" / "asl-thanks.mkv", root / "films" / "asl-thanks.mkv")
+    shutil.copy(media / "bikes.mp4", root / "bikes.mp4")
+    shutil.copy(media / "chaplin.mp4", root / "films" / "chaplin.mp4")
+    shutil.copy(media / "asl-thanks.mkv", root / "films" / "asl-thanks.mkv")
     (root / "films" / "broken.mp4").write_bytes(b"\x00\x00\x00\x18ftypmp42" + b"garbage" * 500)
     (root / "notes.txt").write_text("not a video")
     return root
@@ -36,7 +58,7 @@ def listed(tmp_path) -> dict[str, dict]:
     return {v["video_id"]: v for v in json.loads(invoke(tmp_path, "videos", "list", "--json").output)}
 
 
-def test_library_indexes_every_video_reports_the_broken_one_and_skips_on_rerun(tmp_path, library, tiny_clip_dir):
+def test_library_indexes_every_video_reports_the_broken_one_and_skips_on_rerun(tmp_path, library, media, tiny_clip_dir):
     model = str(tiny_clip_dir)
     first = invoke(tmp_path, "ingest", "local", str(library), "--recursive", "--fps", "2", "--model", model, "--json")
     assert first.exit_code == 1, first.output
@@ -55,7 +77,7 @@ def test_library_indexes_every_video_reports_the_broken_one_and_skips_on_rerun(t
     assert videos["bikes.mp4"]["path"] == str((library / "bikes.mp4").resolve())
 
     (library / "films" / "broken.mp4").unlink()
-    shutil.copy(MEDIA / "videos" / "flower.mp4", library / "films" / "flower.mp4")
+    shutil.copy(media / "flower.mp4", library / "films" / "flower.mp4")
     again = invoke(tmp_path, "ingest", "local", str(library), "-r", "--fps", "2", "--json")
     assert again.exit_code == 0, again.output
     statuses = {o["video_id"]: o["status"] for o in json.loads(again.output)}
@@ -75,9 +97,9 @@ def test_changed_fps_reindexes_and_without_recursive_only_the_top_folder(tmp_pat
     assert listed(tmp_path)["bikes.mp4"]["frames"] == 20
 
 
-def test_infer_writes_the_roboflow_format_and_it_ingests_identically(tmp_path, tiny_clip_dir):
+def test_infer_writes_the_roboflow_format_and_it_ingests_identically(tmp_path, tiny_clip_dir, bikes):
     out = tmp_path / "bikes.json"
-    video = MEDIA / "videos" / "bikes.mp4"
+    video = bikes
     result = invoke(tmp_path, "infer", str(video), "--fps", "3", "-o", str(out), "--model", str(tiny_clip_dir))
     assert result.exit_code == 0, result.output
     parsed = load_results_file(out)
@@ -93,17 +115,16 @@ def test_infer_writes_the_roboflow_format_and_it_ingests_identically(tmp_path, t
     assert videos["bikes.mp4"]["model"] == videos["local-bikes"]["model"] == "tests/tiny-colour-clip"
 
 
-def test_local_ingest_errors(tmp_path, tiny_clip_dir):
+def test_local_ingest_errors(tmp_path, tiny_clip_dir, bikes):
     missing = invoke(tmp_path, "ingest", "local", str(tmp_path / "nope.mp4"), "--model", str(tiny_clip_dir))
     assert missing.exit_code == 1 and "nope.mp4" in missing.output
-    no_model = invoke(tmp_path, "ingest", "local", str(MEDIA / "videos" / "bikes.mp4"))
+    no_model = invoke(tmp_path, "ingest", "local", str(bikes))
     assert no_model.exit_code == 1 and "--model" in no_model.output
-    bikes = str(MEDIA / "videos" / "bikes.mp4")
-    bad_fps = invoke(tmp_path, "ingest", "local", bikes, "--fps", "0", "--model", str(tiny_clip_dir))
+    bad_fps = invoke(tmp_path, "ingest", "local", str(bikes), "--fps", "0", "--model", str(tiny_clip_dir))
     assert bad_fps.exit_code == 1 and "fps" in bad_fps.output
 
 
-def test_an_alias_of_the_collections_model_can_add_local_videos_and_query(tmp_path, colour_results):
+def test_an_alias_of_the_collections_model_can_add_local_videos_and_query(tmp_path, colour_results, bikes):
     from tests.helpers.tiny_clip import build_tiny_clip
 
     alias = build_tiny_clip(tmp_path / "vit", name="ViT-B-16/openai", aliases=("clip/ViT-B-16",))
@@ -115,8 +136,7 @@ def test_an_alias_of_the_collections_model_can_add_local_videos_and_query(tmp_pa
 
     with EdgeStore(tmp_path / "store") as store:
         ingest_results(store, load_results_file(results), "from-roboflow", model="clip/ViT-B-16")
-    bikes = str(MEDIA / "videos" / "bikes.mp4")
-    local = invoke(tmp_path, "ingest", "local", bikes, "--fps", "1", "--model", str(alias))
+    local = invoke(tmp_path, "ingest", "local", str(bikes), "--fps", "1", "--model", str(alias))
     assert local.exit_code == 0, local.output
     assert {v["model"] for v in listed(tmp_path).values()} == {"clip/ViT-B-16"}
     found = invoke(tmp_path, "--model", str(alias), "search", "red", "--json", "--threshold", "0.9")

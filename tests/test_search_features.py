@@ -20,7 +20,8 @@ from tests.helpers.synthetic_video import write_shapes_video
 from tests.test_shapes_e2e import SEGMENTS
 
 runner = CliRunner()
-pytestmark = pytest.mark.slow
+# Not marked slow: in-process (CliRunner, TestClient) on a 17 s rendered video, ~40 s in all on a loaded 2-core
+# machine, and the only tests of negatives, sequences, exports, the timeline, clips and prompt templates.
 BLACK_TRIANGLE = "a green triangle on a black background"
 
 

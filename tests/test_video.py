@@ -5,6 +5,7 @@ from __future__ import annotations
 import math
 import shutil
 import subprocess
+from fractions import Fraction
 from pathlib import Path
 
 import numpy as np
@@ -12,6 +13,7 @@ import pytest
 
 from framesearch.ingest.video import TIME_EPSILON, DecodeError, VideoInfo, frame_at, sample_frames
 from tests.conftest import MEDIA, needs_media
+from tests.helpers.synthetic_video import write_colour_video
 
 VIDEOS = sorted((MEDIA / "videos").glob("*")) if (MEDIA / "videos").is_dir() else []
 needs_ffprobe = pytest.mark.skipif(shutil.which("ffprobe") is None, reason="ffprobe not installed (apt-get install ffmpeg)")
@@ -85,9 +87,24 @@ def test_video_info_reads_the_container(name, duration, fps, count):
     assert info.frame_count == count
 
 
-@needs_media
-def test_stream_without_duration_is_sampled_to_its_end():
-    path = MEDIA / "videos" / "edge-no-duration.webm"
+@pytest.mark.parametrize(
+    "name, fps, seconds, options, duration, count",
+    [
+        ("h264.mp4", 25, 10.0, {}, 10.0, 250),
+        ("msmpeg4.avi", 10, 7.9, {"codec": "msmpeg4", "container_format": "avi"}, 7.9, 79),
+        ("ntsc.mp4", Fraction(30000, 1001), 5.005, {}, 5.005, 150),
+    ],
+)
+def test_video_info_reads_a_rendered_container(tmp_path, name, fps, seconds, options, duration, count):
+    path = write_colour_video(tmp_path / name, [("blue", seconds)], fps=fps, **options)
+    info = VideoInfo.from_video_path(path)
+    assert info.duration == pytest.approx(duration, abs=0.01)
+    assert info.fps == pytest.approx(float(fps), abs=0.01)
+    assert info.frame_count == count
+
+
+def test_stream_without_duration_is_sampled_to_its_end(tmp_path):
+    path = write_colour_video(tmp_path / "no-duration.webm", [("black", 3.0)], codec="libvpx", seekable=False)
     info = VideoInfo.from_video_path(path)
     assert info.duration is None and info.frame_count is None
     samples = list(sample_frames(path, 2.0))
@@ -95,17 +112,15 @@ def test_stream_without_duration_is_sampled_to_its_end():
     assert np.asarray([s.image.mean() for s in samples]).max() < 20  # black frames
 
 
-@needs_media
-def test_frame_at_returns_the_frame_shown_then():
-    path = MEDIA / "videos" / "scenedetect-testvideo.mp4"
+def test_frame_at_returns_the_frame_shown_then(tmp_path):
+    path = write_colour_video(tmp_path / "cut.mp4", [((0, 0, 0), 1.0), ("green", 4.0)], fps=30)
     black = frame_at(path, 0.5)
     leaf = frame_at(path, 3.0)
     assert black.mean() < 10 and leaf.mean() > 30
 
 
-@needs_media
 def test_fractional_fps_and_high_rates(tmp_path):
-    path = MEDIA / "videos" / "flower.mp4"
+    path = write_colour_video(tmp_path / "ntsc.mp4", [("red", 5.005)], fps=Fraction(30000, 1001))  # 150 frames
     every = list(sample_frames(path, 1000.0, short_side=16))
     assert len(every) == 150
     half = list(sample_frames(path, 0.5, short_side=16))

@@ -5,6 +5,7 @@ from __future__ import annotations
 import io
 import re
 import shutil
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -16,13 +17,15 @@ from framesearch.search.images import decode_image
 from framesearch.service.app import create_app
 from framesearch.service.media import media_type
 from framesearch.settings import Settings
-from tests.conftest import MEDIA, needs_media, results_json
+from tests.conftest import results_json
+from tests.helpers.synthetic_video import write_shapes_video
 from tests.helpers.tiny_clip import solid_frame
 from tests.helpers.web import index_videos
 
-FLOWER = MEDIA / "videos" / "flower.mp4"
 FLOWER_ID = "clips/flower.mp4"
-pytestmark = needs_media
+# A rendered 5 s video (no shared media needed): a yellow circle on red (0-2.5 s, what "red" finds with the tiny
+# colour CLIP), then a white square on blue (2.5-5 s); 480x270, so thumbnails (240 px high) are never enlarged.
+SCENES = [("circle", "yellow", "red", 2.5), ("square", "white", "blue", 2.5)]
 
 
 def png(pixels: np.ndarray) -> bytes:
@@ -32,11 +35,16 @@ def png(pixels: np.ndarray) -> bytes:
 
 
 @pytest.fixture(scope="module")
-def library(tmp_path_factory, tiny_clip_dir):
+def flower(tmp_path_factory) -> Path:
+    return write_shapes_video(tmp_path_factory.mktemp("media") / "flower.mp4", SCENES, fps=10, size=(480, 270))
+
+
+@pytest.fixture(scope="module")
+def library(tmp_path_factory, tiny_clip_dir, flower):
     """A store holding flower.mp4 (a copy, id with a slash), a copy that is then removed, and a results-only video."""
     root = tmp_path_factory.mktemp("web")
-    shutil.copy(FLOWER, root / "flower.mp4")
-    shutil.copy(FLOWER, root / "gone.mp4")
+    shutil.copy(flower, root / "flower.mp4")
+    shutil.copy(flower, root / "gone.mp4")
     index_videos(root / "store", tiny_clip_dir, {FLOWER_ID: root / "flower.mp4", "gone": root / "gone.mp4"}, fps=2.0)
     (root / "gone.mp4").unlink()
     return root
@@ -75,7 +83,7 @@ def test_static_files_name_no_external_url():
             assert not urls, f"{path.name} names external URLs {urls}"
 
 
-def test_thumbnail_is_a_cached_jpeg_with_cache_headers(client, library, monkeypatch):
+def test_thumbnail_is_a_cached_jpeg_with_cache_headers(client, library, flower, monkeypatch):
     thumbs = library / "store" / "cache" / "thumbs"
     before = len(list(thumbs.rglob("*.jpg")))
     r = client.get(f"/videos/{FLOWER_ID}/thumbnail", params={"t": 4.0})
@@ -84,7 +92,7 @@ def test_thumbnail_is_a_cached_jpeg_with_cache_headers(client, library, monkeypa
     etag = r.headers["etag"]
     img = Image.open(io.BytesIO(r.content))
     assert img.format == "JPEG" and min(img.size) == 240
-    expected = frame_at(FLOWER, 4.0, 240).reshape(-1, 3).mean(axis=0)
+    expected = frame_at(flower, 4.0, 240).reshape(-1, 3).mean(axis=0)
     assert np.abs(np.asarray(img.convert("RGB")).reshape(-1, 3).mean(axis=0) - expected).max() < 8
     assert len(list(thumbs.rglob("*.jpg"))) == before + 1
 
@@ -144,12 +152,12 @@ def test_video_file_supports_range_requests(client, library):
     [
         "/videos/%2Fetc%2Fpasswd/file",
         "/videos/etc/passwd/file",
-        f"/videos/{MEDIA / 'videos' / 'flower.mp4'}/file",
+        "/videos/{source}/file",  # the absolute path of the indexed video's own file
         "/videos/imported/file?path=/etc/passwd",
     ],
 )
-def test_file_route_serves_registered_files_only(client, url):
-    r = client.get(url)
+def test_file_route_serves_registered_files_only(client, flower, url):
+    r = client.get(url.format(source=flower))
     assert r.status_code == 404 and r.headers["content-type"] == "application/json"
 
 
@@ -164,8 +172,8 @@ def test_suffix_routes_leave_the_video_record_route_alone(client):
     assert client.get(f"/videos/{FLOWER_ID}").json()["path"].endswith("flower.mp4")
 
 
-def test_image_search_finds_the_frame_it_shows(client):
-    shot = png(frame_at(FLOWER, 4.0))
+def test_image_search_finds_the_frame_it_shows(client, flower):
+    shot = png(frame_at(flower, 4.0))
     r = client.post("/search/image", files={"file": ("shot.png", shot, "image/png")}, data={"threshold": "0.99"})
     assert r.status_code == 200, r.text
     body = r.json()

@@ -1,20 +1,23 @@
-"""The search page in a real headless Chromium, against a real `framesearch serve` over real indexed videos.
+"""The search page in a real headless Chromium, against a real `framesearch serve` over indexed videos rendered
+here with PyAV (no shared media needed), in the codecs the page meets: VP8 WebM, H.264 MP4, MS-MPEG4v3 AVI.
 
-The tiny colour CLIP embeds a frame by its mean colour: in big_buck_bunny_0_30.webm only the creek with
-purple flowers (cut in at 11.80 s, out at 15.67 s) scores above 0.8 for "yellow"; a results-only
-import of four solid yellow frames (no video file) scores 1.0.
+The tiny colour CLIP embeds a frame by its mean colour: in the 30 s "bunny" WebM only the yellow "creek"
+(cut in at 11.8 s, out at 15.7 s) scores above 0.8 for "yellow"; a results-only import of four solid
+yellow frames (no video file) scores 1.0. The bunny's brown and the flower's red score above 0.55 for "red".
 """
 
 from __future__ import annotations
 
 import base64
 import io
+from pathlib import Path
 
 import numpy as np
 import pytest
 from PIL import Image
 
-from tests.conftest import MEDIA, needs_media, results_json
+from tests.conftest import results_json
+from tests.helpers.synthetic_video import write_colour_video
 from tests.helpers.tiny_clip import solid_frame
 from tests.helpers.web import (
     Watched,
@@ -28,16 +31,20 @@ from tests.helpers.web import (
     serve,
 )
 
-VIDEOS = MEDIA / "videos"
 BUNNY = "bunny/big_buck_bunny_0_30.webm"
 FLOWER = "flower.mp4"
 VTEST = "campus/vtest.avi"  # MS-MPEG4v3: browsers cannot decode it; /play serves an H.264 copy
-CREEK = (11.8, 15.67)
+CREEK = (11.8, 15.7)
+# id -> (file name, colour runs, write_colour_video options)
+RENDERED = {
+    BUNNY: ("bunny.webm", [("blue", 11.8), ("yellow", 3.9), ("brown", 7.3), ("green", 7.0)], {"codec": "libvpx"}),
+    FLOWER: ("flower.mp4", [("red", 2.5), ("pink", 2.6)], {}),
+    VTEST: ("vtest.avi", [("gray", 40.0), ("green", 39.5)], {"codec": "msmpeg4", "container_format": "avi", "size": (768, 576)}),
+}
 
 pytestmark = [
     pytest.mark.slow,
     pytest.mark.skipif(browser_missing() is not None, reason=f"browser tests: {browser_missing()}"),
-    needs_media,
 ]
 
 
@@ -53,9 +60,15 @@ def fmt(t: float) -> str:
 
 
 @pytest.fixture(scope="module")
-def server(tmp_path_factory, tiny_clip_dir, tiny_clip):
+def videos(tmp_path_factory) -> dict[str, Path]:
+    """Video id -> the rendered file."""
+    root = tmp_path_factory.mktemp("videos")
+    return {key: write_colour_video(root / name, runs, **options) for key, (name, runs, options) in RENDERED.items()}
+
+
+@pytest.fixture(scope="module")
+def server(tmp_path_factory, tiny_clip_dir, tiny_clip, videos):
     root = tmp_path_factory.mktemp("e2e")
-    videos = {BUNNY: VIDEOS / "big_buck_bunny_0_30.webm", FLOWER: VIDEOS / "flower.mp4", VTEST: VIDEOS / "vtest.avi"}
     index_videos(root / "store", tiny_clip_dir, videos, fps=3.0)
     with serve(root / "store", tiny_clip_dir, root / "serve.log") as base:
         import httpx
@@ -149,12 +162,12 @@ def test_keyboard_play_and_more_like_this(page, server):
     assert page.is_visible("#query-chip")
 
 
-def test_image_query_by_file_and_by_drop(page, server, tmp_path):
+def test_image_query_by_file_and_by_drop(page, server, videos, tmp_path):
     from framesearch.ingest.video import frame_at
 
     open_page(page, server, "?threshold=0.95")
     shot = tmp_path / "creek.png"
-    shot.write_bytes(png_bytes(frame_at(VIDEOS / "big_buck_bunny_0_30.webm", 13.0, 360)))
+    shot.write_bytes(png_bytes(frame_at(videos[BUNNY], 13.0, 360)))
     first = answered(page, lambda: page.set_input_files("#image-input", str(shot)))[0]
     assert "image creek.png" in page.inner_text("#status")
     assert first["id"] == BUNNY and first["start"] <= 13.0 <= first["end"]

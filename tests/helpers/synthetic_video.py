@@ -1,4 +1,85 @@
-"""Render a synthetic video of coloured shapes with known segments (the renderer is the demo's, in the package)."""
+"""Render synthetic videos with PyAV, so tests need no shared media: coloured shapes with known segments (the
+renderer is the demo's, in the package), or plain colours in any codec and container (fast at any size)."""
 
-from framesearch.ingest.shapes import Scene as Segment  # noqa: F401  (shape, colour, background, seconds)
-from framesearch.ingest.shapes import write_shapes_video  # noqa: F401
+from __future__ import annotations
+
+import io
+from fractions import Fraction
+from pathlib import Path
+from typing import BinaryIO
+
+import numpy as np
+
+from framesearch.ingest.shapes import BACKGROUNDS, write_shapes_video
+from framesearch.ingest.shapes import Scene as Segment  # (shape, colour, background, seconds)
+
+__all__ = ["Segment", "write_colour_video", "write_shapes_video"]
+
+Run = tuple[str | tuple[int, int, int], float]  # a colour (a name of ingest/shapes.py's BACKGROUNDS, or RGB), seconds
+
+
+def write_colour_video(
+    path: Path,
+    runs: list[Run],
+    fps: int | Fraction = 10,
+    size: tuple[int, int] = (320, 180),
+    codec: str = "libx264",
+    pix_fmt: str = "yuv420p",
+    container_format: str | None = None,
+    seekable: bool = True,
+) -> Path:
+    """A video of plain colours, one per run (a hard cut between runs), `fps` frames a second, encoded with `codec`
+    in the container of `path`'s suffix (or `container_format`). The tiny colour CLIP sees each run as its colour.
+    `seekable=False` writes as into a pipe: the muxer cannot go back, so e.g. a WebM header names no duration."""
+    if seekable:
+        _encode(str(path), runs, fps, size, codec, pix_fmt, container_format)
+    else:
+        with open(path, "wb") as raw:
+            _encode(_Pipe(raw), runs, fps, size, codec, pix_fmt, container_format or path.suffix[1:])
+    return path
+
+
+class _Pipe(io.RawIOBase):
+    """A file that can only be written forward."""
+
+    def __init__(self, file: BinaryIO) -> None:
+        self.file = file
+
+    def writable(self) -> bool:
+        return True
+
+    def write(self, b, /) -> int:
+        return self.file.write(b)
+
+
+def _encode(
+    target: str | io.RawIOBase,
+    runs: list[Run],
+    fps: int | Fraction,
+    size: tuple[int, int],
+    codec: str,
+    pix_fmt: str,
+    container_format: str | None,
+) -> None:
+    import av
+    from av.video.stream import VideoStream
+
+    with av.open(target, "w", format=container_format) as container:
+        stream = container.add_stream(codec, rate=fps)
+        assert isinstance(stream, VideoStream), codec
+        stream.width, stream.height = size
+        stream.pix_fmt = pix_fmt
+        if codec != "libx264":
+            stream.bit_rate = 400_000
+        if codec.startswith("libvpx"):
+            # realtime, no look-ahead, one thread: libvpx's defaults take ~0.1 s a frame on a loaded 2-core machine
+            stream.options = {"deadline": "realtime", "cpu-used": "8", "lag-in-frames": "0", "auto-alt-ref": "0", "threads": "1"}
+        for colour, seconds in runs:
+            rgb = BACKGROUNDS[colour] if isinstance(colour, str) else colour
+            frame = np.broadcast_to(np.asarray(rgb, dtype=np.uint8), (size[1], size[0], 3)).copy()
+            for _ in range(round(seconds * fps)):
+                image = av.VideoFrame.from_ndarray(frame, format="rgb24").reformat(format=pix_fmt)
+                for packet in stream.encode(image):
+                    container.mux(packet)
+        for packet in stream.encode():
+            container.mux(packet)
