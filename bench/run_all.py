@@ -27,6 +27,7 @@ BENCHES = [  # (name, script and its own arguments); each also gets --quick (unl
     ("service", ["bench_service.py"]),
     ("startup", ["bench_startup.py"]),
     ("results ingest", ["bench_results_ingest.py"]),
+    ("library scale", ["bench_library_scale.py"]),
     ("local ingest", ["bench_local_ingest.py"]),
     ("local ingest, real size", ["bench_local_ingest.py", "--real-size"]),
     ("gpu ingest", ["bench_gpu_ingest.py"]),

@@ -22,6 +22,7 @@ from framesearch.cli.main import (
     err,
     fail_cleanly,
     ingest_app,
+    library_app,
     out,
     print_json,
     report,
@@ -332,6 +333,9 @@ def ingest_local(
     ] = None,
     recursive: Annotated[bool, typer.Option("--recursive", "-r", help="Descend into sub-folders.")] = False,
     force: Annotated[bool, typer.Option("--force", help="Re-index even if already indexed.")] = False,
+    prune: Annotated[
+        bool, typer.Option("--prune", help="Remove from the library the videos of the folders given whose files are gone.")
+    ] = False,
     ray: Annotated[
         Optional[str],
         typer.Option("--ray", help="Run on Ray: local, auto or a cluster address (env FRAMESEARCH_RAY_ADDRESS); off: here."),
@@ -350,12 +354,14 @@ def ingest_local(
     as_json: JsonOpt = False,
 ) -> None:
     """Sample frames locally, embed them with CLIP (CPU or GPU) and index them; folders index a whole library.
-    While `framesearch serve` holds the store, the service indexes them (a job) and this shows its progress."""
-    from framesearch.ingest.library import library_items
+    A file already indexed keeps its id through any folder; a moved one is re-linked, not embedded again; videos of
+    the folders whose files are gone are reported (--prune removes them). While `framesearch serve` holds the store,
+    the service does it (a job) and this shows its progress."""
+    from framesearch.ingest.library import gone_from, library_items, prune_missing
     from framesearch.ingest.requests import LocalIngest
     from framesearch.store.open import open_store
 
-    req = request(LocalIngest, fps=fps, video_id=video_id, recursive=recursive, force=force)
+    req = request(LocalIngest, fps=fps, video_id=video_id, recursive=recursive, force=force, prune=prune)
     items = library_items(inputs, req.recursive, req.video_id)
     settings = settings_for(ctx, model=model, store=store, qdrant_url=qdrant_url, collection=collection, ray_address=ray, url=url)
     on_ray = settings.ray_address not in (None, "", "off")
@@ -380,6 +386,7 @@ def ingest_local(
     try:
         with open_store(settings) as st:
             outcomes = _index_library(st, items, req, settings, options, show=not as_json)
+            outcomes += prune_missing(st, gone_from(st, inputs, req.recursive), remove=req.prune)
             if any(o.status == "indexed" for o in outcomes):
                 build_search_index(st, show=not as_json)
     except KeyboardInterrupt:
@@ -403,6 +410,44 @@ def _finish_local(outcomes: list, as_json: bool) -> None:
         _summary(outcomes)
     if any(o.status == "failed" for o in outcomes):
         raise typer.Exit(1)
+
+
+@library_app.command("sync")
+@fail_cleanly
+def library_sync(
+    ctx: typer.Context,
+    folders: Annotated[list[Path], typer.Argument(help="Video folders (searched recursively).")],
+    fps: FpsOpt = None,
+    model: ModelDirOpt = None,
+    prune: Annotated[bool, typer.Option("--prune", help="Remove from the library the videos whose files are gone.")] = False,
+    store: StoreOpt = None,
+    qdrant_url: UrlOpt = None,
+    collection: CollectionOpt = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """Bring the library in line with folders: index new and edited videos, re-link moved ones (no embedding), report
+    those gone from disk (--prune removes them). The same as `ingest local FOLDER... --recursive`."""
+    for folder in folders:
+        if not folder.is_dir():
+            raise InvalidInput(f"{folder}: not a folder")
+    ingest_local(
+        ctx,
+        folders,
+        fps=fps,
+        model=model,
+        video_id=None,
+        recursive=True,
+        force=False,
+        prune=prune,
+        ray=None,
+        ray_actors=None,
+        ray_gpus=None,
+        ray_range=None,
+        store=store,
+        qdrant_url=qdrant_url,
+        collection=collection,
+        as_json=as_json,
+    )
 
 
 def _index_library(st, items, req, settings, ray_options, show: bool) -> list:
@@ -444,14 +489,18 @@ def _summary(outcomes) -> None:
 
     table = Table("video", "status", "frames", "note")
     for o in outcomes:
-        colour = {"indexed": "green", "skipped": "yellow", "failed": "red"}[o.status]
+        colour = {"indexed": "green", "failed": "red", "missing": "red", "removed": "magenta"}.get(o.status, "yellow")
         table.add_row(o.video_id, f"[{colour}]{o.status}[/{colour}]", str(o.frames or ""), o.reason)
     out.print(table)
     for o in outcomes:
         for warning in o.warnings:
             err.print(f"[yellow]warning:[/yellow] {escape(warning)}", highlight=False, soft_wrap=True)
     counts = {s: sum(o.status == s for o in outcomes) for s in ("indexed", "skipped", "failed")}
-    out.print(f"indexed {counts['indexed']}, skipped {counts['skipped']}, failed {counts['failed']}")
+    more = {s: sum(o.status == s for o in outcomes) for s in ("moved", "linked", "missing", "removed")}
+    extra = "".join(f", {s} {n}" for s, n in more.items() if n)
+    out.print(f"indexed {counts['indexed']}, skipped {counts['skipped']}, failed {counts['failed']}{extra}")
+    if more["missing"]:
+        err.print(f"{more['missing']} video(s) of these folders are gone from disk: --prune removes them from the library")
 
 
 @app.command("infer")

@@ -49,10 +49,12 @@ model_app = typer.Typer(
     no_args_is_help=True,
 )
 store_app = typer.Typer(help="The store itself: check and repair, copy, describe.", no_args_is_help=True)
+library_app = typer.Typer(help="Keep the library in line with your video folders.", no_args_is_help=True)
 app.add_typer(ingest_app, name="ingest")
 app.add_typer(videos_app, name="videos")
 app.add_typer(model_app, name="model")
 app.add_typer(store_app, name="store")
+app.add_typer(library_app, name="library")
 
 
 class LazyConsole:

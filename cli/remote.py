@@ -99,6 +99,7 @@ def library_job(client: ServiceClient, inputs: list[Path], req: Any, model: str 
         inputs=[str(p.expanduser().resolve()) for p in inputs],
         recursive=req.recursive,
         force=req.force,
+        prune=req.prune,
         fps=req.fps,
         video_id=req.video_id,
         model=_absolute_if_folder(model),

@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 import sys
 from pathlib import Path
-from typing import Annotated, Any, Optional
+from typing import Annotated, Any, Optional, cast
 
 import typer
 
@@ -24,8 +24,11 @@ from framesearch.cli.main import (
     settings_for,
     videos_app,
 )
+from framesearch.cli.main import report as report_error
 from framesearch.cli.remote import service_for
-from framesearch.errors import InvalidInput
+from framesearch.errors import InvalidInput, NotFound
+
+TABLE_ROWS = 100  # videos a `videos list` table shows unless told
 
 
 def _read_vector_file(path: Path) -> Any:
@@ -49,6 +52,7 @@ def search_cmd(
     text: Annotated[Optional[str], typer.Argument(help="What to find, in words.")] = None,
     vector_file: Annotated[Optional[Path], typer.Option("--vector-file", help="JSON file with a query vector.")] = None,
     video_id: Annotated[Optional[list[str]], typer.Option("--video-id", help="Only this video (repeatable).")] = None,
+    under: Annotated[Optional[str], typer.Option("--under", help="Only videos whose id starts with this (holidays/).")] = None,
     threshold: Annotated[Optional[float], typer.Option("--threshold", help="Raw cosine score floor.")] = None,
     min_confidence: Annotated[
         Optional[float], typer.Option("--min-confidence", help="Calibrated confidence floor, 0-1 (default 0.75).")
@@ -85,6 +89,7 @@ def search_cmd(
         q=text,
         vector=vector,
         video_id=video_id or [],
+        under=under,
         threshold=threshold,
         limit=limit,
         mode=mode,
@@ -213,6 +218,12 @@ def _result(text: str, rank: int) -> tuple[str, float, float]:
 @fail_cleanly
 def videos_list(
     ctx: typer.Context,
+    limit: Annotated[
+        Optional[int], typer.Option("--limit", min=0, help="At most N videos (default 100 in a table, all with --json; 0: all).")
+    ] = None,
+    match: Annotated[Optional[str], typer.Option("--match", help="Only videos with this text in their id or a path.")] = None,
+    under: Annotated[Optional[str], typer.Option("--under", help="Only videos whose id starts with this prefix.")] = None,
+    sort: Annotated[str, typer.Option("--sort", help="name (A-Z), indexed (newest first) or duration (longest first).")] = "name",
     store: StoreOpt = None,
     qdrant_url: UrlOpt = None,
     collection: CollectionOpt = None,
@@ -221,15 +232,19 @@ def videos_list(
 ) -> None:
     """List indexed videos."""
     from framesearch.store.open import open_store
+    from framesearch.store.pages import SORTS, VideoSort
 
+    if sort not in SORTS:
+        raise InvalidInput(f"--sort: one of {', '.join(SORTS)}, not {sort!r}")
+    shown = (None if as_json else TABLE_ROWS) if limit is None else (limit or None)
     settings = settings_for(ctx, store=store, qdrant_url=qdrant_url, collection=collection, url=url)
     service = service_for(settings)
     if service is not None:
         with service:
-            records = service.list_videos()
+            total, records = service.video_page(limit=shown, match=match or None, under=under or None, sort=sort)
     else:
         with open_store(settings) as st:
-            records = st.list_videos()
+            total, records = st.video_page(limit=shown, match=match or None, under=under or None, sort=cast("VideoSort", sort))
     if as_json:
         print_json(records)
         return
@@ -240,31 +255,86 @@ def videos_list(
         fps = f"{r.fps:g}" if r.fps else "-"
         duration = f"{r.duration:.1f}" if r.duration is not None else "-"
         table.add_row(r.video_id, str(r.frames), fps, duration, r.model, r.source, r.indexed_at or "-")
-    out.print(table if records else "no videos indexed yet")
+    filtered = bool(match or under)
+    out.print(table if records else ("no videos match" if filtered else "no videos indexed yet"))
+    if len(records) < total:
+        more = "--limit N shows more (0: all), --match TEXT finds some"
+        out.print(f"{len(records)} of {total} videos shown: {more}", highlight=False)
 
 
 @videos_app.command("delete")
 @fail_cleanly
 def videos_delete(
     ctx: typer.Context,
-    video_id: Annotated[str, typer.Argument(help="Id of the video to delete.")],
+    video_ids: Annotated[Optional[list[str]], typer.Argument(help="Ids of the videos to delete.", show_default=False)] = None,
+    missing: Annotated[bool, typer.Option("--missing", help="Every video whose files are all gone from disk.")] = False,
+    under: Annotated[
+        Optional[str], typer.Option("--under", help="Every video whose id starts with this prefix (e.g. holidays/).")
+    ] = None,
+    yes: Annotated[bool, typer.Option("--yes", "-y", help="Do not ask before deleting by --missing or --under.")] = False,
     store: StoreOpt = None,
     qdrant_url: UrlOpt = None,
     collection: CollectionOpt = None,
     url: ServiceOpt = None,
+    as_json: JsonOpt = False,
 ) -> None:
-    """Delete a video's frames and record."""
+    """Delete videos' frames and records: the ids given, and/or those gone from disk (--missing) or under a prefix
+    (--under, asking first with their count). One opening of the store for all of them."""
+    from framesearch.ingest.deletes import DeleteReport, delete_videos, videos_to_delete
+    from framesearch.ingest.requests import DeleteVideos
     from framesearch.store.open import open_store
 
+    if under is not None and not under.strip():
+        raise InvalidInput("--under needs a prefix (an empty one would name every video)")
+    req = request(DeleteVideos, video_ids=video_ids or [], missing=missing, under=under)
     settings = settings_for(ctx, store=store, qdrant_url=qdrant_url, collection=collection, url=url)
     service = service_for(settings)
     if service is not None:
         with service:
-            deleted = service.delete_video(video_id).deleted_frames
+            given, selected = _remote_selection(service, req)
+            _confirm_selection(req, selected, yes)
+            report = service.delete_videos(DeleteVideos(video_ids=given + selected)) if given + selected else DeleteReport()
     else:
         with open_store(settings) as st:
-            deleted = st.delete_video(video_id)
-    out.print(f"deleted {video_id}: {deleted} frames")
+            given, selected = videos_to_delete(st, req)
+            _confirm_selection(req, selected, yes)
+            report = delete_videos(st, given + selected)
+    if as_json:
+        print_json(report.deleted)
+    else:
+        for d in report.deleted:
+            out.print(f"deleted {d.video_id}: {d.deleted_frames} frames", highlight=False, soft_wrap=True)
+    for video_id in report.not_found:
+        report_error(NotFound(f"no video {video_id!r} in the library"))
+    if report.not_found:
+        raise typer.Exit(1)
+
+
+def _confirm_selection(req: Any, selected: list[str], yes: bool) -> None:
+    """Ask before deleting what --missing or --under selects (unless --yes)."""
+    if req.missing or req.under:
+        what = " or ".join(w for w in ("gone from disk" if req.missing else "", f"under {req.under!r}" if req.under else "") if w)
+        if not selected:
+            err.print(f"no videos {what}", highlight=False)
+        elif not yes and not typer.confirm(f"delete {len(selected)} video(s) {what}?", err=True):
+            raise typer.Exit(1)
+
+
+def _remote_selection(service: Any, req: Any) -> tuple[list[str], list[str]]:
+    """videos_to_delete's answer through a service on this machine: the ids given, and those selected."""
+    from framesearch.store.pages import is_missing
+
+    given = list(dict.fromkeys(req.video_ids))
+    if not (req.missing or req.under):
+        return given, []
+    _, records = service.video_page(limit=None)
+    chosen = set(given)
+    selected = [
+        r.video_id
+        for r in records
+        if r.video_id not in chosen and ((req.missing and is_missing(r)) or (req.under and r.video_id.startswith(req.under)))
+    ]
+    return given, selected
 
 
 @app.command("serve")

@@ -59,6 +59,8 @@ def store_info(
         ("points", str(info.points)),
         ("videos", str(info.videos)),
     ]
+    if info.totals and info.totals.videos:
+        rows.append(("library", _totals_text(info.totals)))
     if info.index:
         i = info.index
         rows.append(
@@ -81,6 +83,17 @@ def store_info(
     for key, value in rows:
         table.add_row(key, value)
     out.print(table)
+
+
+def _totals_text(t: Any) -> str:
+    """Hours, frames and file bytes of the library, in a person's units."""
+    size, unit = float(t.video_bytes), "B"
+    for unit in ("B", "KB", "MB", "GB", "TB"):
+        if size < 1000 or unit == "TB":
+            break
+        size /= 1000
+    gone = f"; {t.missing} gone from disk (videos delete --missing)" if t.missing else ""
+    return f"{t.hours:.2f} hours, {t.frames:,} frames, {size:.3g} {unit} of video files{gone}"
 
 
 @store_app.command("copy")

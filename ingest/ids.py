@@ -50,7 +50,7 @@ def same_bytes_warning(store: VectorStore, video_id: str, digest: str | None, wh
     """A warning when a video with these very bytes (or results, `what`) is already in the library under another id."""
     if not digest:
         return None
-    others = sorted(r.video_id for r in store.list_videos() if r.content_hash == digest and r.video_id != video_id)
+    others = [r.video_id for r in store.videos_where(content_hash=digest) if r.video_id != video_id]  # one index lookup
     if not others:
         return None
     named = ", ".join(repr(o) for o in others[:3]) + (f" and {len(others) - 3} more" if len(others) > 3 else "")

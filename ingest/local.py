@@ -75,8 +75,13 @@ def infer_video(
     return frames, times, np.concatenate(vectors)
 
 
-def video_record(info: VideoInfo, *, video_id: str, model: str, fps: float, digest: str) -> VideoRecord:
-    """The library record of a local video before indexing (frames and time are filled in by `index_frames`)."""
+def video_record(
+    info: VideoInfo, *, video_id: str, model: str, fps: float, digest: str, paths: list[str] | None = None
+) -> VideoRecord:
+    """The library record of a local video before indexing (frames and time are filled in by `index_frames`);
+    `paths`: every path the video is known under (default: this file's)."""
+    here = str(Path(info.path).resolve())
+    paths = paths or [here]
     return VideoRecord(
         video_id=video_id,
         model=model,
@@ -84,7 +89,8 @@ def video_record(info: VideoInfo, *, video_id: str, model: str, fps: float, dige
         frames=0,
         fps=fps,
         duration=info.duration,
-        path=str(Path(info.path).resolve()),
+        path=paths[0],
+        paths=paths,
         content_hash=digest,
         width=info.width,
         height=info.height,
@@ -103,9 +109,11 @@ def ingest_video(
     batch_size: int = BATCH,
     digest: str | None = None,
     warn: Warn | None = None,
+    paths: list[str] | None = None,
 ) -> VideoRecord:
     """Sample, embed and index one video file; returns its library record. `warn` hears what the caller should
-    tell the user: a truncated or partly undecodable file, the same bytes already indexed under another id."""
+    tell the user: a truncated or partly undecodable file, the same bytes already indexed under another id.
+    `paths`: where the video is known (ingest/identity.py; default: this file)."""
     path = Path(path)
     info = VideoInfo.from_video_path(path)
     video_id = video_id or file_video_id(path)
@@ -115,7 +123,7 @@ def ingest_video(
     name = recorded_name(embedder, collection.model if collection else None)
     if warn and (same := same_bytes_warning(store, video_id, digest)):
         warn(same)
-    record = video_record(info, video_id=video_id, model=name, fps=fps, digest=digest)
+    record = video_record(info, video_id=video_id, model=name, fps=fps, digest=digest, paths=paths)
     done = 0
     track = DecodeTrack()
     # Three threads at once: decoding (started before the store is prepared), cut detection on every decoded

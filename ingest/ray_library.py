@@ -25,9 +25,10 @@ import numpy as np
 from framesearch.embedders.base import ImageEmbedder, recorded_name
 from framesearch.errors import FrameSearchError, InvalidInput, MissingDependency, UpstreamUnavailable
 from framesearch.ingest.cuts import CutDetector
+from framesearch.ingest.identity import identify, resolved
 from framesearch.ingest.ids import same_bytes_warning
 from framesearch.ingest.index import index_frames
-from framesearch.ingest.library import LibraryItem, Outcome, already_indexed
+from framesearch.ingest.library import LibraryItem, Outcome, relink, up_to_date
 from framesearch.ingest.local import BATCH, Progress, content_hash, decoded, expected_samples, video_record
 from framesearch.ingest.ranges import WHOLE, FrameRange, plan_ranges, sample_range
 from framesearch.ingest.requests import RayIngest
@@ -216,6 +217,7 @@ class _Video:
     item: LibraryItem
     plan: VideoPlan
     cuts: Any = None  # the cut detection task of a video cut into ranges
+    paths: list[str] | None = None  # where the video is known (ingest/identity.py)
 
 
 @dataclass(frozen=True)
@@ -325,14 +327,24 @@ class _Run:
             except Exception as exc:
                 self.outcomes[pos] = self._failure(exc, item)
                 continue
-            if not self.force and already_indexed(self.store, item.video_id, plan.digest, self._name(), self.fps):
-                self.outcomes[pos] = Outcome(
-                    video_id=item.video_id, path=str(item.path), status="skipped", reason="already indexed"
-                )
+            try:
+                ident = identify(self.store, item.path, item.video_id, plan.digest, explicit=item.explicit)
+                if not self.force and up_to_date(ident.record, plan.digest, self._name(), self.fps):
+                    if ident.relation in ("moved", "copy"):
+                        self.outcomes[pos] = relink(self.store, ident, item)
+                    else:
+                        self.outcomes[pos] = Outcome(
+                            video_id=ident.video_id, path=str(item.path), status="skipped", reason="already indexed"
+                        )
+                    continue
+            except FrameSearchError as exc:
+                self.outcomes[pos] = self._failure(exc, item)
                 continue
             self.total += expected_samples(plan.info, self.fps) or 0
             split = len(plan.ranges) > 1
-            yield _Video(pos, item, plan, self._submit_cuts(item, plan) if split else None)
+            item = LibraryItem(item.path, ident.video_id, item.explicit)
+            paths = ident.paths(resolved(item.path))
+            yield _Video(pos, item, plan, self._submit_cuts(item, plan) if split else None, paths)
 
     def _submit_cuts(self, item: LibraryItem, plan: VideoPlan) -> Any:
         return self.cuts_task.remote(str(item.path), self.fps, plan.info.fps)
@@ -350,7 +362,9 @@ class _Run:
         item = video.item
         try:
             name = self._name()
-            record = video_record(video.plan.info, video_id=item.video_id, model=name, fps=self.fps, digest=video.plan.digest)
+            record = video_record(
+                video.plan.info, video_id=item.video_id, model=name, fps=self.fps, digest=video.plan.digest, paths=video.paths
+            )
             warnings = [same] if (same := same_bytes_warning(self.store, item.video_id, video.plan.digest)) else []
             batches = self._batches(video, record, chain([first], group), warnings.append)
             written = index_frames(self.store, record, batches, self.model_path)

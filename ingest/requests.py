@@ -40,6 +40,7 @@ class LocalIngest(BaseModel):
     video_id: VideoId | None = Field(default=None, description="Id of a single video (default: its file name).")
     recursive: bool = False
     force: bool = False
+    prune: bool = Field(False, description="Remove the videos of the folders given whose files are gone from disk.")
 
 
 class RoboflowIngest(BaseModel):
@@ -100,3 +101,20 @@ class RayIngest(BaseModel):
     )
     retries: int = Field(default=2, ge=0, le=10, description="Retries of a failed range (lost worker, remote hiccup).")
     requests_per_actor: int = Field(default=4, ge=1, le=64, description="Calls in flight per actor for a remote embedder.")
+
+
+class DeleteVideos(BaseModel):
+    """Delete videos from the library: these ids, and/or every video whose files are gone, and/or every id under a
+    prefix."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    video_ids: list[VideoId] = Field(default_factory=list, max_length=100_000, description="Ids of the videos to delete.")
+    missing: bool = Field(default=False, description="Every video whose files are all gone from disk.")
+    under: str | None = Field(default=None, min_length=1, max_length=1000, description="Every video whose id starts with this.")
+
+    @model_validator(mode="after")
+    def _something(self) -> DeleteVideos:
+        if not (self.video_ids or self.missing or self.under):
+            raise ValueError("name the videos to delete: ids, missing or under a prefix")
+        return self

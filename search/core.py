@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import TypeVar
 
 import numpy as np
 
@@ -36,6 +37,10 @@ def search(
     texts = [t for t in (request.q, request.then, *request.negatives) if t is not None]
     if texts and embedder is None:
         raise InvalidInput("a text query needs a model to embed it")
+    scoped = within_prefix(store, request)
+    if scoped is None:
+        return nothing_under(store, request, settings, embedder)
+    request = scoped
     vector = query_vector(embedder, request.q) if request.q is not None else np.asarray(request.vector, dtype=np.float32)
     negatives = [query_vector(embedder, text) for text in request.negatives]
     if request.then is not None:
@@ -45,10 +50,43 @@ def search(
     return search_vector(store, vector, request, settings, embedder, query=request.q, negatives=negatives)
 
 
+R = TypeVar("R", bound=SearchFilters)
+
+
+def within_prefix(store: VectorStore, request: R) -> R | None:
+    """`under`: the videos whose id starts with the prefix, as a filter of their ids (and of `video_id`'s, when
+    both are given); None when no video is there."""
+    if not request.under:
+        return request
+    _, records = store.video_page(under=request.under)
+    wanted = set(request.video_id)
+    ids = [r.video_id for r in records if not wanted or r.video_id in wanted]
+    return request.model_copy(update={"video_id": ids, "under": None}) if ids else None
+
+
+def nothing_under(store: VectorStore, request: SearchFilters, settings: Settings, embedder: object = None) -> SearchResponse:
+    """The answer when the `under` prefix holds no video: nothing, with the threshold the search would have used."""
+    check_videos_known(store, request.video_id)
+    threshold, kind, min_confidence = resolve_threshold(request, settings, embedder, None)
+    info = store.info()
+    mode = "sequences" if getattr(request, "then", None) is not None else request.mode
+    return SearchResponse(
+        query=getattr(request, "q", None),
+        mode=mode,
+        threshold=round(threshold, SCORE_DIGITS),
+        threshold_kind=kind,
+        min_confidence=min_confidence,
+        model=info.model if info else None,
+        count=0,
+        results=[],
+    )
+
+
 def similar(store: VectorStore, request: SimilarRequest, settings: Settings) -> SearchResponse:
     """More like this: the stored vector of one frame is the query."""
     vector = store.frame_vector(request.like.video_id, request.like.frame)
-    return search_vector(store, vector, request, settings)
+    scoped = within_prefix(store, request)
+    return nothing_under(store, request, settings) if scoped is None else search_vector(store, vector, scoped, settings)
 
 
 def check_videos_known(store: VectorStore, video_ids: list[str]) -> None:

@@ -23,6 +23,9 @@ class SearchFilters(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     video_id: list[VideoId] = Field(default_factory=list, max_length=MAX_LIMIT, description="Only these videos.")
+    under: str | None = Field(
+        default=None, min_length=1, max_length=1000, description="Only the videos whose id starts with this (e.g. `holidays/`)."
+    )
     t_min: Seconds | None = Field(default=None, description="Only frames at or after this time (s).")
     t_max: Seconds | None = Field(default=None, description="Only frames at or before this time (s).")
     threshold: Threshold | None = Field(

@@ -14,9 +14,11 @@ from starlette.background import BackgroundTask
 from starlette.concurrency import run_in_threadpool
 
 from framesearch.errors import InvalidInput, NotFound
+from framesearch.ingest import deletes
 from framesearch.ingest.clips import ClipRequest, cut_clip
+from framesearch.ingest.deletes import DeleteReport, videos_to_delete
 from framesearch.ingest.index import IngestReport
-from framesearch.ingest.requests import ResultsIngest
+from framesearch.ingest.requests import DeleteVideos, ResultsIngest
 from framesearch.ingest.results_ingest import ingest_parsed_results
 from framesearch.search.core import search
 from framesearch.search.exports import MEDIA_TYPES, export
@@ -27,10 +29,13 @@ from framesearch.service.media import video_file
 from framesearch.service.responses import ERRORS, Deleted, Health, VideoList
 from framesearch.service.state import AppState, app_state
 from framesearch.service.uploads import save_body
+from framesearch.store.pages import VideoSort
 from framesearch.store.schema import VideoRecord
 from framesearch.validation import build
 
 router = APIRouter(responses=ERRORS)
+DEFAULT_PAGE = 100  # videos per page of GET /videos
+MAX_PAGE = 1000
 
 
 EXPORTS: dict[int | str, dict[str, Any]] = {
@@ -119,9 +124,28 @@ def _remove(folder) -> None:
 
 
 @router.get("/videos", tags=["videos"])
-def videos(request: Request) -> VideoList:
-    records = app_state(request).store.list_videos()
-    return VideoList(count=len(records), videos=records)
+def videos(
+    request: Request,
+    limit: Annotated[int, Query(ge=1, le=MAX_PAGE, description="Videos per page.")] = DEFAULT_PAGE,
+    cursor: Annotated[str | None, Query(max_length=20, description="The `next_cursor` of the page before.")] = None,
+    q: Annotated[str | None, Query(max_length=1000, description="Only videos with this text in their id or a path.")] = None,
+    under: Annotated[str | None, Query(max_length=1000, description="Only videos whose id starts with this.")] = None,
+    sort: Annotated[VideoSort, Query(description="name (A-Z), indexed (newest first), duration (longest first).")] = "name",
+) -> VideoList:
+    """The library, a page at a time (default 100 videos), matched and sorted where the store is."""
+    offset = _cursor_offset(cursor)
+    store = app_state(request).store
+    total, records = store.video_page(limit=limit, offset=offset, match=q or None, under=under or None, sort=sort)
+    after = offset + len(records)
+    return VideoList(count=len(records), total=total, next_cursor=str(after) if after < total else None, videos=records)
+
+
+def _cursor_offset(cursor: str | None) -> int:
+    if not cursor:
+        return 0
+    if not cursor.isdecimal():
+        raise InvalidInput("cursor: not a cursor this service gave (pass a page's next_cursor)")
+    return int(cursor)
 
 
 @router.post("/videos/{video_id:path}/results", status_code=201, tags=["videos"])
@@ -150,6 +174,18 @@ async def upload_results(
     )
     if state.indexer is not None and not req.dry_run:
         state.indexer.request()
+    return report
+
+
+@router.post("/videos/delete", tags=["videos"])
+def delete_videos(request: Request, body: DeleteVideos) -> DeleteReport:
+    """Delete several videos at once: `video_ids`, and/or every video whose files are gone (`missing`), and/or every
+    id under a prefix (`under`); a client asks its user first. Unknown ids are listed in `not_found`."""
+    state = app_state(request)
+    given, selected = videos_to_delete(state.store, body)
+    report = deletes.delete_videos(state.store, given + selected)
+    for done in report.deleted:
+        release_media(state.settings.work_dir, done.path)
     return report
 
 

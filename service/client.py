@@ -15,7 +15,9 @@ from pydantic import BaseModel
 
 from framesearch import errors
 from framesearch.errors import FrameSearchError, StoreError
+from framesearch.ingest.deletes import DeleteReport
 from framesearch.ingest.index import IngestReport
+from framesearch.ingest.requests import DeleteVideos
 from framesearch.search.models import SearchRequest, SearchResponse
 from framesearch.service.jobs import Job, JobAccepted
 from framesearch.service.library_jobs import LibraryJobRequest
@@ -26,6 +28,7 @@ from framesearch.store.schema import VideoRecord
 
 M = TypeVar("M", bound=BaseModel)
 TIMEOUT = httpx.Timeout(30.0, connect=5.0)
+PAGE = 1000  # videos asked per page (the service's largest page)
 LONG_TIMEOUT = httpx.Timeout(3600.0, connect=5.0)  # a repair, a results file indexed in the request
 
 
@@ -88,8 +91,27 @@ class ServiceClient:
             return response.text
         return SearchResponse.model_validate_json(response.content)
 
+    def video_page(
+        self, limit: int | None = None, match: str | None = None, under: str | None = None, sort: str = "name"
+    ) -> tuple[int, list[VideoRecord]]:
+        """(videos matching in all, the first `limit` of them, or all), read page by page as the store's video_page."""
+        params: dict[str, Any] = {k: v for k, v in {"q": match, "under": under, "sort": sort}.items() if v is not None}
+        records: list[VideoRecord] = []
+        total, cursor = 0, None
+        while limit is None or len(records) < limit:
+            size = PAGE if limit is None else min(PAGE, limit - len(records))
+            page = self._model(
+                VideoList, "GET", "/videos", params={**params, "limit": size, **({"cursor": cursor} if cursor else {})}
+            )
+            total = page.total
+            records += page.videos
+            cursor = page.next_cursor
+            if not cursor or not page.videos:
+                break
+        return total, records
+
     def list_videos(self) -> list[VideoRecord]:
-        return self._model(VideoList, "GET", "/videos").videos
+        return self.video_page()[1]
 
     def get_video(self, video_id: str) -> VideoRecord:
         return self._model(VideoRecord, "GET", f"/videos/{_quote(video_id)}")
@@ -109,6 +131,9 @@ class ServiceClient:
 
     def delete_video(self, video_id: str) -> Deleted:
         return self._model(Deleted, "DELETE", f"/videos/{_quote(video_id)}")
+
+    def delete_videos(self, req: DeleteVideos) -> DeleteReport:
+        return self._model(DeleteReport, "POST", "/videos/delete", content=req.model_dump_json(), headers=_JSON)
 
     def submit_library(self, req: LibraryJobRequest) -> JobAccepted:
         return self._model(JobAccepted, "POST", "/jobs/library", content=req.model_dump_json(exclude_none=True), headers=_JSON)

@@ -15,7 +15,7 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict, Field
 
 from framesearch.errors import FrameSearchError, InvalidInput, ModelError, NoImageModel
-from framesearch.ingest.library import LibraryItem, Outcome, ingest_library, library_items
+from framesearch.ingest.library import LibraryItem, Outcome, gone_from, ingest_library, library_items, prune_missing
 from framesearch.validation import DEFAULT_FPS, Fps, VideoId
 
 MAX_INPUTS = 10_000
@@ -29,6 +29,7 @@ class LibraryJobRequest(BaseModel):
     inputs: list[str] = Field(min_length=1, max_length=MAX_INPUTS, description="Absolute paths of video files and folders.")
     recursive: bool = Field(False, description="Descend into sub-folders.")
     force: bool = Field(False, description="Re-index videos already indexed.")
+    prune: bool = Field(False, description="Remove the videos of the folders given whose files are gone (else report them).")
     fps: Fps = DEFAULT_FPS
     video_id: VideoId | None = Field(None, description="Id for a single video (default: its file name).")
     model: str | None = Field(None, min_length=1, max_length=1000, description="Model for a library that has none yet.")
@@ -74,9 +75,12 @@ def run_library(
         return update
 
     report({"videos": len(items)})
-    return ingest_library(
+    outcomes = ingest_library(
         store, items, embedder=embedder, fps=req.fps, force=req.force, progress_for=progress_for, batch_size=batch_size
     )
+    if req.only is None:  # the whole folders: what is gone from them is reported, or removed with `prune`
+        outcomes += prune_missing(store, gone_from(store, [Path(p) for p in req.inputs], req.recursive), remove=req.prune)
+    return outcomes
 
 
 # The library jobs of the service's job manager (`manager`: service/jobs.py's JobManager, which persists, lists and

@@ -36,10 +36,12 @@ def media_type(path: Path) -> str:
 
 
 def record_file(record: VideoRecord) -> Path:
-    """The file a video's record registers; the only path ever served for that video."""
+    """The file a video's record registers (its first path still on disk: a copy stands in for a deleted file);
+    the only paths ever served for that video."""
     if not record.path:
         raise VideoFileUnavailable(f"video {record.video_id!r} has no video file: its results were imported without the video")
-    path = Path(record.path)
+    here = [Path(p) for p in record.known_paths() if Path(p).is_absolute() and Path(p).is_file()]
+    path = here[0] if here else Path(record.path)
     if not path.is_absolute():  # only this machine's own absolute paths; never one relative to the working folder
         raise VideoFileUnavailable(f"the file of video {record.video_id!r} is not available (not an absolute path)")
     if not path.is_file():

@@ -27,7 +27,12 @@ class Health(BaseModel):
 
 
 class VideoList(BaseModel):
-    count: int
+    """One page of the library (GET /videos): its records, how many they are, how many match in all, and the
+    cursor of the next page (None on the last)."""
+
+    count: int = Field(description="Videos on this page.")
+    total: int = Field(description="Videos matching in the whole library.")
+    next_cursor: str | None = Field(None, description="Pass as `cursor` for the next page; absent on the last page.")
     videos: list[VideoRecord]
 
 

@@ -19,6 +19,7 @@ import numpy as np
 from framesearch.errors import InvalidInput, ModelMismatch, NotFound, StoreDamaged
 from framesearch.store.filters import Kind, SearchFilter, StoredPoint
 from framesearch.store.guard import CHECK_HINT
+from framesearch.store.pages import VideoSort, store_page
 from framesearch.store.runs import Visibility, is_marker
 from framesearch.store.schema import (
     HNSW_EF,
@@ -322,6 +323,27 @@ class VectorStore(RunWrites, ABC):
             return []
         records = [self._record(p.payload) for p in self._scroll("videos", SearchFilter(entries="records"))]
         return sorted(records, key=lambda r: r.video_id)
+
+    def video_page(
+        self,
+        *,
+        limit: int | None = None,
+        offset: int = 0,
+        match: str | None = None,
+        under: str | None = None,
+        sort: VideoSort = "name",
+    ) -> tuple[int, list[VideoRecord]]:
+        """How many videos match and one page of their records (store/pages.py), read where the store is."""
+        version = self.library_version()
+        return store_page(self, version, self.list_videos, limit=limit, offset=offset, match=match, under=under, sort=sort)
+
+    def videos_where(self, *, content_hash: str | None = None, path: str | None = None) -> list[VideoRecord]:
+        """The records of the videos with these bytes and/or known under this path: one lookup by payload index,
+        whatever the library's size (never a read of every record)."""
+        if not (content_hash or path) or self._read_info() is None:
+            return []
+        flt = SearchFilter(entries="records", content_hash=content_hash, path=path)
+        return sorted((self._record(p.payload) for p in self._scroll("videos", flt)), key=lambda r: r.video_id)
 
     def delete_video(self, video_id: str) -> int:
         """Delete a video's frames and record as one run (the record goes first); returns the frames deleted."""

@@ -17,14 +17,18 @@ from framesearch.store.cluster import Layout
 from framesearch.store.guard import engine_errors
 from framesearch.store.runs import RUN_KIND
 from framesearch.store.schema import (
+    CONTENT_HASH,
     HIT_FIELDS,
     HNSW_EF,
     INDEX,
     INDEXED_FIELDS,
     KIND,
+    PATH,
+    PATHS,
     RUN,
     TIMESTAMP,
     VIDEO_ID,
+    VIDEO_INDEXED_FIELDS,
     CollectionInfo,
     IndexConfig,
     IndexStatus,
@@ -67,6 +71,10 @@ def _client_filter(flt: SearchFilter) -> Any:
     elif flt.entries == "records":
         must_not.append(m.FieldCondition(key=KIND, match=m.MatchValue(value=RUN_KIND)))
     must_not += [_client_range(m, *r) for r in flt.exclude]
+    if flt.content_hash:
+        must.append(m.FieldCondition(key=CONTENT_HASH, match=m.MatchValue(value=flt.content_hash)))
+    if flt.path:
+        must.append(m.Filter(should=[m.FieldCondition(key=key, match=m.MatchValue(value=flt.path)) for key in (PATH, PATHS)]))
     if not must and not must_not:
         return None
     return m.Filter(must=must or None, must_not=must_not or None)
@@ -123,6 +131,8 @@ class ClientStore(VectorStore):
             raise
         except Exception as exc:  # connection errors come in many types
             raise StoreError(f"cannot reach {self.description}: {exc}") from exc
+        if self._info is not None:
+            self._add_video_indexes()
         if self.exclusive and self._info is not None:
             if recover:
                 self.recover()
@@ -146,6 +156,16 @@ class ClientStore(VectorStore):
             raise StoreError(f"collection {name!r} at {self.description} was not made by framesearch")
         return info
 
+    def _add_video_indexes(self) -> None:
+        """Give collections made before them the videos' payload indexes (content hash, paths)."""
+        name = self.names["videos"]
+        with self._guard("indexing its video records"):
+            if not self.client.collection_exists(name):  # a half-made pair: a store check reports it
+                return
+            have = set(self.client.get_collection(name).payload_schema or {})
+            for field in VIDEO_INDEXED_FIELDS.keys() - have:
+                self.client.create_payload_index(name, field, _models().PayloadSchemaType.KEYWORD)
+
     def _read_info(self) -> CollectionInfo | None:
         if self._info is None:
             self._info = self._fetch_info()
@@ -163,7 +183,7 @@ class ClientStore(VectorStore):
             self.client.create_collection(
                 videos, vectors_config=m.VectorParams(size=1, distance=m.Distance.DOT), **self.layout.videos_params()
             )
-            for field in (VIDEO_ID, KIND):
+            for field in VIDEO_INDEXED_FIELDS:
                 self.client.create_payload_index(videos, field, m.PayloadSchemaType.KEYWORD)
         index = self.index
         quantization = None

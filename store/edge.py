@@ -27,14 +27,18 @@ from framesearch.store.base import FACET_LIMIT, SCROLL_PAGE, Kind, SearchFilter,
 from framesearch.store.guard import CHECK_HINT, engine_errors, is_panic, translate
 from framesearch.store.runs import RUN_KIND
 from framesearch.store.schema import (
+    CONTENT_HASH,
     HIT_FIELDS,
     HNSW_EF,
     INDEX,
     INDEXED_FIELDS,
     KIND,
+    PATH,
+    PATHS,
     RUN,
     TIMESTAMP,
     VIDEO_ID,
+    VIDEO_INDEXED_FIELDS,
     CollectionInfo,
     IndexConfig,
     IndexStatus,
@@ -77,6 +81,10 @@ def _edge_filter(flt: SearchFilter) -> Any:
     elif flt.entries == "records":
         must_not.append(q.FieldCondition(KIND, match=q.MatchValue(RUN_KIND)))
     must_not += [_edge_range(q, *r) for r in flt.exclude]
+    if flt.content_hash:
+        must.append(q.FieldCondition(CONTENT_HASH, match=q.MatchValue(flt.content_hash)))
+    if flt.path:
+        must.append(q.Filter(should=[q.FieldCondition(key, match=q.MatchValue(flt.path)) for key in (PATH, PATHS)]))
     if not must and not must_not:
         return None
     return q.Filter(must=must or None, must_not=must_not or None)
@@ -177,6 +185,8 @@ class EdgeStore(VectorStore):
             self._close_shards()
             self._open_read_only(reason="its disk is full")
             self._open_shards()
+        if not self.read_only:
+            self._add_video_indexes()
         if recover and not self.read_only and any(not self.is_live(m) for m in self.run_markers()):
             if self._has_reserve():
                 for marker in self.recover():
@@ -316,13 +326,22 @@ class EdgeStore(VectorStore):
             "videos": q.EdgeConfig(vectors=q.EdgeVectorParams(size=1, distance=q.Distance.Dot)),
         }
         kinds = {"keyword": q.PayloadSchemaType.Keyword, "float": q.PayloadSchemaType.Float}
-        indexes = {"frames": INDEXED_FIELDS, "videos": {VIDEO_ID: "keyword", KIND: "keyword"}}
+        indexes = {"frames": INDEXED_FIELDS, "videos": VIDEO_INDEXED_FIELDS}
         for kind, config in configs.items():
             shard = q.EdgeShard.create(str(folder / kind), config)
             for name, schema in indexes[kind].items():
                 shard.update(q.UpdateOperation.create_field_index(name, kinds[schema]))
             shard.flush()
             shard.close()
+
+    def _add_video_indexes(self) -> None:
+        """Give a store made before them the videos' payload indexes (content hash, paths): lookups stay O(1)."""
+        q = _edge()
+        shard = self._shard("videos")
+        with engine_errors(self.description, "indexing its video records"):
+            have = set(shard.info().payload_schema)
+            for name in VIDEO_INDEXED_FIELDS.keys() - have:
+                shard.update(q.UpdateOperation.create_field_index(name, q.PayloadSchemaType.Keyword))
 
     def _shard(self, kind: Kind) -> Any:
         return self._shards[kind]

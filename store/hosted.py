@@ -162,6 +162,8 @@ _READS = {
     "frame_hits",
     "get_video",
     "list_videos",
+    "videos_where",
+    "video_page",
     "index_status",
     "flush",
     "checkpoint",

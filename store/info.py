@@ -7,6 +7,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, Field
 
 from framesearch.store.base import VectorStore
+from framesearch.store.pages import LibraryTotals, totals
 
 Backend = Literal["qdrant-edge", "qdrant-server", "qdrant-local"]
 
@@ -42,6 +43,7 @@ class StoreInfo(BaseModel):
     model_path: str | None
     points: int
     videos: int
+    totals: LibraryTotals | None = Field(None, description="Hours, frames, bytes of video files, videos gone from disk.")
     index: IndexState | None
     cluster: ClusterState | None = None
 
@@ -57,7 +59,8 @@ def describe(store: VectorStore) -> StoreInfo:
         "dim": info.dim if info else None,
         "model_path": info.model_path if info else None,
         "points": store.frame_count(),
-        "videos": len(store.list_videos()),
+        "videos": len(records := store.list_videos()),
+        "totals": totals(records),
     }
     if isinstance(store, EdgeStore):
         return StoreInfo(

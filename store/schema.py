@@ -26,8 +26,12 @@ MODEL = "model"
 SOURCE = "source"
 RUN = "ingest_run"
 KIND = "kind"  # in the videos collection: absent for video records, "run" for run markers (store/runs.py)
+CONTENT_HASH = "content_hash"  # in the videos collection: a record's content hash (one lookup finds a video's bytes)
+PATH = "path"
+PATHS = "paths"  # every path a video is known under (a record's `path` is the one playback uses)
 
 INDEXED_FIELDS = {VIDEO_ID: "keyword", TIMESTAMP: "float", RUN: "keyword"}
+VIDEO_INDEXED_FIELDS = {VIDEO_ID: "keyword", KIND: "keyword", CONTENT_HASH: "keyword", PATH: "keyword", PATHS: "keyword"}
 HIT_FIELDS = (VIDEO_ID, FRAME, TIMESTAMP, FPS)  # what a search reads of each hit's payload (FrameHit)
 
 SOURCES = ("roboflow", "results", "local")
@@ -144,6 +148,7 @@ class VideoRecord(BaseModel):
         default=None, description="Where the last decoded frame ends (s); below `duration` when the file is truncated or broken."
     )
     path: str | None = None
+    paths: list[str] = Field(default_factory=list, description="Every path the video is known under (copies; where it moved).")
     content_hash: str | None = None
     indexed_at: str | None = None
     skipped_frames: int = 0
@@ -155,6 +160,10 @@ class VideoRecord(BaseModel):
 
     def to_payload(self) -> dict[str, Any]:
         return self.model_dump()
+
+    def known_paths(self) -> list[str]:
+        """The paths the video is known under, `path` first (records written before `paths` have `path` only)."""
+        return list(dict.fromkeys([p for p in [self.path, *self.paths] if p]))
 
     @classmethod
     def from_payload(cls, payload: dict[str, Any]) -> VideoRecord:

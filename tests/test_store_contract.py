@@ -296,3 +296,21 @@ def test_index_status_counts_the_frames_and_a_build_keeps_search_answers(store_f
     status = store.build_index()
     assert status.points == 4 and not status.pending
     assert [(h.video_id, h.frame) for h in store.search(np.asarray(AXES[1]), limit=2)] == before
+
+
+def test_records_are_found_by_content_hash_and_by_any_of_their_paths(store_factory):
+    store = store_factory()
+    for vid, digest, paths in [("a.mp4", "h1", ["/m/a.mp4", "/copy/a.mp4"]), ("b.mp4", "h2", ["/m/b.mp4"]), ("c", "h1", [])]:
+        run = write(store, vid, [AXES[0]])
+        store.put_video(
+            record(vid, 1, run).model_copy(update={"content_hash": digest, "path": (paths or [None])[0], "paths": paths})
+        )
+    assert [r.video_id for r in store.videos_where(content_hash="h1")] == ["a.mp4", "c"]
+    assert [r.video_id for r in store.videos_where(path="/copy/a.mp4")] == ["a.mp4"]  # any path, not only the first
+    assert [r.video_id for r in store.videos_where(path="/m/b.mp4", content_hash="h2")] == ["b.mp4"]
+    assert store.videos_where(path="/m/b.mp4", content_hash="h1") == [] and store.videos_where(content_hash="none") == []
+    old = record("old.mp4", 1, write(store, "old.mp4", [AXES[1]])).model_copy(update={"path": "/m/old.mp4", "content_hash": "h3"})
+    store.put_video(old)  # a record written before `paths`: found by its `path`
+    assert [r.video_id for r in store.videos_where(path="/m/old.mp4")] == ["old.mp4"]
+    store = store_factory()  # indexes and records survive reopening
+    assert [r.known_paths() for r in store.videos_where(content_hash="h1")] == [["/m/a.mp4", "/copy/a.mp4"], []]

@@ -78,8 +78,14 @@ async function loadConfig() {
 }
 
 async function loadVideos() {
-  const data = await api("/videos");
-  state.videos = new Map(data.videos.map((v) => [v.video_id, v]));
+  const videos = [];
+  let cursor = "";
+  do {  // GET /videos pages (100 by default): the page still holds every record, in pages of 1000
+    const data = await api(`/videos?limit=1000${cursor ? `&cursor=${encodeURIComponent(cursor)}` : ""}`);
+    videos.push(...data.videos);
+    cursor = data.next_cursor;
+  } while (cursor);
+  state.videos = new Map(videos.map((v) => [v.video_id, v]));
   renderVideoFilter(new Set(chosenVideos()));
   renderLibrary();
   $("#welcome").hidden = state.videos.size > 0;
