@@ -35,12 +35,12 @@ VIDEO_INDEXED_FIELDS = {VIDEO_ID: "keyword", KIND: "keyword", CONTENT_HASH: "key
 HIT_FIELDS = (VIDEO_ID, FRAME, TIMESTAMP, FPS)  # what a search reads of each hit's payload (FrameHit)
 
 SOURCES = ("roboflow", "results", "local")
-HNSW_EF = 128  # default search breadth (setting `hnsw_ef`); README "Benchmarks" has the recall-vs-latency curve
+HNSW_EF = 128  # default search breadth (setting `hnsw_ef`); docs/performance.md "Benchmarks" has the recall-vs-latency curve
 
 
 @dataclass(frozen=True)
 class IndexConfig:
-    """How a frames collection is indexed, chosen by measurement (bench/bench_search.py, README "Benchmarks").
+    """How a frames collection is indexed, chosen by measurement (bench/bench_search.py, docs/performance.md "Benchmarks").
 
     HNSW graph of `m` links per node built with `ef_construct` candidates; int8 scalar quantization kept in RAM
     with the float vectors on disk, searches rescoring `oversampling` x the limit with the float vectors.
