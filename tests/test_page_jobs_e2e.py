@@ -33,8 +33,8 @@ def browser():
 def videos(tmp_path):
     folder = tmp_path / "clips"
     folder.mkdir()
-    for name in ("first.mp4", "second.mp4", "dropped.mp4"):
-        write_shapes_video(folder / name, SCENES, fps=10)
+    for name, colour in (("first.mp4", "red"), ("second.mp4", "green"), ("dropped.mp4", "blue")):  # distinct: a
+        write_shapes_video(folder / name, [*SCENES, ("square", colour, "black", 1.0)], fps=10)  # video is its content
     (folder / "notes.txt").write_text("not a video")
     return folder
 
