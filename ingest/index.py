@@ -93,6 +93,7 @@ def index_frames(
                 "ingest_run": run,
             }
         )
+        store.ensure_space(0, 1, what)  # the disk may have filled up since the last batch (another process)
         store.commit_run(record)
     except BaseException as exc:
         if run is not None:

@@ -40,12 +40,19 @@ MAX_SHORT_SIDE = 720  # renditions are for watching a moment in a page, not arch
 VIDEO_OPTIONS = {"preset": "veryfast", "crf": "23", "tune": "fastdecode"}
 AUDIO_RATE = 48_000
 MS = Fraction(1, 1000)
+MAX_WAITING = 8  # renditions queued or being made at once: a flood of distinct videos waits its turn (503)
 
 
 class VideoNotPlayable(FrameSearchError):
     """A video's file cannot be decoded, so no browser-playable copy of it can be made."""
 
     http_status = 422
+
+
+class PlaybackBusy(FrameSearchError):
+    """Too many playable copies are being made already: ask again later."""
+
+    http_status = 503
 
 
 class Stopped(Exception):
@@ -215,6 +222,8 @@ class Playback:
                 except OSError:
                     pass
                 return Ready(target, RENDITION_TYPE, rendition=True)
+            if len(self._jobs) >= MAX_WAITING:
+                raise PlaybackBusy(f"{MAX_WAITING} playable copies of other videos are being made; ask again in a minute")
             state = self._jobs[key] = Preparing(0.0, queued=bool(self._jobs))
         self._pool.submit(self._make, key, path, target)
         return state
@@ -232,8 +241,13 @@ class Playback:
             self.folder.mkdir(parents=True, exist_ok=True)
             progress(0.0)
             transcode(source, part, progress)
+            if part.stat().st_size > self.max_bytes:  # alone past the cache's size: never kept, said once
+                raise VideoNotPlayable(
+                    f"its browser-playable copy would take {part.stat().st_size / MB:.1f} MB, more than the playback "
+                    f"cache holds ({self.max_bytes / MB:g} MB, PLAYBACK_CACHE_MB)"
+                )
+            self._evict(keep=None, adding=part.stat().st_size)  # room first: the folder never holds more than the limit
             os.replace(part, target)
-            self._evict(keep=target)
         except Stopped:
             part.unlink(missing_ok=True)
         except Exception as exc:  # any failure is this video's: remembered, reported to whoever asks
@@ -247,8 +261,8 @@ class Playback:
             with self._lock:
                 self._jobs.pop(key, None)
 
-    def _evict(self, keep: Path | None) -> None:
-        """Drop the least recently played renditions until the folder fits (never the one just made)."""
+    def _evict(self, keep: Path | None, adding: int = 0) -> None:
+        """Drop the least recently played renditions until the folder fits, with `adding` bytes more (never `keep`)."""
         files = []
         for path in self.folder.glob("*.mp4"):
             try:
@@ -256,7 +270,7 @@ class Playback:
             except OSError:
                 continue
             files.append((stat.st_mtime_ns, path, stat.st_size))
-        total = sum(size for _, _, size in files)
+        total = sum(size for _, _, size in files) + adding
         for _, path, size in sorted(files):
             if total <= self.max_bytes:
                 break
@@ -268,6 +282,9 @@ class Playback:
         """Stop: a rendition being made is abandoned (its partial file removed), queued ones never start."""
         self._stop.set()
         self._pool.shutdown(wait=True, cancel_futures=True)
+
+
+MB = 1024 * 1024
 
 
 def _why(exc: Exception) -> str:

@@ -267,18 +267,21 @@ class VectorStore(RunWrites, ABC):
 
     def video_frames(self, flt: SearchFilter) -> tuple[list[FrameHit], np.ndarray]:
         """Every committed frame matching `flt` with its vector, in time order (for timelines)."""
-        if self._read_info() is None:
+        info = self._read_info()
+        if info is None:
             return [], np.zeros((0, 0), dtype=np.float32)
         found = self._consistent(lambda seen: list(self._scroll("frames", replace(flt, visible=seen), with_vectors=True)))
         points = sorted(found, key=lambda p: float(p.payload.get(TIMESTAMP, 0)))
         hits = [self._hit(p.payload, 0.0) for p in points]
+        if not points:  # an empty range (or a video deleted meanwhile): no frames, the collection's width
+            return [], np.zeros((0, info.dim), dtype=np.float32)
         return hits, np.asarray([p.vector for p in points], dtype=np.float32).reshape(len(points), -1)
 
     def frame_count(self, video_id: str | None = None) -> int:
         """Searchable frames (of one video, or all)."""
         if self._read_info() is None:
             return 0
-        flt = SearchFilter(video_ids=(video_id,) if video_id else ())
+        flt = SearchFilter(video_ids=(video_id,) if video_id is not None else ())  # "" is a (missing) video, not all
         return self._consistent(lambda seen: self._count("frames", replace(flt, visible=seen)))
 
     def stored_points(self) -> int:

@@ -43,7 +43,7 @@ from framesearch.store.schema import (
     IndexConfig,
     IndexStatus,
 )
-from framesearch.store.space import DEFAULT_RESERVE_MB, ensure_space, estimate_bytes
+from framesearch.store.space import DEFAULT_RESERVE_MB, FLOOR, MB, ensure_space, estimate_bytes, free_bytes
 
 log = logging.getLogger(__name__)
 CHECKPOINT_S = 30.0  # an ingest persists segments at most this often (the write-ahead log holds every update)
@@ -484,6 +484,10 @@ class EdgeStore(VectorStore):
         """Persist segments (updates are already in the write-ahead log, so this is for speed of reopening)."""
         if self.read_only:
             return
+        free = free_bytes(self.data)
+        if free is not None and free < max(self.reserve_mb * MB, FLOOR):
+            log.debug("%s: flush put off: too little free disk space", self.description)
+            return  # the write-ahead log holds every update: a flush can wait for space (and must not die of SIGBUS)
         for kind, shard in self._shards.items():
             with engine_errors(self.description, f"flushing {kind}"):
                 shard.flush()
@@ -501,7 +505,8 @@ class EdgeStore(VectorStore):
             if self._written:
                 self.flush()
         except StoreError as exc:  # the write-ahead log holds every update; a failed flush loses nothing
-            log.warning("%s: flush on close failed: %s", self.description, exc)
+            level = logging.INFO if isinstance(exc, DiskFull) else logging.WARNING  # a full disk is said by the caller
+            log.log(level, "%s: flush on close failed: %s", self.description, exc)
         self._close_shards()
         if self._lock_file is not None:
             fcntl.flock(self._lock_file, fcntl.LOCK_UN)

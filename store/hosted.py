@@ -17,9 +17,10 @@ import threading
 import time
 from typing import Any
 
-from framesearch.errors import FrameSearchError, StoreError, StoreLocked
+from framesearch.errors import DiskFull, FrameSearchError, StoreError, StoreLocked
 from framesearch.settings import Settings
 from framesearch.store.schema import CollectionInfo
+from framesearch.store.space import FLOOR, MB, free_bytes
 
 log = logging.getLogger(__name__)
 BUSY_WAIT_S = 0.0  # info()/frame_count()/index_status() answer from cache unless the store is free right now
@@ -37,6 +38,7 @@ class HostedStore:
         self.description: str = ready["description"]
         self.hnsw_ef: int = ready["hnsw_ef"]
         self.index_builds_here: bool = ready["index_builds_here"]
+        self._full_disk_copy: bool = ready["full_disk_copy"]
         self._cache: dict[str, Any] = {"info": ready["info"], "frame_count": ready["frames"], "index_status": ready["index"]}
 
     def _spawn(self) -> Any:
@@ -46,7 +48,31 @@ class HostedStore:
         self._process = context.Process(target=_host, args=(child, self._settings), name="framesearch-store", daemon=True)
         self._process.start()
         child.close()
-        return self._receive()
+        ready = self._receive()
+        self._full_disk_copy = ready["full_disk_copy"]
+        return ready
+
+    def _before_write(self) -> None:
+        """A store opened on a full disk is read from a private copy: once there is space again, open it anew for
+        writing; while the disk is still full, a write is DiskFull (507), not a read-only store (called locked)."""
+        if not self._full_disk_copy:
+            return
+        free = free_bytes(self._settings.store)
+        if free is not None and free < max(self._settings.min_free_mb * MB, FLOOR):
+            raise DiskFull("the disk is full: the library can be searched but not written. Free some disk space and try again")
+        self._stop_process()
+        self._spawn()
+
+    def _stop_process(self) -> None:
+        try:
+            self._conn.send(("close", (), {}))
+            self._conn.recv()
+        except (EOFError, OSError):
+            pass
+        self._conn.close()
+        self._process.join(timeout=30)
+        if self._process.is_alive():
+            self._process.kill()
 
     def _revive(self) -> None:
         """A store process that died (killed, out of memory) is started again: opening the store rolls back the
@@ -59,12 +85,22 @@ class HostedStore:
         try:
             kind, value = self._conn.recv()
         except (EOFError, OSError):
-            raise StoreError(f"the store process exited (code {self._process.exitcode})") from None
+            raise self._exited() from None
         except Exception as exc:  # an answer that does not unpickle (an exception type with its own arguments)
             raise StoreError(f"unreadable answer from the store process: {exc}") from None
         if kind == "error":
             raise value
         return value
+
+    def _exited(self) -> FrameSearchError:
+        """Why the store process is gone: a full disk (SIGBUS from the engine's memory-mapped files), or its code."""
+        self._process.join(timeout=5)
+        if self._process.exitcode == -signal.SIGBUS:
+            return DiskFull(
+                "the disk filled up while the store was writing, so its engine was stopped; nothing more was written "
+                "and the library keeps its last committed state. Free some disk space and try again"
+            )
+        return StoreError(f"the store process exited (code {self._process.exitcode})")
 
     def call(self, name: str, *args: Any, timeout: float | None = None, **kwargs: Any) -> Any:
         """Run `store.name(*args, **kwargs)` in the store process; with `timeout`, TimeoutError if it is busy."""
@@ -81,10 +117,12 @@ class HostedStore:
                 raise StoreError(f"{self.description} is closed")
             if not self._process.is_alive():
                 self._revive()
+            if name not in _READS:
+                self._before_write()
             try:
                 self._conn.send((name, args, kwargs))
             except OSError:
-                raise StoreError(f"the store process exited (code {self._process.exitcode})") from None
+                raise self._exited() from None
             result = self._receive()
         finally:
             self._lock.release()
@@ -141,15 +179,7 @@ class HostedStore:
             if self._closed:
                 return
             self._closed = True
-            try:
-                self._conn.send(("close", (), {}))
-                self._conn.recv()
-            except (EOFError, OSError):
-                pass
-            self._conn.close()
-        self._process.join(timeout=30)
-        if self._process.is_alive():
-            self._process.kill()
+            self._stop_process()
 
 
 _READS = {
@@ -205,6 +235,7 @@ def _host(conn: Any, settings: Settings) -> None:
                     "frames": store.frame_count(),
                     "index": store.index_status(),
                     "index_builds_here": store.index_builds_here,
+                    "full_disk_copy": bool(getattr(store, "read_only", False)) and "disk is full" in store.description,
                 },
             )
         )

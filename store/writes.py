@@ -106,7 +106,7 @@ class RunWrites:
         """Runs in progress or abandoned (of one video, or all)."""
         if self._read_info() is None:
             return []
-        flt = SearchFilter(video_ids=(video_id,) if video_id else (), entries="markers")
+        flt = SearchFilter(video_ids=(video_id,) if video_id is not None else (), entries="markers")
         return [RunMarker.model_validate(p.payload) for p in self._scroll("videos", flt)]
 
     def committed_run(self, video_id: str) -> str | None:
@@ -138,7 +138,7 @@ class RunWrites:
         """Every stored frame point (committed or not) counted per value of `key` (video_id or ingest_run)."""
         if self._read_info() is None:
             return {}
-        counts = self._facet(key, SearchFilter(video_ids=(video_id,) if video_id else ()))
+        counts = self._facet(key, SearchFilter(video_ids=(video_id,) if video_id is not None else ()))
         return {value: n for value, n in counts.items() if n > 0}  # an index may list values of deleted points
 
     def _put_marker(self, marker: RunMarker) -> None:
