@@ -15,6 +15,7 @@ from framesearch.cli.indexing import build_search_index
 from framesearch.cli.main import (
     CollectionOpt,
     JsonOpt,
+    ServiceOpt,
     StoreOpt,
     UrlOpt,
     app,
@@ -62,6 +63,7 @@ def ingest_results_cmd(
     store: StoreOpt = None,
     qdrant_url: UrlOpt = None,
     collection: CollectionOpt = None,
+    url: ServiceOpt = None,
     as_json: JsonOpt = False,
 ) -> None:
     """Index Roboflow CLIP results files, one after another: each is checked in full before it is written."""
@@ -74,8 +76,14 @@ def ingest_results_cmd(
     req = request(ResultsIngest, video_id=video_id, fps=fps, model=model, dry_run=dry_run)
     if req.video_id and len(files) > 1:
         raise InvalidInput("--video-id names one video; give one file, or let ids default to the files' names")
-    settings = settings_for(ctx, store=store, qdrant_url=qdrant_url, collection=collection)
+    settings = settings_for(ctx, store=store, qdrant_url=qdrant_url, collection=collection, url=url)
     reports, failed = [], 0
+    service = _service(settings)
+    if service is not None:
+        with service:
+            reports, failed = _upload_results(service, files, req, as_json)
+        _finish_results(reports, failed, len(files), req.dry_run, as_json)
+        return
     with open_store(settings) as st:
         for path in files:
             try:
@@ -95,11 +103,37 @@ def ingest_results_cmd(
                 _print_results_report(rep)
         if reports and not req.dry_run:
             build_search_index(st, show=not as_json)
+    _finish_results(reports, failed, len(files), req.dry_run, as_json)
+
+
+def _finish_results(reports: list, failed: int, files: int, dry_run: bool, as_json: bool) -> None:
     if as_json:
         print_json(reports)
     if failed:
-        err.print(f"{failed} of {len(files)} files failed; the others were {'checked' if req.dry_run else 'indexed'}")
+        err.print(f"{failed} of {files} files failed; the others were {'checked' if dry_run else 'indexed'}")
         raise typer.Exit(1)
+
+
+def _upload_results(service: Any, files: list[Path], req: Any, as_json: bool) -> tuple[list, int]:
+    """`ingest results` through a running service: each file is sent as its video (the id defaulted here)."""
+    from framesearch.ingest.ids import results_video_id
+    from framesearch.ingest.results import load_results_file
+
+    reports, failed = [], 0
+    for path in files:
+        try:
+            video_id = req.video_id or results_video_id(path, load_results_file(path).meta.video)
+            rep = service.upload_results(path, video_id, fps=req.fps, model=req.model, dry_run=req.dry_run)
+        except FrameSearchError as exc:
+            if len(files) == 1 or not isinstance(exc, InvalidInput):
+                raise
+            report(exc)
+            failed += 1
+            continue
+        reports.append(rep)
+        if not as_json:
+            _print_results_report(rep)
+    return reports, failed
 
 
 def _print_results_report(rep: Any) -> None:
@@ -317,19 +351,32 @@ def ingest_local(
     store: StoreOpt = None,
     qdrant_url: UrlOpt = None,
     collection: CollectionOpt = None,
+    url: ServiceOpt = None,
     as_json: JsonOpt = False,
 ) -> None:
     """Sample frames locally, embed them with CLIP (CPU or GPU) and index them; folders index a whole library.
     A file already indexed keeps its id through any folder; a moved one is re-linked, not embedded again; videos of
-    the folders whose files are gone are reported (--prune removes them)."""
+    the folders whose files are gone are reported (--prune removes them). While `framesearch serve` holds the store,
+    the service does it (a job) and this shows its progress."""
     from framesearch.ingest.library import gone_from, library_items, prune_missing
     from framesearch.ingest.requests import LocalIngest
     from framesearch.store.open import open_store
 
     req = request(LocalIngest, fps=fps, video_id=video_id, recursive=recursive, force=force, prune=prune)
     items = library_items(inputs, req.recursive, req.video_id)
-    settings = settings_for(ctx, model=model, store=store, qdrant_url=qdrant_url, collection=collection, ray_address=ray)
+    settings = settings_for(ctx, model=model, store=store, qdrant_url=qdrant_url, collection=collection, ray_address=ray, url=url)
     on_ray = settings.ray_address not in (None, "", "off")
+    service = None if on_ray else _service(settings)
+    if service is not None:
+        from framesearch.cli.remote import library_job
+
+        try:
+            with service:
+                outcomes = library_job(service, inputs, req, settings.model, show=not as_json)
+        except KeyboardInterrupt:
+            raise typer.Exit(130) from None
+        _finish_local(outcomes, as_json)
+        return
     options = None
     if on_ray:
         from framesearch.ingest.requests import RayIngest
@@ -349,6 +396,16 @@ def ingest_local(
             "interrupted: the videos indexed so far are kept, the unfinished one is not; run the same command again to go on"
         )
         raise typer.Exit(130) from None
+    _finish_local(outcomes, as_json)
+
+
+def _service(settings: Any) -> Any:
+    from framesearch.cli.remote import service_for
+
+    return service_for(settings)
+
+
+def _finish_local(outcomes: list, as_json: bool) -> None:
     if as_json:
         print_json(outcomes)
     else:

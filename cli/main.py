@@ -35,6 +35,7 @@ from framesearch.errors import (
     StoreLocked,
     StoreReadOnly,
     TargetNotEmpty,
+    Unauthorized,
     WrongModel,
 )
 
@@ -97,10 +98,15 @@ StoreOpt = Annotated[
 UrlOpt = Annotated[Optional[str], typer.Option("--qdrant-url", help="Qdrant server URL (env FRAMESEARCH_QDRANT_URL).")]
 CollectionOpt = Annotated[Optional[str], typer.Option("--collection", help="Collection name (default frames).")]
 JsonOpt = Annotated[bool, typer.Option("--json", help="Print JSON.")]
+ServiceOpt = Annotated[
+    Optional[str],
+    typer.Option("--url", help="A running framesearch service to use (env FRAMESEARCH_URL; default: the store's, if served)."),
+]
 
 # What a CLI user can do about an error, in this edge's words (the core's messages name no flags).
 HINTS: dict[type[FrameSearchError], str | Callable[[Any], str]] = {
-    StoreLocked: "pass --qdrant-url to use a Qdrant server instead",
+    Unauthorized: "set FRAMESEARCH_API_KEY to the service's key",
+    StoreLocked: lambda exc: "" if "framesearch serve" in str(exc) else "pass --qdrant-url to use a Qdrant server instead",
     NoModelChosen: "try the bundled demo model with --model tiny-shapes-clip, or get a real CLIP with "
     "`framesearch model pull ViT-B-16__openai` and pass --model ViT-B-16__openai",
     ModelNotFound: "`framesearch model list` shows the models here; `framesearch model pull NAME` fetches one",
@@ -200,9 +206,10 @@ def main(
     show_version: Annotated[
         bool, typer.Option("--version", help="Print the version and exit.", is_eager=True, callback=_print_version)
     ] = False,
+    url: ServiceOpt = None,
 ) -> None:
     """Global options apply to every command (and may also be given after the command)."""
-    ctx.obj = {"store": store, "qdrant_url": qdrant_url, "model": model, "collection": collection}
+    ctx.obj = {"store": store, "qdrant_url": qdrant_url, "model": model, "collection": collection, "url": url}
     if ctx.invoked_subcommand != "serve":
         one_blas_thread()
     if not ctx.resilient_parsing:

@@ -12,6 +12,7 @@ import typer
 from framesearch.cli.main import (
     CollectionOpt,
     JsonOpt,
+    ServiceOpt,
     StoreOpt,
     UrlOpt,
     app,
@@ -24,6 +25,7 @@ from framesearch.cli.main import (
     videos_app,
 )
 from framesearch.cli.main import report as report_error
+from framesearch.cli.remote import service_for
 from framesearch.errors import InvalidInput, NotFound
 
 TABLE_ROWS = 100  # videos a `videos list` table shows unless told
@@ -70,6 +72,7 @@ def search_cmd(
     store: StoreOpt = None,
     qdrant_url: UrlOpt = None,
     collection: CollectionOpt = None,
+    url: ServiceOpt = None,
     as_json: JsonOpt = False,
 ) -> None:
     """Find the moments matching TEXT (or a vector) across the library, best first."""
@@ -102,7 +105,13 @@ def search_cmd(
         within=within,
         format=fmt,
     )
-    settings = settings_for(ctx, model=model, store=store, qdrant_url=qdrant_url, collection=collection)
+    settings = settings_for(ctx, model=model, store=store, qdrant_url=qdrant_url, collection=collection, url=url)
+    service = service_for(settings)
+    if service is not None:
+        with service:
+            answer = service.search(req)
+        _print_search(answer, None, fmt)
+        return
     with open_store(settings, create=False) as st:
         needs_text = req.q is not None or req.then is not None or bool(req.negatives)
         embedder = None
@@ -112,13 +121,19 @@ def search_cmd(
             embedder = text_embedder(settings, st.info())
         response = search(st, req, settings, embedder)
         text_out = export(st, response, fmt, req.then) if fmt in ("csv", "vtt", "edl") else None
+    _print_search(response, text_out, fmt)
+
+
+def _print_search(response: Any, text_out: str | None, fmt: str | None) -> None:
+    if isinstance(response, str):
+        response, text_out = None, response
     if text_out is not None:
         sys.stdout.write(text_out)
     elif fmt == "json":
         print_json(response)
     else:
         _print_results(response)
-    if response.next_cursor is not None and fmt != "json":  # JSON carries it as `next_cursor`
+    if response is not None and response.next_cursor is not None and fmt != "json":  # JSON carries it as `next_cursor`
         err.print(f"more results: add --cursor {response.next_cursor}", highlight=False, soft_wrap=True)
 
 
@@ -159,12 +174,13 @@ def clip_cmd(
     store: StoreOpt = None,
     qdrant_url: UrlOpt = None,
     collection: CollectionOpt = None,
+    url: ServiceOpt = None,
     as_json: JsonOpt = False,
 ) -> None:
     """Cut a moment out of a video: losslessly where keyframes allow (stream copy), else re-encoded."""
     from framesearch.ingest.clips import ClipRequest, cut_clip
 
-    source, start, end = _clip_source(ctx, target, rank, store=store, qdrant_url=qdrant_url, collection=collection)
+    source, start, end = _clip_source(ctx, target, rank, store=store, qdrant_url=qdrant_url, collection=collection, url=url)
     start, end = (t_from if t_from is not None else start), (t_to if t_to is not None else end)
     if start is None:
         raise InvalidInput("a video needs the range to cut: give --from and --to (no --to: to the end of the video)")
@@ -188,7 +204,12 @@ def _clip_source(ctx: typer.Context, target: str, rank: int, **options: Any) -> 
         return path, None, None
     if target == "-" or (path.suffix.lower() == ".json" and path.is_file()):
         video_id, start, end = _result(sys.stdin.read() if target == "-" else path.read_text(), rank)
-    with open_store(settings_for(ctx, **options), create=False) as st:
+    settings = settings_for(ctx, **options)
+    service = service_for(settings)
+    if service is not None:
+        with service:
+            return record_file(service.get_video(video_id)), start, end
+    with open_store(settings, create=False) as st:
         return record_file(st.get_video(video_id)), start, end
 
 
@@ -216,6 +237,7 @@ def videos_list(
     store: StoreOpt = None,
     qdrant_url: UrlOpt = None,
     collection: CollectionOpt = None,
+    url: ServiceOpt = None,
     as_json: JsonOpt = False,
 ) -> None:
     """List indexed videos."""
@@ -225,8 +247,14 @@ def videos_list(
     if sort not in SORTS:
         raise InvalidInput(f"--sort: one of {', '.join(SORTS)}, not {sort!r}")
     shown = (None if as_json else TABLE_ROWS) if limit is None else (limit or None)
-    with open_store(settings_for(ctx, store=store, qdrant_url=qdrant_url, collection=collection), create=False) as st:
-        total, records = st.video_page(limit=shown, match=match or None, under=under or None, sort=cast("VideoSort", sort))
+    settings = settings_for(ctx, store=store, qdrant_url=qdrant_url, collection=collection, url=url)
+    service = service_for(settings)
+    if service is not None:
+        with service:
+            total, records = service.video_page(limit=shown, match=match or None, under=under or None, sort=sort)
+    else:
+        with open_store(settings, create=False) as st:
+            total, records = st.video_page(limit=shown, match=match or None, under=under or None, sort=cast("VideoSort", sort))
     if as_json:
         print_json(records)
         return
@@ -257,11 +285,12 @@ def videos_delete(
     store: StoreOpt = None,
     qdrant_url: UrlOpt = None,
     collection: CollectionOpt = None,
+    url: ServiceOpt = None,
     as_json: JsonOpt = False,
 ) -> None:
     """Delete videos' frames and records: the ids given, and/or those gone from disk (--missing) or under a prefix
     (--under, asking first with their count). One opening of the store for all of them."""
-    from framesearch.ingest.deletes import delete_videos, videos_to_delete
+    from framesearch.ingest.deletes import DeleteReport, delete_videos, videos_to_delete
     from framesearch.ingest.requests import DeleteVideos
     from framesearch.store.open import open_store
     from framesearch.validation import check_video_id
@@ -271,15 +300,18 @@ def videos_delete(
     # an empty or blank id names no video (never "every video")
     ids = [check_video_id(v) for v in video_ids or []]
     req = request(DeleteVideos, video_ids=ids, missing=missing, under=under)
-    with open_store(settings_for(ctx, store=store, qdrant_url=qdrant_url, collection=collection), create=False) as st:
-        given, selected = videos_to_delete(st, req)
-        if req.missing or req.under:
-            what = " or ".join(w for w in ("gone from disk" if missing else "", f"under {under!r}" if under else "") if w)
-            if not selected:
-                err.print(f"no videos {what}", highlight=False)
-            elif not yes and not typer.confirm(f"delete {len(selected)} video(s) {what}?", err=True):
-                raise typer.Exit(1)
-        report = delete_videos(st, given + selected)
+    settings = settings_for(ctx, store=store, qdrant_url=qdrant_url, collection=collection, url=url)
+    service = service_for(settings)
+    if service is not None:
+        with service:
+            given, selected = _remote_selection(service, req)
+            _confirm_selection(req, selected, yes)
+            report = service.delete_videos(DeleteVideos(video_ids=given + selected)) if given + selected else DeleteReport()
+    else:
+        with open_store(settings, create=False) as st:
+            given, selected = videos_to_delete(st, req)
+            _confirm_selection(req, selected, yes)
+            report = delete_videos(st, given + selected)
     if as_json:
         print_json(report.deleted)
     else:
@@ -289,6 +321,33 @@ def videos_delete(
         report_error(NotFound(f"no video {video_id!r} in the library"))
     if report.not_found:
         raise typer.Exit(1)
+
+
+def _confirm_selection(req: Any, selected: list[str], yes: bool) -> None:
+    """Ask before deleting what --missing or --under selects (unless --yes)."""
+    if req.missing or req.under:
+        what = " or ".join(w for w in ("gone from disk" if req.missing else "", f"under {req.under!r}" if req.under else "") if w)
+        if not selected:
+            err.print(f"no videos {what}", highlight=False)
+        elif not yes and not typer.confirm(f"delete {len(selected)} video(s) {what}?", err=True):
+            raise typer.Exit(1)
+
+
+def _remote_selection(service: Any, req: Any) -> tuple[list[str], list[str]]:
+    """videos_to_delete's answer through a service on this machine: the ids given, and those selected."""
+    from framesearch.store.pages import is_missing
+
+    given = list(dict.fromkeys(req.video_ids))
+    if not (req.missing or req.under):
+        return given, []
+    _, records = service.video_page(limit=None)
+    chosen = set(given)
+    selected = [
+        r.video_id
+        for r in records
+        if r.video_id not in chosen and ((req.missing and is_missing(r)) or (req.under and r.video_id.startswith(req.under)))
+    ]
+    return given, selected
 
 
 @app.command("serve")
@@ -306,14 +365,25 @@ def serve(
             "--allow-anonymous", help="Listen beyond loopback without an API key (anyone reaching it may change the library)."
         ),
     ] = False,
+    watch: Annotated[
+        Optional[list[Path]],
+        typer.Option("--watch", help="Index new and changed videos under this folder as they appear (repeatable)."),
+    ] = None,
+    prune: Annotated[
+        bool, typer.Option("--prune", help="With --watch: videos deleted from the folder leave the library.")
+    ] = False,
     store: StoreOpt = None,
     qdrant_url: UrlOpt = None,
     collection: CollectionOpt = None,
 ) -> None:
-    """Run the HTTP API and web page (uvicorn); docs at /docs. Without FRAMESEARCH_API_KEY, loopback only."""
+    """Run the HTTP API and web page (uvicorn); docs at /docs. Without FRAMESEARCH_API_KEY, loopback only.
+    While it runs, every other command on this store goes through it."""
     from framesearch.service.listen import check_binding, claim_port
 
-    settings = settings_for(ctx, host=host, port=port, workers=workers, store=store, qdrant_url=qdrant_url, collection=collection)
+    settings = settings_for(
+        ctx, host=host, port=port, workers=workers, store=store, qdrant_url=qdrant_url, collection=collection, watch=watch or None
+    )
+    folders = _watched(settings, prune)
     warning = check_binding(settings, allow_anonymous)  # the bind rules and the port first: before any slow loading
     if warning:
         from rich.markup import escape
@@ -325,7 +395,7 @@ def serve(
         sock.close()  # uvicorn's workers bind it themselves
         _serve_workers(settings)
         return
-    _serve_one(settings, sock)
+    _serve_one(settings, sock, folders, prune)
 
 
 def _say_what_is_served(settings: Any) -> None:
@@ -341,7 +411,7 @@ def _say_what_is_served(settings: Any) -> None:
     err.print(line, highlight=False, soft_wrap=True, markup=False)
 
 
-def _serve_one(settings: Any, sock: Any) -> None:
+def _serve_one(settings: Any, sock: Any, folders: list[Path], prune: bool) -> None:
     """One uvicorn process on the socket already bound, with the store held by a child process."""
     import uvicorn
 
@@ -354,12 +424,31 @@ def _serve_one(settings: Any, sock: Any) -> None:
         sock.close()
         raise
     try:
-        app = create_app(settings, opened, close_store=True)
+        app = create_app(settings, opened, close_store=True, announce=_address(settings), watch=folders, prune=prune)
         config = uvicorn.Config(app, host=settings.host, port=settings.port, log_level="info")
         uvicorn.Server(config).run(sockets=[sock])
     finally:
         opened.close()
         sock.close()
+
+
+def _watched(settings: Any, prune: bool) -> list[Path]:
+    """The folders to watch, checked before anything is loaded."""
+    folders = [Path(f).expanduser() for f in settings.watch]
+    if prune and not folders:
+        raise InvalidInput("--prune removes the videos deleted from watched folders: give --watch DIR too")
+    for folder in folders:
+        if not folder.is_dir():
+            raise InvalidInput(f"cannot watch {folder.resolve()}: no such folder")
+    if folders and settings.workers > 1:
+        raise InvalidInput("--watch needs one service process (--workers 1)")
+    return folders
+
+
+def _address(settings: Any) -> str:
+    """The URL commands on this machine reach the service at (a wildcard bind is reached on loopback)."""
+    host = {"0.0.0.0": "127.0.0.1", "::": "::1", "": "127.0.0.1"}.get(settings.host, str(settings.host))
+    return f"http://{f'[{host}]' if ':' in host else host}:{settings.port}"
 
 
 def _serve_workers(settings: Any) -> None:

@@ -9,6 +9,7 @@ import typer
 from framesearch.cli.main import (
     CollectionOpt,
     JsonOpt,
+    ServiceOpt,
     StoreOpt,
     UrlOpt,
     collections_app,
@@ -30,15 +31,22 @@ def store_info(
     store: StoreOpt = None,
     qdrant_url: UrlOpt = None,
     collection: CollectionOpt = None,
+    url: ServiceOpt = None,
     as_json: JsonOpt = False,
 ) -> None:
     """Backend, collection, model, points, videos, index state and, on a server, shards and replicas."""
+    from framesearch.cli.remote import service_for
     from framesearch.store.info import describe
     from framesearch.store.open import open_store
 
-    settings = settings_for(ctx, store=store, qdrant_url=qdrant_url, collection=collection)
-    with open_store(settings, create=False) as st:
-        info = describe(st)
+    settings = settings_for(ctx, store=store, qdrant_url=qdrant_url, collection=collection, url=url)
+    service = service_for(settings)
+    if service is not None:
+        with service:
+            info = service.store_info()
+    else:
+        with open_store(settings, create=False) as st:
+            info = describe(st)
     if as_json:
         print_json(info)
         return
@@ -160,13 +168,21 @@ def store_check(
     store: StoreOpt = None,
     qdrant_url: UrlOpt = None,
     collection: CollectionOpt = None,
+    url: ServiceOpt = None,
     as_json: JsonOpt = False,
 ) -> None:
     """Check every video record against its points, and find unfinished ingests, stray points and damaged files.
     Exit status 1 while problems remain."""
+    from framesearch.cli.remote import service_for
     from framesearch.store.check import check_settings
 
-    report = check_settings(settings_for(ctx, store=store, qdrant_url=qdrant_url, collection=collection), repair)
+    settings = settings_for(ctx, store=store, qdrant_url=qdrant_url, collection=collection, url=url)
+    service = service_for(settings)
+    if service is not None:
+        with service:
+            report = service.check(repair)
+    else:
+        report = check_settings(settings, repair)
     if as_json:
         print_json(report)
     else:

@@ -6,6 +6,7 @@ descriptions make the README's table (`settings_table()`), and a test checks eac
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 from typing import Annotated
 
@@ -58,6 +59,16 @@ class Settings(BaseSettings):
     limit: Limit = Field(default=20, description="Results a search returns when the request names no limit.")
     hnsw_ef: int = Field(
         default=128, ge=1, le=4096, description="Search breadth of the HNSW index: higher finds more true neighbours, slower."
+    )
+    url: str | None = Field(
+        default=None,
+        pattern=r"^https?://",
+        description="A running `framesearch serve` the CLI talks to instead of opening the store; default: the one "
+        "recorded in the store folder while it runs.",
+    )
+    watch: Annotated[list[Path], NoDecode] = Field(
+        default=[],
+        description="Folders `serve` watches (separated by `:`): new and changed videos are indexed as they appear.",
     )
     host: str = Field(default="127.0.0.1", description="Address `serve` listens on.")
     port: int = Field(default=8000, ge=1, le=65535, description="Port `serve` listens on.")
@@ -183,6 +194,13 @@ class Settings(BaseSettings):
             return [str(origin).strip().lower().rstrip("/") for origin in value if str(origin).strip()]
         return value
 
+    @field_validator("watch", mode="before")
+    @classmethod
+    def _split_folders(cls, value: object) -> object:
+        if isinstance(value, str):
+            return [Path(part).expanduser() for part in value.split(os.pathsep) if part.strip()]
+        return value
+
     @property
     def work_dir(self) -> Path:
         """Folder for caches, uploads and job state beside the store."""
@@ -238,8 +256,8 @@ def settings_env(settings: Settings) -> dict[str, str]:
             continue
         if isinstance(value, SecretStr):
             value = value.get_secret_value()
-        if isinstance(value, list):  # the comma-separated form the field reads back
-            value = ",".join(map(str, value))
+        if isinstance(value, list):  # the separated form the field reads back
+            value = (os.pathsep if name == "watch" else ",").join(map(str, value))
         env[env_names(name)[0]] = str(value)
     return env
 

@@ -14,6 +14,7 @@ import errno
 import logging
 import re
 from contextlib import asynccontextmanager
+from pathlib import Path
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
@@ -31,9 +32,12 @@ from framesearch.service.jobs_api import start_jobs
 from framesearch.service.security import AccessGuard, Public, document_security
 from framesearch.service.security import router as access_router
 from framesearch.service.state import AppState
+from framesearch.service.store_api import router as store_router
+from framesearch.service.watch import start_watching
 from framesearch.service.web import STATIC_DIR
 from framesearch.service.web import router as web_router
 from framesearch.settings import Settings
+from framesearch.store.address import remove_address, write_address
 from framesearch.store.base import VectorStore
 from framesearch.store.open import open_store
 from framesearch.validation import describe
@@ -88,9 +92,20 @@ async def unexpected_error(request: Request, exc: Exception) -> JSONResponse:
     return error_answer(500, "InternalError", "the service failed unexpectedly; the log has the details")
 
 
-def create_app(settings: Settings, store: VectorStore | None = None, *, close_store: bool = False) -> FastAPI:
+def create_app(
+    settings: Settings,
+    store: VectorStore | None = None,
+    *,
+    close_store: bool = False,
+    announce: str | None = None,
+    watch: list[Path] | None = None,
+    prune: bool = False,
+) -> FastAPI:
     """The app; opens the store named by `settings` (or uses `store`) for its lifetime. `close_store`: close the
-    given store at shutdown too (uvicorn re-raises SIGTERM once it has shut down: code after it never runs)."""
+    given store at shutdown too (uvicorn re-raises SIGTERM once it has shut down: code after it never runs).
+    `announce`: the URL this app answers at, recorded beside an Edge store while it runs (store/address.py), so
+    that the CLI talks to it. `watch`: folders whose new and changed videos are indexed as they appear (with
+    `prune`, deleted ones leave the library)."""
 
     @asynccontextmanager
     async def lifespan(app: FastAPI):
@@ -99,9 +114,17 @@ def create_app(settings: Settings, store: VectorStore | None = None, *, close_st
         indexer.request()  # frames a crash left unindexed get their index now
         app.state.framesearch = state = AppState(settings, opened, indexer)
         app.state.jobs = start_jobs(settings, opened, state.image_embedder, after_ingest=indexer.request)
+        watcher = start_watching(watch, app.state.jobs, opened, prune) if watch else None
+        announced = announce is not None and not settings.qdrant_url
+        if announced:
+            write_address(settings.store, str(announce), settings.collection)
         try:
             yield
         finally:
+            if announced:
+                remove_address(settings.store)
+            if watcher is not None:
+                watcher.stop()
             app.state.jobs.stop()
             app.state.framesearch.close()
             state.parser.stop()
@@ -131,6 +154,7 @@ def create_app(settings: Settings, store: VectorStore | None = None, *, close_st
     app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")
     app.include_router(jobs_router)
     app.include_router(access_router)
+    app.include_router(store_router)
     app.include_router(api_router)
     # Keys, browser checks and body limits for every route, before any body is read (service/security.py).
     public = Public.of(app, docs=(DOCS_URL, REDOC_URL))

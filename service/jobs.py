@@ -32,11 +32,13 @@ from framesearch.embedders.roboflow import redact
 from framesearch.errors import FrameSearchError, InvalidInput, MissingDependency, ModelError, NoImageModel, NotFound
 from framesearch.files import write_atomic
 from framesearch.ingest import roboflow_job as rj
+from framesearch.ingest.library import Outcome
 from framesearch.ingest.requests import JobRequest
 from framesearch.ingest.roboflow_api import Interrupted, RoboflowVideoAPI, poll_policy
 from framesearch.ingest.stages import Stage
 from framesearch.service import housekeeping as hk
 from framesearch.service.fetch import check_url, download
+from framesearch.service.library_jobs import LibraryJobRequest, run_library_job, submit_library
 from framesearch.service.redact import ServerPaths
 from framesearch.service.uploads import MB, safe_suffix
 from framesearch.settings import Settings
@@ -61,6 +63,9 @@ class Job(BaseModel):
     model_config = ConfigDict(extra="ignore")
 
     job_id: str
+    kind: Literal["video", "library"] = Field(
+        default="video", description="One uploaded or fetched video, or files on the server."
+    )
     provider: str
     video_id: str
     fps: float
@@ -73,7 +78,9 @@ class Job(BaseModel):
     frames: int | None = None
     skipped: int | None = None
     error: str | None = None
+    error_code: str | None = Field(default=None, description="The failure's error name (as in error answers), when known.")
     warnings: list[str] = Field(default_factory=list)
+    outcomes: list[Outcome] = Field(default_factory=list, description="A library job's videos: indexed, skipped or failed.")
     resumed: int = 0
     created_at: str = Field(default_factory=_now)
     updated_at: str = Field(default_factory=_now)
@@ -85,10 +92,11 @@ class JobRecord(Job):
     """A job as persisted: its report plus the server path of its upload (never reported)."""
 
     upload: str | None = None
+    library: LibraryJobRequest | None = None
 
     def public(self, paths: ServerPaths | None = None) -> Job:
         """The job as a client sees it: no upload path, and with `paths`, none in its error or results file."""
-        job = Job.model_validate(self.model_dump(exclude={"upload"}))
+        job = Job.model_validate(self.model_dump(exclude={"upload", "library"}))
         if paths is None:
             return job
         results = Path(job.results_path).name if job.results_path else None  # its name only: where is the server's
@@ -291,6 +299,10 @@ class JobManager:
         self._schedule(record)
         return queued
 
+    def submit_library(self, req: LibraryJobRequest) -> Job:
+        """Queue a library job (files on this machine); its paths are checked now (InvalidInput if one is missing)."""
+        return submit_library(self, req)
+
     def _check_image_model(self) -> None:
         """Refuse a local job now, not after its upload was queued, when the service has no image model (409)."""
         try:
@@ -362,6 +374,10 @@ class JobManager:
             return
         record = self._jobs[job_id]
         self._update(record, status="running", started_at=record.started_at or _now(), error=None)
+        if record.kind == "library":
+            run_library_job(self, record)
+            self._prune()
+            return
         before = self._library_path(record.video_id)
         try:
             frames, skipped = self._run_roboflow(record) if record.provider == "roboflow" else self._run_local(record)

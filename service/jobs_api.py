@@ -8,8 +8,10 @@ from typing import Any
 from fastapi import APIRouter, Request
 from starlette.concurrency import run_in_threadpool
 
+from framesearch.errors import Forbidden
 from framesearch.ingest.requests import JobRequest
 from framesearch.service.jobs import Job, JobAccepted, JobList, JobManager
+from framesearch.service.library_jobs import LibraryJobRequest
 from framesearch.service.responses import ERRORS
 from framesearch.service.uploads import MB, receive_job_body, refuse_declared_size
 from framesearch.settings import Settings
@@ -68,6 +70,26 @@ async def create_job(request: Request) -> JobAccepted:
         manager.discard(job_id)
         raise
     return JobAccepted(job_id=record.job_id, status=record.status)
+
+
+@router.post("/jobs/library", status_code=202)
+async def create_library_job(request: Request, body: LibraryJobRequest) -> JobAccepted:
+    """Queue the indexing of video files and folders on the service's own machine (what `framesearch ingest local`
+    sends to a running service). Their paths are the service machine's: only loopback clients may send them."""
+    if not client_is_loopback(request):
+        raise Forbidden("library jobs name files on the service's machine: only clients on that machine may send them")
+    record = await run_in_threadpool(_jobs(request).submit_library, body)
+    return JobAccepted(job_id=record.job_id, status=record.status)
+
+
+def client_is_loopback(request: Request) -> bool:
+    import ipaddress
+
+    host = request.client.host if request.client else ""
+    try:
+        return ipaddress.ip_address(host.split("%")[0]).is_loopback
+    except ValueError:
+        return False
 
 
 @router.get("/jobs")

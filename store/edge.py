@@ -212,6 +212,14 @@ class EdgeStore(QdrantStore):
         return handle
 
     def _locked(self, holder: str) -> StoreLocked:
+        from framesearch.store.address import read_address
+
+        service = read_address(self.root.parent)
+        if service is not None and service.collection == self.root.name:
+            return StoreLocked(
+                f"{self.description} is held by {service.describe()}. Qdrant Edge lets one process open a store: "
+                f"this command cannot go through the service; stop it, or use its HTTP API at {service.url}."
+            )
         return StoreLocked(
             f"{self.description} is in use by {holder}. Qdrant Edge lets one process open a store: "
             "stop that process, use its HTTP API, or run a Qdrant server (setting qdrant_url)."

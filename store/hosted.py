@@ -53,6 +53,8 @@ REFRESHES: dict[str, tuple[str, ...]] = {
     "build_index": ("index_status",),
 }
 KEPT = ("info", "frame_count", "index_status")
+APPLY = "__apply__"  # a module-level function run in the store process (HostedStore.apply): it may change anything
+REFRESHES[APPLY] = KEPT
 # Calls that only read: a store opened read-only on a full disk serves them from its private copy (see _before_write).
 READS = frozenset(
     {
@@ -187,6 +189,11 @@ class HostedStore:
             return self._receive()
         finally:
             self._lock.release()
+
+    def apply(self, function: Callable[..., Any], *args: Any) -> Any:
+        """`function(store, *args)` run in the store process (a module-level function: it is sent by name), for
+        work over the whole store (a description, a check, a repair) that is not one of its methods."""
+        return self._send(APPLY, (function, *args), {})
 
     def _fresh_or_kept(self, name: str) -> Any:
         """The store's answer if it is free now, else the last answer seen (health checks never queue)."""
@@ -345,7 +352,7 @@ class HostedStore:
 FORWARDED = frozenset(
     name
     for name, attr in vars(HostedStore).items()
-    if callable(attr) and not name.startswith("_") and name not in ("run", "close", "library_version")
+    if callable(attr) and not name.startswith("_") and name not in ("run", "close", "library_version", "apply")
 )
 
 
@@ -402,9 +409,12 @@ def _serve(conn: Any, store: Any) -> None:
             conn.send(("ok", None, {"version": None}))
             return
         try:
-            if name not in FORWARDED:
+            if name == APPLY:
+                answer: tuple[str, Any] = ("ok", args[0](store, *args[1:], **kwargs))
+            elif name not in FORWARDED:
                 raise StoreError(f"the store process has no method {name!r}")
-            answer: tuple[str, Any] = ("ok", getattr(store, name)(*args, **kwargs))
+            else:
+                answer = ("ok", getattr(store, name)(*args, **kwargs))
         except Exception as exc:  # every error goes back to the caller, as itself when it pickles
             log.debug("store call %s failed", name, exc_info=True)
             answer = ("error", exc)

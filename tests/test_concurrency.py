@@ -135,8 +135,8 @@ def test_a_second_process_on_an_embedded_store_gets_one_clear_line(tmp_path):
     store = tmp_path / "store"
     with running_service({"FRAMESEARCH_STORE": str(store)}, tmp_path / "serve.log") as service:
         wait_until(lambda: (store / "frames" / "lock").exists(), what="the service holding the store")
-        other = subprocess.run(
-            [sys.executable, "-m", "framesearch", "--store", str(store), "videos", "list"],
+        other = subprocess.run(  # a copy cannot go through the service: it needs the store itself
+            [sys.executable, "-m", "framesearch", "--store", str(store), "store", "copy", "--to", str(tmp_path / "copy")],
             capture_output=True,
             text=True,
             timeout=120,
@@ -145,4 +145,5 @@ def test_a_second_process_on_an_embedded_store_gets_one_clear_line(tmp_path):
         assert httpx.get(f"{service.base}/healthz").status_code == 200
     assert other.returncode == 1
     lines = other.stderr.strip().splitlines()
-    assert len(lines) == 1 and lines[0].startswith("error:") and "in use by pid" in lines[0], other.stderr
+    assert len(lines) == 1 and lines[0].startswith("error:"), other.stderr
+    assert f"held by `framesearch serve` at {service.base}" in lines[0], other.stderr

@@ -107,6 +107,26 @@ def _qdrant_url(variable, tmp_path, **_):
     assert not (tmp_path / "s").exists()
 
 
+@probe("url")
+def _url(variable, tmp_path, **_):
+    url = f"http://127.0.0.1:{free_port()}"  # no service answers there
+    result = cli({variable: url, "FRAMESEARCH_STORE": str(tmp_path / "s")}, "videos", "list")
+    assert result.exit_code == 1 and f"the framesearch service at {url} does not answer" in result.output
+    assert not (tmp_path / "s").exists()
+
+
+@probe("watch")
+def _watch(variable, tmp_path, **_):
+    missing = tmp_path / "not-there"
+    result = cli(
+        {variable: f"{tmp_path}{os.pathsep}{missing}", "FRAMESEARCH_STORE": str(tmp_path / "s")},
+        "serve",
+        "--port",
+        str(free_port()),
+    )
+    assert result.exit_code == 1 and f"cannot watch {missing}" in result.output
+
+
 class QdrantStub(BaseHTTPRequestHandler):
     """Answers the two calls `videos list` makes of an empty Qdrant server, recording the headers."""
 

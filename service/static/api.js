@@ -102,6 +102,7 @@ const WHAT_TO_DO = {
   play: "Its thumbnails and times still work.",
   delete: "Reload the library and try again.",
   library: "Reload the page to try again.",
+  upload: "Choose a video file and try again.",
 };
 
 // A short human sentence for an error of `action` (search, image, play, delete, library), with what to do.
@@ -126,10 +127,11 @@ export function explain(err, action = "search") {
     case "VideoNotPlayable":
       return `This video cannot be played in a browser: ${said.charAt(0).toLowerCase()}${said.slice(1)} ${WHAT_TO_DO.play}`;
     case "PayloadTooLarge":
-      return `${said} Choose a smaller image.`;
+      return `${said} Choose a smaller ${action === "upload" ? "video" : "image"}.`;
     case "ModelError":
     case "ModelMismatch":
     case "NoImageModel":
+      if (action === "upload") return `This service cannot index videos: ${said}`;
       return action === "image"
         ? `Searching by image needs the service's own CLIP model. ${said}`
         : `The service's model cannot answer this. ${said}`;

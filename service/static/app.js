@@ -4,6 +4,7 @@
 import {
   $, MEDIA_SESSION_MS, api, breakable, explain, fmtTime, idPath, setStatus, startMediaSession, thumbUrl,
 } from "./api.js";
+import { addVideos, isVideoFile, onLibraryChange, wireJobs } from "./jobs.js";
 import { closePlayer, drawTimeline, isOpen, openPlayer, step, wirePlayer } from "./player.js";
 
 const state = {
@@ -168,7 +169,7 @@ function renderLibrary() {
   $("#library tbody").replaceChildren(...rows);
   $("#library").hidden = !rows.length;
   if (!rows.length) {
-    setStatus($("#library-status"), "No videos are indexed yet. Index a folder with “framesearch ingest local FOLDER”, or try “framesearch demo”.");
+    setStatus($("#library-status"), "No videos are indexed yet. Add videos here, index a folder with “framesearch ingest local FOLDER --recursive”, or try “framesearch demo”.");
   }
 }
 
@@ -451,7 +452,9 @@ function wireDragAndDrop() {
     depth = 0;
     overlay.hidden = true;
     const files = [...e.dataTransfer.files];
-    searchImage(files.find((f) => f.type.startsWith("image/")) || files[0]);
+    const image = files.find((f) => f.type.startsWith("image/"));
+    if (files.some(isVideoFile)) addVideos(files);
+    else searchImage(image || files[0]);
   });
 }
 
@@ -513,6 +516,11 @@ function wire() {
   document.addEventListener("keydown", onKey, true);
   wireDragAndDrop();
   wirePlayer();
+  onLibraryChange(() => {
+    loadVideos().catch(() => {});
+    loadConfig().catch(() => {});
+  });
+  wireJobs();
 }
 
 async function start() {

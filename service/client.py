@@ -1,0 +1,162 @@
+"""A typed HTTP client of a running `framesearch serve`: what the CLI uses when a service holds the store.
+
+Each method is one request and answers the same models the core answers, so a command prints the same thing
+whether it opened the store itself or asked the service. An error answer (`{"error", "detail"}`) becomes the
+domain error it names; a service that does not answer is a StoreError naming its address.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any, TypeVar
+
+import httpx
+from pydantic import BaseModel
+
+from framesearch import errors
+from framesearch.errors import FrameSearchError, StoreError
+from framesearch.ingest.deletes import DeleteReport
+from framesearch.ingest.index import IngestReport
+from framesearch.ingest.requests import DeleteVideos
+from framesearch.search.models import SearchRequest, SearchResponse
+from framesearch.service.jobs import Job, JobAccepted
+from framesearch.service.library_jobs import LibraryJobRequest
+from framesearch.service.responses import Deleted, VideoList
+from framesearch.store.check import CheckReport
+from framesearch.store.info import StoreInfo
+from framesearch.store.schema import VideoRecord
+
+M = TypeVar("M", bound=BaseModel)
+TIMEOUT = httpx.Timeout(30.0, connect=5.0)
+PAGE = 1000  # videos asked per page (the service's largest page)
+LONG_TIMEOUT = httpx.Timeout(3600.0, connect=5.0)  # a repair, a results file indexed in the request
+
+
+def error_from(code: str, detail: str) -> FrameSearchError:
+    """The domain error an error answer names (its base class for names this version does not know)."""
+    kind = getattr(errors, code, None)
+    if isinstance(kind, type) and issubclass(kind, FrameSearchError):
+        try:
+            return kind(detail)
+        except TypeError:
+            pass
+    return FrameSearchError(detail)
+
+
+class ServiceClient:
+    """One running service, at `url`, with the key (full or read-only) the caller has."""
+
+    def __init__(self, url: str, api_key: str | None = None, transport: httpx.BaseTransport | None = None) -> None:
+        self.url = url.rstrip("/")
+        headers = {"Authorization": f"Bearer {api_key}"} if api_key else {}
+        self._http = httpx.Client(base_url=self.url, headers=headers, timeout=TIMEOUT, transport=transport)
+
+    def __enter__(self) -> ServiceClient:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def close(self) -> None:
+        self._http.close()
+
+    def _send(self, method: str, path: str, **kwargs: Any) -> httpx.Response:
+        try:
+            response = self._http.request(method, path, **kwargs)
+        except httpx.TransportError as exc:
+            raise StoreError(f"the framesearch service at {self.url} does not answer ({type(exc).__name__})") from None
+        if response.status_code >= 400:
+            try:
+                body = response.json()
+                code, detail = str(body["error"]), str(body["detail"])
+            except (ValueError, KeyError, TypeError):
+                code, detail = "StoreError", f"the service at {self.url} answered {response.status_code}"
+            raise error_from(code, detail)
+        return response
+
+    def _model(self, schema: type[M], method: str, path: str, **kwargs: Any) -> M:
+        return schema.model_validate_json(self._send(method, path, **kwargs).content)
+
+    # reads
+
+    def ping(self, timeout: float | None = None) -> None:
+        """Whether the service answers (StoreError if not); its health details may be kept from keyless callers."""
+        options: dict[str, Any] = {} if timeout is None else {"timeout": timeout}
+        self._send("GET", "/healthz", **options)
+
+    def search(self, req: SearchRequest) -> SearchResponse | str:
+        """The search answer, or the export's text for csv, vtt and edl."""
+        response = self._send("POST", "/search", content=req.model_dump_json(exclude_none=True), headers=_JSON)
+        if req.format in ("csv", "vtt", "edl"):
+            return response.text
+        return SearchResponse.model_validate_json(response.content)
+
+    def video_page(
+        self, limit: int | None = None, match: str | None = None, under: str | None = None, sort: str = "name"
+    ) -> tuple[int, list[VideoRecord]]:
+        """(videos matching in all, the first `limit` of them, or all), read page by page as the store's video_page."""
+        params: dict[str, Any] = {k: v for k, v in {"q": match, "under": under, "sort": sort}.items() if v is not None}
+        records: list[VideoRecord] = []
+        total, cursor = 0, None
+        while limit is None or len(records) < limit:
+            size = PAGE if limit is None else min(PAGE, limit - len(records))
+            page = self._model(
+                VideoList, "GET", "/videos", params={**params, "limit": size, **({"cursor": cursor} if cursor else {})}
+            )
+            total = page.total
+            records += page.videos
+            cursor = page.next_cursor
+            if not cursor or not page.videos:
+                break
+        return total, records
+
+    def list_videos(self) -> list[VideoRecord]:
+        return self.video_page()[1]
+
+    def get_video(self, video_id: str) -> VideoRecord:
+        return self._model(VideoRecord, "GET", f"/videos/{_quote(video_id)}")
+
+    def store_info(self) -> StoreInfo:
+        return self._model(StoreInfo, "GET", "/store")
+
+    def check(self, repair: bool = False) -> CheckReport:
+        if repair:
+            return self._model(CheckReport, "POST", "/store/repair", timeout=LONG_TIMEOUT)
+        return self._model(CheckReport, "GET", "/store/check", timeout=LONG_TIMEOUT)
+
+    def job(self, job_id: str) -> Job:
+        return self._model(Job, "GET", f"/jobs/{_quote(job_id)}")
+
+    # writes
+
+    def delete_video(self, video_id: str) -> Deleted:
+        return self._model(Deleted, "DELETE", f"/videos/{_quote(video_id)}")
+
+    def delete_videos(self, req: DeleteVideos) -> DeleteReport:
+        return self._model(DeleteReport, "POST", "/videos/delete", content=req.model_dump_json(), headers=_JSON)
+
+    def submit_library(self, req: LibraryJobRequest) -> JobAccepted:
+        return self._model(JobAccepted, "POST", "/jobs/library", content=req.model_dump_json(exclude_none=True), headers=_JSON)
+
+    def upload_results(self, path: Path, video_id: str, **options: Any) -> IngestReport:
+        """Index a results JSON file as `video_id` (options: fps, model, dry_run)."""
+        params = {k: str(v).lower() if isinstance(v, bool) else v for k, v in options.items() if v is not None}
+        with path.open("rb") as body:
+            return self._model(
+                IngestReport,
+                "POST",
+                f"/videos/{_quote(video_id)}/results",
+                params=params,
+                content=body,
+                headers=_JSON,
+                timeout=LONG_TIMEOUT,
+            )
+
+
+_JSON = {"content-type": "application/json"}
+
+
+def _quote(video_id: str) -> str:
+    from urllib.parse import quote
+
+    return quote(video_id, safe="/")
