@@ -2,13 +2,13 @@
 
     python bench/bench_writer.py [--frames 50000] [--dim 512] [--qdrant-url URL] [--quick] [--json-out F]
 
-Writes random unit vectors as frame points of 100-frame videos (`upsert_frames` in batches of 256, then each
-video's sweep and record, as `index_frames` does) into a fresh Qdrant Edge store, and into a Qdrant server when
+Writes random unit vectors as frame points of 100-frame videos (one `store.run()` each: batches of 256, then
+the record's commit and the run's end, as `index_frames` does) into a fresh Qdrant Edge store, and into a Qdrant server when
 `--qdrant-url` is given. An ingest on Ray funnels every frame through this writer, so this is the ceiling of a
 single `ingest local --ray` run, whatever the cluster; docs/scaling.md compares it with the embedding rates.
 The baseline is the Edge engine alone in the same run: the same points (ids, vectors and payloads made
 beforehand, untimed) upserted straight into the shard in the same batches, without the store interface's
-normalisation, payload building, per-video sweep and record write. With a server, Edge is the server's baseline.
+normalisation, payload building, run marker, record write and sweep. With a server, Edge is the server's baseline.
 """
 
 from __future__ import annotations
@@ -50,10 +50,11 @@ def write_rate(store, points: list) -> float:
     for first in range(0, len(points), PER_VIDEO):
         video = points[first : first + PER_VIDEO]
         store.ensure_collection("bench/model", dim)
-        for b in range(0, len(video), BATCH):
-            store.upsert_frames(video[b : b + BATCH], "run")
-        store.sweep_stale(video[0].video_id, "run")
-        store.put_video(VideoRecord(video_id=video[0].video_id, model="bench/model", source="local", frames=len(video)))
+        with store.run(video[0].video_id, frames=len(video), dim=dim) as run:
+            for b in range(0, len(video), BATCH):
+                run.write(video[b : b + BATCH])
+            record = VideoRecord(video_id=run.video_id, model="bench/model", source="local", frames=len(video))
+            run.commit(record.model_copy(update={"ingest_run": run.id}))
     store.flush()
     return len(points) / (time.perf_counter() - start)
 

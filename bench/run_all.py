@@ -36,6 +36,7 @@ BENCHES = [  # (name, script and its own arguments); each also gets --quick (unl
     ("writer", ["bench_writer.py"]),
     ("ray ingest", ["bench_ray_ingest.py"]),
     ("moments", ["eval_moments.py"]),
+    ("confidence", ["eval_confidence.py"]),
 ]
 
 

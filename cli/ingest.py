@@ -29,6 +29,7 @@ from framesearch.cli.main import (
     settings_for,
 )
 from framesearch.errors import FrameSearchError, InvalidInput
+from framesearch.files import write_atomic
 
 FpsOpt = Annotated[Optional[float], typer.Option("--fps", help="Frames sampled per second of video (default 3).")]
 ModelDirOpt = Annotated[
@@ -471,8 +472,6 @@ def infer(
         frames, times, vectors = infer_video(
             video, embedder=embedder, fps=req.fps, progress=tracker(bar, video.name), batch_size=settings.embed_batch
         )
-    tmp = output.with_name(output.name + ".tmp")
     meta = {"model": embedder.name, "video": video.name, "fps": req.fps}
-    tmp.write_bytes(msgspec.json.encode(to_results_json(frames, times, vectors, meta=meta)))
-    tmp.replace(output)
+    write_atomic(output, msgspec.json.encode(to_results_json(frames, times, vectors, meta=meta)))
     out.print(f"wrote {output}: {len(frames)} frames of {embedder.name} at {req.fps:g} fps")

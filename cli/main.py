@@ -128,10 +128,17 @@ def report(exc: FrameSearchError, prefix: str = "") -> None:
     """Print a domain error as one line, with this edge's hint for its kind."""
     hint = next((h for kind, h in HINTS.items() if isinstance(exc, kind)), None)
     hint = hint(exc) if callable(hint) else hint
-    text = f"{prefix}{exc}" + (f" ({hint})" if hint else "")
+    text = _bounded(f"{prefix}{exc}") + (f" ({hint})" if hint else "")
     from rich.markup import escape
 
     err.print(f"[red]error:[/red] {escape(text)}", highlight=False, markup=True, soft_wrap=True)
+
+
+MAX_MESSAGE = 2000  # characters of an error line: a message quoting a hostile value never floods the terminal
+
+
+def _bounded(text: str) -> str:
+    return text if len(text) <= MAX_MESSAGE else f"{text[: MAX_MESSAGE - 40]}… ({len(text) - MAX_MESSAGE + 40} more characters)"
 
 
 @app.callback()
@@ -149,6 +156,10 @@ def main(
     ctx.obj = {"store": store, "qdrant_url": qdrant_url, "model": model, "collection": collection}
     if ctx.invoked_subcommand != "serve":
         one_blas_thread()
+    if not ctx.resilient_parsing:
+        from framesearch.cli.supervise import supervise
+
+        supervise(ctx.invoked_subcommand)  # a full disk's SIGBUS stops a child, not this command (cli/supervise.py)
 
 
 BLAS_THREAD_VARS = ("OPENBLAS_NUM_THREADS", "GOTO_NUM_THREADS", "OMP_NUM_THREADS")
@@ -171,9 +182,14 @@ def settings_for(ctx: typer.Context, **overrides: Any) -> Settings:
     chosen = {k: v for k, v in (ctx.find_root().obj or {}).items() if v is not None}
     chosen.update({k: v for k, v in overrides.items() if v is not None})
     try:
-        return Settings(**chosen)
+        settings = Settings(**chosen)
     except ValueError as exc:
         raise InvalidInput(f"bad setting: {exc}") from None
+    if not settings.qdrant_url:
+        from framesearch.cli.supervise import note_store
+
+        note_store(settings.store, settings.min_free_mb)
+    return settings
 
 
 def request(schema: type[M], /, **options: Any) -> M:

@@ -120,8 +120,10 @@ def _print_results(data: Any) -> None:
     from rich.table import Table
 
     if not data.results:
-        floor = f"confidence {data.min_confidence}" if data.threshold_kind == "calibrated" else f"threshold {data.threshold}"
-        out.print(f"no matches above {floor}")
+        calibrated = data.threshold_kind == "calibrated"
+        floor = f"confidence {data.min_confidence}" if calibrated else f"threshold {data.threshold}"
+        option = "--min-confidence" if calibrated else "--threshold"
+        out.print(f"No moments match at {floor}. Lower {option} to see weaker matches.", highlight=False)
         return
     frames = data.mode == "frames"
     table = Table("score", "confidence", "video", "time (s)", "frame" if frames else "frames")
@@ -254,10 +256,13 @@ def videos_delete(
     from framesearch.ingest.deletes import delete_videos, videos_to_delete
     from framesearch.ingest.requests import DeleteVideos
     from framesearch.store.open import open_store
+    from framesearch.validation import check_video_id
 
     if under is not None and not under.strip():
         raise InvalidInput("--under needs a prefix (an empty one would name every video)")
-    req = request(DeleteVideos, video_ids=video_ids or [], missing=missing, under=under)
+    # an empty or blank id names no video (never "every video")
+    ids = [check_video_id(v) for v in video_ids or []]
+    req = request(DeleteVideos, video_ids=ids, missing=missing, under=under)
     with open_store(settings_for(ctx, store=store, qdrant_url=qdrant_url, collection=collection)) as st:
         given, selected = videos_to_delete(st, req)
         if req.missing or req.under:

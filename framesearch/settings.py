@@ -38,7 +38,7 @@ class Settings(BaseSettings):
         default=None, description="Raw cosine score floor of searches; default: the calibrated `min_confidence`."
     )
     min_confidence: float = Field(
-        default=0.75,
+        default=0.6,
         ge=0,
         le=1,
         allow_inf_nan=False,
@@ -69,6 +69,11 @@ class Settings(BaseSettings):
         default=[],
         description="Comma-separated host names or addresses that URL jobs may fetch from even when they are "
         "not public (loopback, private, link-local).",
+    )
+    cors_origins: Annotated[list[str], NoDecode] = Field(
+        default=[],
+        description="Comma-separated origins (`https://app.example.com`, or `*`) whose pages may search this service "
+        "from a browser (reads only: no page of another site may change it); unset: none.",
     )
     max_image_megapixels: float = Field(
         default=40.0, gt=0, le=150, allow_inf_nan=False, description="Largest query image decoded, in megapixels."
@@ -151,6 +156,16 @@ class Settings(BaseSettings):
             return [host.strip().lower() for host in value.split(",") if host.strip()]
         return value
 
+    @field_validator("cors_origins", mode="before")
+    @classmethod
+    def _split_origins(cls, value: object) -> object:
+        """Origins as browsers send them: scheme://host[:port], lower case, no trailing slash."""
+        if isinstance(value, str):
+            value = value.split(",")
+        if isinstance(value, list):
+            return [str(origin).strip().lower().rstrip("/") for origin in value if str(origin).strip()]
+        return value
+
     @property
     def work_dir(self) -> Path:
         """Folder for caches, uploads and job state beside the store."""
@@ -186,6 +201,8 @@ def settings_env(settings: Settings) -> dict[str, str]:
             continue
         if isinstance(value, SecretStr):
             value = value.get_secret_value()
+        if isinstance(value, list):  # the comma-separated form the field reads back
+            value = ",".join(map(str, value))
         env[env_names(name)[0]] = str(value)
     return env
 

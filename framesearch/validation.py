@@ -89,6 +89,9 @@ def check_video_id(value: Any) -> str:
     """A valid video id, or InvalidInput saying what is wrong with it."""
     from pydantic import TypeAdapter
 
+    if isinstance(value, str) and not value.strip():
+        raise InvalidInput("video id must be a non-empty name: an empty or blank id names no video")
+
     global _VIDEO_ID_ADAPTER
     if _VIDEO_ID_ADAPTER is None:
         _VIDEO_ID_ADAPTER = TypeAdapter(VideoId)

@@ -1,4 +1,4 @@
-"""Stable video identity: a video is its content, known under its path(s) (README "Library ids").
+"""Stable video identity: a video is its content, known under its path(s) (docs/ingest.md, "Library ids").
 
 - A video's id is given once, when it is first indexed: by the library id rule (ingest/ids.py: its path relative
   to the folder given, or its file name), or `--video-id`. It never changes after that.

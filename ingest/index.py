@@ -1,33 +1,29 @@
 """Write one video's frame points to the store as one run that becomes searchable all at once.
 
-The commit protocol (store/runs.py has the store's side):
-1. check the disk can take the frames (estimated from the input), claim the video (VideoBusy if another
-   write to it is in progress) and announce the run;
-2. write the frame points, tagged with the run (invisible to searches; the old version stays searchable);
-3. commit: write the video's record naming the run, so searches switch to the new version in one step;
-4. finish: sweep the old version's points and the run's marker. A failure here is logged, not raised:
-   the write is committed, and the next open or a store check finishes it.
-A failure before the commit rolls the run back; a crash leaves it to the next open or a store check.
+The write protocol is the store's (`store.run()`, store/writes.py): the disk is checked for the frames
+(estimated from the input) and the video claimed (VideoBusy if another write to it is in progress); the
+frame points are written tagged with the run (invisible: the old version stays searchable); the record naming
+the run commits them in one step; the run's end sweeps the old version. A failure before the commit rolls the
+run back; a crash leaves it to the next open or a store check.
 """
 
 from __future__ import annotations
 
-import logging
 from collections.abc import Iterable, Sequence
 from datetime import UTC, datetime
+from itertools import chain
 from typing import Any
 
 from pydantic import BaseModel, Field
 
 from framesearch.embedders.base import ROBOFLOW_CLIP_MODEL
-from framesearch.errors import FrameSearchError, InvalidInput
+from framesearch.errors import InvalidInput
 from framesearch.ingest.results import ParsedResults
 from framesearch.store.base import VectorStore
 from framesearch.store.schema import FramePoint, VideoRecord
 from framesearch.validation import check_video_id
 
 BATCH = 256
-log = logging.getLogger(__name__)
 
 
 class IngestReport(BaseModel):
@@ -56,53 +52,35 @@ def index_frames(
     dim: int | None = None,
     expected_frames: int | None = None,
 ) -> VideoRecord:
-    """Index the batches of frames of `video` as one run and commit it (the protocol above).
+    """Index the batches of frames of `video` as one run and commit it.
 
     With `dim` known up front the video is claimed before the first batch is made (a conflicting
     write fails at once, not after the frames are embedded); `expected_frames` sizes the disk check."""
     check_video_id(video.video_id)
-    what = f"indexing video {video.video_id!r}"
-    run: str | None = None
-    count, last_time = 0, 0.0
-
-    def begin(dim: int) -> str:
-        store.ensure_collection(video.model, dim, model_path)
-        store.ensure_space(expected_frames or 0, dim, what)
-        return store.begin_run(video.video_id)
-
-    try:
-        if dim:
-            run = begin(dim)
-        for batch in batches:
-            if not batch:
-                continue
-            batch_dim = int(batch[0].vector.shape[-1])
-            run = run or begin(batch_dim)
-            store.ensure_space(len(batch), batch_dim, what)
-            store.heartbeat(video.video_id, run)
-            store.upsert_frames(batch, run)
-            count += len(batch)
+    pending = (batch for batch in batches if batch)
+    first = None if dim else next(pending, None)
+    if first is not None:
+        dim = int(first[0].vector.shape[-1])
+    if not dim:
+        raise InvalidInput(f"video {video.video_id!r}: no frames to index")
+    store.ensure_collection(video.model, dim, model_path)
+    last_time = 0.0
+    with store.run(video.video_id, frames=expected_frames or 0, dim=dim) as run:
+        for batch in chain([first] if first else [], pending):
+            run.write(batch)
             last_time = max(last_time, max(f.timestamp for f in batch))
-        if count == 0 or run is None:
+        if run.frames == 0:
             raise InvalidInput(f"video {video.video_id!r}: no frames to index")
         record = video.model_copy(
             update={
-                "frames": count,
+                "frames": run.frames,
                 "duration": video.duration if video.duration is not None else last_time,
                 "indexed_at": datetime.now(UTC).isoformat(timespec="seconds"),
-                "ingest_run": run,
+                "ingest_run": run.id,
             }
         )
-        store.commit_run(record)
-    except BaseException as exc:
-        if run is not None:
-            store.abandon_run(video.video_id, run, exc)
-        raise
-    store.finish_run_after_commit(video.video_id, run)
-    try:
-        store.checkpoint()  # an embedded store flushes every so often, and when closed (the log holds the updates)
-    except FrameSearchError as exc:  # committed and in the write-ahead log: a slow reopen at worst
-        log.warning("flush after indexing %r failed: %s", video.video_id, exc)
+        store.ensure_space(0, 1, f"video {video.video_id!r}")  # the disk may have filled since (another process)
+        run.commit(record)
     return record
 
 

@@ -24,7 +24,7 @@ import re
 import traceback
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Annotated, Any
 
 import msgspec
 import numpy as np
@@ -46,11 +46,15 @@ class Embeddings(msgspec.Struct):
     embeddings: list[float | list[float]] | None = None
 
 
+MAX_NAME = 4096  # a model name or folder, a video name: longer is no name (and would be echoed in messages)
+Name = Annotated[str, msgspec.Meta(max_length=MAX_NAME)]
+
+
 class Meta(msgspec.Struct, forbid_unknown_fields=False):
     """What `framesearch infer` records beside the Roboflow lists."""
 
-    model: str | None = None
-    video: str | None = None
+    model: Name | None = None
+    video: Name | None = None
     fps: float | None = None
 
 

@@ -20,6 +20,7 @@ from typing import Any
 
 from framesearch.embedders.base import ROBOFLOW_CLIP_MODEL
 from framesearch.errors import InvalidInput, ModelMismatch
+from framesearch.files import write_atomic
 from framesearch.ingest.ids import is_url, source_video_id
 from framesearch.ingest.index import IngestReport, ingest_results
 from framesearch.ingest.results import load_results_file
@@ -75,13 +76,6 @@ def results_path(root: Path, job_id: str) -> Path:
     return root / f"{re.sub(r'[^A-Za-z0-9_.-]', '_', job_id)}.json"
 
 
-def _write_atomic(path: Path, data: bytes) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(path.name + ".part")
-    tmp.write_bytes(data)
-    tmp.replace(path)
-
-
 def _update_pending(root: Path, change: Callable[[dict[str, dict]], object]) -> dict[str, dict]:
     """Read-modify-write `pending.json` under a file lock (jobs run in threads and processes)."""
     root.mkdir(parents=True, exist_ok=True)
@@ -89,7 +83,7 @@ def _update_pending(root: Path, change: Callable[[dict[str, dict]], object]) -> 
         fcntl.flock(lock, fcntl.LOCK_EX)
         pending = read_pending(root)
         change(pending)
-        _write_atomic(root / PENDING, json.dumps(pending, indent=2, sort_keys=True).encode())
+        write_atomic(root / PENDING, json.dumps(pending, indent=2, sort_keys=True).encode())
     return pending
 
 
@@ -199,7 +193,7 @@ def fetch(
         on_poll=lambda polls, elapsed: on_stage(Stage.RUNNING, {"polls": polls, "elapsed": round(elapsed, 1)}),
     )
     on_stage(Stage.DOWNLOADING, {})
-    _write_atomic(path, api.download(status))
+    write_atomic(path, api.download(status))
     on_stage(Stage.SAVED, {"path": str(path)})
     return path
 

@@ -9,6 +9,8 @@ import numpy as np
 
 from framesearch.embedders.base import DEFAULT_THRESHOLD, TextEmbedder
 from framesearch.errors import InvalidInput, NotFound
+from framesearch.search.absolute import apply_confidence
+from framesearch.search.background import BankCalibration, bank_calibration
 from framesearch.search.calibration import Calibration, calibrate
 from framesearch.search.edges import snap_edges
 from framesearch.search.models import (
@@ -27,6 +29,9 @@ from framesearch.search.segments import SCORE_DIGITS, segments_of
 from framesearch.settings import Settings
 from framesearch.store.base import SearchFilter, VectorStore
 from framesearch.store.schema import FrameHit
+from framesearch.vectors import normalize
+
+ABSOLUTE_OVERFETCH = 2  # moments fetched per one answered: some fall under the confidence floor
 
 
 def search(
@@ -111,7 +116,10 @@ def default_threshold(settings: Settings, embedder: object | None) -> float:
 
 
 def resolve_threshold(
-    filters: SearchFilters, settings: Settings, embedder: object | None, calibration: Calibration | None
+    filters: SearchFilters,
+    settings: Settings,
+    embedder: object | None,
+    calibration: Calibration | BankCalibration | None,
 ) -> tuple[float, ThresholdKind, float | None]:
     """The raw cosine floor to search with, its kind, and the confidence floor it stands for (if calibrated).
     A cosine threshold given in the request (or the `threshold` setting) is applied as it is."""
@@ -222,8 +230,12 @@ def search_vector(
     query: str | None = None,
     negatives: Sequence[np.ndarray] = (),
 ) -> SearchResponse:
-    """Search with a query vector; `embedder` (the model that made it, if known) supplies the fallback threshold."""
+    """Search with a query vector; `embedder` (the model that made it, if known) supplies the fallback threshold.
+    A text query (`query` with its `embedder`) is scored on the absolute scale (search/background.py); a vector
+    query (an image, "more like this") on the library-relative one (search/calibration.py)."""
     check_videos_known(store, filters.video_id)
+    if query is not None and embedder is not None:
+        return search_text_vector(store, vector, filters, settings, embedder, query, negatives)
     limit = filters.limit or settings.limit
     wanted = limit * NEGATIVE_OVERFETCH if negatives else limit
     first = None
@@ -232,6 +244,45 @@ def search_vector(
     calibration = calibrate(store, vector, best=None if first is None else first[0].score if first else -1.0)
     threshold, kind, min_confidence = resolve_threshold(filters, settings, embedder, calibration)
     results = ranked(store, vector, filters, threshold, wanted, first, calibration, negatives)
+    info = store.info()
+    return SearchResponse(
+        query=query,
+        mode=filters.mode,
+        threshold=round(threshold, SCORE_DIGITS),
+        threshold_kind=kind,
+        min_confidence=min_confidence,
+        model=info.model if info else None,
+        count=len(results[:limit]),
+        results=results[:limit],
+    )
+
+
+def search_text_vector(
+    store: VectorStore,
+    vector: np.ndarray,
+    filters: SearchFilters,
+    settings: Settings,
+    embedder: object,
+    query: str,
+    negatives: Sequence[np.ndarray] = (),
+) -> SearchResponse:
+    """A text query's search: candidates above the raw bound of the confidence floor, each frame's absolute
+    confidence from its vector, frames under the floor dropped, ranked by confidence (search/absolute.py)."""
+    limit = filters.limit or settings.limit
+    wanted = limit * (NEGATIVE_OVERFETCH if negatives else 1) * ABSOLUTE_OVERFETCH
+    calibration = bank_calibration(store, embedder, vector)
+    threshold, kind, min_confidence = resolve_threshold(filters, settings, embedder, calibration)
+    # the query and each negative: two captions competing for each frame (search/negatives.py)
+    banked = [Negative(normalize(n), bank_calibration(store, embedder, n)) for n in negatives]
+    results: list[Segment] | list[FrameMatch]
+    if filters.mode == "segments":
+        moments = retrieve_moments(store, vector, filters, threshold, wanted)
+        moments = snap_edges(store, apply_confidence(store, moments, calibration, min_confidence))
+        results = drop_negative_moments(store, moments, calibration, banked) if banked else moments
+    else:
+        frames = retrieve_frames(store, vector, filters, threshold, wanted)
+        frames = apply_confidence(store, frames, calibration, min_confidence)
+        results = drop_negative_frames(store, frames, calibration, banked) if banked else frames
     info = store.info()
     return SearchResponse(
         query=query,

@@ -3,7 +3,10 @@ moments mostly made of them.
 
 Both sides are compared on the calibrated scale (search/calibration.py), where scores of different texts
 mean the same: a frame goes when its confidence for a negative is at least its confidence for the query
-minus NEGATIVE_MARGIN, i.e. the negative describes it better, or about as well. A moment goes when more than
+minus NEGATIVE_MARGIN, i.e. the negative describes it better, or about as well. On the absolute scale of text
+queries (search/background.py) the query and the negative are two captions in one softmax over the frame's
+captions: a frame goes when the negative is at least NEGATIVE_RATIO times as likely as the query,
+exp(T (s_neg - s_query)) >= NEGATIVE_RATIO. A moment goes when more than
 half of its frames go. The frames' stored vectors are scored against the negatives in one pass.
 """
 
@@ -14,12 +17,14 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from framesearch.search.background import BankCalibration
 from framesearch.search.calibration import Calibration, calibrate
 from framesearch.search.models import FrameMatch, Segment
 from framesearch.store.base import VectorStore
 from framesearch.vectors import normalize
 
 NEGATIVE_MARGIN = 0.1
+NEGATIVE_RATIO = 0.5  # absolute scale: the negative is at least half as likely a caption of the frame as the query
 NEGATIVE_OVERFETCH = 3  # fetch more moments when some may go, so that `limit` are left
 MOSTLY = 0.5
 
@@ -27,7 +32,7 @@ MOSTLY = 0.5
 @dataclass(frozen=True)
 class Negative:
     vector: np.ndarray
-    calibration: Calibration | None
+    calibration: Calibration | BankCalibration | None
 
     @classmethod
     def of(cls, store: VectorStore, vector: np.ndarray) -> Negative:
@@ -35,20 +40,22 @@ class Negative:
 
     def confidence(self, vectors: np.ndarray) -> np.ndarray:
         """The negative's confidence for each row of `vectors` (raw cosine when the library cannot calibrate)."""
-        scores = normalize(vectors) @ self.vector
-        if self.calibration is None:
-            return scores
-        return np.asarray([self.calibration.confidence(float(s)) for s in scores])
+        return _scaled(self.calibration, normalize(vectors) @ self.vector, vectors)
 
 
-def _positive(calibration: Calibration | None, scores: np.ndarray) -> np.ndarray:
-    return scores if calibration is None else np.asarray([calibration.confidence(float(s)) for s in scores])
+def _scaled(calibration: Calibration | BankCalibration | None, scores: np.ndarray, vectors: np.ndarray) -> np.ndarray:
+    """Raw scores on the calibration's scale (absolute scales need the frames' vectors)."""
+    if calibration is None:
+        return scores
+    if isinstance(calibration, BankCalibration):
+        return calibration.confidences(scores, vectors)
+    return np.asarray([calibration.confidence(float(s)) for s in scores])
 
 
 def negative_frames(
     store: VectorStore,
     frames: Sequence[tuple[str, int, float]],
-    calibration: Calibration | None,
+    calibration: Calibration | BankCalibration | None,
     negatives: Sequence[Negative],
     margin: float = NEGATIVE_MARGIN,
 ) -> set[tuple[str, int]]:
@@ -60,15 +67,22 @@ def negative_frames(
     if not known:
         return set()
     matrix = np.stack([vectors[(v, f)] for v, f, _ in known])
-    positive = _positive(calibration, np.asarray([s for _, _, s in known], dtype=np.float32))
+    positive = _scaled(calibration, np.asarray([s for _, _, s in known], dtype=np.float32), matrix)
     taken = np.zeros(len(known), dtype=bool)
     for negative in negatives:
-        taken |= negative.confidence(matrix) >= positive - margin
+        if isinstance(calibration, BankCalibration):  # one softmax over the frame's captions: compare likelihoods
+            raw = normalize(matrix) @ negative.vector - np.asarray([s for _, _, s in known], dtype=np.float32)
+            taken |= calibration.temperature * raw >= np.log(NEGATIVE_RATIO)
+        else:
+            taken |= negative.confidence(matrix) >= positive - margin
     return {(v, f) for (v, f, _), gone in zip(known, taken, strict=True) if gone}
 
 
 def drop_negative_frames(
-    store: VectorStore, results: Sequence[FrameMatch], calibration: Calibration | None, negatives: Sequence[Negative]
+    store: VectorStore,
+    results: Sequence[FrameMatch],
+    calibration: Calibration | BankCalibration | None,
+    negatives: Sequence[Negative],
 ) -> list[FrameMatch]:
     """The frames (frames mode) that no negative takes."""
     taken = negative_frames(store, [(r.video_id, r.frame, r.score) for r in results], calibration, negatives)
@@ -76,7 +90,10 @@ def drop_negative_frames(
 
 
 def drop_negative_moments(
-    store: VectorStore, results: Sequence[Segment], calibration: Calibration | None, negatives: Sequence[Negative]
+    store: VectorStore,
+    results: Sequence[Segment],
+    calibration: Calibration | BankCalibration | None,
+    negatives: Sequence[Negative],
 ) -> list[Segment]:
     """The moments (segments mode) not mostly made of frames a negative takes."""
     frames = [(s.video_id, f.frame, f.score) for s in results for f in s.frames]

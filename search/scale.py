@@ -2,8 +2,9 @@
 
 The page's slider is built from this (GET /config), so it shows the threshold a search will really apply and
 describes it in the terms of the library and model in use rather than one model's habits. By default the floor is
-a calibrated confidence (search.calibration), whose bands mean the same for every model; with a cosine `threshold`
-setting, or a library too small to calibrate, it is a raw cosine score, whose meaning differs per model (OpenAI
+a calibrated confidence (search.background for text queries, search.calibration for image ones), whose bands mean
+the same for every model; with a cosine `threshold` setting, or no model and a library too small to calibrate, it is
+a raw cosine score, whose meaning differs per model (OpenAI
 CLIP's matches score 0.25-0.35, the tiny shapes model's 0.7-0.87): those bands sit around the model's own default.
 """
 
@@ -19,13 +20,13 @@ from framesearch.search.core import default_threshold
 from framesearch.settings import Settings
 from framesearch.store.base import VectorStore
 
-# (start, label) on the confidence scale; matches of the evaluation score >= 0.8, non-matches <= 0.71 (docs/search.md)
+# (start, label) on the confidence scale (search/background.py; the evaluation's figures: docs/search.md)
 CONFIDENCE_BANDS = (
-    (0.0, "very loose: most frames pass"),
-    (0.5, "loose: more moments, some off-topic"),
-    (0.7, "balanced: likely matches"),
-    (0.85, "strict: only clear matches"),
-    (0.95, "only the closest matches in the library"),
+    (0.0, "very loose: frames the background describes better pass too"),
+    (0.3, "loose: more moments, some off-topic"),
+    (0.5, "balanced: the query describes the frame at least as well as the background"),
+    (0.75, "strict: only clear matches"),
+    (0.9, "very strict: only frames the query describes far better than anything else"),
 )
 # (offset from the default threshold, label): a band runs from default + offset up to the next band
 COSINE_BANDS = (
@@ -100,8 +101,8 @@ def confidence_scale(settings: Settings) -> ThresholdScale:
         maximum=1.0,
         step=0.01,
         bands=[ThresholdBand(start=start, label=label) for start, label in CONFIDENCE_BANDS],
-        help="Confidence that a frame shows your query: 0 is what an arbitrary frame of this library scores, "
-        "1 the library's best match; frames below it are left out.",
+        help="Confidence that a frame shows your query, against background captions for the same frame: the same "
+        "scale for every query and library (0.5: as likely as the background); frames below it are left out.",
     )
 
 
@@ -109,6 +110,8 @@ def threshold_scale(settings: Settings, embedder: object | None, store: VectorSt
     """The scale searches use by default with these settings, this model and this library."""
     if settings.threshold is not None:
         return cosine_scale(settings, embedder)
+    if embedder is not None:  # text queries: the absolute scale (search/background.py), whatever the library's size
+        return confidence_scale(settings)
     if store.frame_count() < MIN_SAMPLE:
         scale = cosine_scale(settings, embedder)
         scale.source += f" (a library of fewer than {MIN_SAMPLE} frames cannot be calibrated)"

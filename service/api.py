@@ -9,7 +9,7 @@ from pathlib import Path
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Query, Request
-from fastapi.responses import FileResponse, Response
+from fastapi.responses import FileResponse, JSONResponse, Response
 from starlette.background import BackgroundTask
 from starlette.concurrency import run_in_threadpool
 
@@ -26,7 +26,8 @@ from framesearch.search.models import SearchRequest, SearchResponse, Timeline
 from framesearch.search.timeline import timeline
 from framesearch.service.housekeeping import release_media
 from framesearch.service.media import video_file
-from framesearch.service.responses import ERRORS, Deleted, Health, VideoList
+from framesearch.service.responses import ERRORS, Deleted, Health, VideoIdPath, VideoList
+from framesearch.service.security import shows_details
 from framesearch.service.state import AppState, app_state
 from framesearch.service.uploads import save_body
 from framesearch.store.pages import VideoSort
@@ -59,14 +60,18 @@ def run_search(state: AppState, req: SearchRequest) -> SearchResponse | Response
     return Response(export(state.store, response, req.format), media_type=MEDIA_TYPES[req.format])
 
 
-@router.get("/healthz")  # public: service.security lets it through without a key
-def healthz(request: Request) -> Health:
+@router.get("/healthz", response_model=Health)  # public: service.security lets it through without a key
+def healthz(request: Request) -> Health | Response:
+    """ "ok" while the service is up; the store's kind, model and counts only for callers with a key (or all callers
+    of a service without keys), never a path."""
     state = app_state(request)
+    if not shows_details(state.settings, request.headers):
+        return JSONResponse({"status": "ok"})
     info = state.store.info()
     index = state.store.index_status()
     return Health(
         status="ok",
-        store=state.store.description,
+        store=f"{'Qdrant server' if state.settings.qdrant_url else 'Qdrant Edge'}, collection {state.settings.collection!r}",
         model=info.model if info else None,
         frames=state.store.frame_count(),
         indexed_frames=index.indexed,
@@ -87,7 +92,7 @@ def search_post(request: Request, body: SearchRequest) -> SearchResponse | Respo
 
 
 @router.get("/videos/{video_id:path}/timeline", tags=["videos"])
-def video_timeline(request: Request, video_id: str, query: Annotated[SearchRequest, Query()]) -> Timeline:
+def video_timeline(request: Request, video_id: VideoIdPath, query: Annotated[SearchRequest, Query()]) -> Timeline:
     """Every indexed frame of the video with its score and confidence for the query (same parameters as /search)."""
     state = app_state(request)
     embedder = state.embedder() if needs_text(query) else None
@@ -97,7 +102,7 @@ def video_timeline(request: Request, video_id: str, query: Annotated[SearchReque
 @router.get("/videos/{video_id:path}/clip", response_class=FileResponse, tags=["videos"])
 def video_clip(
     request: Request,
-    video_id: str,
+    video_id: VideoIdPath,
     start: Annotated[float, Query(ge=0, allow_inf_nan=False, description="Start (s).")],
     end: Annotated[float, Query(ge=0, allow_inf_nan=False, description="End (s).")],
 ) -> FileResponse:
@@ -150,7 +155,7 @@ def _cursor_offset(cursor: str | None) -> int:
 
 @router.post("/videos/{video_id:path}/results", status_code=201, tags=["videos"])
 async def upload_results(
-    request: Request, video_id: str, fps: float | None = None, model: str | None = None, dry_run: bool = False
+    request: Request, video_id: VideoIdPath, fps: float | None = None, model: str | None = None, dry_run: bool = False
 ) -> IngestReport:
     """Index a Roboflow results JSON (the body, or a multipart `file`) as video `video_id`. `model` names the model
     that made the vectors (default: the one the file records, else clip/ViT-B-16); `dry_run` checks and describes.
@@ -190,12 +195,12 @@ def delete_videos(request: Request, body: DeleteVideos) -> DeleteReport:
 
 
 @router.get("/videos/{video_id:path}", tags=["videos"])
-def video(request: Request, video_id: str) -> VideoRecord:
+def video(request: Request, video_id: VideoIdPath) -> VideoRecord:
     return app_state(request).store.get_video(video_id)
 
 
 @router.delete("/videos/{video_id:path}", tags=["videos"])
-def delete_video(request: Request, video_id: str) -> Deleted:
+def delete_video(request: Request, video_id: VideoIdPath) -> Deleted:
     """Delete a video's frames and record (and the video file, if the service keeps it for a job)."""
     state = app_state(request)
     try:

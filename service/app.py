@@ -41,6 +41,7 @@ from framesearch.validation import describe
 log = logging.getLogger(__name__)
 DOCS_URL, REDOC_URL = "/docs", "/redoc"
 OBJECT_REPR = re.compile(r"<[\w.]+ object at 0x[0-9a-fA-F]+>")
+MAX_DETAIL = 2000  # characters of an error's detail: a message quoting a hostile value stays an answer, not a flood
 HTTP_CODES = {401: "Unauthorized", 403: "Forbidden", 404: "NotFound", 405: "MethodNotAllowed", 413: "PayloadTooLarge"}
 
 
@@ -53,8 +54,15 @@ def plain(text: str) -> str:
     return OBJECT_REPR.sub("the data", text)
 
 
+def public(request: Request, text: str) -> str:
+    """What a client may read of a message: no object reprs, no server paths (service/redact.py)."""
+    state = getattr(request.app.state, "framesearch", None)
+    text = plain(state.paths.scrub(text) if state is not None else text)
+    return text if len(text) <= MAX_DETAIL else f"{text[: MAX_DETAIL - 40]}… ({len(text) - MAX_DETAIL + 40} more characters)"
+
+
 async def domain_error(request: Request, exc: FrameSearchError) -> JSONResponse:
-    return error_answer(exc.http_status, exc.code, plain(str(exc)))
+    return error_answer(exc.http_status, exc.code, public(request, str(exc)))
 
 
 async def validation_error(request: Request, exc: RequestValidationError) -> JSONResponse:
@@ -63,7 +71,7 @@ async def validation_error(request: Request, exc: RequestValidationError) -> JSO
 
 async def http_error(request: Request, exc: HTTPException) -> JSONResponse:
     code = HTTP_CODES.get(exc.status_code, "InvalidInput" if exc.status_code < 500 else "InternalError")
-    return error_answer(exc.status_code, code, str(exc.detail), getattr(exc, "headers", None))
+    return error_answer(exc.status_code, code, public(request, str(exc.detail)), getattr(exc, "headers", None))
 
 
 async def os_error(request: Request, exc: OSError) -> JSONResponse:

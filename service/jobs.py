@@ -30,12 +30,14 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from framesearch.embedders.roboflow import redact
 from framesearch.errors import FrameSearchError, InvalidInput, MissingDependency, ModelError, NoImageModel, NotFound
+from framesearch.files import write_atomic
 from framesearch.ingest import roboflow_job as rj
 from framesearch.ingest.requests import JobRequest
 from framesearch.ingest.roboflow_api import Interrupted, RoboflowVideoAPI, poll_policy
 from framesearch.ingest.stages import Stage
 from framesearch.service import housekeeping as hk
 from framesearch.service.fetch import check_url, download
+from framesearch.service.redact import ServerPaths
 from framesearch.service.uploads import MB, safe_suffix
 from framesearch.settings import Settings
 from framesearch.store.base import VectorStore
@@ -84,8 +86,13 @@ class JobRecord(Job):
 
     upload: str | None = None
 
-    def public(self) -> Job:
-        return Job.model_validate(self.model_dump(exclude={"upload"}))
+    def public(self, paths: ServerPaths | None = None) -> Job:
+        """The job as a client sees it: no upload path, and with `paths`, none in its error or results file."""
+        job = Job.model_validate(self.model_dump(exclude={"upload"}))
+        if paths is None:
+            return job
+        results = Path(job.results_path).name if job.results_path else None  # its name only: where is the server's
+        return job.model_copy(update={"error": paths.scrub(job.error) if job.error else None, "results_path": results})
 
 
 class JobList(BaseModel):
@@ -122,6 +129,7 @@ class JobManager:
         self._api: RoboflowVideoAPI | None = None
         self._last_write: dict[str, float] = {}
         self._runner_lock: Any = None
+        self._paths = ServerPaths.of(settings, getattr(store, "description", ""))
 
     # lifecycle
 
@@ -295,12 +303,12 @@ class JobManager:
     def get(self, job_id: str) -> Job:
         with self._lock:
             if job_id in self._jobs:
-                return self._jobs[job_id].public()
+                return self._jobs[job_id].public(self._paths)
         shared = self.settings.workers > 1 and "/" not in job_id and job_id not in (".", "..")
         record = self._read(self.root / job_id / "job.json") if shared else None
         if record is None:  # nor run by another service process sharing the jobs folder
             raise NotFound(f"no job {job_id!r}")
-        return record.public()
+        return record.public(self._paths)
 
     def list(self) -> list[Job]:
         """All jobs, newest first (those of other service processes sharing the jobs folder included)."""
@@ -308,16 +316,12 @@ class JobManager:
             records = dict(self._jobs)
         for record in self._load_all() if self.settings.workers > 1 else ():
             records.setdefault(record.job_id, record)
-        return [r.public() for r in sorted(records.values(), key=lambda r: r.created_at, reverse=True)]
+        return [r.public(self._paths) for r in sorted(records.values(), key=lambda r: r.created_at, reverse=True)]
 
     # state
 
     def _save(self, record: JobRecord) -> None:
-        folder = self.root / record.job_id
-        folder.mkdir(parents=True, exist_ok=True)
-        tmp = folder / "job.json.part"
-        tmp.write_text(record.model_dump_json(indent=2))
-        tmp.replace(folder / "job.json")
+        write_atomic(self.root / record.job_id / "job.json", record.model_dump_json(indent=2))
         self._last_write[record.job_id] = time.monotonic()
 
     def _update(self, record: JobRecord, *, persist: bool = True, **changes: Any) -> None:

@@ -10,15 +10,15 @@ import hashlib
 import logging
 import math
 import os
-import tempfile
 import threading
-from collections import OrderedDict
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
+from cachetools import LRUCache
 
 from framesearch.errors import InvalidInput, VideoFileUnavailable
+from framesearch.files import write_atomic
 from framesearch.ingest.video import VIDEO_TYPES
 from framesearch.store.base import VectorStore
 from framesearch.store.schema import VideoRecord
@@ -79,6 +79,31 @@ def snap(t: float, times: np.ndarray, duration: float | None) -> float:
     return round(float(candidates[np.argmin(np.abs(candidates - t))]), 3)
 
 
+class _CachedFiles(LRUCache[Path, int]):
+    """Cached files and their sizes, at most `max_bytes` in all (or the one file last used, when it is larger):
+    the least recently used file is deleted first."""
+
+    def __init__(self, max_bytes: int) -> None:
+        limit = max(1, max_bytes)
+        super().__init__(maxsize=limit, getsizeof=lambda size: min(size, limit))
+
+    def keep(self, path: Path, size: int) -> None:
+        """Note a file used now."""
+        self[path] = size
+
+    def popitem(self) -> tuple[Path, int]:
+        path, size = super().popitem()
+        _remove(path)
+        return path, size
+
+
+def _remove(path: Path) -> None:
+    try:
+        path.unlink(missing_ok=True)
+    except OSError as exc:
+        log.warning("cannot remove cached thumbnail %s: %s", path, exc)
+
+
 class ThumbnailCache:
     """Frames as JPEGs on disk, keyed by video, file version, frame time and size; at most `max_bytes` on disk."""
 
@@ -87,9 +112,8 @@ class ThumbnailCache:
         self.max_bytes = max_bytes
         self.short_side = short_side
         self._lock = threading.Lock()
-        self._files: OrderedDict[Path, int] = OrderedDict()  # least recently used first
-        self._total = 0
-        self._times: OrderedDict[tuple, np.ndarray] = OrderedDict()
+        self._files = _CachedFiles(max_bytes)  # file -> its size, least recently used removed first
+        self._times: LRUCache[tuple, np.ndarray] = LRUCache(maxsize=FRAME_TIMES_KEPT)
         self._scan()
 
     def _scan(self) -> None:
@@ -104,11 +128,9 @@ class ThumbnailCache:
                     found.append((stat.st_mtime_ns, path, stat.st_size))
             except OSError:
                 continue
-        for _, path, size in sorted(found):
-            self._files[path] = size
-            self._total += size
         with self._lock:
-            self._evict()
+            for _, path, size in sorted(found):
+                self._files.keep(path, size)
 
     def key(self, record: VideoRecord, path: Path, t: float) -> str:
         """Changes whenever the video's file or its index does, so a stale frame is never served."""
@@ -121,14 +143,12 @@ class ThumbnailCache:
         """The video's indexed frame times, sorted (kept in memory for the last FRAME_TIMES_KEPT videos)."""
         version = (record.video_id, record.indexed_at, record.content_hash, record.frames)
         with self._lock:
-            if version in self._times:
-                self._times.move_to_end(version)
-                return self._times[version]
+            known = self._times.get(version)
+        if known is not None:
+            return known
         times = np.sort(np.asarray([hit.timestamp for hit in store.frame_hits(record.video_id)], dtype=np.float64))
         with self._lock:
             self._times[version] = times
-            while len(self._times) > FRAME_TIMES_KEPT:
-                self._times.popitem(last=False)
         return times
 
     def get(self, store: VectorStore, video_id: str, t: float) -> Thumbnail:
@@ -149,19 +169,7 @@ class ThumbnailCache:
 
     def _used(self, target: Path, size: int) -> None:
         with self._lock:
-            self._total += size - self._files.pop(target, 0)
-            self._files[target] = size
-            self._evict()
-
-    def _evict(self) -> None:
-        """Drop least recently used files until the cache fits (called with the lock held)."""
-        while self._total > self.max_bytes and len(self._files) > 1:
-            path, size = self._files.popitem(last=False)
-            self._total -= size
-            try:
-                path.unlink(missing_ok=True)
-            except OSError as exc:
-                log.warning("cannot remove cached thumbnail %s: %s", path, exc)
+            self._files.keep(target, size)
 
     def _render(self, video: Path, t: float, target: Path) -> bytes:
         import io
@@ -174,19 +182,7 @@ class ThumbnailCache:
         Image.fromarray(frame_at(video, t, self.short_side)).save(buffer, "JPEG", quality=THUMB_QUALITY, optimize=True)
         data = buffer.getvalue()
         try:
-            _write_atomic(target, data)
+            write_atomic(target, data)
         except OSError as exc:  # a full or read-only disk: serve the frame uncached
             log.warning("cannot cache thumbnail %s: %s", target, exc)
         return data
-
-
-def _write_atomic(target: Path, data: bytes) -> None:
-    target.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=target.parent, suffix=".part")
-    try:
-        with os.fdopen(fd, "wb") as handle:
-            handle.write(data)
-        os.replace(tmp, target)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise

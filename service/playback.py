@@ -12,19 +12,22 @@ import hashlib
 import logging
 import os
 import threading
-from collections import OrderedDict
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from fractions import Fraction
 from pathlib import Path
 
+from cachetools import LRUCache
+
 from framesearch.errors import FrameSearchError
+from framesearch.files import atomic_path
 from framesearch.ingest.video import BestEffortClock
 from framesearch.service.media import record_file
 from framesearch.store.base import VectorStore
 from framesearch.store.schema import VideoRecord
 
 log = logging.getLogger(__name__)
+KEPT = 256  # videos whose playability or failure is remembered
 
 # What every current browser (Chrome, Edge, Firefox, Safari) plays, by file type: video codecs, audio codecs.
 PLAYABLE = {
@@ -40,12 +43,19 @@ MAX_SHORT_SIDE = 720  # renditions are for watching a moment in a page, not arch
 VIDEO_OPTIONS = {"preset": "veryfast", "crf": "23", "tune": "fastdecode"}
 AUDIO_RATE = 48_000
 MS = Fraction(1, 1000)
+MAX_WAITING = 8  # renditions queued or being made at once: a flood of distinct videos waits its turn (503)
 
 
 class VideoNotPlayable(FrameSearchError):
     """A video's file cannot be decoded, so no browser-playable copy of it can be made."""
 
     http_status = 422
+
+
+class PlaybackBusy(FrameSearchError):
+    """Too many playable copies are being made already: ask again later."""
+
+    http_status = 503
 
 
 class Stopped(Exception):
@@ -168,8 +178,8 @@ class Playback:
         self._lock = threading.Lock()
         self._pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="framesearch-play")
         self._jobs: dict[str, Preparing] = {}
-        self._failed: OrderedDict[str, str] = OrderedDict()
-        self._playable: OrderedDict[tuple, bool] = OrderedDict()
+        self._failed: LRUCache[str, str] = LRUCache(maxsize=KEPT)  # why a video's rendition failed
+        self._playable: LRUCache[tuple, bool] = LRUCache(maxsize=KEPT)  # whether a file plays as it is
         self._stop = threading.Event()
         self._remove_partial()
         self._evict(keep=None)  # a lowered limit applies at once
@@ -187,13 +197,12 @@ class Playback:
         stat = path.stat()
         version = (str(path), stat.st_size, stat.st_mtime_ns)
         with self._lock:
-            if version in self._playable:
-                return self._playable[version]
+            known = self._playable.get(version)
+        if known is not None:
+            return known
         playable = browser_playable(path)
         with self._lock:
             self._playable[version] = playable
-            while len(self._playable) > 256:
-                self._playable.popitem(last=False)
         return playable
 
     def get(self, store: VectorStore, video_id: str) -> Ready | Preparing:
@@ -215,13 +224,13 @@ class Playback:
                 except OSError:
                     pass
                 return Ready(target, RENDITION_TYPE, rendition=True)
+            if len(self._jobs) >= MAX_WAITING:
+                raise PlaybackBusy(f"{MAX_WAITING} playable copies of other videos are being made; ask again in a minute")
             state = self._jobs[key] = Preparing(0.0, queued=bool(self._jobs))
         self._pool.submit(self._make, key, path, target)
         return state
 
     def _make(self, key: str, source: Path, target: Path) -> None:
-        part = target.with_suffix(".part")
-
         def progress(fraction: float) -> None:
             if self._stop.is_set():
                 raise Stopped("the service is stopping")
@@ -231,24 +240,27 @@ class Playback:
         try:
             self.folder.mkdir(parents=True, exist_ok=True)
             progress(0.0)
-            transcode(source, part, progress)
-            os.replace(part, target)
-            self._evict(keep=target)
+            with atomic_path(target) as part:  # removed if the transcode fails, is stopped or is too large
+                transcode(source, part, progress)
+                size = part.stat().st_size
+                if size > self.max_bytes:  # alone past the cache's size: never kept, said once
+                    raise VideoNotPlayable(
+                        f"its browser-playable copy would take {size / MB:.1f} MB, more than the playback "
+                        f"cache holds ({self.max_bytes / MB:g} MB, PLAYBACK_CACHE_MB)"
+                    )
+                self._evict(keep=None, adding=size)  # room first: the folder never holds more than the limit
         except Stopped:
-            part.unlink(missing_ok=True)
+            pass
         except Exception as exc:  # any failure is this video's: remembered, reported to whoever asks
-            part.unlink(missing_ok=True)
             log.warning("cannot make a playable copy of %s: %s", source, exc)
             with self._lock:
                 self._failed[key] = _why(exc)
-                while len(self._failed) > 256:
-                    self._failed.popitem(last=False)
         finally:
             with self._lock:
                 self._jobs.pop(key, None)
 
-    def _evict(self, keep: Path | None) -> None:
-        """Drop the least recently played renditions until the folder fits (never the one just made)."""
+    def _evict(self, keep: Path | None, adding: int = 0) -> None:
+        """Drop the least recently played renditions until the folder fits, with `adding` bytes more (never `keep`)."""
         files = []
         for path in self.folder.glob("*.mp4"):
             try:
@@ -256,7 +268,7 @@ class Playback:
             except OSError:
                 continue
             files.append((stat.st_mtime_ns, path, stat.st_size))
-        total = sum(size for _, _, size in files)
+        total = sum(size for _, _, size in files) + adding
         for _, path, size in sorted(files):
             if total <= self.max_bytes:
                 break
@@ -268,6 +280,9 @@ class Playback:
         """Stop: a rendition being made is abandoned (its partial file removed), queued ones never start."""
         self._stop.set()
         self._pool.shutdown(wait=True, cancel_futures=True)
+
+
+MB = 1024 * 1024
 
 
 def _why(exc: Exception) -> str:

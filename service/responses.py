@@ -2,12 +2,17 @@
 
 from __future__ import annotations
 
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
+from fastapi import Path
 from pydantic import BaseModel, Field
 
 from framesearch.search.scale import ThresholdScale
 from framesearch.store.schema import VideoRecord
+from framesearch.validation import VideoId
+
+VideoIdPath = Annotated[VideoId, Path(description="A video's id in the library (not empty, not blank).")]
+"""A video id in a route's path: an empty or blank one (`DELETE /videos/`) is a 422, never "every video"."""
 
 
 class ErrorAnswer(BaseModel):
@@ -18,12 +23,16 @@ class ErrorAnswer(BaseModel):
 
 
 class Health(BaseModel):
+    """The service is up; with a key (or on a service without keys) also what it holds. Never where."""
+
     status: str
-    store: str
-    model: str | None
-    frames: int
-    indexed_frames: int = Field(default=0, description="Frames in segments with an HNSW index (small segments are scanned).")
-    indexing: bool = Field(default=False, description="A search index build is running in the background.")
+    store: str | None = Field(default=None, description="The kind of store and its collection (with a key).")
+    model: str | None = None
+    frames: int | None = Field(default=None, description="Searchable frames (with a key).")
+    indexed_frames: int | None = Field(
+        default=None, description="Frames in segments with an HNSW index (small segments are scanned)."
+    )
+    indexing: bool | None = Field(default=None, description="A search index build is running in the background.")
 
 
 class VideoList(BaseModel):

@@ -7,9 +7,11 @@ including routes added later, is covered without being marked:
   service has one (`Authorization: Bearer KEY` or `X-API-Key: KEY`, compared in constant time): 401 without.
 - read (the read-only key suffices): GET/HEAD, and the search POSTs in READ_POSTS; every other method writes,
   and a read-only key writing answers 403.
-- browsers: an unsafe method whose `Origin` is not this service's own answers 403 (a page elsewhere must not
-  upload to a loopback service); without a key, browser requests must name the host as localhost or an address
-  (a DNS-rebinding guard).
+- browsers, by effect: a page of another site (its `Origin` is not this service's) may never change the service
+  (403: a page elsewhere must not upload to a loopback service); it may read (the search POSTs, and GETs whose
+  answers it can see) only when its origin is in `cors_origins` (FRAMESEARCH_CORS_ORIGINS), which also get the
+  CORS headers and preflight answers; other foreign search POSTs answer 403 saying so. Without a key, browser
+  requests must name the host as localhost or an address (a DNS-rebinding guard).
 - media: `<img>` and `<video>` cannot send headers, so POST /session sets a short-lived HttpOnly, SameSite=Strict
   cookie scoped to /videos that lets GET of thumbnails and video files through (a key in the URL would leak into
   logs and history; fetching media as blobs would download whole videos before playing).
@@ -30,7 +32,7 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from fastapi import APIRouter, Request, Response
-from starlette.datastructures import Headers
+from starlette.datastructures import Headers, MutableHeaders
 from starlette.exceptions import HTTPException
 from starlette.responses import JSONResponse
 from starlette.routing import Mount
@@ -46,6 +48,10 @@ from framesearch.settings import Settings
 PUBLIC, READ, WRITE = "public", "read", "write"
 SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 READ_POSTS = frozenset({"/search", "/search/image", "/search/similar", "/session"})
+CROSS_SITE_READS = READ_POSTS - {"/session"}  # a media cookie is for the service's own page only
+CORS_METHODS = "GET, HEAD, POST"
+CORS_HEADERS = "Authorization, X-API-Key, Content-Type"
+CORS_MAX_AGE = "600"
 PUBLIC_PATHS = frozenset({"/", "/healthz"})
 MEDIA_SUFFIXES = ("/thumbnail", "/file", "/play")
 MEDIA_COOKIE = "framesearch_media"
@@ -136,6 +142,16 @@ def presented_key(headers: Headers) -> str | None:
     return headers.get("x-api-key", "").strip() or None
 
 
+def shows_details(settings: Settings, headers: Headers) -> bool:
+    """Whether a caller of a public route may see more than "up": any caller of a service without keys (they may
+    read everything anyway), else one presenting either key."""
+    full, read = settings.api_keys()
+    if not (full or read):
+        return True
+    key = presented_key(headers)
+    return key is not None and (_same(key, full) or _same(key, read))
+
+
 def _same(given: str, expected: str | None) -> bool:
     return expected is not None and hmac.compare_digest(given.encode(), expected.encode())
 
@@ -183,19 +199,43 @@ class AccessGuard:
             await self.app(scope, receive, send)
             return
         headers = Headers(scope=scope)
+        origin = self._allowed_origin(headers)
+        if origin is not None and scope["method"] == "OPTIONS" and "access-control-request-method" in headers:
+            await self._preflight(origin)(scope, receive, send)  # browsers send no key with a preflight
+            return
         denied = self.check(scope["method"], scope["path"], headers)
         if denied is None:
             limit = body_limit(scope["method"], scope["path"], self.settings.max_upload_mb)
             denied = self._declared_too_large(headers, limit)
+        send = _with_cors(send, origin) if origin is not None else send
         if denied is not None:
             await denied(scope, receive, send)
             return
         await self.app(scope, self._limited(receive, limit), send)
 
+    def _allowed_origin(self, headers: Headers) -> str | None:
+        """The request's Origin when FRAMESEARCH_CORS_ORIGINS lets its pages read this service."""
+        origin = headers.get("origin", "").lower().rstrip("/")
+        allowed = self.settings.cors_origins
+        return origin if origin and origin != "null" and (origin in allowed or "*" in allowed) else None
+
+    @staticmethod
+    def _preflight(origin: str) -> Response:
+        return Response(
+            status_code=204,
+            headers={
+                "Access-Control-Allow-Origin": origin,
+                "Access-Control-Allow-Methods": CORS_METHODS,
+                "Access-Control-Allow-Headers": CORS_HEADERS,
+                "Access-Control-Max-Age": CORS_MAX_AGE,
+                "Vary": "Origin",
+            },
+        )
+
     def check(self, method: str, path: str, headers: Headers) -> JSONResponse | None:
         """The answer refusing this request, or None to let it through."""
         level = access_level(method, path, self.public)
-        foreign = self._foreign_browser(method, headers)
+        foreign = self._foreign_browser(method, path, headers)
         if foreign:
             return _deny(403, "Forbidden", foreign)
         if level == PUBLIC:
@@ -227,15 +267,18 @@ class AccessGuard:
                 return READ
         return None
 
-    def _foreign_browser(self, method: str, headers: Headers) -> str | None:
-        """Why a browser request must be refused: a cross-site write, or a name that may be DNS rebinding."""
+    def _foreign_browser(self, method: str, path: str, headers: Headers) -> str | None:
+        """Why a browser request must be refused: a cross-site write, a cross-site search from an origin not
+        allowed to read, or a name that may be DNS rebinding."""
         host = headers.get("host", "").lower()
         origin = headers.get("origin")
         if method not in SAFE_METHODS:
-            if origin is not None and (origin == "null" or urlsplit(origin).netloc.lower() != host):
-                return "a page of another site may not change this service (its Origin is not this service)"
-            if origin is None and headers.get("sec-fetch-site") == "cross-site":
-                return "a page of another site may not change this service"
+            foreign = origin is not None and (origin == "null" or urlsplit(origin).netloc.lower() != host)
+            refused = None
+            if foreign or (origin is None and headers.get("sec-fetch-site") == "cross-site"):
+                refused = self._cross_site(method, path, origin, headers)
+            if refused:
+                return refused
         from_browser = origin is not None or "sec-fetch-site" in headers
         if self.loopback_only and from_browser and not _local_name(host):
             return (
@@ -243,6 +286,21 @@ class AccessGuard:
                 f"(not as {host.split(':')[0]!r}): set FRAMESEARCH_API_KEY to serve under a host name"
             )
         return None
+
+    def _cross_site(self, method: str, path: str, origin: str | None, headers: Headers) -> str | None:
+        """What a page of another site may not do here: change anything, ever; search unless its origin is allowed."""
+        page = f"a page of another site ({origin})" if origin else "a page of another site"
+        if method == "POST" and path in CROSS_SITE_READS:
+            if self._allowed_origin(headers) is not None:
+                return None
+            return (
+                f"{page} may not search this service: cross-site reads are allowed only from the origins listed "
+                "in FRAMESEARCH_CORS_ORIGINS (a search changes nothing, but its results are the library's)"
+            )
+        return (
+            f"{page} may not change this service: uploads, deletes and jobs are accepted only from its own page "
+            "or from clients that are not browsers"
+        )
 
     @staticmethod
     def _declared_too_large(headers: Headers, limit: tuple[int, int]) -> JSONResponse | None:
@@ -265,6 +323,19 @@ class AccessGuard:
             return message
 
         return receive_limited
+
+
+def _with_cors(send: Send, origin: str) -> Send:
+    """`send` adding the CORS headers that let a page of an allowed origin read the answer."""
+
+    async def send_with_cors(message: Message) -> None:
+        if message["type"] == "http.response.start":
+            headers = MutableHeaders(scope=message)
+            headers["Access-Control-Allow-Origin"] = origin
+            headers.add_vary_header("Origin")
+        await send(message)
+
+    return send_with_cors
 
 
 def _cookie(headers: Headers, name: str) -> str | None:

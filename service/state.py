@@ -14,6 +14,7 @@ from framesearch.embedders.resolve import image_embedder, text_embedder
 from framesearch.service.background import IndexBuilder, ResultsParser
 from framesearch.service.media import ThumbnailCache
 from framesearch.service.playback import Playback
+from framesearch.service.redact import ServerPaths
 from framesearch.settings import Settings
 from framesearch.store.base import VectorStore
 
@@ -29,6 +30,10 @@ class AppState:
     _lock: threading.Lock = field(default_factory=threading.Lock)
     _thumbnails: ThumbnailCache | None = None
     _playback: Playback | None = None
+    paths: ServerPaths = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.paths = ServerPaths.of(self.settings, self.store.description)
 
     def _cached(self, cache: dict, load: Callable) -> Any:
         """The embedder for the collection's current model, loaded on first use and reused."""

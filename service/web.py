@@ -6,20 +6,24 @@ A thin HTTP layer over service.media and the search core; included by service.ap
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 from fastapi import APIRouter, File, Form, Query, Request, UploadFile
 from fastapi.responses import FileResponse, JSONResponse, Response
+from starlette.datastructures import Headers
+from starlette.responses import MalformedRangeHeader, RangeNotSatisfiable
+from starlette.types import Receive, Scope, Send
 
-from framesearch.errors import FrameSearchError
+from framesearch.errors import FrameSearchError, VideoFileUnavailable
 from framesearch.search.core import search_vector, similar
 from framesearch.search.images import MAX_IMAGE_BYTES, image_vector
 from framesearch.search.models import SearchFilters, SearchResponse, SimilarRequest
 from framesearch.search.scale import cosine_scale, threshold_scale
 from framesearch.service.media import media_type, video_file
 from framesearch.service.playback import Preparing
-from framesearch.service.responses import ERRORS, PageConfig, PlaybackPreparing
+from framesearch.service.responses import ERRORS, ErrorAnswer, PageConfig, PlaybackPreparing, VideoIdPath
 from framesearch.service.state import app_state as _state
 from framesearch.validation import build
 
@@ -31,6 +35,49 @@ PAGE_POLICY = (
 )
 
 router = APIRouter(responses=ERRORS)
+RANGE_ERRORS: dict[int | str, dict[str, Any]] = {
+    416: {"model": ErrorAnswer, "description": "The Range starts past the end of the file."}
+}
+
+
+class RangedFile(FileResponse):
+    """A file answered with HTTP ranges (206) whose Range errors answer `{"error","detail"}` like every other
+    error: 400 InvalidInput for a malformed header, 416 RangeNotSatisfiable (with `Content-Range: bytes */SIZE`)
+    for one past the end. Starlette's own answers to them are plain text."""
+
+    def __init__(self, path: Path, media_type: str, headers: dict[str, str]) -> None:
+        try:
+            found = os.stat(path)
+        except FileNotFoundError:  # removed since its record was read
+            raise VideoFileUnavailable("the video's file is no longer available") from None
+        super().__init__(path, media_type=media_type, headers=headers, stat_result=found)
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        refused = self.range_error(scope)
+        if refused is not None:
+            await refused(scope, receive, send)
+            return
+        await super().__call__(scope, receive, send)
+
+    def range_error(self, scope: Scope) -> JSONResponse | None:
+        """The error answer to the request's Range header, or None when it is fine or not used."""
+        headers = Headers(scope=scope)
+        asked, if_range = headers.get("range"), headers.get("if-range")
+        if asked is None or scope.get("method", "GET").upper() not in ("GET", "HEAD") or self.status_code != 200:
+            return None
+        if if_range is not None and not self._should_use_range(if_range):
+            return None  # the whole file is answered
+        size = self.stat_result.st_size if self.stat_result else 0
+        try:
+            self._parse_range_header(asked, size)
+        except MalformedRangeHeader as exc:
+            detail = f"bad Range header ({exc.content.removeprefix('Range header: ').rstrip('.')}): send `bytes=START-END`"
+            return JSONResponse({"error": "InvalidInput", "detail": detail}, status_code=400)
+        except RangeNotSatisfiable:
+            detail = f"the Range starts past the end of the file, which has {size} bytes"
+            headers_out = {"Content-Range": f"bytes */{size}"}
+            return JSONResponse({"error": "RangeNotSatisfiable", "detail": detail}, status_code=416, headers=headers_out)
+        return None
 
 
 @router.get("/", include_in_schema=False)
@@ -42,7 +89,9 @@ def page() -> FileResponse:
 
 @router.get("/videos/{video_id:path}/thumbnail", response_class=FileResponse, tags=["media"])
 def thumbnail(
-    request: Request, video_id: str, t: Annotated[float, Query(ge=0, allow_inf_nan=False, description="Time in seconds.")] = 0.0
+    request: Request,
+    video_id: VideoIdPath,
+    t: Annotated[float, Query(ge=0, allow_inf_nan=False, description="Time in seconds.")] = 0.0,
 ) -> Response:
     """The video's frame at `t` as a JPEG, extracted on first request and cached on disk."""
     state = _state(request)
@@ -53,20 +102,20 @@ def thumbnail(
     return Response(thumb.data, media_type="image/jpeg", headers=headers)
 
 
-@router.get("/videos/{video_id:path}/file", response_class=FileResponse, tags=["media"])
-def video(request: Request, video_id: str) -> FileResponse:
+@router.get("/videos/{video_id:path}/file", response_class=FileResponse, tags=["media"], responses=RANGE_ERRORS)
+def video(request: Request, video_id: VideoIdPath) -> FileResponse:
     """The video's registered file, with HTTP range requests (206, 416) for seeking players."""
     path = video_file(_state(request).store, video_id)
-    return FileResponse(path, media_type=media_type(path), headers={"Cache-Control": "no-cache"})
+    return RangedFile(path, media_type(path), {"Cache-Control": "no-cache"})
 
 
 @router.get(
     "/videos/{video_id:path}/play",
     response_class=FileResponse,
     tags=["media"],
-    responses={202: {"model": PlaybackPreparing, "description": "A playable copy is being made: ask again."}},
+    responses={202: {"model": PlaybackPreparing, "description": "A playable copy is being made: ask again."}, **RANGE_ERRORS},
 )
-def play(request: Request, video_id: str) -> Response:
+def play(request: Request, video_id: VideoIdPath) -> Response:
     """The video for a browser's player, with range requests: its own file when browsers play its format and
     codecs, else an H.264/AAC MP4 copy made once in the background (202 with the progress until it is ready)."""
     answer = _state(request).playback().get(_state(request).store, video_id)
@@ -78,7 +127,7 @@ def play(request: Request, video_id: str) -> Response:
             detail=f"preparing a browser-playable copy of this video{percent}",
         )
         return JSONResponse(body.model_dump(), status_code=202, headers={"Retry-After": "1", "Cache-Control": "no-store"})
-    return FileResponse(answer.path, media_type=answer.media_type, headers={"Cache-Control": "no-cache"})
+    return RangedFile(answer.path, answer.media_type, {"Cache-Control": "no-cache"})
 
 
 @router.get("/config", tags=["meta"])

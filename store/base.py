@@ -1,28 +1,29 @@
-"""The store interface: frame points and video records in Qdrant, whichever way Qdrant is reached.
+"""The store: frame points and video records in Qdrant, whichever way Qdrant is reached.
 
-Backends implement a handful of primitives over two collections (frames, videos); the frame and
-video semantics (model check, runs and their commit, what searches may see, records) live here once.
-How a write becomes visible is described in store/runs.py; the write side is store/writes.py.
+Backends implement a handful of primitives over two collections (frames, videos; store/backend.py); the frame
+and video semantics (model check, what searches may see, records) live here once, the write side (runs, and
+`store.run()`, the one way to write) in store/writes.py. How a write becomes visible is described in
+store/runs.py. `VectorStore` (store/api.py) is the interface callers hold: this class, or the service's
+HostedStore, which forwards it to a store process.
 """
 
 from __future__ import annotations
 
 import logging
-from abc import ABC, abstractmethod
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import replace
 from itertools import islice
-from typing import Any
+from typing import Any, Self, TypeVar
 
 import numpy as np
 
 from framesearch.errors import InvalidInput, ModelMismatch, NotFound, StoreDamaged
+from framesearch.store.api import VectorStore
 from framesearch.store.filters import Kind, SearchFilter, StoredPoint
 from framesearch.store.guard import CHECK_HINT
 from framesearch.store.pages import VideoSort, store_page
 from framesearch.store.runs import Visibility, is_marker
 from framesearch.store.schema import (
-    HNSW_EF,
     RUN,
     TIMESTAMP,
     CollectionInfo,
@@ -36,71 +37,16 @@ from framesearch.store.writes import RunWrites
 from framesearch.vectors import normalize
 
 log = logging.getLogger(__name__)
+T = TypeVar("T")
 
 VISIBILITY_TRIES = 3
 SCROLL_PAGE = 1000  # points per page when a backend scrolls
 FACET_LIMIT = 10_000_000  # distinct values a facet count may return (every video)
 
 
-class VectorStore(RunWrites, ABC):
-    """Frames and videos in Qdrant. Subclasses provide the primitives below; the run protocol (writes) is
-    RunWrites's."""
-
-    description: str = "store"
-    read_only: bool = False
-    exclusive: bool = False  # True when no other process can write this store (its visibility is cached)
-    hnsw_ef: int = HNSW_EF  # search breadth (the `hnsw_ef` setting); the limit raises it for large limits
-    index_builds_here: bool = False  # build_index() does the work in this process (else a server does it)
-
-    @abstractmethod
-    def _read_info(self) -> CollectionInfo | None: ...
-
-    @abstractmethod
-    def _create(self, info: CollectionInfo) -> None:
-        """Create the frames collection (cosine, payload indexes, model metadata) and the videos one."""
-
-    @abstractmethod
-    def _upsert(self, kind: Kind, ids: list[str], vectors: list[list[float]], payloads: list[dict]) -> None: ...
-
-    @abstractmethod
-    def _query(self, vector: list[float], flt: SearchFilter, limit: int, threshold: float | None) -> list[tuple[dict, float]]: ...
-
-    def _query_batch(
-        self, vector: list[float], requests: list[tuple[SearchFilter, int]], threshold: float | None
-    ) -> list[list[tuple[dict, float]]]:
-        """One query vector under several (filter, limit) pairs; backends with a batch call override this."""
-        return [self._query(vector, flt, limit, threshold) for flt, limit in requests]
-
-    @abstractmethod
-    def _delete(self, kind: Kind, flt: SearchFilter) -> None: ...
-
-    @abstractmethod
-    def _scroll(self, kind: Kind, flt: SearchFilter, with_vectors: bool = False) -> Iterator[StoredPoint]: ...
-
-    @abstractmethod
-    def _count(self, kind: Kind, flt: SearchFilter) -> int: ...
-
-    @abstractmethod
-    def _retrieve(self, kind: Kind, ids: list[str], with_vectors: bool = False) -> list[StoredPoint]: ...
-
-    @abstractmethod
-    def _facet(self, key: str, flt: SearchFilter) -> dict[str, int]:
-        """Exact counts of frame points per value of a keyword payload field."""
-
-    @abstractmethod
-    def close(self) -> None: ...
-
-    def flush(self) -> None:
-        """Persist pending writes where the backend buffers them (Qdrant servers persist on their own)."""
-        return None
-
-    def checkpoint(self) -> None:
-        """After a committed write: persist now or soon, as the backend sees fit (a flush unless it says otherwise)."""
-        self.flush()
-
-    def ensure_space(self, frames: int, dim: int, what: str) -> None:
-        """Refuse (DiskFull) a write of `frames` points that the disk cannot hold; stores on a server skip this."""
-        return None
+class QdrantStore(RunWrites):
+    """Frames and videos in Qdrant, over a backend's primitives (store/backend.py); the write side, runs, is
+    RunWrites's (store/writes.py). EdgeStore and ClientStore are the backends."""
 
     def index_status(self) -> IndexStatus:
         """Frames stored and frames covered by the HNSW index (backends without an index report none)."""
@@ -115,7 +61,7 @@ class VectorStore(RunWrites, ABC):
             progress(status)
         return status
 
-    def __enter__(self) -> VectorStore:
+    def __enter__(self) -> Self:
         return self
 
     def __exit__(self, *exc: object) -> None:
@@ -132,11 +78,12 @@ class VectorStore(RunWrites, ABC):
         info = self._read_info()
         if info is None:
             self._check_writable()
-            with self._runs.claim:  # two first writers at once: one creates, the other finds it made
+            with self._state.claim:  # two first writers at once: one creates, the other finds it made
                 info = self._read_info()
                 if info is None:
                     info = CollectionInfo(model=model, dim=int(dim), model_path=model_path)
                     self._create(info)
+                    self._changed()
                     return info
         if info.model != model or info.dim != dim:
             raise ModelMismatch(
@@ -147,40 +94,27 @@ class VectorStore(RunWrites, ABC):
 
     # what searches see
 
-    def library_version(self) -> Any:
-        """A value that changes whenever what searches see may have changed, where the backend can tell cheaply
-        (a store only this process writes); None where it cannot (a server other processes write to)."""
-        return None
-
-    def _changed(self) -> None:
-        with self._runs.lock:
-            self._runs.visibility = None
-            self._runs.generation += 1
-
     def visibility(self) -> Visibility:
-        """Videos with a run in progress, and their committed runs (cached when no other process writes)."""
-        with self._runs.lock:
-            if self.exclusive and self._runs.visibility is not None:
-                return self._runs.visibility
-            generation = self._runs.generation
+        """Videos with a run in progress, and their committed runs (kept between writes where no other process
+        writes)."""
+        return self._kept("visibility", self._read_visibility)
+
+    def _read_visibility(self) -> Visibility:
         markers = self.run_markers()
         pending = tuple(sorted({m.video_id for m in markers}))
         found = self._retrieve("videos", [video_point_id(v) for v in pending]) if pending else []
         committed = tuple(sorted({p.payload[RUN] for p in found if p.payload.get(RUN) and not is_marker(p.payload)}))
-        seen = Visibility(pending, committed)
-        if self.exclusive:
-            with self._runs.lock:
-                if self._runs.generation == generation:  # nothing changed while reading: safe to keep
-                    self._runs.visibility = seen
-        return seen
+        return Visibility(pending, committed)
 
-    def _consistent(self, read: Any) -> Any:
+    def _consistent(self, read: Callable[[Visibility], T]) -> T:
         """Run `read(visibility)` until no run began or committed meanwhile (a marker precedes its points)."""
-        for _ in range(VISIBILITY_TRIES):
-            seen = self.visibility()
-            result = read(seen)
-            if self.visibility() == seen:
-                return result
+        seen = self.visibility()
+        result = read(seen)
+        for _ in range(VISIBILITY_TRIES - 1):
+            now = self.visibility()
+            if now == seen:
+                break
+            seen, result = now, read(now)
         return result
 
     def search(
@@ -225,17 +159,16 @@ class VectorStore(RunWrites, ABC):
     def frame_vector(self, video_id: str, frame: int) -> np.ndarray:
         """The stored vector of one frame of the video's committed version (for 'more like this')."""
         run = self.committed_run(video_id)
-        candidates = ([point_id(video_id, frame, run)] if run else []) + [point_id(video_id, frame)]  # + older ids
-        for pid in candidates:
-            found = self._retrieve("frames", [pid], with_vectors=True)
-            if found and found[0].vector is not None and (run is None or found[0].payload.get(RUN) == run):
-                return np.asarray(found[0].vector, dtype=np.float32)
+        found = self._retrieve("frames", [point_id(video_id, frame, run)], with_vectors=True) if run else []
+        if found and found[0].vector is not None:
+            return np.asarray(found[0].vector, dtype=np.float32)
         raise NotFound(f"no frame {frame} of video {video_id!r} in {self.description}")
 
     def sample_vectors(self, size: int) -> np.ndarray:
         """The vectors of the first `size` committed frames in point-id order: a fixed pseudo-random sample of the
         library (ids are hashes), which follows it as videos come and go."""
-        if self._read_info() is None:
+        info = self._read_info()
+        if info is None:
             return np.zeros((0, 0), dtype=np.float32)
 
         def read(seen: Visibility) -> list:
@@ -244,7 +177,7 @@ class VectorStore(RunWrites, ABC):
 
         rows = self._consistent(read)
         if not rows:  # a collection whose videos are all gone (deleted, or an ingest rolled back)
-            return np.zeros((0, self._read_info().dim), dtype=np.float32)
+            return np.zeros((0, info.dim), dtype=np.float32)
         return np.asarray(rows, dtype=np.float32).reshape(len(rows), -1)
 
     def frame_vectors(self, frames: Sequence[tuple[str, int]]) -> dict[tuple[str, int], np.ndarray]:
@@ -252,33 +185,27 @@ class VectorStore(RunWrites, ABC):
         if not frames or self._read_info() is None:
             return {}
         runs = {v: self.committed_run(v) for v in {v for v, _ in frames}}
-        wanted: dict[str, tuple[str, int]] = {}
-        for v, f in frames:
-            if runs[v]:
-                wanted[point_id(v, f, runs[v])] = (v, int(f))
-            wanted[point_id(v, f)] = (v, int(f))  # stores written before points named their run
-        found = self._retrieve("frames", list(wanted), with_vectors=True)
-        vectors: dict[tuple[str, int], np.ndarray] = {}
-        for p in found:
-            key = wanted.get(p.id)
-            if key and p.vector and runs[key[0]] in (None, p.payload.get(RUN)):
-                vectors[key] = np.asarray(p.vector, dtype=np.float32)
-        return vectors
+        wanted = {point_id(v, f, run): (v, int(f)) for v, f in frames if (run := runs[v])}
+        found = self._retrieve("frames", list(wanted), with_vectors=True) if wanted else []
+        return {wanted[p.id]: np.asarray(p.vector, dtype=np.float32) for p in found if p.id in wanted and p.vector}
 
     def video_frames(self, flt: SearchFilter) -> tuple[list[FrameHit], np.ndarray]:
         """Every committed frame matching `flt` with its vector, in time order (for timelines)."""
-        if self._read_info() is None:
+        info = self._read_info()
+        if info is None:
             return [], np.zeros((0, 0), dtype=np.float32)
         found = self._consistent(lambda seen: list(self._scroll("frames", replace(flt, visible=seen), with_vectors=True)))
         points = sorted(found, key=lambda p: float(p.payload.get(TIMESTAMP, 0)))
         hits = [self._hit(p.payload, 0.0) for p in points]
+        if not points:  # an empty range (or a video deleted meanwhile): no frames, the collection's width
+            return [], np.zeros((0, info.dim), dtype=np.float32)
         return hits, np.asarray([p.vector for p in points], dtype=np.float32).reshape(len(points), -1)
 
     def frame_count(self, video_id: str | None = None) -> int:
         """Searchable frames (of one video, or all)."""
         if self._read_info() is None:
             return 0
-        flt = SearchFilter(video_ids=(video_id,) if video_id else ())
+        flt = SearchFilter(video_ids=(video_id,) if video_id is not None else ())  # "" is a (missing) video, not all
         return self._consistent(lambda seen: self._count("frames", replace(flt, visible=seen)))
 
     def stored_points(self) -> int:
@@ -302,11 +229,13 @@ class VectorStore(RunWrites, ABC):
     # the library
 
     def put_video(self, record: VideoRecord) -> None:
-        self._check_writable()
-        self._upsert("videos", [video_point_id(record.video_id)], [[1.0]], [record.to_payload()])
-        self._changed()
+        """Write a video's record as it is (a repair's; writers commit theirs in a run)."""
+        self._put_record(record)
 
     def get_video(self, video_id: str) -> VideoRecord:
+        return self._kept(("video", video_id), lambda: self._read_video(video_id)).model_copy()
+
+    def _read_video(self, video_id: str) -> VideoRecord:
         found = self._retrieve("videos", [video_point_id(video_id)]) if self._read_info() else []
         if not found or is_marker(found[0].payload):
             raise NotFound(f"no video {video_id!r} in {self.description}")
@@ -319,6 +248,10 @@ class VectorStore(RunWrites, ABC):
             raise StoreDamaged(f"{self.description} holds an unreadable video record ({exc}); {CHECK_HINT}") from None
 
     def list_videos(self) -> list[VideoRecord]:
+        """The library's records, by video id."""
+        return list(self._kept("videos", self._read_videos))
+
+    def _read_videos(self) -> list[VideoRecord]:
         if self._read_info() is None:
             return []
         records = [self._record(p.payload) for p in self._scroll("videos", SearchFilter(entries="records"))]
@@ -351,15 +284,8 @@ class VectorStore(RunWrites, ABC):
         known = self._read_info() is not None and bool(self._retrieve("videos", [video_point_id(video_id)]))
         if not frames and not known:
             raise NotFound(f"no video {video_id!r} in {self.description}")
-        self.ensure_space(0, 1, f"deleting video {video_id!r}")
-        run = self.begin_run(video_id, op="delete")
-        try:
-            self._delete("videos", SearchFilter(video_ids=(video_id,), entries="records"))
-            self._changed()
-        except BaseException as exc:
-            self.abandon_run(video_id, run, exc)
-            raise
-        self.finish_run_after_commit(video_id, run)
+        with self.run(video_id, op="delete") as run:
+            run.commit_delete()
         return frames
 
     def video_points(self, video_id: str) -> Iterator[StoredPoint]:
@@ -369,18 +295,23 @@ class VectorStore(RunWrites, ABC):
         run = self.committed_run(video_id)
         return self._scroll("frames", SearchFilter(video_ids=(video_id,), run=run), with_vectors=True)
 
-    def put_points(self, points: Sequence[StoredPoint]) -> None:
-        """Write points exactly as another store holds them (same ids, payloads, vectors). Call it within a run of
-        their video begun here: they stay invisible until a record naming their own run commits them."""
-        if points:
-            self._check_writable()
-            self._upsert("frames", [p.id for p in points], [list(p.vector or ()) for p in points], [p.payload for p in points])
-
     def verify(self) -> None:
-        """The cheap integrity check every embedded store makes on open (store/integrity.py)."""
-        from framesearch.store.integrity import verify_store
+        """The cheap check of every open: no point lost its vector, and the records' frame counts add up to the
+        searchable frames (StoreDamaged if not). Two counts over indexes and one read of the records; a store
+        check reads everything (store/integrity.py)."""
+        if self._read_info() is None:
+            return
+        lost = self._count("frames", SearchFilter(vectorless=True))
+        if lost:
+            raise StoreDamaged(f"{self.description} is damaged: {lost} frame points lost their vectors; {CHECK_HINT}")
+        records = self.list_videos()
+        expected = sum(r.frames for r in records)
+        held = self.frame_count()
+        if expected != held:
+            raise StoreDamaged(
+                f"{self.description} is inconsistent: its {len(records)} video records list {expected} frames "
+                f"but it holds {held} searchable frames; {CHECK_HINT}"
+            )
 
-        verify_store(self)
 
-
-__all__ = ["Kind", "SearchFilter", "StoredPoint", "VectorStore"]
+__all__ = ["Kind", "QdrantStore", "SearchFilter", "StoredPoint", "VectorStore"]

@@ -2,9 +2,9 @@
 
 `check_store` reports; with `repair` it fixes what can be fixed and checks again: abandoned runs are rolled
 back and stale points of superseded runs deleted (neither was ever committed), records lost while their
-points survive are rebuilt from the points, records without their run are given it, and frame counts are
-corrected to what the store holds. Committed frames are never deleted. A damaged store (files the engine
-cannot read) is reported, not repaired: restore it from a backup or re-ingest its videos.
+points survive are rebuilt from the points, and frame counts are corrected to what the store holds. Committed
+frames are never deleted. A damaged store (files the engine cannot read) is reported, not repaired: restore it
+from a backup or re-ingest its videos.
 """
 
 from __future__ import annotations
@@ -16,7 +16,7 @@ from pydantic import BaseModel, Field, computed_field
 
 from framesearch.errors import StoreDamaged
 from framesearch.settings import Settings
-from framesearch.store.base import VectorStore
+from framesearch.store.base import QdrantStore
 from framesearch.store.integrity import read_every_frame, vectorless_points
 from framesearch.store.runs import RunMarker
 from framesearch.store.schema import FPS, MODEL, RUN, SOURCE, VIDEO_ID, VideoRecord
@@ -25,7 +25,6 @@ ProblemKind = Literal[
     "unfinished_run",
     "orphan_points",
     "stale_points",
-    "record_without_run",
     "count_mismatch",
     "lost_vectors",
     "damaged",
@@ -38,7 +37,7 @@ class Problem(BaseModel):
     kind: ProblemKind
     video_id: str | None = None
     detail: str
-    points: int = Field(0, description="Frame points concerned (hidden, stray or missing).")
+    points: int = Field(default=0, description="Frame points concerned (hidden, stray or missing).")
     repaired: bool = False
 
 
@@ -79,7 +78,7 @@ class CheckReport(BaseModel):
         return all(p.repaired or p.kind not in UNREPAIRABLE for p in self.problems)
 
 
-def _unfinished(store: VectorStore, markers: list[RunMarker], by_video: dict[str, int]) -> list[Problem]:
+def _unfinished(store: QdrantStore, markers: list[RunMarker], by_video: dict[str, int]) -> list[Problem]:
     problems = []
     for video_id in sorted({m.video_id for m in markers}):
         mine = [m for m in markers if m.video_id == video_id]
@@ -98,21 +97,11 @@ def _unfinished(store: VectorStore, markers: list[RunMarker], by_video: dict[str
     return problems
 
 
-def _video_problems(store: VectorStore, record: VideoRecord, held: int) -> list[Problem]:
+def _video_problems(store: QdrantStore, record: VideoRecord, held: int) -> list[Problem]:
     """A recorded video: its run, stray points of other runs, and its frame count."""
     problems = []
     runs = store.point_counts(RUN, record.video_id) if held else {}
-    run = record.ingest_run
-    if run is None and runs:
-        run = max(runs, key=runs.get)
-        problems.append(
-            Problem(
-                kind="record_without_run",
-                video_id=record.video_id,
-                detail="its record, from an older version, does not name its ingest run",
-            )
-        )
-    committed = runs.get(run or "", 0)
+    committed = runs.get(record.ingest_run or "", 0)
     if held > committed:
         problems.append(
             Problem(
@@ -135,7 +124,7 @@ def _video_problems(store: VectorStore, record: VideoRecord, held: int) -> list[
     return problems
 
 
-def find_problems(store: VectorStore, report: CheckReport) -> list[Problem]:
+def find_problems(store: QdrantStore, report: CheckReport) -> list[Problem]:
     """Fill the report's counts and in-progress runs; return the problems."""
     records = {r.video_id: r for r in store.list_videos()}
     markers = store.run_markers()
@@ -182,12 +171,12 @@ def find_problems(store: VectorStore, report: CheckReport) -> list[Problem]:
     return problems
 
 
-def rebuild_record(store: VectorStore, video_id: str) -> VideoRecord:
+def rebuild_record(store: QdrantStore, video_id: str) -> VideoRecord:
     """A record for frame points whose record was lost, from what their payloads say (the most common run's)."""
     runs = store.point_counts(RUN, video_id)
     if not runs:
         raise StoreDamaged(f"no frame points of video {video_id!r} to rebuild its record from")
-    run = max(runs, key=runs.get)
+    run = max(runs, key=lambda r: runs[r])
     hits = store.frame_hits(video_id, run=run)
     payload = store.frame_payload(video_id, run) or {}
     info = store.info()
@@ -204,11 +193,9 @@ def rebuild_record(store: VectorStore, video_id: str) -> VideoRecord:
     )
 
 
-def _repair(store: VectorStore, problem: Problem) -> None:
+def _repair(store: QdrantStore, problem: Problem) -> None:
     video_id = problem.video_id or ""
-    if problem.kind == "record_without_run":
-        store.adopt_legacy_record(video_id)
-    elif problem.kind == "orphan_points":
+    if problem.kind == "orphan_points":
         try:
             store.put_video(rebuild_record(store, video_id))
         except StoreDamaged:  # not frame points at all (no frame, no time): nothing to rebuild, nothing to keep
@@ -226,11 +213,11 @@ def _repair(store: VectorStore, problem: Problem) -> None:
 
 
 UNREPAIRABLE = ("damaged", "lost_vectors")  # files the engine cannot read: restore a backup or re-ingest
-REPAIR_ORDER = ("record_without_run", "unfinished_run", "orphan_points", "stale_points", "count_mismatch")
+REPAIR_ORDER = ("unfinished_run", "orphan_points", "stale_points", "count_mismatch")
 REPAIR_PASSES = 3  # a repair can reveal another problem (a rolled-back run uncovers a record's wrong count)
 
 
-def check_store(store: VectorStore, repair: bool = False) -> CheckReport:
+def check_store(store: QdrantStore, repair: bool = False) -> CheckReport:
     """Check the store; with `repair`, fix what can be fixed and check again."""
     report = CheckReport(store=store.description, repair=repair)
     try:

@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import Any
 
 from framesearch.errors import StoreError
-from framesearch.store.base import FACET_LIMIT, SCROLL_PAGE, Kind, SearchFilter, StoredPoint, VectorStore
+from framesearch.store.base import FACET_LIMIT, SCROLL_PAGE, Kind, QdrantStore, SearchFilter, StoredPoint
 from framesearch.store.cluster import Layout
 from framesearch.store.guard import engine_errors
 from framesearch.store.runs import RUN_KIND
@@ -55,8 +55,6 @@ def _client_filter(flt: SearchFilter) -> Any:
         must.append(m.FieldCondition(key=TIMESTAMP, range=m.Range(gte=flt.t_min, lte=flt.t_max)))
     if flt.run:
         must.append(m.FieldCondition(key=RUN, match=m.MatchValue(value=flt.run)))
-    if flt.not_run:
-        must_not.append(m.FieldCondition(key=RUN, match=m.MatchValue(value=flt.not_run)))
     if flt.keep_runs:
         must_not.append(m.FieldCondition(key=RUN, match=m.MatchAny(any=list(flt.keep_runs))))
     if flt.visible is not None and flt.visible.pending:
@@ -90,7 +88,12 @@ def _client_range(m: Any, video_id: str, start: float, end: float) -> Any:
     )
 
 
-class ClientStore(VectorStore):
+def _vector(vector: Any) -> list[float] | None:
+    """A point's dense vector as floats (qdrant-client types it as any vector structure)."""
+    return None if vector is None else [float(x) for x in vector]
+
+
+class ClientStore(QdrantStore):
     """A store reached through `qdrant-client`: `url=` for a server, `path=` for local mode."""
 
     def __init__(
@@ -296,7 +299,7 @@ class ClientStore(VectorStore):
                     with_vectors=with_vectors,
                 )
             for r in records:
-                yield StoredPoint(str(r.id), r.payload or {}, list(r.vector) if with_vectors else None)
+                yield StoredPoint(str(r.id), r.payload or {}, _vector(r.vector) if with_vectors else None)
             if offset is None:
                 return
 
@@ -307,7 +310,7 @@ class ClientStore(VectorStore):
     def _retrieve(self, kind: Kind, ids: list[str], with_vectors: bool = False) -> list[StoredPoint]:
         with self._guard(f"reading {kind}"):
             records = self.client.retrieve(self.names[kind], ids=ids, with_payload=True, with_vectors=with_vectors)
-        return [StoredPoint(str(r.id), r.payload or {}, list(r.vector) if with_vectors else None) for r in records]
+        return [StoredPoint(str(r.id), r.payload or {}, _vector(r.vector) if with_vectors else None) for r in records]
 
     def _facet(self, key: str, flt: SearchFilter) -> dict[str, int]:
         with self._guard(f"counting frames by {key}"):

@@ -9,12 +9,20 @@ shards, see deploy/cluster/README.md). Qdrant Edge and qdrant-client's local mod
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, TypedDict
 
 # The Qdrant server image of the compose files, the Helm values and the testcontainers tests. pyproject pins
 # qdrant-client to the same minor line: the client warns across more than one minor version, and the collection
 # metadata framesearch records needs 1.16 on both sides. tests/test_deploy.py keeps them in step.
 QDRANT_IMAGE = "qdrant/qdrant:v1.16.3"
+
+
+class ShardParams(TypedDict, total=False):
+    """The create_collection arguments of a layout."""
+
+    shard_number: int
+    replication_factor: int
+    write_consistency_factor: int
 
 
 @dataclass(frozen=True)
@@ -29,17 +37,21 @@ class Layout:
     def from_settings(cls, settings: Any) -> Layout:
         return cls(settings.shards, settings.replicas, settings.write_consistency)
 
-    def frames_params(self) -> dict[str, int]:
+    def frames_params(self) -> ShardParams:
         """create_collection arguments of the frames collection."""
-        params = {
-            "shard_number": self.shards,
-            "replication_factor": self.replicas,
-            "write_consistency_factor": self.write_consistency,
-        }
-        return {k: v for k, v in params.items() if v is not None}
+        params = ShardParams()
+        if self.shards is not None:
+            params["shard_number"] = self.shards
+        if self.replicas is not None:
+            params["replication_factor"] = self.replicas
+        if self.write_consistency is not None:
+            params["write_consistency_factor"] = self.write_consistency
+        return params
 
-    def videos_params(self) -> dict[str, int]:
+    def videos_params(self) -> ShardParams:
         """The videos collection is small: one shard, but as many copies (the library must survive a node too)."""
         params = self.frames_params()
-        params.pop("shard_number", None)
-        return {"shard_number": 1, **params} if params else {}
+        if not params:
+            return params
+        params["shard_number"] = 1
+        return params

@@ -1,7 +1,7 @@
 """Copy a library between stores (a Qdrant Edge folder, a Qdrant server or cluster), then check the copy.
 
-Videos are copied one at a time through the store interface, per library record, each as one ingest run of
-the target (store/runs.py): a video's points first (in batches, exactly as stored), its record last, which
+Videos are copied one at a time through the store interface, per library record, each as one run of the target
+(`target.run()`, store/writes.py): a video's points first (in batches, exactly as stored), its record last, which
 commits them, so a video is visible in the target only once whole, and a version it replaces stays visible
 until then. An interrupted copy resumes by running it again: videos whose record and point count already
 match are skipped. Afterwards
@@ -11,7 +11,6 @@ the point count of every video, its record and a sample of vectors are compared 
 from __future__ import annotations
 
 import random
-import uuid
 from collections.abc import Callable, Iterator
 from itertools import islice
 
@@ -19,8 +18,8 @@ import numpy as np
 from pydantic import BaseModel, ConfigDict, Field
 
 from framesearch.errors import NotFound, StoreError, TargetNotEmpty
-from framesearch.store.base import StoredPoint, VectorStore
-from framesearch.store.schema import FRAME, RUN, VideoRecord
+from framesearch.store.base import QdrantStore, StoredPoint
+from framesearch.store.schema import FRAME, VideoRecord
 
 COPY_BATCH = 256
 SAMPLE_KEEP = 64  # points kept per video while streaming it, to sample vectors from afterwards
@@ -35,10 +34,16 @@ class CopyRequest(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     target: str = Field(..., min_length=1, max_length=4096, description="A Qdrant Edge folder or a Qdrant server URL.")
-    source: str | None = Field(None, min_length=1, max_length=4096, description="Copy from here (default: the current store).")
-    collection: str | None = Field(None, pattern=r"^[A-Za-z0-9_-]{1,64}$", description="Target collection (default: the same).")
-    merge: bool = Field(False, description="Add to a target that holds other videos (a video in both: the source's wins).")
-    sample: int = Field(64, ge=0, le=100_000, description="Vectors compared after the copy.")
+    source: str | None = Field(
+        default=None, min_length=1, max_length=4096, description="Copy from here (default: the current store)."
+    )
+    collection: str | None = Field(
+        default=None, pattern=r"^[A-Za-z0-9_-]{1,64}$", description="Target collection (default: the same)."
+    )
+    merge: bool = Field(
+        default=False, description="Add to a target that holds other videos (a video in both: the source's wins)."
+    )
+    sample: int = Field(default=64, ge=0, le=100_000, description="Vectors compared after the copy.")
 
 
 class CopyReport(BaseModel):
@@ -60,7 +65,7 @@ def _batched(points: Iterator[StoredPoint], size: int) -> Iterator[list[StoredPo
         yield batch
 
 
-def _check_target(source_records: dict[str, VideoRecord], target: VectorStore, merge: bool) -> dict[str, VideoRecord]:
+def _check_target(source_records: dict[str, VideoRecord], target: QdrantStore, merge: bool) -> dict[str, VideoRecord]:
     """The target's records; refuses a target with other videos unless merging (a resumed copy is not 'other')."""
     existing = {r.video_id: r for r in target.list_videos()}
     foreign = sorted(v for v, r in existing.items() if source_records.get(v) != r)
@@ -73,13 +78,13 @@ def _check_target(source_records: dict[str, VideoRecord], target: VectorStore, m
 
 
 def copy_library(
-    source: VectorStore, target: VectorStore, *, merge: bool = False, sample: int = 64, progress: Progress | None = None
+    source: QdrantStore, target: QdrantStore, *, merge: bool = False, sample: int = 64, progress: Progress | None = None
 ) -> CopyReport:
     """Copy every video (points, then record) from `source` to `target`, then verify; returns what was done."""
     info = source.info()
     if info is None:
         raise NotFound(f"{source.description} holds no library to copy")
-    records = {r.video_id: _with_run(source, r) for r in source.list_videos()}
+    records = {r.video_id: r for r in source.list_videos()}
     existing = _check_target(records, target, merge)
     target.ensure_collection(info.model, info.dim, info.model_path)
     total, done, copied, points = source.frame_count(), 0, 0, 0
@@ -92,25 +97,20 @@ def copy_library(
             if progress:
                 progress(done, total)
             continue
-        target.ensure_space(count, info.dim, f"copying video {video_id!r}")
-        run = target.begin_run(video_id)  # replaces another version (merging) or what an interrupted copy left
         reservoir: list[StoredPoint] = []
         seen = 0
-        try:
+        # a run replaces another version (merging) or what an interrupted copy left
+        with target.run(video_id, frames=count, dim=info.dim) as run:
             for batch in _batched(source.video_points(video_id), COPY_BATCH):
-                target.put_points(batch)
+                run.put_points(batch)
                 for point in batch:
                     seen += 1
                     _keep(reservoir, point, seen, rng)
-                points += len(batch)
                 done += len(batch)
                 if progress:
                     progress(done, total)
-            target.commit_run(record)
-        except BaseException as exc:
-            target.abandon_run(video_id, run, exc)
-            raise
-        target.finish_run_after_commit(video_id, run)
+            run.commit(record)  # names the source's run, which the copied points carry
+        points += run.frames
         kept[video_id] = reservoir
         copied += 1
     target.flush()
@@ -128,15 +128,6 @@ def copy_library(
     )
 
 
-def _with_run(source: VectorStore, record: VideoRecord) -> VideoRecord:
-    """A record of a store written before records named their run gets the run its points carry."""
-    if record.ingest_run:
-        return record
-    runs = source.point_counts(RUN, record.video_id)
-    run = max(runs, key=runs.get) if runs else uuid.uuid4().hex  # no points: a run of none
-    return record.model_copy(update={"ingest_run": run})
-
-
 def _keep(reservoir: list[StoredPoint], point: StoredPoint, seen: int, rng: random.Random) -> None:
     """Reservoir sampling: every point streamed so far has the same chance to be kept."""
     if len(reservoir) < SAMPLE_KEEP:
@@ -148,8 +139,8 @@ def _keep(reservoir: list[StoredPoint], point: StoredPoint, seen: int, rng: rand
 
 
 def verify_copy(
-    source: VectorStore,
-    target: VectorStore,
+    source: QdrantStore,
+    target: QdrantStore,
     records: dict[str, VideoRecord],
     kept: dict[str, list[StoredPoint]],
     sample: int,

@@ -22,8 +22,9 @@ from pathlib import Path
 from typing import Any
 
 from framesearch.errors import DiskFull, StoreDamaged, StoreError, StoreLocked
+from framesearch.files import fsync_dir
 from framesearch.store import edge_files as files
-from framesearch.store.base import FACET_LIMIT, SCROLL_PAGE, Kind, SearchFilter, StoredPoint, VectorStore
+from framesearch.store.base import FACET_LIMIT, SCROLL_PAGE, Kind, QdrantStore, SearchFilter, StoredPoint
 from framesearch.store.guard import CHECK_HINT, engine_errors, is_panic, translate
 from framesearch.store.runs import RUN_KIND
 from framesearch.store.schema import (
@@ -43,7 +44,7 @@ from framesearch.store.schema import (
     IndexConfig,
     IndexStatus,
 )
-from framesearch.store.space import DEFAULT_RESERVE_MB, ensure_space, estimate_bytes
+from framesearch.store.space import DEFAULT_RESERVE_MB, FLOOR, MB, ensure_space, estimate_bytes, free_bytes
 
 log = logging.getLogger(__name__)
 CHECKPOINT_S = 30.0  # an ingest persists segments at most this often (the write-ahead log holds every update)
@@ -65,12 +66,10 @@ def _edge_filter(flt: SearchFilter) -> Any:
         must.append(q.FieldCondition(TIMESTAMP, range=q.RangeFloat(gte=flt.t_min, lte=flt.t_max)))
     if flt.run:
         must.append(q.FieldCondition(RUN, match=q.MatchValue(flt.run)))
-    if flt.not_run:
-        must_not.append(q.FieldCondition(RUN, match=q.MatchValue(flt.not_run)))
     if flt.keep_runs:
         must_not.append(q.FieldCondition(RUN, match=q.MatchAny(list(flt.keep_runs))))
     if flt.visible is not None and flt.visible.pending:
-        hidden = [q.FieldCondition(VIDEO_ID, match=q.MatchAny(list(flt.visible.pending)))]
+        hidden: list[Any] = [q.FieldCondition(VIDEO_ID, match=q.MatchAny(list(flt.visible.pending)))]
         if flt.visible.committed:
             hidden.append(q.FieldCondition(RUN, match=q.MatchExcept(list(flt.visible.committed))))
         must_not.append(q.Filter(must=hidden))
@@ -122,7 +121,7 @@ def _edge_config(info: CollectionInfo, index: IndexConfig) -> Any:
     )
 
 
-class EdgeStore(VectorStore):
+class EdgeStore(QdrantStore):
     """A store in a local folder through `qdrant-edge-py`; one process at a time.
 
     `recover` rolls back abandoned runs on open and `verify` checks records against points (a store
@@ -145,10 +144,6 @@ class EdgeStore(VectorStore):
         self.hnsw_ef, self.index = hnsw_ef, index
         self._pending = self._written = False
         self._flushed_at = time.monotonic()
-        self._videos: list[Any] | None = None
-        self._records: dict[str, Any] = {}  # video records read by get_video, kept between writes like the list
-        self._version = 0  # bumped by every write: what searches see may have changed
-        self._opening = uuid.uuid4().hex  # with the version: another opening of the store never reads as this one
         self.root = Path(root) / collection
         self.description = f"store {Path(root)} (collection {collection!r})"
         self.reserve_mb = reserve_mb
@@ -304,7 +299,7 @@ class EdgeStore(VectorStore):
                 self._build_shards(building, info)
             for kind in files.SHARDS:
                 os.replace(building / kind, self.root / kind)
-            files.fsync_dir(self.root)
+            fsync_dir(self.root)
             files.write_json_atomic(self.root / files.INFO_FILE, info.to_metadata())
         finally:
             shutil.rmtree(building, ignore_errors=True)
@@ -341,7 +336,6 @@ class EdgeStore(VectorStore):
     def _upsert(self, kind: Kind, ids: list[str], vectors: list[list[float]], payloads: list[dict]) -> None:
         q = _edge()
         points = [q.Point(pid, vec, payload) for pid, vec, payload in zip(ids, vectors, payloads, strict=False)]
-        self._version += 1  # before and after (in _touched): a read overlapping the write keeps nothing
         with engine_errors(self.description, f"writing {len(points)} {kind} points"):
             self._shard(kind).update(q.UpdateOperation.upsert_points(points))
         self._touched(kind)
@@ -401,7 +395,6 @@ class EdgeStore(VectorStore):
         condition = _edge_filter(flt)
         if condition is None:
             raise ValueError("refusing to delete without a filter")
-        self._version += 1
         with engine_errors(self.description, f"deleting {kind} points"):
             self._shard(kind).update(q.UpdateOperation.delete_points_by_filter(condition))
         self._touched(kind)
@@ -430,36 +423,10 @@ class EdgeStore(VectorStore):
                 return int(self._shard(kind).info().points_count)
             return int(self._shard(kind).count(q.CountRequest(exact=True, filter=condition)))
 
-    def list_videos(self) -> list[Any]:
-        """The library's records, kept between writes (one process writes an Edge store: this one)."""
-        videos, version = self._videos, self._version
-        if videos is None:
-            videos = super().list_videos()
-            if version == self._version:  # kept only if nothing was written while it was read
-                self._videos = videos
-        return list(videos)
-
-    def get_video(self, video_id: str) -> Any:
-        """One video's record, kept between writes like the list (a search reads the records of its answers)."""
-        record, version = self._records.get(video_id), self._version
-        if record is None:
-            record = super().get_video(video_id)
-            if version == self._version:  # kept only if nothing was written while it was read
-                self._records[video_id] = record
-        return record.model_copy()
-
-    def library_version(self) -> tuple[str, int]:
-        """Changes with every write (one process writes an Edge store: this one)."""
-        return self._opening, self._version
-
     def _touched(self, kind: Kind) -> None:
-        """Note a write: frames wait for an index build, and the kept video list is stale after a record changes."""
+        """Note a write: frames wait for an index build, and segments for a flush."""
         self._pending = self._pending or kind == "frames"
         self._written = True
-        self._version += 1
-        if kind == "videos":
-            self._videos = None
-            self._records = {}
 
     def _retrieve(self, kind: Kind, ids: list[str], with_vectors: bool = False) -> list[StoredPoint]:
         with engine_errors(self.description, f"reading {kind}"):
@@ -476,6 +443,10 @@ class EdgeStore(VectorStore):
         """Persist segments (updates are already in the write-ahead log, so this is for speed of reopening)."""
         if self.read_only:
             return
+        free = free_bytes(self.data)
+        if free is not None and free < max(self.reserve_mb * MB, FLOOR):
+            log.debug("%s: flush put off: too little free disk space", self.description)
+            return  # the write-ahead log holds every update: a flush can wait for space (and must not die of SIGBUS)
         for kind, shard in self._shards.items():
             with engine_errors(self.description, f"flushing {kind}"):
                 shard.flush()
@@ -493,7 +464,8 @@ class EdgeStore(VectorStore):
             if self._written:
                 self.flush()
         except StoreError as exc:  # the write-ahead log holds every update; a failed flush loses nothing
-            log.warning("%s: flush on close failed: %s", self.description, exc)
+            level = logging.INFO if isinstance(exc, DiskFull) else logging.WARNING  # a full disk is said by the caller
+            log.log(level, "%s: flush on close failed: %s", self.description, exc)
         self._close_shards()
         if self._lock_file is not None:
             fcntl.flock(self._lock_file, fcntl.LOCK_UN)

@@ -16,6 +16,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 from framesearch.errors import StoreDamaged, StoreReadOnly
+from framesearch.files import write_atomic
 from framesearch.store.space import MB, free_bytes
 
 SHARDS = ("frames", "videos")
@@ -32,26 +33,7 @@ def leftovers(root: Path) -> list[Path]:
 
 def write_json_atomic(path: Path, data: dict) -> None:
     """Write, fsync, rename: the file is whole or absent, whatever happens."""
-    tmp = path.with_name(path.name + ".tmp")
-    with open(tmp, "w") as handle:
-        handle.write(json.dumps(data))
-        handle.flush()
-        os.fsync(handle.fileno())
-    tmp.replace(path)
-    fsync_dir(path.parent)
-
-
-def fsync_dir(folder: Path) -> None:
-    try:
-        fd = os.open(folder, os.O_RDONLY)
-    except OSError:
-        return
-    try:
-        os.fsync(fd)
-    except OSError:
-        pass
-    finally:
-        os.close(fd)
+    write_atomic(path, json.dumps(data), durable=True)
 
 
 def is_shard(path: Path) -> bool:

@@ -12,14 +12,13 @@ Kind = Literal["frames", "videos"]
 
 @dataclass(frozen=True)
 class SearchFilter:
-    """Payload conditions: any of `video_ids`, a time range, points (not) of one run, what is visible,
+    """Payload conditions: any of `video_ids`, a time range, points of one run (or of none of some), what is visible,
     in the videos collection records or run markers only, points that lost their vector, and none of the
     `exclude` ranges (video id, from s, to s); in the videos collection, records by content hash or path."""
 
     video_ids: tuple[str, ...] = ()
     t_min: float | None = None
     t_max: float | None = None
-    not_run: str | None = None
     keep_runs: tuple[str, ...] = ()  # points (or markers) of none of these runs
     run: str | None = None
     visible: Visibility | None = None

@@ -6,7 +6,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, Field
 
-from framesearch.store.base import VectorStore
+from framesearch.store.base import QdrantStore
 from framesearch.store.pages import LibraryTotals, totals
 
 Backend = Literal["qdrant-edge", "qdrant-server", "qdrant-local"]
@@ -28,7 +28,7 @@ class ClusterState(BaseModel):
     shards: int | None
     replicas: int | None
     write_consistency: int | None
-    peers: int | None = Field(None, description="Nodes in the cluster (None: a single node without cluster mode).")
+    peers: int | None = Field(default=None, description="Nodes in the cluster (None: a single node without cluster mode).")
     replica_states: dict[str, int] = Field(default_factory=dict, description="Shard replicas by state, as this node sees them.")
 
 
@@ -48,7 +48,7 @@ class StoreInfo(BaseModel):
     cluster: ClusterState | None = None
 
 
-def describe(store: VectorStore) -> StoreInfo:
+def describe(store: QdrantStore) -> StoreInfo:
     """Read everything `store info` shows from an open store."""
     from framesearch.store.client import ClientStore
     from framesearch.store.edge import EdgeStore

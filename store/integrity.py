@@ -1,4 +1,4 @@
-"""Integrity reads of a store: the cheap check every open makes, and the full reads of a store check.
+"""Integrity reads of a store check (the cheap check every open makes is QdrantStore.verify).
 
 Stored vectors are unit length (cosine); a point whose vector is gone or is not unit length comes from
 damaged files. Records' frame counts must add up to the searchable points.
@@ -8,40 +8,20 @@ from __future__ import annotations
 
 import numpy as np
 
-from framesearch.errors import StoreDamaged
-from framesearch.store.base import SearchFilter, VectorStore
-from framesearch.store.guard import CHECK_HINT
+from framesearch.store.base import QdrantStore, SearchFilter
 from framesearch.store.schema import VIDEO_ID
 
 UNIT_TOLERANCE = 1e-3
 
 
-def verify_store(store: VectorStore) -> None:
-    """The cheap check of every open: no point lost its vector, and the records' frame counts add up to the
-    searchable frames (StoreDamaged if not). Two counts over indexes and one read of the records."""
-    if store.info() is None:
-        return
-    lost = store._count("frames", SearchFilter(vectorless=True))
-    if lost:
-        raise StoreDamaged(f"{store.description} is damaged: {lost} frame points lost their vectors; {CHECK_HINT}")
-    records = store.list_videos()
-    expected = sum(r.frames for r in records)
-    held = store.frame_count()
-    if expected != held:
-        raise StoreDamaged(
-            f"{store.description} is inconsistent: its {len(records)} video records list {expected} frames "
-            f"but it holds {held} searchable frames; {CHECK_HINT}"
-        )
-
-
-def vectorless_points(store: VectorStore) -> dict[str, int]:
+def vectorless_points(store: QdrantStore) -> dict[str, int]:
     """Frame points whose vector is gone (a damaged vector store hides them from searches), per video."""
     if store.info() is None:
         return {}
     return {v: n for v, n in store._facet(VIDEO_ID, SearchFilter(vectorless=True)).items() if n > 0}
 
 
-def read_every_frame(store: VectorStore) -> dict[str, int]:
+def read_every_frame(store: QdrantStore) -> dict[str, int]:
     """Read every frame point, payload and vector (StoreDamaged where files are unreadable); returns per video
     the vectors that are not unit length."""
     if store.info() is None:

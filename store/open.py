@@ -6,10 +6,12 @@ import re
 from pathlib import Path
 
 from framesearch.settings import Settings
-from framesearch.store.base import VectorStore
+from framesearch.store.api import VectorStore
+from framesearch.store.base import QdrantStore
+from framesearch.store.space import DEFAULT_RESERVE_MB
 
 
-def open_store(settings: Settings, *, checks: bool = True) -> VectorStore:
+def open_store(settings: Settings, *, checks: bool = True) -> QdrantStore:
     """Open the store the settings name (the caller closes it). `checks=False` opens it as found: no rollback
     of abandoned runs and no consistency check (what a store check does, to report them)."""
     if settings.qdrant_url:
@@ -44,22 +46,22 @@ def open_service_store(settings: Settings) -> VectorStore:
         return open_store(settings)
     from framesearch.store.hosted import HostedStore
 
-    return HostedStore(settings)  # type: ignore[return-value]  (same public methods, forwarded)
+    return HostedStore(settings)
 
 
 def is_url(location: str) -> bool:
     return re.match(r"^https?://", location) is not None
 
 
-def open_location(location: str, collection: str, *, api_key: str | None = None, settings: Settings | None = None) -> VectorStore:
+def open_location(location: str, collection: str, *, api_key: str | None = None, settings: Settings | None = None) -> QdrantStore:
     """Open a store named by place: a Qdrant server URL (http/https) or a Qdrant Edge folder."""
-    reserve = {"reserve_mb": settings.min_free_mb} if settings else {}
+    reserve = settings.min_free_mb if settings else DEFAULT_RESERVE_MB
     if is_url(location):
         from framesearch.store.client import ClientStore
         from framesearch.store.cluster import Layout
 
         layout = Layout.from_settings(settings) if settings else None
-        return ClientStore(url=location, api_key=api_key, collection=collection, layout=layout, **reserve)
+        return ClientStore(url=location, api_key=api_key, collection=collection, layout=layout, reserve_mb=reserve)
     from framesearch.store.edge import EdgeStore
 
-    return EdgeStore(Path(location), collection, **reserve)
+    return EdgeStore(Path(location), collection, reserve_mb=reserve)

@@ -125,7 +125,3 @@ class Visibility:
 
     pending: tuple[str, ...] = ()
     committed: tuple[str, ...] = ()
-
-    @property
-    def everything(self) -> bool:
-        return not self.pending

@@ -4,7 +4,6 @@ One sampled video frame is one Qdrant point: its CLIP vector plus a payload nami
 frame number, the time and the ingest run that wrote it. Point ids are UUIDv5 of (video id, frame, run):
 a re-ingest writes beside the old version, which stays searchable until the new run commits (its
 video record names it) and is then swept, so re-ingesting replaces and never duplicates.
-Stores written before runs named their points use ids of (video id, frame); they are still read.
 """
 
 from __future__ import annotations
@@ -34,13 +33,13 @@ INDEXED_FIELDS = {VIDEO_ID: "keyword", TIMESTAMP: "float", RUN: "keyword"}
 VIDEO_INDEXED_FIELDS = {VIDEO_ID: "keyword", KIND: "keyword", CONTENT_HASH: "keyword", PATH: "keyword", PATHS: "keyword"}
 HIT_FIELDS = (VIDEO_ID, FRAME, TIMESTAMP, FPS)  # what a search reads of each hit's payload (FrameHit)
 
-SOURCES = ("roboflow", "results", "local")
-HNSW_EF = 128  # default search breadth (setting `hnsw_ef`); README "Benchmarks" has the recall-vs-latency curve
+# default search breadth (setting `hnsw_ef`); docs/performance.md "Benchmarks" has the recall-vs-latency curve
+HNSW_EF = 128
 
 
 @dataclass(frozen=True)
 class IndexConfig:
-    """How a frames collection is indexed, chosen by measurement (bench/bench_search.py, README "Benchmarks").
+    """How a frames collection is indexed, chosen by measurement (bench/bench_search.py, docs/performance.md "Benchmarks").
 
     HNSW graph of `m` links per node built with `ef_construct` candidates; int8 scalar quantization kept in RAM
     with the float vectors on disk, searches rescoring `oversampling` x the limit with the float vectors.
@@ -76,10 +75,9 @@ class IndexStatus:
     pending: bool = False
 
 
-def point_id(video_id: str, frame: int, run: str | None = None) -> str:
-    """Deterministic point id of one frame of one video as written by ingest `run` (None: the older scheme)."""
-    key = f"{video_id}\x00{int(frame)}" if run is None else f"{video_id}\x00{int(frame)}\x00{run}"
-    return str(uuid.uuid5(POINT_NAMESPACE, key))
+def point_id(video_id: str, frame: int, run: str) -> str:
+    """Deterministic point id of one frame of one video as written by ingest `run`."""
+    return str(uuid.uuid5(POINT_NAMESPACE, f"{video_id}\x00{int(frame)}\x00{run}"))
 
 
 def video_point_id(video_id: str) -> str:

@@ -1,92 +1,177 @@
-"""The write side of a store: a video's write is a run, begun, written, committed and finished (store/runs.py).
+"""The write side of a store: every write to a video is a run (store/runs.py), and `store.run(video_id)` owns it.
 
-`RunWrites` is mixed into `VectorStore` (store/base.py), whose primitives (`_upsert`, `_delete`, `_retrieve`,
-`_scroll`, `_facet`) and library methods (`put_video`, `_record`, `_changed`) it uses.
+    with store.run(video_id, frames=n, dim=d) as run:   # claim the video, announce the run (VideoBusy if taken)
+        run.write(batch)                                 # frame points, invisible to searches
+        run.commit(record)                               # the record naming the run: searches switch at once
+
+Leaving the block finishes the run: after a commit the old version's points and the marker go (a failure there
+is logged, not raised: the next open or a store check finishes it); without a commit, or on an exception, what
+the run wrote is rolled back. Only a run whose writer dies (a kill, a KeyboardInterrupt) or that hit a full disk
+or a read-only store keeps its marker: the next open or a store check rolls it back.
+
+`open_run` is the protocol, written once over `RunStore` (the steps a store provides): `RunWrites` below, and the
+service's HostedStore, which forwards each step to its store process.
 """
 
 from __future__ import annotations
 
 import logging
-import threading
 import time
-from collections import Counter
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from contextlib import AbstractContextManager, contextmanager
+from typing import Protocol
 
 import numpy as np
 
-from framesearch.errors import DiskFull, StoreReadOnly, VideoBusy
-from framesearch.store.filters import SearchFilter
-from framesearch.store.runs import HEARTBEAT_S, Op, RunMarker, Visibility, marker_id, new_run
-from framesearch.store.schema import RUN, FramePoint, VideoRecord, video_point_id
+from framesearch.errors import DiskFull, FrameSearchError, StoreReadOnly, VideoBusy
+from framesearch.store.backend import Backend
+from framesearch.store.filters import SearchFilter, StoredPoint
+from framesearch.store.runs import HEARTBEAT_S, Op, RunMarker, marker_id, new_run
+from framesearch.store.schema import RUN, VIDEO_ID, FramePoint, VideoRecord, video_point_id
 from framesearch.vectors import normalize
 
 log = logging.getLogger(__name__)
 
 
-class RunWrites:
-    """Runs: claim a video, write its frames, commit its record, finish (and repair what a crash left)."""
+class RunStore(Protocol):
+    """The steps of a run a store provides (driven by `open_run`, in this order)."""
 
-    # state shared by the run protocol (created lazily: backends need not call a base __init__)
+    def begin_run(self, video_id: str, op: Op = "ingest", frames: int = 0, dim: int = 1) -> str: ...
 
-    @property
-    def _runs(self) -> _RunState:
-        state = self.__dict__.get("_run_state")
-        if state is None:
-            state = self.__dict__.setdefault("_run_state", _RunState())
-        return state
+    def upsert_frames(self, frames: Sequence[FramePoint], run: str) -> None: ...
 
-    def _check_writable(self) -> None:
-        if self.read_only:
-            raise StoreReadOnly(f"{self.description} is read-only: it can be searched, not written")
+    def put_points(self, points: Sequence[StoredPoint], run: str) -> None: ...
 
-    # runs: begin, write frames, commit the record, finish (see store/runs.py)
+    def commit_run(self, record: VideoRecord) -> None: ...
 
-    def begin_run(self, video_id: str, op: Op = "ingest") -> str:
+    def commit_delete(self, video_id: str) -> None: ...
+
+    def abandon_run(self, video_id: str, run: str, cause: BaseException) -> None: ...
+
+    def end_run(self, video_id: str, run: str, committed: bool) -> None: ...
+
+
+class Run:
+    """One run in progress, as `store.run()` yields it: write its points, then commit them."""
+
+    def __init__(self, store: RunStore, video_id: str, run_id: str) -> None:
+        self._store = store
+        self.video_id = video_id
+        self.id = run_id
+        self.frames = 0  # frame points written
+        self.committed = False
+
+    def write(self, frames: Sequence[FramePoint]) -> None:
+        """Write frame points of the video (normalised, tagged with the run; invisible until the commit)."""
+        if frames:
+            self._store.upsert_frames(frames, self.id)
+            self.frames += len(frames)
+
+    def put_points(self, points: Sequence[StoredPoint]) -> None:
+        """Write points exactly as another store holds them (ids, payloads naming their own run, vectors)."""
+        if points:
+            self._store.put_points(points, self.id)
+            self.frames += len(points)
+
+    def commit(self, record: VideoRecord) -> None:
+        """Make the run the record names the video's searchable version: one write of the record."""
+        self._store.commit_run(record)
+        self.committed = True
+
+    def commit_delete(self) -> None:
+        """Make the video's deletion the committed state: its record goes (its points go when the run ends)."""
+        self._store.commit_delete(self.video_id)
+        self.committed = True
+
+
+@contextmanager
+def open_run(store: RunStore, video_id: str, op: Op = "ingest", frames: int = 0, dim: int = 1) -> Iterator[Run]:
+    """The write protocol, once: begin (checking the disk takes `frames` points of `dim`), yield the run, then end
+    it (finished after a commit, rolled back without one), or abandon it on an exception."""
+    run = Run(store, video_id, store.begin_run(video_id, op, frames, dim))
+    try:
+        yield run
+    except BaseException as exc:
+        store.abandon_run(video_id, run.id, exc)
+        raise
+    store.end_run(video_id, run.id, run.committed)
+
+
+class RunWrites(Backend):
+    """Runs over the backend's primitives: claim a video, write its points, commit its record, finish (and repair
+    what a crash left)."""
+
+    def run(self, video_id: str, op: Op = "ingest", frames: int = 0, dim: int = 1) -> AbstractContextManager[Run]:
+        """The one way to write a video (see the module's docstring)."""
+        return open_run(self, video_id, op, frames, dim)
+
+    def begin_run(self, video_id: str, op: Op = "ingest", frames: int = 0, dim: int = 1) -> str:
         """Claim `video_id` for one write and announce its run (VideoBusy while another writer holds it)."""
         self._check_writable()
-        self.ensure_space(0, 1, f"writing video {video_id!r}")
-        with self._runs.claim:
-            live = [m for m in self.run_markers(video_id) if m.is_live(self._runs.mine)]
+        self.ensure_space(frames, dim, f"writing video {video_id!r}")
+        with self._state.claim:
+            live = [m for m in self.run_markers(video_id) if self.is_live(m)]
             if live:
                 raise VideoBusy(
                     f"video {video_id!r} is being written by {live[0].describe()}: one write per video at a time, "
                     "try again when it is done"
                 )
-            self.adopt_legacy_record(video_id)
             run = new_run()
             self._put_marker(RunMarker.mine(video_id, run, op))
-            self._runs.mine.add(run)
-            self._runs.beats[run] = time.monotonic()
+            self._state.mine.add(run)
+            self._state.beats[run] = time.monotonic()
         return run
 
     def heartbeat(self, video_id: str, run: str) -> None:
         """Tell other processes the run is alive (at most every HEARTBEAT_S seconds)."""
-        if time.monotonic() - self._runs.beats.get(run, 0.0) < HEARTBEAT_S:
+        if time.monotonic() - self._state.beats.get(run, 0.0) < HEARTBEAT_S:
             return
         found = self._retrieve("videos", [marker_id(run)])
         if found:
             marker = RunMarker.model_validate(found[0].payload)
             self._put_marker(marker.model_copy(update={"heartbeat": time.time()}))
-        self._runs.beats[run] = time.monotonic()
+        self._state.beats[run] = time.monotonic()
 
     def upsert_frames(self, frames: Sequence[FramePoint], run: str) -> None:
-        """Write frame points of ingest `run` (invisible to searches until the run is committed)."""
+        """Write frame points of `run` (invisible to searches until the run is committed), once the disk is known
+        to take them; keeps the run's marker alive."""
         if not frames:
             return
         self._check_writable()
         vectors = normalize(np.stack([f.vector for f in frames]))
+        video_id = frames[0].video_id
+        self.ensure_space(len(frames), int(vectors.shape[-1]), f"writing video {video_id!r}")
+        self.heartbeat(video_id, run)
         self._upsert("frames", [f.point_id(run) for f in frames], vectors.tolist(), [f.payload(run) for f in frames])
 
-    def sweep_stale(self, video_id: str, run: str) -> None:
-        """Delete the video's points that `run` did not write (the older protocol's sweep; finish_run does it now)."""
+    def put_points(self, points: Sequence[StoredPoint], run: str) -> None:
+        """Write points exactly as another store holds them (same ids, payloads, vectors) within `run` of their
+        video: they stay invisible until a record naming their own run commits them."""
+        if not points:
+            return
         self._check_writable()
-        self._delete("frames", SearchFilter(video_ids=(video_id,), not_run=run))
+        dim = len(points[0].vector or ())
+        video_id = str(points[0].payload.get(VIDEO_ID, ""))
+        self.ensure_space(len(points), max(dim, 1), f"writing video {video_id!r}")
+        self.heartbeat(video_id, run)
+        self._upsert("frames", [p.id for p in points], [list(p.vector or ()) for p in points], [p.payload for p in points])
 
     def commit_run(self, record: VideoRecord) -> None:
         """Make the run the record names the video's searchable version: one write of the record."""
         if not record.ingest_run:
             raise ValueError("a committed record names its ingest run")
-        self.put_video(record)
+        self._put_record(record)
+
+    def commit_delete(self, video_id: str) -> None:
+        """The commit of a delete: the video's record goes (its points go when the run finishes)."""
+        self._check_writable()
+        self._delete("videos", SearchFilter(video_ids=(video_id,), entries="records"))
+        self._changed()
+
+    def _put_record(self, record: VideoRecord) -> None:
+        self._check_writable()
+        self._upsert("videos", [video_point_id(record.video_id)], [[1.0]], [record.to_payload()])
+        self._changed()
 
     def finish_run(self, video_id: str, run: str | None = None) -> None:
         """After a commit (or instead of one): drop the video's points of runs that are neither committed nor still
@@ -98,15 +183,38 @@ class RunWrites:
         keep = tuple(sorted(live | ({committed} if committed else set())))
         self._delete("frames", SearchFilter(video_ids=(video_id,), keep_runs=keep))
         self._delete("videos", SearchFilter(video_ids=(video_id,), entries="markers", keep_runs=tuple(sorted(live))))
-        self._runs.mine.discard(run or "")
-        self._runs.beats.pop(run or "", None)
+        self._state.mine.discard(run or "")
+        self._state.beats.pop(run or "", None)
         self._changed()
+
+    def end_run(self, video_id: str, run: str, committed: bool) -> None:
+        """finish_run, whose failure is logged, not raised (a commit stands; its cleanup can wait), then, after a
+        commit, a checkpoint (an embedded store flushes every so often; its write-ahead log holds the updates)."""
+        try:
+            self.finish_run(video_id, run)
+        except Exception as exc:  # the next open or a store check finishes the run
+            self._state.mine.discard(run)
+            log.warning("%s: cleanup of run %s of %r left for later: %s", self.description, run, video_id, exc)
+        if not committed:
+            return
+        try:
+            self.checkpoint()
+        except FrameSearchError as exc:  # committed and in the write-ahead log: a slow reopen at worst
+            log.warning("%s: flush after writing %r failed: %s", self.description, video_id, exc)
+
+    def abandon_run(self, video_id: str, run: str, cause: BaseException) -> None:
+        """Undo a run as far as possible on an error; what is left stays invisible until a repair. After a full
+        disk, on a read-only store, or when the writer is being stopped (not an Exception) nothing more is written."""
+        if isinstance(cause, (DiskFull, StoreReadOnly)) or not isinstance(cause, Exception):
+            self._state.mine.discard(run)
+            return
+        self.end_run(video_id, run, committed=False)
 
     def run_markers(self, video_id: str | None = None) -> list[RunMarker]:
         """Runs in progress or abandoned (of one video, or all)."""
         if self._read_info() is None:
             return []
-        flt = SearchFilter(video_ids=(video_id,) if video_id else (), entries="markers")
+        flt = SearchFilter(video_ids=(video_id,) if video_id is not None else (), entries="markers")
         return [RunMarker.model_validate(p.payload) for p in self._scroll("videos", flt)]
 
     def committed_run(self, video_id: str) -> str | None:
@@ -116,12 +224,12 @@ class RunWrites:
 
     def is_live(self, marker: RunMarker) -> bool:
         """Whether a run's writer may still be at work (see RunMarker.is_live)."""
-        return marker.is_live(self._runs.mine)
+        return marker.is_live(self._state.mine)
 
     def tidy_video(self, video_id: str) -> bool:
         """Keep only the video's committed run (all of it gone without a record) unless a live writer holds it."""
         self._check_writable()
-        with self._runs.claim:
+        with self._state.claim:
             if any(self.is_live(m) for m in self.run_markers(video_id)):
                 return False
             self.finish_run(video_id)
@@ -138,50 +246,9 @@ class RunWrites:
         """Every stored frame point (committed or not) counted per value of `key` (video_id or ingest_run)."""
         if self._read_info() is None:
             return {}
-        counts = self._facet(key, SearchFilter(video_ids=(video_id,) if video_id else ()))
+        counts = self._facet(key, SearchFilter(video_ids=(video_id,) if video_id is not None else ()))
         return {value: n for value, n in counts.items() if n > 0}  # an index may list values of deleted points
 
     def _put_marker(self, marker: RunMarker) -> None:
         self._upsert("videos", [marker_id(marker.ingest_run)], [[1.0]], [marker.payload()])
         self._changed()
-
-    def adopt_legacy_record(self, video_id: str) -> str | None:
-        """A record written before records named their run gets the run its points carry (the most common);
-        returns the run adopted, if any."""
-        found = self._retrieve("videos", [video_point_id(video_id)]) if self._read_info() else []
-        if not found or found[0].payload.get(RUN):
-            return None
-        runs = self.point_counts(RUN, video_id)
-        if not runs:
-            return None
-        run = Counter(runs).most_common(1)[0][0]
-        self.put_video(self._record(found[0].payload).model_copy(update={"ingest_run": run}))
-        return run
-
-    def abandon_run(self, video_id: str, run: str, cause: BaseException) -> None:
-        """Undo an uncommitted run as far as possible; what is left stays invisible until a repair.
-        After a full disk or on a read-only store nothing more is written."""
-        if isinstance(cause, (DiskFull, StoreReadOnly)) or not isinstance(cause, Exception):
-            self._runs.mine.discard(run)
-            return
-        self.finish_run_after_commit(video_id, run)
-
-    def finish_run_after_commit(self, video_id: str, run: str) -> None:
-        """finish_run, whose failure is logged, not raised: the write is committed, its cleanup can wait."""
-        try:
-            self.finish_run(video_id, run)
-        except Exception as exc:  # the commit stands; the next open or a store check finishes the run
-            self._runs.mine.discard(run)
-            log.warning("%s: cleanup of run %s of %r left for later: %s", self.description, run, video_id, exc)
-
-
-class _RunState:
-    """This process's runs in progress and the cached visibility."""
-
-    def __init__(self) -> None:
-        self.claim = threading.RLock()
-        self.lock = threading.Lock()
-        self.mine: set[str] = set()
-        self.beats: dict[str, float] = {}
-        self.visibility: Visibility | None = None
-        self.generation = 0  # bumped by every marker or record write, so a cache is never older than one

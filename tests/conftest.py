@@ -134,11 +134,14 @@ def ray_local():
     ray.shutdown()
 
 
-@pytest.fixture(params=["edge", "client-local", "client-server"])
+@pytest.fixture(params=["edge", "client-local", "client-server", "hosted"])
 def store_factory(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Callable[[], object]]:
-    """Opens a store of the parametrised backend; call again to reopen the same data."""
+    """Opens a store of the parametrised backend (`hosted`: an Edge store in a store process, as `serve` runs
+    it); call again to reopen the same data."""
+    from framesearch.settings import Settings
     from framesearch.store.client import ClientStore
     from framesearch.store.edge import EdgeStore
+    from framesearch.store.hosted import HostedStore
 
     opened: list = []
     collection = f"t{abs(hash(request.node.name)) % 10**8}"
@@ -153,6 +156,8 @@ def store_factory(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Ca
             st = EdgeStore(tmp_path / "edge", collection)
         elif request.param == "client-local":
             st = ClientStore(path=str(tmp_path / "local"), collection=collection)
+        elif request.param == "hosted":
+            st = HostedStore(Settings(store=tmp_path / "hosted", collection=collection))
         else:
             st = ClientStore(url=url, collection=collection)
         opened.append(st)

@@ -146,6 +146,52 @@ def test_a_page_of_another_site_cannot_make_a_browser_write(tmp_path, origin):
         assert client.get("/videos").json()["count"] == 0 and client.get("/jobs").json()["count"] == 0
 
 
+SEARCH = {"vector": [1.0, 0.0, 0.5], "threshold": -1}
+
+
+@pytest.mark.parametrize("origin", ["https://evil.example", "null"])
+def test_a_foreign_search_is_refused_as_a_read_not_as_a_change(tmp_path, origin):
+    """A search changes nothing: refused because cross-site reads are not configured, and the answer says so."""
+    with client_for(tmp_path) as client:
+        assert client.post("/videos/a/results", json=RESULTS).status_code == 201
+        refused = client.post("/search", json=SEARCH, headers={"Origin": origin})
+        assert refused.status_code == 403 and refused.json()["error"] == "Forbidden"
+        detail = refused.json()["detail"]
+        assert "may not search this service" in detail and "FRAMESEARCH_CORS_ORIGINS" in detail and "may not change" not in detail
+        assert "access-control-allow-origin" not in refused.headers
+        write = client.delete("/videos/a", headers={"Origin": origin}).json()["detail"]
+        assert "may not change this service" in write and "uploads, deletes and jobs" in write
+        assert client.post("/search", json=SEARCH).status_code == 200  # not a browser: no Origin, no cross-site rule
+
+
+def test_configured_origins_may_search_and_read_cross_site_but_never_write(tmp_path):
+    page = "https://app.example.com"
+    with client_for(tmp_path, api_key=FULL, cors_origins=[page, "https://other.example"]) as client:
+        assert client.post("/videos/a/results", json=RESULTS, headers=AUTH).status_code == 201
+        preflight = client.options(
+            "/search",
+            headers={"Origin": page, "Access-Control-Request-Method": "POST", "Access-Control-Request-Headers": "authorization"},
+        )
+        assert preflight.status_code == 204 and preflight.headers["access-control-allow-origin"] == page
+        assert "POST" in preflight.headers["access-control-allow-methods"]
+        assert "Authorization" in preflight.headers["access-control-allow-headers"]
+        found = client.post("/search", json=SEARCH, headers={"Origin": page, **AUTH})
+        assert found.status_code == 200 and found.json()["count"] == 1
+        assert found.headers["access-control-allow-origin"] == page and "Origin" in found.headers["vary"]
+        listed = client.get("/videos", headers={"Origin": page, **AUTH})
+        assert listed.status_code == 200 and listed.headers["access-control-allow-origin"] == page
+        assert client.post("/search", json=SEARCH, headers={"Origin": page}).status_code == 401  # still needs the key
+        write = client.delete("/videos/a", headers={"Origin": page, **AUTH})
+        assert write.status_code == 403 and "may not change this service" in write.json()["detail"]
+        foreign = client.post("/search", json=SEARCH, headers={"Origin": "https://evil.example", **AUTH})
+        assert foreign.status_code == 403 and "access-control-allow-origin" not in foreign.headers
+        unlisted = client.options("/search", headers={"Origin": "https://evil.example", "Access-Control-Request-Method": "POST"})
+        assert "access-control-allow-origin" not in unlisted.headers
+    anywhere = TestClient(create_app(Settings(store=tmp_path / "any", cors_origins="*")), base_url="http://127.0.0.1:8000")
+    with anywhere as client:  # the env form (comma-separated; `*` for any page), on a keyless loopback service
+        assert client.post("/search", json=SEARCH, headers={"Origin": "https://anywhere.example"}).status_code == 200
+
+
 def test_the_page_itself_and_clients_without_an_origin_may_write(tmp_path, keyed):
     client = TestClient(create_app(Settings(store=tmp_path / "anonymous")), base_url="http://127.0.0.1:8000")
     with client:

@@ -13,7 +13,7 @@ from fastapi.testclient import TestClient
 
 from framesearch.service.app import create_app
 from framesearch.settings import Settings
-from framesearch.store.base import VectorStore
+from framesearch.store.base import QdrantStore
 from tests.helpers.crash import check, results_file
 from tests.helpers.server import ROOT, running_service, wait_until
 
@@ -33,7 +33,7 @@ def frames_found(client, video_id: str) -> list[int]:
 @pytest.fixture
 def paused_write(monkeypatch):
     """Once armed, the next frame write of any store pauses after writing, until released."""
-    original = VectorStore.upsert_frames
+    original = QdrantStore.upsert_frames
     armed, entered, release = threading.Event(), threading.Event(), threading.Event()
 
     def upsert(self, frames, run):
@@ -43,7 +43,7 @@ def paused_write(monkeypatch):
             entered.set()
             assert release.wait(30), "the paused write was never released"
 
-    monkeypatch.setattr(VectorStore, "upsert_frames", upsert)
+    monkeypatch.setattr(QdrantStore, "upsert_frames", upsert)
     yield armed, entered, release
     release.set()
 

@@ -15,7 +15,7 @@ from tests.helpers.crash import check, invoke, invoke_json, library, results_fil
 
 slow = pytest.mark.slow  # every test but one case below (the quick loop's test of a crash, `store check` and `--repair`)
 
-BASE = "framesearch.store.base:VectorStore"
+BASE = "framesearch.store.base:QdrantStore"
 DIM = 8
 SIZES = {"a": 300, "b": 260, "c": 280}  # frames per results file: two write batches each (of 256)
 

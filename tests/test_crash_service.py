@@ -15,7 +15,7 @@ from tests.helpers.server import Service, wait_until
 
 pytestmark = pytest.mark.slow
 
-BASE = "framesearch.store.base:VectorStore"
+BASE = "framesearch.store.base:QdrantStore"
 
 
 def post_results(service: Service, video_id: str, path) -> httpx.Response:

@@ -343,3 +343,66 @@ def test_the_job_history_is_pruned_by_count_and_age(tmp_path, roboflow_standin):
     assert sorted(p.name for p in (tmp_path / "store" / "cache" / "jobs").iterdir()) == sorted(ids[1:])
     with TestClient(create_app(Settings(**base, job_history_days=1e-9))) as client:
         assert client.get("/jobs").json()["count"] == 0
+
+
+# ---- videos whose headers lie ------------------------------------------------------------------------------
+
+
+def lying_mp4(source: Path, target: Path) -> Path:
+    """`source` with its movie, media and track headers claiming time bases of 1 s and a length of 2^32 - 16 of
+    them: FFmpeg then places its frames hundreds of seconds apart, over thousands of seconds."""
+    import struct
+
+    data = bytearray(source.read_bytes())
+    for atom in (b"mvhd", b"mdhd", b"tkhd"):
+        at = data.find(atom)
+        while at >= 0:
+            if data[at + 4] == 0:  # version 0: 32-bit times
+                if atom == b"tkhd":  # version/flags, created, modified, track id, reserved, duration
+                    struct.pack_into(">I", data, at + 24, 0xFFFFFFF0)
+                else:  # version/flags, created, modified, time scale, duration
+                    struct.pack_into(">II", data, at + 16, 1, 0xFFFFFFF0)
+            at = data.find(atom, at + 1)
+    target.write_bytes(bytes(data))
+    return target
+
+
+def y4m(path: Path, width: int, height: int, payload: int) -> Path:
+    """A raw YUV4MPEG2 video whose header claims `width` x `height` frames, followed by `payload` bytes only."""
+    path.write_bytes(f"YUV4MPEG2 W{width} H{height} F25:1 Ip A1:1 C420jpeg\nFRAME\n".encode() + b"\x80" * payload)
+    return path
+
+
+@pytest.mark.slow
+def test_videos_whose_headers_claim_absurd_sizes_or_lengths(tmp_path, sample_video, tiny_clip_dir):
+    """A header claiming 30000x30000 pixels is refused as unreadable; 16000x16000 with 100 kB of data decodes no
+    frame (`no frames to index`); an MP4 whose header stretches its 10 s over thousands of seconds indexes the frames it
+    holds at their claimed times (the disk check and progress bound nothing: the frames decoded do). Each in bounded memory (the
+    frames are decoded and scaled one at a time: FFmpeg refuses pictures past INT_MAX/8 bytes outright)."""
+    from typer.testing import CliRunner
+
+    from framesearch.cli import app
+
+    runner = CliRunner()
+    store = tmp_path / "store"
+
+    def ingest(path: Path):
+        return runner.invoke(app, ["--store", str(store), "--model", str(tiny_clip_dir), "ingest", "local", str(path), "--json"])
+
+    for path, words in (
+        (y4m(tmp_path / "huge.y4m", 30000, 30000, 1000), "not a readable video"),
+        (y4m(tmp_path / "big.y4m", 16000, 16000, 100_000), "no frames to index"),
+    ):
+        done = ingest(path)
+        assert done.exit_code == 1 and words in done.output, done.output
+    import json
+
+    import av
+
+    lying = lying_mp4(sample_video, tmp_path / "lying.mp4")
+    with av.open(str(lying)) as container:
+        assert container.duration / 1e6 > 1000  # what it claims
+    done = ingest(lying)
+    assert done.exit_code == 0, done.output
+    listed = json.loads(runner.invoke(app, ["--store", str(store), "videos", "list", "--json"]).stdout)
+    assert listed[0]["video_id"] == "lying.mp4" and 1 <= listed[0]["frames"] <= 100  # at most its 100 frames

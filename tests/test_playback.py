@@ -146,3 +146,42 @@ def test_the_config_without_any_model_says_why_image_search_is_off(tmp_path):
         config = client.get("/config").json()
     assert config["model"] is None and not config["image_search"]
     assert "no model" in config["image_search_detail"]
+
+
+def test_a_flood_of_distinct_playback_requests_keeps_the_cache_within_its_size(library, tmp_path, monkeypatch):
+    """Three videos that need copies, asked for over and over: finished copies never take more than
+    playback_cache_mb (a copy larger than the whole cache is refused, 422), and past MAX_WAITING copies waiting
+    at once a request is told to come back (503 PlaybackBusy) rather than queued without end."""
+    import time
+
+    import framesearch.service.playback as playback
+
+    sources = {codec: next(library.glob(f"{codec}.*")) for codec in OLD}
+    sizes = {}
+    for codec, source in sources.items():  # the size of each copy, made once
+        playback.transcode(source, tmp_path / f"{codec}.mp4")
+        sizes[codec] = (tmp_path / f"{codec}.mp4").stat().st_size
+    limit = max(sizes.values()) * 1.5  # room for one copy, never for two of the larger ones
+    monkeypatch.setattr(playback, "MAX_WAITING", 2)
+    settings = Settings(store=library / "store", cache_dir=tmp_path / "cache", playback_cache_mb=limit / (1 << 20))
+    folder = tmp_path / "cache" / "play"
+    statuses: dict[str, set[int]] = {codec: set() for codec in OLD}
+    peak, deadline = 0, time.monotonic() + 120
+    with TestClient(create_app(settings)) as client:
+        while time.monotonic() < deadline and not all(206 in seen for seen in statuses.values()):
+            for codec in OLD:
+                answer = client.get(f"/videos/old/{codec}/play", headers={"Range": "bytes=0-0"})
+                statuses[codec].add(answer.status_code)
+                assert answer.status_code in (202, 206, 503), answer.text
+                if answer.status_code == 503:
+                    assert answer.json()["error"] == "PlaybackBusy" and "ask again" in answer.json()["detail"]
+            peak = max(peak, sum(p.stat().st_size for p in folder.glob("*.mp4")))
+            assert peak <= limit, (peak, limit)
+            time.sleep(0.02)
+    assert all(206 in seen for seen in statuses.values()), statuses  # each was played in its turn
+    assert any(503 in seen for seen in statuses.values()) and peak > 0
+    tiny = Settings(store=library / "store", cache_dir=tmp_path / "tiny", playback_cache_mb=min(sizes.values()) / 2 / (1 << 20))
+    with TestClient(create_app(tiny)) as client:
+        answer, _ = played(client, "old/cinepak")
+        assert answer.status_code == 422 and "more than the playback cache holds" in answer.json()["detail"]
+        assert not list((tmp_path / "tiny" / "play").glob("*"))

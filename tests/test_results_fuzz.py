@@ -157,3 +157,101 @@ def test_the_upload_route_answers_4xx_or_201_never_500(client, body, dry_run):
     answer = client.post("/videos/fuzz/results", content=body, params=params, headers={"content-type": "application/json"})
     assert answer.status_code in (201, 409, 422), answer.text
     assert set(answer.json()) >= ({"video_id", "frames"} if answer.status_code == 201 else {"error", "detail"})
+
+
+# ---- huge inputs, measured in a child process: peak memory (ru_maxrss) and the one error line -------------------
+
+GIANT_MB = 64  # one string of this size exercises the same bounds as 1 GB: it stays a span of the mapped file
+PEAK_MB = 400  # the interpreter (~120-180 MB here), the file's pages touched once, and the arrays a file needs
+MEASURE = (
+    "import resource, subprocess, sys; done = subprocess.run(sys.argv[1:], capture_output=True, text=True); "
+    "print(done.returncode); print(resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss // 1024); "
+    "sys.stdout.write(done.stderr)"
+)
+
+
+def measured_cli(*args: str) -> tuple[int, int, str]:
+    """`framesearch ARGS` in a child: (exit status, peak resident MB of it and its children, stderr)."""
+    import subprocess
+    import sys
+
+    from tests.helpers.crash import ROOT
+
+    cmd = [sys.executable, "-c", MEASURE, sys.executable, "-m", "framesearch", *args]
+    done = subprocess.run(cmd, capture_output=True, text=True, timeout=600, cwd=ROOT)
+    code, peak, stderr = done.stdout.split("\n", 2)
+    return int(code), int(peak), stderr
+
+
+def giant_document(where: str, size: int) -> str:
+    giant = "x" * size
+    vector = "[1.0, 0.5, 0.25]"
+    frames, clip, meta, extra = (
+        "[0, 12]",
+        f'[{{"embeddings": [{vector}]}}, {{"embeddings": [{vector}]}}]',
+        '{"model": "clip/giant"}',
+        "",
+    )
+    if where == "model name":
+        meta = f'{{"model": "{giant}"}}'
+    elif where == "video name":
+        meta = f'{{"model": "clip/giant", "video": "{giant}"}}'
+    elif where == "frame offsets":
+        frames = f'"{giant}"'
+    elif where == "an embedding":
+        clip = f'[{{"embeddings": "{giant}"}}, {{"embeddings": [{vector}]}}]'
+    elif where == "a key":
+        extra = f', "{giant}": 1'
+    elif where == "an unknown field":
+        extra = f', "notes": "{giant}"'
+    return f'{{"frame_offset": {frames}, "time_offset": [0.0, 0.5], "clip": {clip}, "framesearch": {meta}{extra}}}'
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize(
+    "where, outcome",
+    [
+        ("model name", "length <= 4096"),
+        ("video name", "length <= 4096"),
+        ("frame offsets", "must be a list of numbers"),
+        ("an embedding", "frame 0 is not a vector"),
+        ("a key", None),
+        ("an unknown field", None),
+    ],
+)
+def test_a_results_file_holding_one_giant_string(tmp_path, where, outcome):
+    """A 64 MB string anywhere in a results file: a short error naming what is wrong, or (where the string is not
+    read) the file's two frames; peak memory under PEAK_MB either way, and the string never echoed."""
+    path = tmp_path / "giant.json"
+    path.write_text(giant_document(where, GIANT_MB << 20))
+    code, peak, stderr = measured_cli("--store", str(tmp_path / "s"), "ingest", "results", str(path), "--dry-run")
+    print(f"a {GIANT_MB} MB string as {where}: exit {code}, peak {peak} MB")  # docs/reliability.md's figures
+    assert peak < PEAK_MB, peak
+    assert len(stderr) < 3000 and "x" * 100 not in stderr, stderr[:500]
+    if outcome is None:
+        assert code == 0, stderr
+    else:
+        assert code == 1 and stderr.strip().splitlines()[-1].startswith("error:") and outcome in stderr, stderr
+
+
+MILLION = 10**6
+MILLION_PEAK_MB = 600  # interpreter + the file's pages (released as they are decoded) + frames, times, 4-d vectors
+
+
+@pytest.mark.slow
+def test_a_results_file_of_a_million_frames_parses_in_bounded_memory(tmp_path):
+    """10^6 frames of 4-d vectors (a ~70 MB file): parsed and checked (`--dry-run`, no store writes) with a peak
+    under MILLION_PEAK_MB; the vectors themselves take 16 MB as float32."""
+    path = tmp_path / "million.json"
+    with path.open("w") as out:
+        out.write('{"frame_offset": [')
+        out.write(",".join(map(str, range(0, 2 * MILLION, 2))))
+        out.write('], "time_offset": [')
+        out.write(",".join(f"{i / 12:.4f}" for i in range(MILLION)))
+        out.write('], "clip": [')
+        out.write(",".join(f"[1,0.5,{i % 7},0.25]" for i in range(MILLION)))
+        out.write('], "framesearch": {"model": "clip/million"}}')
+    code, peak, stderr = measured_cli("--store", str(tmp_path / "s"), "ingest", "results", str(path), "--dry-run", "--json")
+    print(f"{MILLION} frames, {path.stat().st_size >> 20} MB: exit {code}, peak {peak} MB")  # docs/reliability.md
+    assert code == 0, stderr
+    assert peak < MILLION_PEAK_MB, peak

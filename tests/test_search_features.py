@@ -72,7 +72,7 @@ def test_then_finds_the_query_followed_by_the_second_within_the_gap(indexed, cli
     assert answer["mode"] == "sequences" and answer["count"] == 1
     found = answer["results"][0]
     assert (found["start"], found["end"], found["gap"]) == (0.0, 6.0, 0.0)
-    assert (found["first"]["end"], found["then"]["start"]) == (3.0, 3.0) and found["confidence"] > 0.75
+    assert (found["first"]["end"], found["then"]["start"]) == (3.0, 3.0) and found["confidence"] >= Settings().min_confidence
     reverse = cli(indexed, "search", "a blue square", "--then", "a red circle", "--within", "5", "--json")
     assert json.loads(reverse)["count"] == 0
     far = client.post("/search", json={"q": "a red circle", "then": "a white circle", "within": 5}).json()

@@ -96,12 +96,12 @@ def test_a_hosted_store_forwards_calls_and_errors_to_its_process(tmp_path):
 
     with open_service_store(Settings(store=tmp_path / "s")) as store:
         store.ensure_collection("m/1", 2)
-        run = store.begin_run("a")  # one committed ingest run, as ingest/index.py writes it, call by call
-        store.upsert_frames([FramePoint("a", 0, 0.0, np.asarray([1.0, 0.0]), 2.0, "m/1", "results")], run)
-        assert store.frame_count() == 0  # not committed yet: invisible
-        store.commit_run(VideoRecord(video_id="a", model="m/1", source="results", frames=1, ingest_run=run))
-        store.finish_run("a", run)
-        assert store.info().model == "m/1" and store.frame_count() == 1
+        with store.run("a") as run:  # one committed ingest run, as ingest/index.py writes it, step by step
+            run.write([FramePoint("a", 0, 0.0, np.asarray([1.0, 0.0]), 2.0, "m/1", "results")])
+            assert store.frame_count() == 0  # not committed yet: invisible
+            run.commit(VideoRecord(video_id="a", model="m/1", source="results", frames=1, ingest_run=run.id))
+        info = store.info()
+        assert info is not None and info.model == "m/1" and store.frame_count() == 1
         assert [h.video_id for h in store.search(np.asarray([1.0, 0.0]), limit=1)] == ["a"]
         with pytest.raises(NotFound, match="'b'"):
             store.get_video("b")
@@ -115,15 +115,14 @@ def test_a_hosted_store_whose_process_died_is_started_again_with_its_data(tmp_pa
     import os
     import signal
 
-    from framesearch.store.open import open_service_store
+    from framesearch.store.hosted import HostedStore
     from framesearch.store.schema import FramePoint, VideoRecord
 
-    with open_service_store(Settings(store=tmp_path / "s")) as store:
+    with HostedStore(Settings(store=tmp_path / "s")) as store:
         store.ensure_collection("m/1", 2)
-        run = store.begin_run("a")
-        store.upsert_frames([FramePoint("a", 0, 0.0, np.asarray([1.0, 0.0]), 2.0, "m/1", "results")], run)
-        store.commit_run(VideoRecord(video_id="a", model="m/1", source="results", frames=1, ingest_run=run))
-        store.finish_run("a", run)
+        with store.run("a") as run:
+            run.write([FramePoint("a", 0, 0.0, np.asarray([1.0, 0.0]), 2.0, "m/1", "results")])
+            run.commit(VideoRecord(video_id="a", model="m/1", source="results", frames=1, ingest_run=run.id))
         unfinished = store.begin_run("b")  # a write in progress when the store process dies
         store.upsert_frames([FramePoint("b", 0, 0.0, np.asarray([0.0, 1.0]), 2.0, "m/1", "results")], unfinished)
         os.kill(store._process.pid, signal.SIGKILL)
@@ -131,3 +130,28 @@ def test_a_hosted_store_whose_process_died_is_started_again_with_its_data(tmp_pa
         assert [v.video_id for v in store.list_videos()] == ["a"]  # a new store process answers
         assert store.frame_count() == 1 and store.stored_points() == 1  # b's unfinished write was rolled back
         assert [h.video_id for h in store.search(np.asarray([0.0, 1.0]), limit=5, threshold=-1.0)] == ["a"]
+
+
+def test_a_hosted_ingest_makes_one_call_per_step_and_refreshes_only_what_it_changes(tmp_path):
+    """1,024 frames in 4 batches: one call to the store process per step of the run, and the answers the proxy
+    keeps for health checks refreshed once each, with the answers of the calls that change them."""
+    from framesearch.ingest.index import index_frames
+    from framesearch.store.hosted import HostedStore
+    from framesearch.store.schema import FramePoint, VideoRecord
+
+    rng = np.random.default_rng(0)
+    points = [FramePoint("v", i, i / 2, rng.normal(size=8).astype(np.float32), 2.0, "m/1", "results") for i in range(1024)]
+    batches = (points[i : i + 256] for i in range(0, 1024, 256))
+    with HostedStore(Settings(store=tmp_path / "s")) as store:
+        record = VideoRecord(video_id="v", model="m/1", source="results", frames=0)
+        index_frames(store, record, batches, dim=8, expected_frames=1024)
+        assert store.calls == {"ensure_collection": 1, "begin_run": 1, "upsert_frames": 4, "commit_run": 1, "end_run": 1}
+        assert store.refreshed == {"info": 1, "frame_count": 1, "index_status": 1}
+        kept_version = store.library_version()
+        assert store._kept["frame_count"] == 1024 and store._kept["info"].dim == 8
+        assert store._kept["index_status"].points == 1024
+        store.search(np.ones(8), limit=3)  # a read changes nothing the proxy keeps, nor the library version
+        assert store.refreshed == {"info": 1, "frame_count": 1, "index_status": 1}
+        assert store.library_version() == kept_version
+        assert store.delete_video("v") == 1024
+        assert store.library_version() != kept_version and store._kept["frame_count"] == 0

@@ -1,4 +1,5 @@
-"""One contract for every store backend: Qdrant Edge, qdrant-client local mode, a Qdrant server."""
+"""One contract for every store: Qdrant Edge, qdrant-client local mode, a Qdrant server, and the service's
+HostedStore (an Edge store in a store process, reached through a pipe)."""
 
 from __future__ import annotations
 
@@ -7,10 +8,13 @@ import pytest
 
 from framesearch.errors import InvalidInput, ModelMismatch, NotFound, StoreDamaged, VideoBusy
 from framesearch.store.base import SearchFilter
-from framesearch.store.schema import FramePoint, VideoRecord, point_id
-from tests.conftest import unit
+from framesearch.store.schema import FramePoint, VideoRecord
 
 DIM = 4
+
+
+class WriterStopped(BaseException):
+    """What stops a writer without an error of its own (as a KeyboardInterrupt or a kill would)."""
 
 
 def frames(video_id: str, vectors: list[list[float]], fps: float = 2.0, model: str = "m/1") -> list[FramePoint]:
@@ -25,13 +29,12 @@ def record(video_id: str, n: int, run: str | None, model: str = "m/1") -> VideoR
 
 
 def write(store, video_id: str, vectors, model: str = "m/1") -> str:
-    """One committed ingest run, as ingest/index.py does it: begin, write, commit, finish."""
+    """One committed ingest run, as ingest/index.py writes it."""
     store.ensure_collection(model, DIM)
-    run = store.begin_run(video_id)
-    store.upsert_frames(frames(video_id, vectors, model=model), run)
-    store.commit_run(record(video_id, len(vectors), run, model))
-    store.finish_run(video_id, run)
-    return run
+    with store.run(video_id) as run:
+        run.write(frames(video_id, vectors, model=model))
+        run.commit(record(video_id, len(vectors), run.id, model))
+    return run.id
 
 
 AXES = [[1, 0, 0, 0], [0, 1, 0, 0], [0, 0, 1, 0], [0, 0, 0, 1]]
@@ -141,45 +144,58 @@ def test_an_uncommitted_run_is_invisible_and_the_old_version_stays_searchable(st
     store = store_factory()
     write(store, "a", AXES[:2])
     old = store.frame_vector("a", 12)
-    run = store.begin_run("a")
-    store.upsert_frames(frames("a", [[0, 0, 1, 0]] * 3), run)  # three new frames, other vectors
-    assert visible_frames(store, "a") == [(0, "a"), (12, "a")]
-    assert store.frame_count("a") == 2 and store.frame_count() == 2 and store.stored_points() == 5
-    np.testing.assert_allclose(store.frame_vector("a", 12), old)
-    assert store.get_video("a").frames == 2
+    with store.run("a") as run:
+        run.write(frames("a", [[0, 0, 1, 0]] * 3))  # three new frames, other vectors
+        assert visible_frames(store, "a") == [(0, "a"), (12, "a")]
+        assert store.frame_count("a") == 2 and store.frame_count() == 2 and store.stored_points() == 5
+        np.testing.assert_allclose(store.frame_vector("a", 12), old)
+        assert store.get_video("a").frames == 2
 
-    store.commit_run(record("a", 3, run))  # the one write that switches versions, before any sweep
-    assert visible_frames(store, "a") == [(0, "a"), (12, "a"), (24, "a")]
-    assert store.frame_count("a") == 3
-    np.testing.assert_allclose(store.frame_vector("a", 12), [0, 0, 1, 0], atol=1e-6)
-    store.finish_run("a", run)
+        run.commit(record("a", 3, run.id))  # the one write that switches versions, before any sweep
+        assert visible_frames(store, "a") == [(0, "a"), (12, "a"), (24, "a")]
+        assert store.frame_count("a") == 3 and store.stored_points() == 5
+        np.testing.assert_allclose(store.frame_vector("a", 12), [0, 0, 1, 0], atol=1e-6)
     assert store.stored_points() == 3 and store.run_markers() == []
 
 
 def test_a_new_video_is_invisible_until_committed(store_factory):
     store = store_factory()
     write(store, "a", AXES[:1])
-    run = store.begin_run("b")
-    store.upsert_frames(frames("b", AXES), run)
-    assert visible_frames(store, "b") == [] and store.frame_count() == 1
-    assert [v.video_id for v in store.list_videos()] == ["a"]
-    with pytest.raises(NotFound):
-        store.frame_vector("b", 0)
-    store.commit_run(record("b", 4, run))
-    assert len(visible_frames(store, "b")) == 4 and store.frame_count() == 5
+    with store.run("b") as run:
+        run.write(frames("b", AXES))
+        assert visible_frames(store, "b") == [] and store.frame_count() == 1
+        assert [v.video_id for v in store.list_videos()] == ["a"]
+        with pytest.raises(NotFound):
+            store.frame_vector("b", 0)
+        run.commit(record("b", 4, run.id))
+        assert len(visible_frames(store, "b")) == 4 and store.frame_count() == 5
+    assert store.stored_points() == 5 and store.run_markers() == []
+
+
+def test_a_run_left_without_a_commit_or_by_an_error_is_rolled_back(store_factory):
+    store = store_factory()
+    write(store, "a", AXES[:2])
+    with store.run("a") as run:
+        run.write(frames("a", AXES))
+    with pytest.raises(ValueError, match="boom"):
+        with store.run("a") as run:
+            run.write(frames("a", AXES))
+            raise ValueError("boom")
+    assert store.stored_points() == 2 and store.run_markers() == [] and store.get_video("a").frames == 2
+    assert visible_frames(store, "a") == [(0, "a"), (12, "a")]
 
 
 def test_one_writer_per_video(store_factory):
     store = store_factory()
     write(store, "a", AXES[:1])
-    run = store.begin_run("a")
-    with pytest.raises(VideoBusy, match="'a'"):
-        store.begin_run("a")
-    with pytest.raises(VideoBusy):
-        store.delete_video("a")
-    other = store.begin_run("b")  # another video is free
-    store.finish_run("b", other)
-    store.finish_run("a", run)  # rolled back: nothing committed
+    with store.run("a"):  # left without a commit: rolled back
+        with pytest.raises(VideoBusy, match="'a'"):
+            with store.run("a"):
+                pass
+        with pytest.raises(VideoBusy):
+            store.delete_video("a")
+        with store.run("b"):  # another video is free
+            pass
     assert store.get_video("a").frames == 1 and store.stored_points() == 1
     write(store, "a", AXES)  # free again
     assert store.frame_count("a") == 4
@@ -188,13 +204,14 @@ def test_one_writer_per_video(store_factory):
 def test_an_abandoned_run_is_rolled_back_and_frees_its_video(store_factory):
     store = store_factory()
     write(store, "a", AXES[:2])
-    run = store.begin_run("a")
-    store.upsert_frames(frames("a", AXES), run)
-    store.abandon_run("a", run, KeyboardInterrupt())  # as if the writer died: its marker stays, nothing cleaned
+    with pytest.raises(WriterStopped):  # as if the writer died: its marker stays, nothing cleaned
+        with store.run("a") as run:
+            run.write(frames("a", AXES))
+            raise WriterStopped
     assert [m.video_id for m in store.run_markers()] == ["a"]
     assert store.frame_count("a") == 2 and store.stored_points() == 6
     rolled_back = store.recover()
-    assert [m.ingest_run for m in rolled_back] == [run]
+    assert [m.ingest_run for m in rolled_back] == [run.id]
     assert store.stored_points() == 2 and store.run_markers() == [] and store.get_video("a").frames == 2
     write(store, "a", AXES)  # the video is writable again
     assert store.frame_count("a") == 4
@@ -203,9 +220,10 @@ def test_an_abandoned_run_is_rolled_back_and_frees_its_video(store_factory):
 def test_an_abandoned_first_ingest_leaves_nothing(store_factory):
     store = store_factory()
     store.ensure_collection("m/1", DIM)
-    run = store.begin_run("new")
-    store.upsert_frames(frames("new", AXES), run)
-    store.abandon_run("new", run, KeyboardInterrupt())
+    with pytest.raises(WriterStopped):
+        with store.run("new") as run:
+            run.write(frames("new", AXES))
+            raise WriterStopped
     store.recover()
     assert store.stored_points() == 0 and store.list_videos() == []
 
@@ -216,26 +234,6 @@ def test_delete_is_a_run_and_leaves_no_marker(store_factory):
     write(store, "b", AXES[:1])
     assert store.delete_video("a") == 4
     assert store.run_markers() == [] and store.stored_points() == 1
-
-
-def test_records_of_older_stores_without_runs_are_read_and_replaced(store_factory):
-    """Stores written before runs were committed: ids of (video, frame), records without a run."""
-    store = store_factory()
-    store.ensure_collection("m/1", DIM)
-    old = frames("a", [[3, 4, 0, 0], [0, 0, 1, 0]])
-    store._upsert(
-        "frames", [point_id("a", f.frame) for f in old], [list(unit(f.vector)) for f in old], [f.payload("legacy") for f in old]
-    )
-    store.put_video(record("a", 2, None))
-    assert store.frame_count("a") == 2
-    np.testing.assert_allclose(store.frame_vector("a", 0), [0.6, 0.8, 0, 0], atol=1e-5)
-    store.verify()
-    run = store.begin_run("a")  # adopts the points' run as the committed one: the old frames stay searchable
-    assert store.get_video("a").ingest_run == "legacy" and store.frame_count("a") == 2
-    store.upsert_frames(frames("a", AXES), run)
-    store.commit_run(record("a", 4, run))
-    store.finish_run("a", run)
-    assert store.frame_count("a") == 4 and store.stored_points() == 4
 
 
 def test_verify_finds_records_that_disagree_with_points(store_factory):
@@ -252,9 +250,12 @@ def test_a_writer_elsewhere_keeps_its_points_when_another_run_of_its_video_finis
     each finish keeps the other's run while its writer lives, so the last commit wins with all its frames."""
     import time as clock
 
+    from framesearch.store.hosted import HostedStore
     from framesearch.store.runs import RunMarker
 
     store = store_factory()
+    if isinstance(store, HostedStore):
+        pytest.skip("writes a marker of another host and their points through the store's primitives")
     write(store, "a", AXES[:1])
     mine = store.begin_run("a")
     theirs = RunMarker(

@@ -120,8 +120,7 @@ def test_verification_notices_a_vector_that_differs(tmp_path, source):
     with EdgeStore(source) as src, EdgeStore(tmp_path / "target") as dst:
         copy_library(src, dst)
         point = next(iter(dst.video_points("reds")))
-        broken = type(point)(point.id, point.payload, [-x for x in point.vector])
-        dst.put_points([broken])
+        dst._upsert("frames", [point.id], [[-x for x in point.vector or ()]], [point.payload])  # damaged in place
         records = {r.video_id: r for r in src.list_videos()}
         with pytest.raises(StoreError, match="vector differs"):
             verify_copy(src, dst, records, {"reds": [next(p for p in src.video_points("reds") if p.id == point.id)]}, 100)

@@ -162,6 +162,47 @@ def green_triangle_check(model: OnnxClip, seed: int = HELDOUT_SEED + 1) -> bool:
     return int(np.argmax(scores)) == 0
 
 
+def two_shape_figures(model: OnnxClip, n: int = 240, seed: int = HELDOUT_SEED + 3) -> dict:
+    """Held-out frames with two shapes side by side (training/composite.py's layout, an unseen seed): both shapes
+    among the top 2 of the 24 captions; each true caption above both cross pairs (the colour of one shape with the
+    shape of the other: "a red circle" for a red square beside a blue circle); text->image R-precision per pair."""
+    from training.composite import _two_shapes
+
+    rng = np.random.default_rng(seed)
+    frames = [_two_shapes(rng, (320, 240)) for _ in range(n)]
+    colours, queries = list(COLORS), class_queries()
+    pairs = [{(colours[lab[1]], SHAPES[lab[0]]), (colours[lab[3]], SHAPES[lab[2]])} for _, lab in frames]
+    scores = model.embed_images([im for im, _ in frames]) @ model.embed_texts([f"a {c} {s}" for c, s in queries]).T
+    both = bound = 0
+    for row, truth in zip(scores, pairs, strict=True):
+        top = {queries[i] for i in np.argsort(-row)[:2]}
+        both += top == truth
+        (c1, s1), (c2, s2) = sorted(truth)
+        cross = [(c1, s2), (c2, s1)]
+        lowest = min(row[queries.index(t)] for t in truth)
+        bound += all(row[queries.index(x)] < lowest for x in cross if x not in truth)
+    rprec = []
+    for j, q in enumerate(queries):
+        relevant = [i for i, t in enumerate(pairs) if q in t]
+        if relevant:
+            top = np.argsort(-scores[:, j])[: len(relevant)]
+            rprec.append(len(set(top.tolist()) & set(relevant)) / len(relevant))
+    return {"two_shape_top2": both / n, "two_shape_binding": bound / n, "two_shape_r_precision": float(np.mean(rprec))}
+
+
+def yellow_star_check(model: OnnxClip) -> bool:
+    """ "a yellow star" puts a yellow star scene above a yellow triangle scene (both beside another shape)."""
+    from training.scene_videos import Scene, Shape, draw
+
+    def scene(shape: str) -> Image.Image:
+        main = Shape(shape, "yellow", (0.38, 0.35), (0.38, 0.35), (0.3, 0.3))
+        other = Shape("circle", "blue", (0.62, 0.65), (0.62, 0.65), (0.3, 0.3))
+        return draw(Scene(0, 1, "gray", (main, other)), 0.5)
+
+    scores = model.embed_images([scene("star"), scene("triangle")]) @ model.embed_texts(["a yellow star"])[0]
+    return bool(scores[0] > scores[1])
+
+
 def evaluate(model: OnnxClip, n: int, k: int) -> dict:
     """All figures on ``n`` held-out 320x240 scenes, clean and after JPEG / H.264 round-trips."""
     images, labels = heldout_scenes(n)
@@ -179,6 +220,8 @@ def evaluate(model: OnnxClip, n: int, k: int) -> dict:
     results["mean_r_precision"] = r_precision(model, images, labels)
     results["background_top1"] = background_accuracy(model, sample_scenes(HELDOUT_SEED + 2, 240, (320, 240)))
     results["green_triangle_ranked_first"] = green_triangle_check(model)
+    results.update(two_shape_figures(model))
+    results["yellow_star_above_yellow_triangle"] = yellow_star_check(model)
     return results
 
 
@@ -213,6 +256,9 @@ def _print(res: dict, k: int) -> None:
     for q, p in res[f"precision_at_{k}"].items():
         print(f"  {q:<16} {p:.0%}")
     print(f"'a green triangle' ranks the green triangle first: {res['green_triangle_ranked_first']}")
+    print(f"two shapes side by side: both among the top 2 captions {res['two_shape_top2']:.1%}, ", end="")
+    print(f"true pairs above the cross pairs {res['two_shape_binding']:.1%}, R-precision {res['two_shape_r_precision']:.1%}")
+    print(f"'a yellow star' ranks a yellow star above a yellow triangle: {res['yellow_star_above_yellow_triangle']}")
 
 
 if __name__ == "__main__":

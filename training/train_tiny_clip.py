@@ -25,16 +25,9 @@ from PIL import Image, ImageFilter
 from tokenizers import Tokenizer, models, normalizers, pre_tokenizers
 from torch import nn
 
+from training.composite import EXTRA_WORDS, ONE, positives, sample_caption, sample_frame
 from training.evaluate_tiny_clip import HELDOUT_SEED, resize_center_crop
-from training.shapes import (
-    BACKGROUNDS,
-    COLORS,
-    SHAPES,
-    TEMPLATES,
-    make_caption,
-    render_attributes,
-    sample_attributes,
-)
+from training.shapes import BACKGROUNDS, COLORS, SHAPES, TEMPLATES
 
 MODEL_NAME = "framesearch/tiny-shapes-clip"
 IMAGE_MEAN = (0.5, 0.5, 0.5)
@@ -54,7 +47,7 @@ def build_tokenizer() -> Tokenizer:
     words: set[str] = set(SHAPES) | set(COLORS) | set(BACKGROUNDS)
     for t in TEMPLATES:
         words |= {w for w in t.split() if not w.startswith("{")}
-    words |= {"an", "a"}
+    words |= {"an", "a"} | set(EXTRA_WORDS)
     vocab = {PAD: 0, UNK: 1} | {w: i + 2 for i, w in enumerate(sorted(words))}
     tok = Tokenizer(models.WordLevel(vocab=vocab, unk_token=UNK))
     tok.normalizer = normalizers.Sequence([normalizers.NFKC(), normalizers.Lowercase()])
@@ -94,21 +87,15 @@ def degrade(img: Image.Image, rng: np.random.Generator) -> Image.Image:
 
 
 def render_chunk(job: tuple[int, int, int, int]) -> tuple[np.ndarray, np.ndarray]:
-    """Render ``count`` scenes: uint8 pixels [n,S,S,3] and labels [n,3] (shape, colour, bg)."""
+    """Render ``count`` frames (training/composite.py): uint8 pixels [n,S,S,3] and label rows [n,6]."""
     seed, chunk, count, size = job
     rng = np.random.default_rng([seed, chunk])
     pixels = np.empty((count, size, size, 3), np.uint8)
-    labels = np.empty((count, 3), np.int64)
+    labels = np.empty((count, 6), np.int64)
     for i in range(count):
         frame = FRAMES[rng.integers(len(FRAMES))]
-        attrs = sample_attributes(rng, frame)
-        img = degrade(render_attributes(attrs, frame), rng)
-        pixels[i] = np.asarray(resize_center_crop(img, size))
-        labels[i] = (
-            SHAPES.index(attrs["shape"]),
-            list(COLORS).index(attrs["color"]),
-            list(BACKGROUNDS).index(attrs["background"]),
-        )
+        img, labels[i] = sample_frame(rng, frame)
+        pixels[i] = np.asarray(resize_center_crop(degrade(img, rng), size))
     return pixels, labels
 
 
@@ -124,13 +111,11 @@ def render_pool(n: int, seed: int, size: int, workers: int = 2) -> tuple[torch.T
 
 
 def sample_captions(labels: torch.Tensor, rng: np.random.Generator) -> tuple[list[str], torch.Tensor]:
-    """One random caption per label row, and caption labels (bg = -1 when unnamed)."""
+    """One random caption per label row, and caption labels (training/composite.py)."""
     texts, cap = [], labels.clone()
-    for i, (s, c, b) in enumerate(labels.tolist()):
-        template = TEMPLATES[rng.integers(len(TEMPLATES))]
-        text = make_caption(SHAPES[s], list(COLORS)[c], list(BACKGROUNDS)[b], template)
-        if "{background}" not in template:
-            cap[i, 2] = -1
+    for i, row in enumerate(labels.tolist()):
+        text, cap_row = sample_caption(row, rng)
+        cap[i] = torch.tensor(cap_row)
         if rng.random() < 0.15:
             words = text.split()
             words.insert(int(rng.integers(len(words) + 1)), NOISE_WORDS[rng.integers(len(NOISE_WORDS))])
@@ -245,9 +230,7 @@ def clip_loss(
     a = F.normalize(model.visual(img), dim=-1)
     b = F.normalize(model.textual(ids), dim=-1)
     logits = model.logit_scale.clamp(max=math.log(100)).exp() * a @ b.T
-    same = (img_lab[:, None, :2] == cap_lab[None, :, :2]).all(-1)
-    bg = (cap_lab[None, :, 2] < 0) | (img_lab[:, None, 2] == cap_lab[None, :, 2])
-    pos = (same & bg).float()  # [images, captions]; the diagonal is always 1
+    pos = positives(img_lab, cap_lab)  # [images, captions]; the diagonal is always 1
     i2t = -(pos / pos.sum(1, keepdim=True) * logits.log_softmax(1)).sum(1).mean()
     t2i = -(pos / pos.sum(0, keepdim=True) * logits.log_softmax(0)).sum(0).mean()
     return (i2t + t2i) / 2
@@ -258,7 +241,9 @@ def clip_loss(
 
 @torch.no_grad()
 def val_accuracy(model: TinyClip, tok: Tokenizer, pixels: torch.Tensor, labels: torch.Tensor) -> float:
-    """Top-1 shape+colour accuracy against the 24 "a {colour} {shape}" captions."""
+    """Top-1 shape+colour accuracy of the one-shape frames against the 24 "a {colour} {shape}" captions."""
+    single = (labels[:, 5] == ONE) & (labels[:, 2] < 0)
+    pixels, labels = pixels[single], labels[single]
     model.eval()
     pairs = [(c, s) for c in range(len(COLORS)) for s in range(len(SHAPES))]
     text = encode(tok, [f"a {list(COLORS)[c]} {SHAPES[s]}" for c, s in pairs])
@@ -344,6 +329,7 @@ def export(model: TinyClip, tok: Tokenizer, out: Path, args: argparse.Namespace)
         "image_std": list(IMAGE_STD),
         "context_length": length,
         "pad_token_id": tok.token_to_id(PAD),
+        "default_threshold": 0.7,
     }
     (out / "config.json").write_text(json.dumps(config, indent=2) + "\n")
 
@@ -352,14 +338,14 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     """Command-line options."""
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--out", type=Path, default=Path("embedders/models/tiny-shapes-clip"))
-    ap.add_argument("--steps", type=int, default=1500)
+    ap.add_argument("--steps", type=int, default=2500)
     ap.add_argument("--seed", type=int, default=1234)
     ap.add_argument("--image-size", type=int, default=64)
     ap.add_argument("--embed-dim", type=int, default=64)
     ap.add_argument("--context-length", type=int, default=16)
     ap.add_argument("--batch", type=int, default=128)
     ap.add_argument("--lr", type=float, default=2e-3)
-    ap.add_argument("--pool", type=int, default=24000, help="pre-rendered training scenes")
+    ap.add_argument("--pool", type=int, default=32000, help="pre-rendered training scenes")
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--log-every", type=int, default=100)
     return ap.parse_args(argv)

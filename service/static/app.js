@@ -166,7 +166,7 @@ function renderResults(data, query) {
   status(
     cards.length
       ? `${cards.length} moment${cards.length === 1 ? "" : "s"} for ${query.label}, best first (${floor}).`
-      : `No moments for ${query.label} above ${floor}. Lower the threshold under Filters, or describe it differently.`,
+      : `No moments match ${query.label} at ${floor}. Lower the threshold under Filters to see weaker matches, or describe it differently.`,
   );
 }
 
