@@ -37,6 +37,7 @@ BENCHES = [  # (name, script and its own arguments); each also gets --quick (unl
     ("ray ingest", ["bench_ray_ingest.py"]),
     ("moments", ["eval_moments.py"]),
     ("confidence", ["eval_confidence.py"]),
+    ("transitions", ["bench_transitions.py"]),
 ]
 
 

@@ -2,9 +2,16 @@
 
 from __future__ import annotations
 
+from typing import Annotated, Optional
+
 import typer
 
-from framesearch.cli.main import CollectionOpt, JsonOpt, StoreOpt, UrlOpt, app, err, fail_cleanly, out, print_json, settings_for
+from framesearch.cli.main import JsonOpt, StoreOpt, UrlOpt, app, err, fail_cleanly, out, print_json, settings_for
+
+DEMO_COLLECTION = "demo"
+DemoCollectionOpt = Annotated[
+    Optional[str], typer.Option("--collection", help=f"The demo's collection (default {DEMO_COLLECTION}, never yours).")
+]
 
 
 @app.command("demo")
@@ -13,15 +20,16 @@ def demo_cmd(
     ctx: typer.Context,
     store: StoreOpt = None,
     qdrant_url: UrlOpt = None,
-    collection: CollectionOpt = None,
+    collection: DemoCollectionOpt = None,
     as_json: JsonOpt = False,
 ) -> None:
-    """Render a short video of coloured shapes, index it with the bundled tiny model, and answer example queries
-    (offline; then `framesearch serve` shows it)."""
+    """Render a short video of coloured shapes, index it with the bundled tiny model into a collection of its own
+    (`demo`), and answer example queries (offline; then `framesearch serve --collection demo` shows it)."""
     from framesearch.search.demo import DEMO_MODEL, run_demo
     from framesearch.store.open import open_store
 
-    settings = settings_for(ctx, store=store, qdrant_url=qdrant_url, collection=collection)
+    # its own collection, whatever the global --collection or FRAMESEARCH_COLLECTION say: never the user's videos
+    settings = settings_for(ctx, store=store, qdrant_url=qdrant_url, collection=collection or DEMO_COLLECTION)
     if not as_json:
         err.print(
             f"rendering a 15 s video of coloured shapes and indexing it with the bundled {DEMO_MODEL} ...",
@@ -50,11 +58,17 @@ def demo_cmd(
     out.print(table)
     right = sum(a.right for a in report.answers)
     out.print(f"{right} of {len(report.answers)} example queries found their scene.", highlight=False)
+    from framesearch.settings import store_options
+
+    where = " ".join(["", *store_options(settings), "--collection", settings.collection])  # commands that work as printed
     out.print(
-        'Next: `framesearch search "a yellow star"`, or `framesearch serve` and open http://127.0.0.1:8000/.\n'
-        "Real footage needs a real CLIP, in a collection of its own (one model per collection):\n"
-        "`framesearch model pull ViT-B-16__openai`, then\n"
-        "`framesearch ingest local YOUR_VIDEOS --recursive --model ViT-B-16__openai --collection videos`.",
+        f"The demo lives in collection {settings.collection!r} of {settings.qdrant_url or settings.store}, apart from "
+        "your own videos.\n"
+        f'Next: `framesearch search "a yellow star"{where}`, or `framesearch serve{where}` and open '
+        f"http://{settings.host}:{settings.port}/.\n"
+        "Your own footage needs a real CLIP: `framesearch model pull ViT-B-16__openai`, then\n"
+        "`framesearch ingest local YOUR_VIDEOS --recursive` (the default collection; `framesearch collections list` "
+        "shows them all).",
         highlight=False,
         markup=False,
     )

@@ -15,7 +15,7 @@ def build_search_index(store: Any, show: bool = True) -> Any:
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
     columns = (TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn())
-    with Progress(*columns, console=err.console, disable=not show, transient=False) as bar:
+    with Progress(*columns, console=err.console, disable=not show, transient=True) as bar:
         task = bar.add_task("building the search index", total=None)
 
         def progress(status: Any) -> None:
@@ -23,5 +23,7 @@ def build_search_index(store: Any, show: bool = True) -> Any:
             bar.refresh()  # Qdrant Edge holds the interpreter while it builds: draw now, not on the next tick
 
         status = store.build_index(progress)
-        bar.update(task, description="search index built", total=max(status.points, 1), completed=status.points)
+        bar.update(task, visible=False)
+    if show:  # the same words as `store info` and /healthz
+        err.print(f"search index: {status.words()}", highlight=False, markup=False)
     return status

@@ -339,6 +339,7 @@ def ingest_local(
         )
     try:
         with open_store(settings) as st:
+            settings = first_model(settings, st.info(), quiet=as_json)
             outcomes = _index_library(st, items, req, settings, options, show=not as_json)
             outcomes += prune_missing(st, gone_from(st, inputs, req.recursive), remove=req.prune)
             if any(o.status == "indexed" for o in outcomes):
@@ -354,6 +355,24 @@ def ingest_local(
         _summary(outcomes)
     if any(o.status == "failed" for o in outcomes):
         raise typer.Exit(1)
+
+
+def first_model(settings: Any, recorded: Any, quiet: bool = False) -> Any:
+    """The settings of an ingest: with no model named and none recorded (an empty collection, or no store at
+    all), the default model, said on stderr with how to choose another."""
+    if settings.model is not None or recorded is not None:
+        return settings
+    from framesearch.embedders.resolve import default_model
+
+    chosen = default_model(settings)
+    if not quiet:
+        err.print(
+            f"note: no model named: using {chosen.why}; choose another with --model NAME (`framesearch model list`)",
+            highlight=False,
+            soft_wrap=True,
+            markup=False,
+        )
+    return settings.model_copy(update={"model": chosen.spec})
 
 
 @library_app.command("sync")
@@ -466,7 +485,7 @@ def infer(
     from framesearch.ingest.results import to_results_json
 
     req = request(LocalIngest, fps=fps)
-    settings = settings_for(ctx, model=model)
+    settings = first_model(settings_for(ctx, model=model), None)
     embedder = image_embedder(settings, None)
     with progress_bar() as bar:
         frames, times, vectors = infer_video(

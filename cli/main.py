@@ -19,15 +19,18 @@ from typing import TYPE_CHECKING, Annotated, Any, Optional, TypeVar
 import typer
 
 from framesearch.errors import (
+    ApiKeyMissing,
     DiskFull,
     FrameSearchError,
     InsecureBinding,
     InvalidInput,
     JobTimeout,
+    LibraryEmpty,
     ModelError,
     ModelMismatch,
     ModelNotFound,
     NoModelChosen,
+    PortInUse,
     StoreDamaged,
     StoreLocked,
     StoreReadOnly,
@@ -52,12 +55,18 @@ library_app = typer.Typer(help="Keep the library in line with your video folders
 app.add_typer(ingest_app, name="ingest")
 app.add_typer(videos_app, name="videos")
 app.add_typer(model_app, name="model")
+collections_app = typer.Typer(help="The collections of the store: list them, drop one.", no_args_is_help=True)
 app.add_typer(store_app, name="store")
+app.add_typer(collections_app, name="collections")
 app.add_typer(library_app, name="library")
 
 
+PIPE_WIDTH = 10_000  # columns when not writing to a terminal: no table cut, no id or path shortened
+
+
 class LazyConsole:
-    """A rich Console made on first use (importing rich costs startup time that `--help` need not pay)."""
+    """A rich Console made on first use (importing rich costs startup time that `--help` need not pay). Into a pipe
+    or file (no terminal) it is as wide as its widest line: tables keep full ids and paths (`--json` is exact too)."""
 
     def __init__(self, stderr: bool = False) -> None:
         self._stderr = stderr
@@ -68,7 +77,10 @@ class LazyConsole:
         if self._console is None:
             from rich.console import Console
 
-            self._console = Console(stderr=self._stderr)
+            console = Console(stderr=self._stderr)
+            if not console.is_terminal and "COLUMNS" not in os.environ:
+                console = Console(stderr=self._stderr, width=PIPE_WIDTH)
+            self._console = console
         return self._console
 
     def __getattr__(self, name: str) -> Any:
@@ -78,7 +90,10 @@ class LazyConsole:
 out = LazyConsole()
 err = LazyConsole(stderr=True)
 
-StoreOpt = Annotated[Optional[Path], typer.Option("--store", help="Qdrant Edge folder (env FRAMESEARCH_STORE).")]
+StoreOpt = Annotated[
+    Optional[Path],
+    typer.Option("--store", help="The library's folder (Qdrant Edge); default the user's data folder (env FRAMESEARCH_STORE)."),
+]
 UrlOpt = Annotated[Optional[str], typer.Option("--qdrant-url", help="Qdrant server URL (env FRAMESEARCH_QDRANT_URL).")]
 CollectionOpt = Annotated[Optional[str], typer.Option("--collection", help="Collection name (default frames).")]
 JsonOpt = Annotated[bool, typer.Option("--json", help="Print JSON.")]
@@ -89,10 +104,13 @@ HINTS: dict[type[FrameSearchError], str | Callable[[Any], str]] = {
     NoModelChosen: "try the bundled demo model with --model tiny-shapes-clip, or get a real CLIP with "
     "`framesearch model pull ViT-B-16__openai` and pass --model ViT-B-16__openai",
     ModelNotFound: "`framesearch model list` shows the models here; `framesearch model pull NAME` fetches one",
+    ApiKeyMissing: "",  # the message says which variable to set
     ModelError: "choose the model with --model",
     WrongModel: "name the model that made the vectors with --model",
-    ModelMismatch: "use another --collection or --store for another model",
+    ModelMismatch: "--model NAME, --collection NAME or --store PATH",
+    LibraryEmpty: lambda exc: f"with {' '.join(exc.store_options)} for this library" if exc.store_options else "",
     InsecureBinding: "or pass --allow-anonymous to serve without a key anyway",
+    PortInUse: "choose another with --port",
     JobTimeout: lambda exc: f"resume with `framesearch ingest roboflow --job-id {exc.job_id}`",
     TargetNotEmpty: "pass --merge to add this library to it",
     StoreDamaged: "run `framesearch store check` to see what is wrong, with --repair to fix what can be fixed",
@@ -128,7 +146,7 @@ def report(exc: FrameSearchError, prefix: str = "") -> None:
     """Print a domain error as one line, with this edge's hint for its kind."""
     hint = next((h for kind, h in HINTS.items() if isinstance(exc, kind)), None)
     hint = hint(exc) if callable(hint) else hint
-    text = _bounded(f"{prefix}{exc}") + (f" ({hint})" if hint else "")
+    text = _bounded(f"{prefix}{exc}") + (f" ({hint})" if hint and not _said(hint, str(exc)) else "")
     from rich.markup import escape
 
     err.print(f"[red]error:[/red] {escape(text)}", highlight=False, markup=True, soft_wrap=True)
@@ -141,6 +159,34 @@ def _bounded(text: str) -> str:
     return text if len(text) <= MAX_MESSAGE else f"{text[: MAX_MESSAGE - 40]}… ({len(text) - MAX_MESSAGE + 40} more characters)"
 
 
+def _said(hint: str, message: str) -> bool:
+    """Whether a message already says what its hint would (the hint's options or commands are all in it)."""
+    import re
+
+    names = re.findall(r"--[a-z][a-z-]*|`[^`]+`", hint)
+    return bool(names) and all(name.strip("`") in message for name in names)
+
+
+def version() -> str:
+    """The installed framesearch's version (the source tree's, when run from a checkout that is not installed)."""
+    from importlib.metadata import PackageNotFoundError
+    from importlib.metadata import version as installed
+
+    try:
+        return installed("framesearch")
+    except PackageNotFoundError:
+        import tomllib
+
+        pyproject = Path(__file__).resolve().parents[1] / "pyproject.toml"
+        return str(tomllib.loads(pyproject.read_text())["project"]["version"]) if pyproject.is_file() else "unknown"
+
+
+def _print_version(value: bool) -> None:
+    if value:
+        sys.stdout.write(f"framesearch {version()}\n")
+        raise typer.Exit()
+
+
 @app.callback()
 @fail_cleanly
 def main(
@@ -151,6 +197,9 @@ def main(
         Optional[str], typer.Option("--model", help="Query model: folder, bundled or pulled name, or 'roboflow'.")
     ] = None,
     collection: CollectionOpt = None,
+    show_version: Annotated[
+        bool, typer.Option("--version", help="Print the version and exit.", is_eager=True, callback=_print_version)
+    ] = False,
 ) -> None:
     """Global options apply to every command (and may also be given after the command)."""
     ctx.obj = {"store": store, "qdrant_url": qdrant_url, "model": model, "collection": collection}

@@ -60,6 +60,9 @@ def search_cmd(
     within: Annotated[Optional[float], typer.Option("--within", help="...within this many seconds (default 10).")] = None,
     fmt: Annotated[Optional[str], typer.Option("--format", help="json, csv, vtt or edl (default: a table).")] = None,
     limit: Annotated[Optional[int], typer.Option("--limit", help="Most results to return (default 20).")] = None,
+    cursor: Annotated[
+        Optional[str], typer.Option("--cursor", help="The next page: the `next_cursor` a search printed (same query).")
+    ] = None,
     mode: Annotated[str, typer.Option("--mode", help="segments or frames.")] = "segments",
     t_min: Annotated[Optional[float], typer.Option("--from", help="Only frames at or after (s).")] = None,
     t_max: Annotated[Optional[float], typer.Option("--to", help="Only frames at or before (s).")] = None,
@@ -89,6 +92,7 @@ def search_cmd(
         under=under,
         threshold=threshold,
         limit=limit,
+        cursor=cursor,
         mode=mode,
         t_min=t_min,
         t_max=t_max,
@@ -99,7 +103,7 @@ def search_cmd(
         format=fmt,
     )
     settings = settings_for(ctx, model=model, store=store, qdrant_url=qdrant_url, collection=collection)
-    with open_store(settings) as st:
+    with open_store(settings, create=False) as st:
         needs_text = req.q is not None or req.then is not None or bool(req.negatives)
         embedder = None
         if needs_text:
@@ -107,13 +111,15 @@ def search_cmd(
 
             embedder = text_embedder(settings, st.info())
         response = search(st, req, settings, embedder)
-        text_out = export(st, response, fmt) if fmt in ("csv", "vtt", "edl") else None
+        text_out = export(st, response, fmt, req.then) if fmt in ("csv", "vtt", "edl") else None
     if text_out is not None:
         sys.stdout.write(text_out)
     elif fmt == "json":
         print_json(response)
     else:
         _print_results(response)
+    if response.next_cursor is not None and fmt != "json":  # JSON carries it as `next_cursor`
+        err.print(f"more results: add --cursor {response.next_cursor}", highlight=False, soft_wrap=True)
 
 
 def _print_results(data: Any) -> None:
@@ -146,7 +152,9 @@ def clip_cmd(
     target: Annotated[str, typer.Argument(help="A video id, a video file, or a search result (JSON file, '-' for stdin).")],
     output: Annotated[Path, typer.Option("-o", "--output", help="The clip's file (.mp4, .mkv, .mov).")],
     t_from: Annotated[Optional[float], typer.Option("--from", help="Start (s); default: the result's.")] = None,
-    t_to: Annotated[Optional[float], typer.Option("--to", help="End (s); default: the result's.")] = None,
+    t_to: Annotated[
+        Optional[float], typer.Option("--to", help="End (s); default: the result's, else the end of the video.")
+    ] = None,
     rank: Annotated[int, typer.Option("--rank", help="Which result of a search answer (1 = best).")] = 1,
     store: StoreOpt = None,
     qdrant_url: UrlOpt = None,
@@ -158,8 +166,8 @@ def clip_cmd(
 
     source, start, end = _clip_source(ctx, target, rank, store=store, qdrant_url=qdrant_url, collection=collection)
     start, end = (t_from if t_from is not None else start), (t_to if t_to is not None else end)
-    if start is None or end is None:
-        raise InvalidInput("a video needs the range to cut: give --from and --to")
+    if start is None:
+        raise InvalidInput("a video needs the range to cut: give --from and --to (no --to: to the end of the video)")
     report = cut_clip(request(ClipRequest, source=source, start=start, end=end, output=output))
     if as_json:
         print_json(report)
@@ -180,7 +188,7 @@ def _clip_source(ctx: typer.Context, target: str, rank: int, **options: Any) -> 
         return path, None, None
     if target == "-" or (path.suffix.lower() == ".json" and path.is_file()):
         video_id, start, end = _result(sys.stdin.read() if target == "-" else path.read_text(), rank)
-    with open_store(settings_for(ctx, **options)) as st:
+    with open_store(settings_for(ctx, **options), create=False) as st:
         return record_file(st.get_video(video_id)), start, end
 
 
@@ -217,7 +225,7 @@ def videos_list(
     if sort not in SORTS:
         raise InvalidInput(f"--sort: one of {', '.join(SORTS)}, not {sort!r}")
     shown = (None if as_json else TABLE_ROWS) if limit is None else (limit or None)
-    with open_store(settings_for(ctx, store=store, qdrant_url=qdrant_url, collection=collection)) as st:
+    with open_store(settings_for(ctx, store=store, qdrant_url=qdrant_url, collection=collection), create=False) as st:
         total, records = st.video_page(limit=shown, match=match or None, under=under or None, sort=cast("VideoSort", sort))
     if as_json:
         print_json(records)
@@ -263,7 +271,7 @@ def videos_delete(
     # an empty or blank id names no video (never "every video")
     ids = [check_video_id(v) for v in video_ids or []]
     req = request(DeleteVideos, video_ids=ids, missing=missing, under=under)
-    with open_store(settings_for(ctx, store=store, qdrant_url=qdrant_url, collection=collection)) as st:
+    with open_store(settings_for(ctx, store=store, qdrant_url=qdrant_url, collection=collection), create=False) as st:
         given, selected = videos_to_delete(st, req)
         if req.missing or req.under:
             what = " or ".join(w for w in ("gone from disk" if missing else "", f"under {under!r}" if under else "") if w)
@@ -303,27 +311,55 @@ def serve(
     collection: CollectionOpt = None,
 ) -> None:
     """Run the HTTP API and web page (uvicorn); docs at /docs. Without FRAMESEARCH_API_KEY, loopback only."""
-    import uvicorn
-
-    from framesearch.service.app import create_app
-    from framesearch.service.security import check_binding
-    from framesearch.store.open import open_service_store
+    from framesearch.service.listen import check_binding, claim_port
 
     settings = settings_for(ctx, host=host, port=port, workers=workers, store=store, qdrant_url=qdrant_url, collection=collection)
-    warning = check_binding(settings, allow_anonymous)
+    warning = check_binding(settings, allow_anonymous)  # the bind rules and the port first: before any slow loading
     if warning:
         from rich.markup import escape
 
         err.print(f"[bold red]{escape(warning)}[/bold red]", highlight=False, soft_wrap=True)
+    sock = claim_port(settings.host, settings.port)
+    _say_what_is_served(settings)
     if settings.workers > 1:
+        sock.close()  # uvicorn's workers bind it themselves
         _serve_workers(settings)
         return
-    opened = open_service_store(settings)
+    _serve_one(settings, sock)
+
+
+def _say_what_is_served(settings: Any) -> None:
+    """One line naming the library served (its absolute path) and its collection, noting a collection made new."""
+    from framesearch.store.collections import list_collections, where
+
+    line = f"serving collection {settings.collection!r} of {where(settings)}"
+    if not settings.qdrant_url:
+        found = list_collections(settings) if settings.store.is_dir() else []
+        if settings.collection not in found:
+            there = ", ".join(found) or "none"
+            line += f" (a new, empty collection; collections there: {there})"
+    err.print(line, highlight=False, soft_wrap=True, markup=False)
+
+
+def _serve_one(settings: Any, sock: Any) -> None:
+    """One uvicorn process on the socket already bound, with the store held by a child process."""
+    import uvicorn
+
+    from framesearch.service.app import create_app
+    from framesearch.store.open import open_service_store
+
+    try:
+        opened = open_service_store(settings)
+    except BaseException:
+        sock.close()
+        raise
     try:
         app = create_app(settings, opened, close_store=True)
-        uvicorn.run(app, host=settings.host, port=settings.port, log_level="info")
+        config = uvicorn.Config(app, host=settings.host, port=settings.port, log_level="info")
+        uvicorn.Server(config).run(sockets=[sock])
     finally:
         opened.close()
+        sock.close()
 
 
 def _serve_workers(settings: Any) -> None:

@@ -11,6 +11,8 @@ from framesearch.cli.main import (
     JsonOpt,
     StoreOpt,
     UrlOpt,
+    collections_app,
+    err,
     fail_cleanly,
     out,
     print_json,
@@ -35,7 +37,7 @@ def store_info(
     from framesearch.store.open import open_store
 
     settings = settings_for(ctx, store=store, qdrant_url=qdrant_url, collection=collection)
-    with open_store(settings) as st:
+    with open_store(settings, create=False) as st:
         info = describe(st)
     if as_json:
         print_json(info)
@@ -45,7 +47,7 @@ def store_info(
     table = Table("", "", show_header=False, box=None)
     rows = [
         ("backend", info.backend),
-        ("location", info.location),
+        ("location", info.location),  # absolute: the Edge folder, or the server's URL
         ("collection", info.collection),
         ("model", f"{info.model} ({info.dim} dims)" if info.model else "none yet (empty)"),
         ("points", str(info.points)),
@@ -58,8 +60,7 @@ def store_info(
         rows.append(
             (
                 "index",
-                f"{i.status}: {i.indexed_vectors} of {i.points} vectors in HNSW segments, "
-                f"{i.segments} segments; payload indexes {', '.join(i.payload_indexes) or 'none'}",
+                f"{i.state}; {i.segments} segments, payload indexes {', '.join(i.payload_indexes) or 'none'}",
             )
         )
     if info.cluster:
@@ -119,7 +120,7 @@ def store_copy(
     target_collection = req.collection or settings.collection
     if _same_place(req.source, settings, req.target) and target_collection == settings.collection:
         raise InvalidInput("the source and the target are the same store")
-    src = open_location(req.source, settings.collection, api_key=key) if req.source else open_store(settings)
+    src = open_location(req.source, settings.collection, api_key=key) if req.source else open_store(settings, create=False)
     with src:
         with open_location(req.target, target_collection, api_key=to_api_key or key, settings=settings) as dst:
             with progress_bar(not as_json) as bar:
@@ -202,3 +203,53 @@ def _print_report(report: Any) -> None:
         out.print(f"{report.remaining} problem(s) remain")
     else:
         out.print(f"{report.remaining} problem(s): `framesearch store check --repair` fixes them")
+
+
+@collections_app.command("list")
+@fail_cleanly
+def collections_list(ctx: typer.Context, store: StoreOpt = None, qdrant_url: UrlOpt = None, as_json: JsonOpt = False) -> None:
+    """The collections in the store (one model's vectors each), with their model and videos."""
+    from framesearch.store.collections import list_collections, where
+    from framesearch.store.info import describe
+    from framesearch.store.open import open_store
+
+    settings = settings_for(ctx, store=store, qdrant_url=qdrant_url)
+    rows = []
+    for name in list_collections(settings):
+        with open_store(settings.model_copy(update={"collection": name}), create=False) as st:
+            info = describe(st)
+        rows.append({"collection": name, "model": info.model, "videos": info.videos, "frames": info.points})
+    if as_json:
+        print_json(rows)
+        return
+    if not rows:
+        out.print(f"no collections in {where(settings)} yet", highlight=False, soft_wrap=True)
+        return
+    from rich.table import Table
+
+    table = Table("collection", "model", "videos", "frames")
+    for row in rows:
+        table.add_row(row["collection"], row["model"] or "none yet (empty)", str(row["videos"]), str(row["frames"]))
+    out.print(f"collections in {where(settings)}:", highlight=False, soft_wrap=True, markup=False)
+    out.print(table)
+
+
+@collections_app.command("drop")
+@fail_cleanly
+def collections_drop(
+    ctx: typer.Context,
+    name: Annotated[str, typer.Argument(help="The collection to delete, with every video and frame in it.")],
+    yes: Annotated[bool, typer.Option("--yes", "-y", help="Do not ask for confirmation.")] = False,
+    store: StoreOpt = None,
+    qdrant_url: UrlOpt = None,
+) -> None:
+    """Delete a collection: its frames, video records and model record (video files are not touched)."""
+    from framesearch.store.collections import drop_collection, require_collection, where
+
+    settings = settings_for(ctx, store=store, qdrant_url=qdrant_url, collection=name)
+    require_collection(settings)
+    if not yes and not typer.confirm(f"delete collection {name!r} in {where(settings)} with all its videos?"):
+        err.print("nothing deleted", highlight=False)
+        raise typer.Exit(1)
+    drop_collection(settings)
+    out.print(f"dropped collection {name!r} from {where(settings)}", highlight=False, soft_wrap=True)

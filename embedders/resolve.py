@@ -17,12 +17,14 @@ from typing import Any
 from pydantic import BaseModel
 
 from framesearch.embedders.base import ImageEmbedder, ModelRecord, TextEmbedder, accepts
-from framesearch.errors import ModelError, ModelMismatch, ModelNotFound, NoModelChosen
-from framesearch.settings import Settings
+from framesearch.errors import LibraryEmpty, ModelError, ModelMismatch, ModelNotFound
+from framesearch.settings import Settings, ingest_command, store_options
 
 ROBOFLOW = "roboflow"
 ROBOFLOW_PREFIX = "clip/"
 MODEL_CHOICES = "a model folder, a bundled or pulled model's name, or 'roboflow'"
+BUNDLED_DEFAULT = "tiny-shapes-clip"  # the bundled CLIP: the default when no real CLIP is pulled
+REAL_CLIP = "ViT-B-16__openai"  # what the notes suggest pulling
 
 
 @dataclass(frozen=True)
@@ -175,11 +177,41 @@ def _recorded_embedder(recorded: ModelRecord, settings: Settings) -> Any:
     )
 
 
+@dataclass(frozen=True)
+class DefaultModel:
+    """The model a first ingest uses when none is named, and why (a sentence for the user)."""
+
+    spec: str
+    why: str
+
+
+def default_model(settings: Settings) -> DefaultModel:
+    """The model of a first ingest without `--model`: the one pulled model, else the bundled tiny CLIP."""
+    pulled = [m.spec for m in installed_models(settings.models_path()) if m.kind == "pulled"]
+    if len(pulled) == 1:
+        return DefaultModel(pulled[0], f"the one pulled model, {pulled[0]}")
+    if pulled:
+        why = f"the bundled {BUNDLED_DEFAULT}, as several models are pulled ({', '.join(pulled)}) and none was named"
+    else:
+        why = (
+            f"the bundled {BUNDLED_DEFAULT}, a tiny CLIP that sees only colours and shapes "
+            f"(no real CLIP is pulled: `framesearch model pull {REAL_CLIP}` gets one)"
+        )
+    return DefaultModel(BUNDLED_DEFAULT, why)
+
+
 def _embedder_for(settings: Settings, recorded: ModelRecord | None, images: bool) -> Any:
     if settings.model is None:
-        if recorded is None:
-            raise NoModelChosen(f"no model given and the store is empty: name one ({MODEL_CHOICES})")
-        embedder = _recorded_embedder(recorded, settings)
+        if recorded is None and not images:
+            raise LibraryEmpty(
+                f"the library is empty (collection {settings.collection!r} holds no videos yet): add videos with "
+                f"`{ingest_command(settings, where=False)}`",
+                store_options=store_options(settings),
+            )
+        if recorded is None:  # the first ingest: the default model, recorded by the first write
+            embedder = load_embedder(default_model(settings).spec, settings)
+        else:
+            embedder = _recorded_embedder(recorded, settings)
     else:
         embedder = load_embedder(settings.model, settings)
     if images and not hasattr(embedder, "embed_images"):

@@ -23,7 +23,7 @@ import httpx
 import numpy as np
 
 from framesearch.embedders.base import DEFAULT_THRESHOLD
-from framesearch.errors import ModelError, UpstreamError, UpstreamUnavailable
+from framesearch.errors import ApiKeyMissing, UpstreamError, UpstreamUnavailable
 from framesearch.vectors import normalize
 
 KEY_HINT = "set ROBOFLOW_API_KEY (or FRAMESEARCH_ROBOFLOW_API_KEY)"
@@ -73,7 +73,7 @@ class RoboflowHTTP:
 
     def __init__(self, api_key: str | None, base_url: str, *, timeout: float = 60.0, client: httpx.Client | None = None) -> None:
         if not api_key:
-            raise ModelError(f"{self.service} needs an API key: {KEY_HINT}")
+            raise ApiKeyMissing(f"{self.service} needs an API key: {KEY_HINT}")
         self._key = api_key
         guard_logs(api_key)
         self.base_url = base_url.rstrip("/")

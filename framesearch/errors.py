@@ -32,6 +32,14 @@ class NotFound(FrameSearchError):
     http_status = 404
 
 
+class StoreMissing(NotFound):
+    """A read asked for a store (an Edge folder) that does not exist: reading never creates one."""
+
+
+class CollectionMissing(NotFound):
+    """A read named a collection the store does not hold: reading never creates one."""
+
+
 class VideoFileUnavailable(NotFound):
     """A video is indexed but its file is not here (results imported without the video, or the file moved)."""
 
@@ -56,6 +64,10 @@ class Forbidden(FrameSearchError):
 
 class InsecureBinding(FrameSearchError):
     """The service was asked to listen beyond this machine without any API key."""
+
+
+class PortInUse(InvalidInput):
+    """`serve` cannot listen on the port it was given (another process holds it)."""
 
 
 class StoreLocked(FrameSearchError):
@@ -108,8 +120,23 @@ class ModelNotFound(_AnsweredAsModelError):
     """A model name that is no folder, no bundled model and no pulled model."""
 
 
+class ApiKeyMissing(_AnsweredAsModelError):
+    """A remote model (Roboflow's CLIP) was chosen without the API key it needs."""
+
+
 class NoModelChosen(_AnsweredAsModelError):
     """Nothing names a model: no model was given and the collection records none (it is empty)."""
+
+
+class LibraryEmpty(FrameSearchError):
+    """A search of a collection that holds nothing yet (so no model to embed the query with, and nothing to find).
+    `store_options` name the store on a command line (the CLI adds them; HTTP answers name no server paths)."""
+
+    http_status = 409
+
+    def __init__(self, message: str, store_options: list[str] | None = None) -> None:
+        super().__init__(message)
+        self.store_options = store_options or []
 
 
 class NoImageModel(FrameSearchError):

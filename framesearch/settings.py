@@ -19,12 +19,22 @@ ROBOFLOW_PRODUCTION_API = "https://api.roboflow.com"
 ROBOFLOW_INFERENCE_API = "https://infer.roboflow.com"
 
 
+def default_store() -> Path:
+    """The user's library: `framesearch/library` in the platform's data folder (`~/.local/share` on Linux)."""
+    from platformdirs import user_data_path
+
+    return user_data_path("framesearch", appauthor=False) / "library"
+
+
 class Settings(BaseSettings):
     """Where the vectors live, which model embeds queries, and service defaults."""
 
     model_config = SettingsConfigDict(env_prefix=ENV_PREFIX, extra="ignore")
 
-    store: Path = Field(default=Path("data"), description="Folder of the embedded Qdrant Edge store.")
+    store: Path = Field(
+        default_factory=default_store,
+        description="The library: the folder of its embedded Qdrant Edge store (one per user; collections inside).",
+    )
     qdrant_url: str | None = Field(default=None, description="A Qdrant server or cluster to use instead of the embedded store.")
     qdrant_api_key: SecretStr | None = Field(default=None, description="API key of that Qdrant server.")
     collection: str = Field(
@@ -32,7 +42,8 @@ class Settings(BaseSettings):
     )
     model: str | None = Field(
         default=None,
-        description="Model folder, bundled or pulled model name, or `roboflow`; default: the model the collection records.",
+        description="Model folder, bundled or pulled model name, or `roboflow`; default: the model the collection records "
+        "(a first ingest: the one pulled model, else the bundled `tiny-shapes-clip`).",
     )
     threshold: Threshold | None = Field(
         default=None, description="Raw cosine score floor of searches; default: the calibrated `min_confidence`."
@@ -149,6 +160,12 @@ class Settings(BaseSettings):
             raise ValueError("write_consistency cannot exceed replicas: a write would wait for copies that do not exist")
         return self
 
+    @field_validator("store", "cache_dir", "models_dir")
+    @classmethod
+    def _absolute(cls, value: Path | None) -> Path | None:
+        """Folders are named by absolute path in every message, whatever folder a command ran from."""
+        return value.expanduser().absolute() if value is not None else None
+
     @field_validator("url_allow_hosts", mode="before")
     @classmethod
     def _split_hosts(cls, value: object) -> object:
@@ -188,6 +205,26 @@ class Settings(BaseSettings):
         return _secret(self.api_key), _secret(self.read_api_key)
 
 
+def store_options(settings: Settings) -> list[str]:
+    """The options that name this store on a command line (none for the user's default library)."""
+    import shlex
+
+    if settings.qdrant_url:
+        return ["--qdrant-url", settings.qdrant_url]
+    return ["--store", shlex.quote(str(settings.store))] if settings.store != default_store() else []
+
+
+def ingest_command(settings: Settings, source: str = "~/Videos", *, where: bool = True) -> str:
+    """The command that adds videos to the library these settings name (as a user would type it); `where=False`
+    leaves out the store's place (for answers over HTTP, which name no server paths)."""
+    words = ["framesearch", "ingest", "local", source, "--recursive"]
+    if where:
+        words += store_options(settings)
+    if settings.collection != Settings.model_fields["collection"].default:
+        words += ["--collection", settings.collection]
+    return " ".join(words)
+
+
 def _secret(value: SecretStr | None) -> str | None:
     text = value.get_secret_value().strip() if value is not None else ""
     return text or None
@@ -216,6 +253,8 @@ def env_names(name: str) -> list[str]:
 
 
 def _default_text(name: str) -> str:
+    if name == "store":
+        return "the user's data folder (`~/.local/share/framesearch/library` on Linux)"
     default = Settings.model_fields[name].default
     if default is None or default == []:
         return "unset"

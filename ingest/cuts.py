@@ -4,6 +4,15 @@ The detector compares each frame's content (hue, saturation, luma, edges) with a
 so camera motion does not read as a cut while a hard cut does. Frames reach it downscaled (libswscale, in the
 same decoding pass that samples frames for embedding); a cut is the time of the first frame of a new shot.
 `BackgroundCuts` runs a detector in its own thread, so an ingest decodes, detects cuts and embeds at once.
+
+Gradual transitions (dissolves, fades to and from black) change the picture a little on every frame, which
+neither PySceneDetect's detectors nor ffmpeg's scene score mark (docs/search.md has the measurement).
+`GradualDetector` finds them on the same downscaled frames: a run of frames that each change a little, whose
+end differs from its start as much as two shots do, and whose every frame in between is a blend of the run's
+first and last (f = (1 - a) * first + a * last, a rising from 0 to 1, little left over): a dissolve is exactly
+that, a fade is a blend with black, while motion (a pan, a moving object) leaves large residuals. The boundary
+is where the blend is half way (a fade out and in: the black between them); a hard cut detected inside a
+transition gives way to it.
 """
 
 from __future__ import annotations
@@ -20,6 +29,15 @@ MIN_SHOT_SECONDS = 0.4
 FALLBACK_RATE = 25.0
 MIN_CONTENT = 8.0  # with edges weighed in: finds the cuts of the shared test media, none in its static-camera clips
 QUEUE_FRAMES = 32  # decoded frames waiting for the detector thread (~1.4 MB each at 720p)
+BLEND_WIDTH = 48  # pixels across the frames a blend is checked on
+MIN_STEP = 0.4  # mean change per pixel (0-255) between frames that makes a frame part of a possible transition
+NOISE_FACTOR = 3.0  # ... and at least this times the recent typical change (grain, compression noise)
+MIN_TOTAL = 12.0  # mean change per pixel between a transition's first and last frames (two different shots)
+MAX_RESIDUAL = 0.12  # most of that change left over when a frame between is fitted as a blend of the two ends
+MAX_JUMP = 0.6  # most of the blend one frame may do (more: a hard cut, PySceneDetect's)
+MIN_TRANSITION_SECONDS = 0.1
+MAX_TRANSITION_SECONDS = 3.0
+DARK = 16.0  # mean level under which a frame is black (a fade's middle)
 
 
 def _scenedetect() -> Any:
@@ -84,8 +102,102 @@ def adaptive_detector_class() -> type:
     return FastAdaptiveDetector
 
 
+class GradualDetector:
+    """Dissolves and fades (see the module's doc): feed it each frame's downscaled pixels in order (`feed`), then
+    read `transitions`: (first, last, boundary) times of each, the boundary where the blend is half way."""
+
+    def __init__(self, rate: float) -> None:
+        self.rate = rate
+        self.max_frames = max(3, round(MAX_TRANSITION_SECONDS * rate))
+        self.min_frames = max(2, round(MIN_TRANSITION_SECONDS * rate))
+        self.run: list[tuple[float, Any]] = []  # (time, pixels) from the last still frame on
+        self.steps: list[float] = []  # recent frame-to-frame changes outside transitions
+        self.found: list[tuple[float, float, float]] = []
+        self._dark_end: float | None = None  # end time of the last transition if it ended on black
+
+    def feed(self, pixels: Any, timestamp: float) -> None:
+        import numpy as np
+
+        small = pixels.astype(np.float32)
+        if not self.run:
+            self.run = [(timestamp, small)]
+            return
+        step = float(np.abs(small - self.run[-1][1]).mean())
+        recent = sorted(self.steps[-50:])
+        floor = max(MIN_STEP, NOISE_FACTOR * recent[len(recent) // 2]) if recent else MIN_STEP
+        if step >= floor:
+            self.run.append((timestamp, small))
+            if len(self.run) > self.max_frames + 1:  # too long for a transition: slide on
+                self.run.pop(0)
+            return
+        self.steps.append(step)
+        self._close()
+        self.run = [(timestamp, small)]
+
+    def _close(self) -> None:
+        """The run of changing frames just ended: a transition if it is a blend of its ends (or two, via black)."""
+        if len(self.run) - 1 < self.min_frames:
+            return
+        if self._blend(self.run):
+            return
+        darkest = min(range(1, len(self.run) - 1), key=lambda k: float(self.run[k][1].mean()), default=None)
+        if darkest is not None and float(self.run[darkest][1].mean()) < DARK:  # a fade out and in, without a pause
+            out, into = self.run[: darkest + 1], self.run[darkest:]
+            if len(out) > 2 and len(into) > 2 and self._blend(out, record=False) and self._blend(into, record=False):
+                self.found.append((out[0][0], into[-1][0], self.run[darkest][0]))
+
+    def _blend(self, run: list[tuple[float, Any]], record: bool = True) -> bool:
+        import numpy as np
+
+        first, last = run[0][1], run[-1][1]
+        delta = (last - first).ravel()
+        total = float(np.abs(delta).mean())
+        norm = float(delta @ delta)
+        if total < MIN_TOTAL or norm <= 0:
+            return False
+        mixes = []
+        for _, frame in run[1:-1]:
+            offset = (frame - first).ravel()
+            mix = float(offset @ delta) / norm
+            if float(np.abs(offset - mix * delta).mean()) > MAX_RESIDUAL * total:
+                return False
+            mixes.append(mix)
+        curve = [0.0, *mixes, 1.0]
+        jumps = [b - a for a, b in zip(curve, curve[1:], strict=False)]
+        if min(jumps) < -0.1 or max(jumps) > MAX_JUMP:  # not rising, or most of it at once: a hard cut (and motion)
+            return False
+        if not record:
+            return True
+        times = [t for t, _ in run]
+        half = next(k for k in range(1, len(curve)) if curve[k] >= 0.5)
+        a, b = curve[half - 1], curve[half]
+        boundary = times[half - 1] + (0.5 - a) / max(b - a, 1e-6) * (times[half] - times[half - 1])
+        levels = [float(f.mean()) for _, f in run]
+        darkest = min(range(len(run)), key=levels.__getitem__)
+        if 0 < darkest < len(run) - 1 and levels[darkest] < min(DARK, levels[0] - 2, levels[-1] - 2):
+            boundary = times[darkest]  # through black (a fade out of a dark shot and into the next): the black
+        if float(first.mean()) < DARK and self._dark_end is not None and times[0] - self._dark_end <= MIN_SHOT_SECONDS:
+            start, _, _ = self.found.pop()  # a fade in right after a fade out: one boundary, in the black between
+            self.found.append((start, times[-1], (self._dark_end + times[0]) / 2))
+        else:
+            self.found.append((times[0], times[-1], boundary))
+        self._dark_end = times[-1] if float(last.mean()) < DARK else None
+        return True
+
+    def transitions(self) -> list[tuple[float, float, float]]:
+        self._close()
+        self.run = []
+        return list(self.found)
+
+
+def combine(cuts: list[float], transitions: list[tuple[float, float, float]], frame: float) -> list[float]:
+    """Hard cuts and gradual transitions' boundaries as one list: a cut inside a transition gives way to it."""
+    inside = [c for c in cuts if any(a - frame <= c <= b + frame for a, b, _ in transitions)]
+    return sorted({round(c, 4) for c in cuts if c not in inside} | {round(m, 4) for _, _, m in transitions})
+
+
 class CutDetector:
-    """Feed it every decoded frame in order (`feed`), then read the cut times (`cuts`)."""
+    """Feed it every decoded frame in order (`feed`), then read the cut times (`cuts`), gradual transitions' too."""
 
     def __init__(self, video_fps: float | None, width: int = DETECT_WIDTH) -> None:
         sd = _scenedetect()
@@ -101,6 +213,7 @@ class CutDetector:
         self._scale = VideoReformatter()  # one scaler for every frame: a fresh one per frame costs more than the scaling
         self._times: list[float] = []
         self._cuts: list[float] = []
+        self.gradual = GradualDetector(self.rate)
 
     def feed(self, frame: Any, timestamp: float) -> None:
         """One decoded frame (a PyAV VideoFrame) shown at `timestamp` seconds."""
@@ -110,6 +223,10 @@ class CutDetector:
         position = self._timecode(len(self._times), self.rate)
         self._times.append(timestamp)
         self._add(self.detector.process_frame(position, pixels))
+        import cv2
+
+        small = cv2.resize(pixels, (BLEND_WIDTH, max(2, round(BLEND_WIDTH * height / self.width))), interpolation=cv2.INTER_AREA)
+        self.gradual.feed(small, timestamp)
 
     def _add(self, found: list[Any]) -> None:
         for cut in found:
@@ -118,10 +235,11 @@ class CutDetector:
                 self._cuts.append(round(self._times[index], 4))
 
     def cuts(self) -> list[float]:
-        """The cut times found so far (after the last frame: all of them), ascending."""
+        """The cut times found so far (after the last frame: all of them), ascending: hard cuts, and the
+        boundaries of dissolves and fades."""
         if self._times:
             self._add(self.detector.post_process(self._timecode(len(self._times) - 1, self.rate)))
-        return sorted(set(self._cuts))
+        return combine(sorted(set(self._cuts)), self.gradual.transitions(), 1 / self.rate)
 
 
 _STOP = object()

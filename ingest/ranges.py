@@ -23,6 +23,7 @@ from framesearch.ingest.video import (
     _scaled_size,
     open_video,
     sample_frames,
+    why,
 )
 
 
@@ -186,6 +187,6 @@ def _decode_range(path: Path, fps: float, short_side: int | None, rng: FrameRang
             planned = rng.end_index - rng.first_index
             raise SplitMismatch(f"{path}: {index - rng.first_index} frames decoded, the plan expects {planned}")
     except av.error.FFmpegError as exc:
-        raise DecodeError(f"{path}: decoding failed ({exc})") from None
+        raise DecodeError(f"{path}: decoding failed ({why(exc)})") from None
     finally:
         container.close()

@@ -67,6 +67,12 @@ class DecodeError(InvalidInput):
     """A file is not a decodable video (or breaks while decoding)."""
 
 
+def why(exc: BaseException) -> str:
+    """FFmpeg's (or the OS's) reason in words, without errno numbers or the file name the message already has."""
+    reason = getattr(exc, "strerror", None)
+    return str(reason) if reason else str(exc)
+
+
 @dataclass(frozen=True)
 class VideoInfo:
     """What the container says of a video's first video stream (duration may be unknown)."""
@@ -159,7 +165,7 @@ def open_video(path: Path):
     try:
         container = av.open(str(path))
     except (av.error.FFmpegError, OSError, ValueError) as exc:
-        raise DecodeError(f"{path}: not a readable video ({exc})") from None
+        raise DecodeError(f"{path}: not a readable video ({why(exc)})") from None
     if not container.streams.video:
         container.close()
         raise DecodeError(f"{path}: has no video stream")
@@ -223,7 +229,7 @@ def _plan(path: Path, fps: float) -> _Plan | None:
                 packets.append((p.pts, p.is_keyframe))
                 reordered = reordered or p.pts != p.dts
     except av.error.FFmpegError as exc:
-        raise DecodeError(f"{path}: decoding failed ({exc})") from None
+        raise DecodeError(f"{path}: decoding failed ({why(exc)})") from None
     finally:
         container.close()
     stamps = [pts for pts, _ in packets]
@@ -293,7 +299,7 @@ def _decode_planned(path: Path, plan: _Plan, short_side: int | None) -> Iterator
             container.seek(target, stream=stream, backward=True, any_frame=False)
             sought = target
     except av.error.FFmpegError as exc:
-        raise DecodeError(f"{path}: decoding failed ({exc})") from None
+        raise DecodeError(f"{path}: decoding failed ({why(exc)})") from None
     finally:
         container.close()
 
@@ -347,7 +353,7 @@ def _decode_all(
             yield SampledFrame(index, round(max(timestamp, 0.0), 4), _pixels(scale, frame, short_side))
     except av.error.FFmpegError as exc:
         if track is None or not track.stopped(exc):
-            raise DecodeError(f"{path}: decoding failed ({exc})") from None
+            raise DecodeError(f"{path}: decoding failed ({why(exc)})") from None
     finally:
         container.close()
 
@@ -433,6 +439,6 @@ def frame_at(path: Path, timestamp: float, short_side: int | None = None) -> np.
         width, height = _scaled_size(chosen.width, chosen.height, short_side)
         return chosen.to_ndarray(format="rgb24", width=width, height=height)
     except av.error.FFmpegError as exc:
-        raise DecodeError(f"{path}: decoding failed ({exc})") from None
+        raise DecodeError(f"{path}: decoding failed ({why(exc)})") from None
     finally:
         container.close()

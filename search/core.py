@@ -23,12 +23,14 @@ from framesearch.search.models import (
     ThresholdKind,
 )
 from framesearch.search.negatives import NEGATIVE_OVERFETCH, Negative, drop_negative_frames, drop_negative_moments
+from framesearch.search.pages import offset_of, page
 from framesearch.search.prompts import query_vector
 from framesearch.search.retrieval import retrieve_segments, seed_count
 from framesearch.search.segments import SCORE_DIGITS, segments_of
 from framesearch.settings import Settings
 from framesearch.store.base import SearchFilter, VectorStore
 from framesearch.store.schema import FrameHit
+from framesearch.validation import MAX_LIMIT
 from framesearch.vectors import normalize
 
 ABSOLUTE_OVERFETCH = 2  # moments fetched per one answered: some fall under the confidence floor
@@ -237,13 +239,16 @@ def search_vector(
     if query is not None and embedder is not None:
         return search_text_vector(store, vector, filters, settings, embedder, query, negatives)
     limit = filters.limit or settings.limit
-    wanted = limit * NEGATIVE_OVERFETCH if negatives else limit
+    offset = offset_of(filters)
+    depth = page_depth(store, filters, limit)
+    wanted = depth * NEGATIVE_OVERFETCH if negatives else depth
     first = None
     if store_filter(filters) == SearchFilter():  # the whole library: one search gives the best score and the seeds
         first = store.search(vector, SearchFilter(), limit=first_depth(filters.mode, wanted))
     calibration = calibrate(store, vector, best=None if first is None else first[0].score if first else -1.0)
     threshold, kind, min_confidence = resolve_threshold(filters, settings, embedder, calibration)
     results = ranked(store, vector, filters, threshold, wanted, first, calibration, negatives)
+    shown, next_cursor = page(results, offset, limit, filters)
     info = store.info()
     return SearchResponse(
         query=query,
@@ -252,9 +257,17 @@ def search_vector(
         threshold_kind=kind,
         min_confidence=min_confidence,
         model=info.model if info else None,
-        count=len(results[:limit]),
-        results=results[:limit],
+        count=len(shown),
+        results=shown,
+        next_cursor=next_cursor,
     )
+
+
+def page_depth(store: VectorStore, filters: SearchFilters, limit: int) -> int:
+    """The results a page needs: the pages up to this one, and one more (is there a next page?); deep pages never
+    ask the index for more results than it holds frames."""
+    depth = offset_of(filters) + limit + 1
+    return min(depth, store.frame_count() + 1) if depth > MAX_LIMIT else depth
 
 
 def search_text_vector(
@@ -269,7 +282,7 @@ def search_text_vector(
     """A text query's search: candidates above the raw bound of the confidence floor, each frame's absolute
     confidence from its vector, frames under the floor dropped, ranked by confidence (search/absolute.py)."""
     limit = filters.limit or settings.limit
-    wanted = limit * (NEGATIVE_OVERFETCH if negatives else 1) * ABSOLUTE_OVERFETCH
+    wanted = page_depth(store, filters, limit) * (NEGATIVE_OVERFETCH if negatives else 1) * ABSOLUTE_OVERFETCH
     calibration = bank_calibration(store, embedder, vector)
     threshold, kind, min_confidence = resolve_threshold(filters, settings, embedder, calibration)
     # the query and each negative: two captions competing for each frame (search/negatives.py)
@@ -283,6 +296,7 @@ def search_text_vector(
         frames = retrieve_frames(store, vector, filters, threshold, wanted)
         frames = apply_confidence(store, frames, calibration, min_confidence)
         results = drop_negative_frames(store, frames, calibration, banked) if banked else frames
+    shown, next_cursor = page(results, offset_of(filters), limit, filters)
     info = store.info()
     return SearchResponse(
         query=query,
@@ -291,6 +305,7 @@ def search_text_vector(
         threshold_kind=kind,
         min_confidence=min_confidence,
         model=info.model if info else None,
-        count=len(results[:limit]),
-        results=results[:limit],
+        count=len(shown),
+        results=shown,
+        next_cursor=next_cursor,
     )

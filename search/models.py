@@ -6,6 +6,7 @@ from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
+from framesearch.search.pages import MAX_CURSOR_CHARS
 from framesearch.validation import MAX_LIMIT, MAX_VECTOR_DIM, FiniteFloat, Limit, QueryText, Seconds, Threshold, VideoId
 
 Mode = Literal["segments", "frames"]
@@ -34,7 +35,13 @@ class SearchFilters(BaseModel):
     min_confidence: Confidence | None = Field(
         default=None, description="Calibrated confidence floor (0-1); default: the `min_confidence` setting."
     )
-    limit: Limit | None = Field(default=None, description="Most results; default: the `limit` setting (20).")
+    limit: Limit | None = Field(default=None, description="Most results per page; default: the `limit` setting (20).")
+    cursor: str | None = Field(
+        default=None,
+        min_length=1,
+        max_length=MAX_CURSOR_CHARS,
+        description="Where the page starts: the `next_cursor` of the page before (same query and filters).",
+    )
     mode: Mode = Field(default="segments", description="`segments` (moments) or `frames`.")
 
     @model_validator(mode="after")
@@ -166,6 +173,9 @@ class SearchResponse(BaseModel):
     model: str | None
     count: int
     results: list[Segment] | list[FrameMatch] | list[SequenceMatch]
+    next_cursor: str | None = Field(
+        default=None, description="Pass as `cursor` (same query and filters) for the next page; null on the last page."
+    )
 
 
 class TimelinePoint(BaseModel):

@@ -1,22 +1,30 @@
 """Segment retrieval: the frames of the best-matching moments, each moment whole, never cut by a frame limit.
 
-A moment is a run of one video's frames above the threshold whose gaps are at most `gap_factor` sampling
-intervals. Asking the ANN index for "enough" frames cannot work: one long scene (thousands of matching
-frames) fills any frame limit, comes back as scattered fragments, and crowds every other video out. So:
+A moment is a run of one video's frames above the threshold whose gaps are at most GAP_FACTOR (1.5) sampling
+intervals, or up to BRIDGE_FACTOR (3.5) where the index holds no frame inside the gap: up to MAX_MISSING (2)
+sampled frames that are null in the results, failed or undecodable do not split a moment; a stored frame that
+does not match does. Runs are gathered with the wider gap and cut at stored frames at the end (one batched
+search).
+
+Asking the ANN index for "enough" frames cannot work: one long scene (thousands of matching frames) fills any
+frame limit, comes back as scattered fragments, and crowds every other video out. So:
 
 1. seeds: the ANN top-K frames (K = 2 x limit, at least 32) above the threshold, grouped into runs;
 2. when K came back (there may be more), every frame above the threshold is fetched in the span of each
    cluster of seeds plus a window on each side (filtered searches on one video and a time range, so the
    store scores just those frames; one batched call), and runs reaching a span's end grow by windows that
    double while the run goes on (again one batched call per step); runs that meet merge;
-3. while fewer than `limit` runs are known and the seeds were cut by K, search again with the known runs'
-   time ranges excluded, so other moments (of other videos, or later in the same one) come next. When that
+3. while fewer than `limit` runs are known to rank above every run not found (their best frame is above the
+   lowest seed, the bound), search again with the known runs' time ranges excluded and twice the K, so other
+   moments (of other videos, or later in the same one) come next. When that
    next search will likely be needed, it is sent with step 2's batch, leaving out the spans searched whole
    (which hold no frame above the threshold outside the runs); its hits that fell in runs grown past their
    spans are dropped, or, if it was cut by K, it is sent again after the growth, as before.
 
-A segment not found has its best frame at or below the K-th seed score, which every found run reaches: the
-best `limit` runs found are the best `limit` overall (as far as the ANN index finds the seeds).
+A segment not found has its best frame at or below the last seed search's K-th score (the bound). Runs found
+in a span whose best frame is below the bound are left out, so the best `limit` runs returned are the best
+`limit` overall (as far as the ANN index finds the seeds), and the answer at limit N is the first N of the
+answer at any larger limit.
 """
 
 from __future__ import annotations
@@ -26,14 +34,15 @@ from dataclasses import dataclass, field, replace
 
 import numpy as np
 
-from framesearch.search.segments import GAP_FACTOR, sampling_interval
+from framesearch.search.segments import BRIDGE_FACTOR, GAP_FACTOR, sampling_interval
 from framesearch.store.base import SearchFilter, VectorStore
 from framesearch.store.schema import FrameHit
 
 SEED_FACTOR = 2
 MIN_SEEDS = 32
 FIRST_WINDOW = 64  # frames examined past a run's edge in its first step; doubles while the run goes on
-MAX_ROUNDS = 4
+MAX_ROUNDS = 8
+SEED_GROWTH = 2  # each round's seed search asks for twice the frames of the one before
 MAX_FRAMES = 50_000  # frames gathered in all (a near-zero threshold makes whole videos match)
 EPSILON = 1e-4
 
@@ -63,7 +72,7 @@ class Run:
 
     @property
     def max_gap(self) -> float:
-        return GAP_FACTOR * self.interval if self.interval else 0.0
+        return BRIDGE_FACTOR * self.interval if self.interval else 0.0
 
 
 def seed_count(limit: int) -> int:
@@ -87,25 +96,67 @@ def retrieve_segments(
         hits = [h for h in first if h.score >= threshold]
     else:
         hits = store.search(vector, flt, limit=seeds, threshold=threshold)
+    bound = -np.inf  # every moment not found has its best frame at or below this score
     for step in range(MAX_ROUNDS):
         if len(hits) < seeds:  # every frame above the threshold outside the known runs: the search is complete
-            runs = _merge(runs + _runs(hits, complete=True))
+            runs, bound = _merge(runs + _runs(hits, complete=True)), -np.inf
             break
+        bound = min(h.score for h in hits)
         spans = _spans(hits, flt)
+        following_seeds = seeds * SEED_GROWTH
         ahead = None  # the next round's seed search, sent with this round's span searches when it will likely be needed
-        if step + 1 < MAX_ROUNDS and len(runs) + len(spans) < limit and all(c.interval for c, _, _ in spans):
+        if step + 1 < MAX_ROUNDS and _certain(runs, bound) + len(spans) < limit and all(c.interval for c, _, _ in spans):
             ahead = _excluding(flt, [(r.video_id, r.start, r.end) for r in runs] + [(c.video_id, lo, hi) for c, lo, hi in spans])
-        found, following = _complete(store, vector, flt, threshold, spans, ahead, seeds)
+        found, following = _complete(store, vector, flt, threshold, spans, ahead, following_seeds)
         runs = _merge(runs + found)
-        if len(runs) >= limit or step + 1 == MAX_ROUNDS:
+        if _certain(runs, bound) >= limit or step + 1 == MAX_ROUNDS:
             break
+        seeds = following_seeds
         hits = _outside(following, runs, seeds)
         if hits is None:
             hits = store.search(
                 vector, _excluding(flt, [(r.video_id, r.start, r.end) for r in runs]), limit=seeds, threshold=threshold
             )
-    runs.sort(key=lambda r: (-r.best, r.video_id, r.start))
+    # a run found on the way (in a span around seeds) whose best frame is below the bound may rank below a run not
+    # found: it is left out, so the answer at a limit is the start of the answer at any larger limit
+    runs = sorted((r for r in runs if r.best >= bound), key=_rank)[:limit]
+    runs = sorted(split_at_stored_frames(store, vector, runs), key=_rank)
     return [r.hits for r in runs[:limit]]
+
+
+def _rank(run: Run) -> tuple[float, str, float]:
+    return (-run.best, run.video_id, run.start)
+
+
+def _certain(runs: list[Run], bound: float) -> int:
+    """How many runs surely rank above every run not found yet (their best frame is above the seeds' lowest)."""
+    return sum(r.best > bound for r in runs)
+
+
+def split_at_stored_frames(store: VectorStore, vector: np.ndarray, runs: list[Run]) -> list[Run]:
+    """Runs cut where a gap wider than GAP_FACTOR sampling intervals holds a stored frame (one that did not match):
+    only a gap with nothing stored (null, missing or undecodable frames) is bridged. One batched search."""
+    gaps = [
+        (run, i)
+        for run in runs
+        for i in range(1, len(run.hits))
+        if run.interval and run.hits[i].timestamp - run.hits[i - 1].timestamp > GAP_FACTOR * run.interval + EPSILON
+    ]
+    if not gaps:
+        return runs
+    requests = [
+        (SearchFilter((run.video_id,), run.hits[i - 1].timestamp + EPSILON, run.hits[i].timestamp - EPSILON), 1)
+        for run, i in gaps
+    ]
+    cuts: dict[int, list[int]] = {}
+    for (run, i), found in zip(gaps, store.search_batch(vector, requests, None), strict=True):
+        if found:
+            cuts.setdefault(id(run), []).append(i)
+    out: list[Run] = []
+    for run in runs:
+        edges = [0, *cuts.get(id(run), []), len(run.hits)]
+        out += [replace(run, hits=run.hits[a:b]) for a, b in zip(edges, edges[1:], strict=False)]
+    return out
 
 
 def _excluding(flt: SearchFilter, ranges: list[tuple[str, float, float]]) -> SearchFilter:
@@ -176,7 +227,7 @@ def _frames_in(run: Run, low: float, high: float) -> int:
     return 2 * int((high - low) / run.interval + 1) + 2 if run.interval else 2 * len(run.hits) + 2
 
 
-def _runs(hits: Sequence[FrameHit], complete: bool, gap: float = GAP_FACTOR) -> list[Run]:
+def _runs(hits: Sequence[FrameHit], complete: bool, gap: float = BRIDGE_FACTOR) -> list[Run]:
     """Hits grouped by video, split where a gap exceeds `gap` sampling intervals; `complete`: nothing more to find."""
     by_video: dict[str, list[FrameHit]] = {}
     for hit in hits:

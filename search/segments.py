@@ -10,7 +10,9 @@ import numpy as np
 from framesearch.search.models import Segment
 from framesearch.store.schema import FrameHit
 
-GAP_FACTOR = 1.5
+GAP_FACTOR = 1.5  # neighbouring sampled frames are one interval apart; half an interval more for uneven sampling
+MAX_MISSING = 2  # sampled frames that may be missing from the index inside one moment (null, failed, undecodable)
+BRIDGE_FACTOR = GAP_FACTOR + MAX_MISSING  # the widest gap a moment spans, when nothing is stored inside it
 Confidence = Callable[[float], float]
 SCORE_DIGITS = 6
 

@@ -13,9 +13,9 @@ from collections.abc import Sequence
 import numpy as np
 
 from framesearch.search.models import SearchRequest, SearchResponse, Segment, SequenceMatch
+from framesearch.search.pages import offset_of, page
 from framesearch.settings import Settings
 from framesearch.store.base import VectorStore
-from framesearch.validation import MAX_LIMIT
 
 PART_FACTOR = 5  # moments fetched per part for each sequence asked for
 EPS = 1e-3
@@ -71,7 +71,9 @@ def search_sequences(
     from framesearch.search.core import search_vector
 
     limit = request.limit or settings.limit
-    parts = request.model_copy(update={"limit": min(limit * PART_FACTOR, MAX_LIMIT), "then": None})
+    offset = offset_of(request)
+    depth = offset + limit + 1
+    parts = request.model_copy(update={"limit": depth * PART_FACTOR, "then": None, "cursor": None})
     first = search_vector(store, vector, parts, settings, embedder, query=request.q, negatives=negatives)
     first_moments = moments(first)
     videos = sorted({s.video_id for s in first_moments})
@@ -80,5 +82,5 @@ def search_sequences(
         scoped = parts.model_copy(update={"video_id": videos})
         second = search_vector(store, then_vector, scoped, settings, embedder, query=request.then, negatives=negatives)
         second_moments = moments(second)
-    pairs = pair_moments(first_moments, second_moments, float(request.within or 0.0))[:limit]
-    return first.model_copy(update={"mode": "sequences", "count": len(pairs), "results": pairs})
+    pairs, next_cursor = page(pair_moments(first_moments, second_moments, float(request.within or 0.0)), offset, limit, request)
+    return first.model_copy(update={"mode": "sequences", "count": len(pairs), "results": pairs, "next_cursor": next_cursor})

@@ -26,7 +26,7 @@ from framesearch.search.models import SearchRequest, SearchResponse, Timeline
 from framesearch.search.timeline import timeline
 from framesearch.service.housekeeping import release_media
 from framesearch.service.media import video_file
-from framesearch.service.responses import ERRORS, Deleted, Health, VideoIdPath, VideoList
+from framesearch.service.responses import ERRORS, CollectionList, Deleted, Health, VideoIdPath, VideoList
 from framesearch.service.security import shows_details
 from framesearch.service.state import AppState, app_state
 from framesearch.service.uploads import save_body
@@ -57,7 +57,8 @@ def run_search(state: AppState, req: SearchRequest) -> SearchResponse | Response
     response = search(state.store, req, state.settings, embedder)
     if req.format == "json":
         return response
-    return Response(export(state.store, response, req.format), media_type=MEDIA_TYPES[req.format])
+    headers = {} if response.next_cursor is None else {"X-Next-Cursor": response.next_cursor}
+    return Response(export(state.store, response, req.format, req.then), media_type=MEDIA_TYPES[req.format], headers=headers)
 
 
 @router.get("/healthz", response_model=Health)  # public: service.security lets it through without a key
@@ -75,6 +76,7 @@ def healthz(request: Request) -> Health | Response:
         model=info.model if info else None,
         frames=state.store.frame_count(),
         indexed_frames=index.indexed,
+        index=index.words(),
         indexing=bool(state.indexer and state.indexer.building),
     )
 
@@ -104,9 +106,10 @@ def video_clip(
     request: Request,
     video_id: VideoIdPath,
     start: Annotated[float, Query(ge=0, allow_inf_nan=False, description="Start (s).")],
-    end: Annotated[float, Query(ge=0, allow_inf_nan=False, description="End (s).")],
+    end: Annotated[float | None, Query(ge=0, allow_inf_nan=False, description="End (s); default: the end of the video.")] = None,
 ) -> FileResponse:
-    """The moment from `start` to `end` as an MP4: stream-copied where keyframes allow, else re-encoded."""
+    """The moment from `start` to `end` as an MP4: stream-copied where keyframes and MP4 allow, else re-encoded
+    (odd frame sizes scaled to even). The file's name gives the range actually cut."""
     import tempfile
     from pathlib import Path
 
@@ -119,13 +122,25 @@ def video_clip(
         _remove(folder)
         raise
     name = f"{Path(video_id).stem}-{report.start:.2f}-{report.end:.2f}.mp4"
-    return FileResponse(target, media_type="video/mp4", filename=name, background=BackgroundTask(_remove, folder))
+    headers = {"X-Clip-Start": f"{report.start:g}", "X-Clip-End": f"{report.end:g}"}
+    return FileResponse(
+        target, media_type="video/mp4", filename=name, headers=headers, background=BackgroundTask(_remove, folder)
+    )
 
 
 def _remove(folder) -> None:
     import shutil
 
     shutil.rmtree(folder, ignore_errors=True)
+
+
+@router.get("/collections", tags=["videos"])
+def collections(request: Request) -> CollectionList:
+    """The collections of the library this service holds (`framesearch collections list`), and the one it serves."""
+    from framesearch.store.collections import list_collections
+
+    settings = app_state(request).settings
+    return CollectionList(collections=list_collections(settings), current=settings.collection)
 
 
 @router.get("/videos", tags=["videos"])

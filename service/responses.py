@@ -32,6 +32,7 @@ class Health(BaseModel):
     indexed_frames: int | None = Field(
         default=None, description="Frames in segments with an HNSW index (small segments are scanned)."
     )
+    index: str | None = Field(default=None, description="The index state in words, as `store info` and ingest say it.")
     indexing: bool | None = Field(default=None, description="A search index build is running in the background.")
 
 
@@ -43,6 +44,13 @@ class VideoList(BaseModel):
     total: int = Field(description="Videos matching in the whole library.")
     next_cursor: str | None = Field(None, description="Pass as `cursor` for the next page; absent on the last page.")
     videos: list[VideoRecord]
+
+
+class CollectionList(BaseModel):
+    """The collections of the service's library (one model's vectors each) and the one this service serves."""
+
+    collections: list[str]
+    current: str = Field(description="The collection this service searches and indexes into (`--collection`).")
 
 
 class Deleted(BaseModel):

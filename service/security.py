@@ -24,7 +24,6 @@ from __future__ import annotations
 import hashlib
 import hmac
 import ipaddress
-import socket
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -39,8 +38,8 @@ from starlette.routing import Mount
 from starlette.staticfiles import StaticFiles
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from framesearch.errors import InsecureBinding
 from framesearch.search.images import MAX_IMAGE_BYTES
+from framesearch.service.listen import check_binding, is_loopback  # noqa: F401  (the bind rules, kept light for `serve`)
 from framesearch.service.state import app_state
 from framesearch.service.uploads import FORM_SLACK, MB
 from framesearch.settings import Settings
@@ -99,39 +98,6 @@ def access_level(method: str, path: str, public: Public = Public()) -> str:
     if method in SAFE_METHODS or (method == "POST" and path in READ_POSTS):
         return READ
     return WRITE
-
-
-def is_loopback(host: str) -> bool:
-    """Whether every address `host` names is a loopback address (a name that does not resolve is not)."""
-    name = host.strip("[]").lower()
-    if name == "localhost":
-        return True
-    try:
-        return ipaddress.ip_address(name).is_loopback
-    except ValueError:
-        pass
-    try:
-        infos = socket.getaddrinfo(name, None)
-    except (OSError, UnicodeError):
-        return False
-    addresses = [a for *_, (a, *_) in infos if isinstance(a, str)]
-    return bool(addresses) and all(ipaddress.ip_address(a.split("%")[0]).is_loopback for a in addresses)
-
-
-def check_binding(settings: Settings, allow_anonymous: bool = False) -> str | None:
-    """Refuse to listen beyond loopback without a key; the warning to print when that was explicitly allowed."""
-    if any(settings.api_keys()) or is_loopback(settings.host):
-        return None
-    if not allow_anonymous:
-        raise InsecureBinding(
-            f"refusing to listen on {settings.host} without an API key: anyone who reaches it could change or delete "
-            "the library. Set FRAMESEARCH_API_KEY (and optionally FRAMESEARCH_READ_API_KEY), or listen on a "
-            "loopback address such as 127.0.0.1"
-        )
-    return (
-        f"WARNING: serving on {settings.host} WITHOUT an API key: anyone who can reach port {settings.port} can "
-        "search, upload, replace and delete videos and start paid jobs. Set FRAMESEARCH_API_KEY."
-    )
 
 
 def presented_key(headers: Headers) -> str | None:

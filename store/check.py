@@ -248,7 +248,7 @@ def check_settings(settings: Settings, repair: bool = False) -> CheckReport:
     from framesearch.store.open import open_store
 
     try:
-        store = open_store(settings, checks=False)
+        store = open_store(settings, checks=False, create=False)
     except StoreDamaged as exc:
         where = settings.qdrant_url or str(settings.store)
         return CheckReport(store=where, problems=[Problem(kind="damaged", detail=str(exc))], repair=repair)

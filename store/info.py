@@ -15,7 +15,8 @@ Backend = Literal["qdrant-edge", "qdrant-server", "qdrant-local"]
 class IndexState(BaseModel):
     """How far Qdrant has indexed the frames: `green` when the vector index covers them (Edge: `indexed`)."""
 
-    status: str
+    status: str = Field(description="Edge: empty, indexed, searched exactly or partly indexed; a server: its colour.")
+    state: str = Field("", description="The index state in words, as ingest and /healthz say it.")
     points: int
     indexed_vectors: int = Field(description="Vectors in HNSW segments (small segments are searched exactly instead).")
     segments: int
@@ -78,8 +79,10 @@ def describe(store: QdrantStore) -> StoreInfo:
 def _edge_index(store: Any) -> IndexState:
     shard = store._shards["frames"].info()  # the Edge shard of frames (this package's own backend)
     indexed = int(shard.indexed_vectors_count)
+    status = store.index_status()
     return IndexState(
-        status="indexed" if indexed >= int(shard.points_count) else "partly indexed",
+        status=status.state,
+        state=status.words(),
         points=int(shard.points_count),
         indexed_vectors=indexed,
         segments=int(shard.segments_count),
@@ -95,8 +98,10 @@ def _client_info(store: Any, base: dict[str, Any], has_collection: bool) -> Stor
     index = cluster = None
     if has_collection:
         details = client.get_collection(name)
+        words = store.index_status().words()
         index = IndexState(
             status=str(getattr(details.status, "value", details.status)),
+            state=words,
             points=int(details.points_count or 0),
             indexed_vectors=int(details.indexed_vectors_count or 0),
             segments=int(details.segments_count or 0),

@@ -11,9 +11,14 @@ from framesearch.store.base import QdrantStore
 from framesearch.store.space import DEFAULT_RESERVE_MB
 
 
-def open_store(settings: Settings, *, checks: bool = True) -> QdrantStore:
+def open_store(settings: Settings, *, checks: bool = True, create: bool = True) -> QdrantStore:
     """Open the store the settings name (the caller closes it). `checks=False` opens it as found: no rollback
-    of abandoned runs and no consistency check (what a store check does, to report them)."""
+    of abandoned runs and no consistency check (what a store check does, to report them). `create=False` (every
+    read) opens only a store and collection that exist: otherwise an error that lists the collections there."""
+    if not create:
+        from framesearch.store.collections import require_collection
+
+        require_collection(settings)
     if settings.qdrant_url:
         from framesearch.store.client import ClientStore
         from framesearch.store.cluster import Layout
@@ -64,4 +69,4 @@ def open_location(location: str, collection: str, *, api_key: str | None = None,
         return ClientStore(url=location, api_key=api_key, collection=collection, layout=layout, reserve_mb=reserve)
     from framesearch.store.edge import EdgeStore
 
-    return EdgeStore(Path(location), collection, reserve_mb=reserve)
+    return EdgeStore(Path(location).expanduser().absolute(), collection, reserve_mb=reserve)

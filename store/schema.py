@@ -74,6 +74,27 @@ class IndexStatus:
     indexed: int
     pending: bool = False
 
+    @property
+    def state(self) -> str:
+        """One word for it: `empty`, `indexed` (every frame in HNSW), `searched exactly` (small segments, no graph
+        needed) or `partly indexed` (some frames in HNSW, the rest searched exactly)."""
+        if self.points == 0:
+            return "empty"
+        if self.indexed >= self.points:
+            return "indexed"
+        return "searched exactly" if self.indexed == 0 else "partly indexed"
+
+    def words(self) -> str:
+        """The state as the CLI, `store info` and `/healthz` say it: every frame is searchable in each state."""
+        exact = self.points - min(self.indexed, self.points)
+        text = {
+            "empty": "empty: no frames yet",
+            "indexed": f"indexed: {self.points} frames",
+            "searched exactly": f"searched exactly: {self.points} frames (too few to need an index)",
+            "partly indexed": f"indexed: {self.indexed} of {self.points} frames; the other {exact} searched exactly",
+        }[self.state]
+        return text + ("; new frames await indexing" if self.pending else "")
+
 
 def point_id(video_id: str, frame: int, run: str) -> str:
     """Deterministic point id of one frame of one video as written by ingest `run`."""

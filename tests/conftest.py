@@ -42,6 +42,29 @@ def own_models_dir(tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest
     return folder
 
 
+@pytest.fixture(autouse=True)
+def own_data_dir(tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """Tests never touch the user's library: the platform's data folder (where the default store lives) is a temp
+    folder, for this process and the subprocesses it starts. Returns the default store's folder."""
+    folder = tmp_path_factory.mktemp("user-data")
+    monkeypatch.setenv("XDG_DATA_HOME", str(folder))  # what platformdirs reads on Linux
+    monkeypatch.delenv("FRAMESEARCH_STORE", raising=False)
+    from framesearch.settings import default_store
+
+    store = default_store()
+    assert store.is_relative_to(folder), f"the default store {store} would not be a temp folder on this platform"
+    return store
+
+
+def empty_collection(store: Path, collection: str = "frames") -> Path:
+    """Create an empty collection as `serve` does on a new store (reads never create one); returns the store."""
+    from framesearch.settings import Settings
+    from framesearch.store.open import open_store
+
+    open_store(Settings(store=store, collection=collection)).close()
+    return store
+
+
 @pytest.fixture(scope="session")
 def sample_video(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A 10 s H.264 video of coloured shapes, rendered here (no shared media needed): `bikes.mp4`."""

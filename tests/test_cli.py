@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 
 import pytest
 from typer.testing import CliRunner
@@ -148,3 +149,94 @@ def test_error_messages_keep_square_brackets(cli, tmp_path):
     result = cli("search", "--vector-file", str(tmp_path / "[v].json"))
     assert result.exit_code == 1
     assert "[v].json" in result.output
+
+
+# ---- the CLI's manners ----------------------------------------------------------------------------------
+
+
+def test_version_prints_the_installed_version():
+    from importlib.metadata import version
+
+    result = runner.invoke(app, ["--version"])
+    assert result.exit_code == 0 and result.stdout == f"framesearch {version('framesearch')}\n"
+
+
+def all_commands() -> list[list[str]]:
+    """Every command path of the app: [], ["ingest"], ["ingest", "local"], ..."""
+    import typer.main
+
+    paths: list[list[str]] = []
+
+    def walk(command, path: list[str]) -> None:
+        paths.append(path)
+        if hasattr(command, "commands"):  # a group (typer's own, not necessarily click's class)
+            for name, sub in command.commands.items():
+                walk(sub, [*path, name])
+
+    walk(typer.main.get_command(app), [])
+    return paths
+
+
+@pytest.mark.parametrize("path", all_commands(), ids=lambda p: " ".join(p) or "framesearch")
+def test_help_prints_plain_metavars(path):
+    """Typer is pinned to a line whose help is clean: no `<bool>` after flags, no `{inputs}...`, no None defaults."""
+    result = runner.invoke(app, [*path, "--help"], env={"COLUMNS": "200"})
+    assert result.exit_code == 0, result.output
+    for noise in ("<bool>", "<str>", "<path>", "<float>", "<int>", "<list", "{", "[default: None]"):
+        assert noise not in result.stdout, f"{noise!r} in `framesearch {' '.join(path)} --help`:\n{result.stdout}"
+    assert "Usage: " in result.stdout
+
+
+def test_a_hint_never_repeats_what_its_message_says(tmp_path, monkeypatch):
+    from tests.conftest import empty_collection
+
+    for name in ("ROBOFLOW_API_KEY", "FRAMESEARCH_ROBOFLOW_API_KEY"):
+        monkeypatch.delenv(name, raising=False)
+    store = str(empty_collection(tmp_path / "store"))
+    result = runner.invoke(app, ["--store", store, "--model", "roboflow", "search", "a red circle"])
+    assert result.exit_code == 1
+    assert result.stderr.startswith("error: Roboflow") and "set ROBOFLOW_API_KEY" in result.stderr
+    assert "--model" not in result.stderr  # the user named the model: no "(choose the model with --model)"
+
+
+def test_hints_are_added_once_and_only_when_new(capsys):
+    from framesearch.cli.main import report
+    from framesearch.errors import ModelError
+
+    report(ModelError("--model roboflow is not an image model here"))
+    report(ModelError("the model folder lacks textual.onnx"))
+    lines = capsys.readouterr().err.splitlines()
+    assert lines == [
+        "error: --model roboflow is not an image model here",
+        "error: the model folder lacks textual.onnx (choose the model with --model)",
+    ]
+
+
+def test_tables_keep_full_ids_when_piped(tmp_path, colour_results):
+    import subprocess
+    import sys
+
+    long_id = "holidays/2024/" + "a-very-long-video-name-" * 6 + "final.mp4"
+    store = str(tmp_path / "store")
+    path = colour_results("long", [("red", 2)])
+    added = runner.invoke(app, ["--store", store, "ingest", "results", str(path), "--video-id", long_id, "--model", "clip/p"])
+    assert added.exit_code == 0, added.output
+    piped = subprocess.run(
+        [sys.executable, "-m", "framesearch", "--store", store, "videos", "list"],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        env={k: v for k, v in os.environ.items() if k != "COLUMNS"},
+    )
+    assert piped.returncode == 0 and long_id in piped.stdout, piped.stdout
+    assert long_id in runner.invoke(app, ["--store", store, "videos", "list"]).stdout
+    assert json.loads(runner.invoke(app, ["--store", store, "videos", "list", "--json"]).stdout)[0]["video_id"] == long_id
+
+
+def test_ffmpeg_reasons_come_without_errno_numbers(cli, tmp_path):
+    junk = tmp_path / "junk.mp4"
+    junk.write_bytes(b"not a video at all" * 10)
+    result = cli("ingest", "local", str(junk), "--model", cli.model)
+    assert result.exit_code == 1
+    assert "not a readable video (Invalid data found when processing input)" in result.output
+    assert "Errno" not in result.output and "1094995529" not in result.output

@@ -30,6 +30,7 @@ def offline_env(home: Path) -> dict[str, str]:
         **env,
         "HOME": str(home),
         "XDG_CACHE_HOME": str(home / ".cache"),
+        "XDG_DATA_HOME": str(home / ".local" / "share"),
         "HF_HUB_OFFLINE": "1",
         "HTTP_PROXY": nowhere,
         "HTTPS_PROXY": nowhere,
@@ -60,12 +61,21 @@ def test_the_demo_answers_its_queries_and_serve_shows_the_video(tmp_path):
 
     again = runner.invoke(app, ["--store", str(store), "demo"])  # a second run re-indexes the same video
     assert again.exit_code == 0 and "5 of 5 example queries found their scene" in again.stdout
-    found = runner.invoke(app, ["--store", str(store), "search", "a yellow star", "--json"])
+    assert (
+        f"collection 'demo' of {store}" in again.stdout
+        and f"`framesearch serve --store {store} --collection demo`" in again.stdout
+    )
+    found = runner.invoke(app, ["--store", str(store), "search", "a yellow star", "--json", "--collection", "demo"])
     assert json.loads(found.stdout)["results"][0]["start"] >= 9.0
+
+    listed = runner.invoke(app, ["--store", str(store), "collections", "list", "--json"])
+    assert [c["collection"] for c in json.loads(listed.stdout)] == ["demo"]  # nothing in the user's default collection
+    mine = runner.invoke(app, ["--store", str(store), "search", "a yellow star"])
+    assert mine.exit_code == 1 and "no collection 'frames'" in mine.stderr and "collections there: demo" in mine.stderr
 
     from framesearch.service.app import create_app
 
-    with TestClient(create_app(Settings(store=store))) as client:
+    with TestClient(create_app(Settings(store=store, collection="demo"))) as client:
         videos = client.get("/videos").json()["videos"]
         assert [v["video_id"] for v in videos] == ["shapes-demo.mp4"]
         hits = client.get("/search", params={"q": "a red circle"}).json()["results"]
@@ -76,10 +86,21 @@ def test_the_demo_answers_its_queries_and_serve_shows_the_video(tmp_path):
 
 def test_the_demo_refuses_a_collection_of_another_model(tmp_path, tiny_clip_dir, sample_video):
     store = str(tmp_path / "store")
-    ingest = runner.invoke(app, ["--store", store, "ingest", "local", str(sample_video), "--model", str(tiny_clip_dir)])
+    args = ["--store", store, "ingest", "local", str(sample_video), "--model", str(tiny_clip_dir), "--collection", "demo"]
+    ingest = runner.invoke(app, args)
     assert ingest.exit_code == 0, ingest.output
     result = runner.invoke(app, ["--store", store, "demo"])
     assert result.exit_code == 1 and "--collection" in result.stderr
+
+
+def test_the_demo_keeps_out_of_the_users_collection_whatever_the_environment_says(tmp_path, tiny_clip_dir, sample_video):
+    store = str(tmp_path / "store")
+    mine = runner.invoke(app, ["--store", store, "ingest", "local", str(sample_video), "--model", str(tiny_clip_dir)])
+    assert mine.exit_code == 0, mine.output
+    demo = runner.invoke(app, ["--store", store, "--collection", "frames", "demo"], env={"FRAMESEARCH_COLLECTION": "frames"})
+    assert demo.exit_code == 0, demo.output  # another model's collection is not the demo's: no clash
+    videos = runner.invoke(app, ["--store", store, "videos", "list", "--json"])
+    assert [v["video_id"] for v in json.loads(videos.stdout)] == ["bikes.mp4"]
 
 
 @pytest.mark.slow
@@ -107,4 +128,6 @@ def test_the_demo_runs_from_the_installed_wheel_in_an_empty_folder_offline(tmp_p
     )
     assert run.returncode == 0, run.stdout + run.stderr
     assert "5 of 5 example queries found their scene" in run.stdout
-    assert (home / "data" / "cache" / "demo" / "shapes-demo.mp4").is_file()
+    library = home / ".local" / "share" / "framesearch" / "library"  # the user's library, wherever the command ran
+    assert (library / "cache" / "demo" / "shapes-demo.mp4").is_file() and (library / "demo" / "collection.json").is_file()
+    assert not (home / "data").exists() and not (library / "frames").exists()  # the demo is not the user's collection

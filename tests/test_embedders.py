@@ -12,7 +12,7 @@ from framesearch.embedders.base import ROBOFLOW_CLIP_MODEL
 from framesearch.embedders.onnx_clip import OnnxClip
 from framesearch.embedders.resolve import bundled_models_dir, image_embedder, resolve_model, text_embedder
 from framesearch.embedders.roboflow import RoboflowClip, RoboflowClipText
-from framesearch.errors import ModelError, ModelMismatch, UpstreamError, UpstreamUnavailable
+from framesearch.errors import LibraryEmpty, ModelError, ModelMismatch, UpstreamError, UpstreamUnavailable
 from framesearch.settings import Settings
 from framesearch.store.schema import CollectionInfo
 from tests.conftest import ROBOFLOW_TEST_KEY as KEY
@@ -60,7 +60,7 @@ def test_model_specs_resolve_or_fail_clearly(tiny_clip_dir):
 def test_query_model_defaults_to_the_collections_recorded_folder(tiny_clip_dir):
     info = CollectionInfo("tests/tiny-colour-clip", 8, str(tiny_clip_dir))
     assert text_embedder(Settings(), info).name == "tests/tiny-colour-clip"
-    with pytest.raises(ModelError, match="store is empty"):
+    with pytest.raises(LibraryEmpty, match="the library is empty .* add videos with `framesearch ingest local"):
         text_embedder(Settings(), None)
     with pytest.raises(ModelMismatch, match="other/model"):
         text_embedder(Settings(model=str(tiny_clip_dir)), CollectionInfo("other/model", 8))

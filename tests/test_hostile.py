@@ -21,7 +21,7 @@ from framesearch.search.models import FrameRef, SearchFilters, SearchRequest, Si
 from framesearch.service.app import create_app
 from framesearch.settings import Settings
 from framesearch.validation import build
-from tests.conftest import results_json
+from tests.conftest import empty_collection, results_json
 from tests.helpers.server import free_port, running_service
 
 KEY = "fuzz-key-0b1d"
@@ -300,6 +300,7 @@ def test_a_broken_model_folder_is_a_clean_model_error(tmp_path, tiny_clip_dir, c
     folder = broken_model(tmp_path, tiny_clip_dir, change)
     with pytest.raises(ModelError, match=words):
         OnnxClip(folder).embed_texts(["red"])
-    result = runner.invoke(cli_app, ["--store", str(tmp_path / "s"), "--model", str(folder), "search", "red"])
+    store = empty_collection(tmp_path / "s")
+    result = runner.invoke(cli_app, ["--store", str(store), "--model", str(folder), "search", "red"])
     assert result.exit_code == 1 and result.output.startswith("error:") and words in result.output
     assert result.exception is None or isinstance(result.exception, SystemExit)

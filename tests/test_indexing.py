@@ -30,7 +30,9 @@ def test_ingest_results_leaves_the_frames_indexed(tmp_path):
         app, ["--store", str(tmp_path / "s"), "ingest", "results", str(tmp_path / "big.json"), "--model", "clip/index"]
     )
     assert result.exit_code == 0, result.output
-    assert "search index built" in result.output
+    assert f"search index: indexed: {count} frames" in result.output
+    info = runner.invoke(app, ["--store", str(tmp_path / "s"), "store", "info"])  # the same words
+    assert f"indexed: {count} frames" in info.stdout and "partly" not in info.stdout
     with EdgeStore(tmp_path / "s") as store:
         status = store.index_status()
         assert (status.points, status.indexed, status.pending) == (count, count, False)
@@ -105,4 +107,4 @@ def test_ingest_local_builds_the_index_once_at_the_end(tmp_path, tiny_clip_dir, 
         ],
     )
     assert result.exit_code == 0, result.output
-    assert "search index built" in result.output
+    assert "search index: " in result.output

@@ -197,13 +197,18 @@ def test_local_jobs_run_the_real_local_ingest_and_report_progress(service, tiny_
         assert any("same bytes are already indexed as 'bikes.mp4'" in w for w in done["warnings"])
 
 
-def test_local_jobs_on_an_empty_store_without_a_model_are_refused_up_front(service, tmp_path, sample_video):
-    with service(store=tmp_path / "empty") as client, sample_video.open("rb") as handle:
-        response = client.post("/jobs", files={"file": ("bikes.mp4", handle, "video/mp4")}, data={"provider": "local"})
-        assert response.status_code == 409 and response.json()["error"] == "NoImageModel"
-        assert "no image model" in response.json()["detail"] and "no model given" in response.json()["detail"]
-        assert client.get("/jobs").json()["count"] == 0 and client.get("/healthz").status_code == 200
-        assert not any((tmp_path / "empty" / "cache" / "jobs").glob("*/*"))  # nothing of the upload is kept
+def test_an_empty_service_says_so_and_its_first_local_job_uses_the_default_model(service, tmp_path, sample_video):
+    with service(store=tmp_path / "empty") as client:
+        empty = client.get("/search", params={"q": "a red circle"})
+        assert empty.status_code == 409 and empty.json()["error"] == "LibraryEmpty"
+        detail = empty.json()["detail"]
+        assert "the library is empty" in detail and "`framesearch ingest local ~/Videos --recursive`" in detail
+        assert "no model given" not in detail and str(tmp_path) not in detail  # no server path in an answer
+        job = post_file(client, sample_video, fps="2", provider="local")  # no model named anywhere
+        done = wait_for(client, job["job_id"], lambda j: j["status"] in ("done", "failed"), timeout=60)
+        assert done["status"] == "done" and done["frames"] == 20, done
+        assert client.get("/healthz").json()["model"] == "framesearch/tiny-shapes-clip"  # the bundled CLIP, recorded
+        assert client.get("/search", params={"q": "a red circle"}).status_code == 200
 
 
 @pytest.mark.slow

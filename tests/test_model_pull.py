@@ -18,6 +18,7 @@ from framesearch.embedders.onnx_clip import OnnxClip
 from framesearch.embedders.resolve import bundled_models_dir, text_embedder
 from framesearch.settings import Settings
 from framesearch.store.schema import CollectionInfo
+from tests.conftest import empty_collection
 from tests.helpers.hub_standin import HubStandIn, immich_layout
 from tests.helpers.tiny_clip import solid_frame
 
@@ -158,12 +159,13 @@ def test_unknown_repositories_revisions_and_layouts_are_refused(hub, published_t
 
 
 def test_unknown_model_names_and_an_empty_store_name_the_next_step(tmp_path):
-    unknown = cli("--store", str(tmp_path / "s"), "--model", "ViT-B-16__openai", "search", "a dog")
+    store = str(empty_collection(tmp_path / "s"))
+    unknown = cli("--store", store, "--model", "ViT-B-16__openai", "search", "a dog")
     assert unknown.exit_code == 1
     assert "model list" in unknown.stderr and "model pull" in unknown.stderr
-    empty = cli("--store", str(tmp_path / "s"), "search", "a dog")
+    empty = cli("--store", store, "search", "a dog")
     assert empty.exit_code == 1
-    assert "--model tiny-shapes-clip" in empty.stderr and "model pull" in empty.stderr
+    assert "the library is empty" in empty.stderr and "`framesearch ingest local ~/Videos --recursive`" in empty.stderr
 
 
 def test_a_pulled_model_with_roboflows_alias_answers_for_roboflow_made_vectors(own_models_dir, monkeypatch):

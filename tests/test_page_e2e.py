@@ -274,3 +274,21 @@ def test_a_first_visit_to_an_empty_library_explains_the_next_step(browser, tmp_p
         finally:
             context.close()
         watched.check()
+
+
+def test_searching_an_empty_library_says_how_to_add_videos(browser, tmp_path):
+    env = {"FRAMESEARCH_STORE": str(tmp_path / "store")}  # no model anywhere: the library has none yet
+    with running_service(env, tmp_path / "serve.log") as service:
+        context = browser.new_context(viewport={"width": 1280, "height": 900})
+        watched = Watched(context, service.base)
+        watched.allow("status of 409")
+        try:
+            page = watched.page
+            open_page(page, service.base)
+            answered(page, lambda: (page.fill("#q", "a red circle"), page.press("#q", "Enter")))
+            said = page.inner_text("#search-error")
+            assert "library is empty" in said and "framesearch ingest local ~/Videos --recursive" in said, said
+            assert "no model given" not in said and "Change the query" not in said
+        finally:
+            context.close()
+        watched.check()

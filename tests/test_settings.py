@@ -22,7 +22,7 @@ from typer.testing import CliRunner
 
 from framesearch.cli import app
 from framesearch.settings import Settings, env_names, settings_table
-from tests.conftest import ROBOFLOW_TEST_KEY, results_json
+from tests.conftest import ROBOFLOW_TEST_KEY, empty_collection, results_json
 from tests.helpers.inference_standin import TEST_CLIP_VERSION
 from tests.helpers.server import free_port, wait_until
 
@@ -115,6 +115,8 @@ class QdrantStub(BaseHTTPRequestHandler):
     def do_GET(self) -> None:  # noqa: N802 - http.server's naming
         QdrantStub.headers_seen.append({k.lower(): v for k, v in self.headers.items()})
         body = {"title": "qdrant", "version": "1.16.0"} if self.path == "/" else {"exists": False}
+        if self.path == "/collections":
+            body = {"collections": []}
         raw = json.dumps({"result": body, "status": "ok", "time": 0.0} if self.path != "/" else body).encode()
         self.send_response(200)
         self.send_header("content-type", "application/json")
@@ -134,7 +136,7 @@ def _qdrant_api_key(variable, **_):
     try:
         url = f"http://127.0.0.1:{server.server_address[1]}"
         result = cli({"FRAMESEARCH_QDRANT_URL": url, variable: "qdrant-secret"}, "videos", "list")
-        assert result.exit_code == 0, result.output
+        assert result.exit_code == 1 and f"no collection 'frames' in {url}" in result.output, result.output
         assert QdrantStub.headers_seen and all(h.get("api-key") == "qdrant-secret" for h in QdrantStub.headers_seen)
     finally:
         server.shutdown()
@@ -160,8 +162,8 @@ def app_for(settings: Settings):
 @probe("model")
 def _model(variable, tmp_path, request, **_):
     model = str(request.getfixturevalue("tiny_clip_dir"))
-    store = {"FRAMESEARCH_STORE": str(tmp_path / "s")}
-    assert "no model given" in cli(store, "search", "red").output
+    store = {"FRAMESEARCH_STORE": str(empty_collection(tmp_path / "s"))}
+    assert "the library is empty" in cli(store, "search", "red").output
     result = cli({**store, variable: model}, "search", "red", "--json")
     assert result.exit_code == 0 and json.loads(result.stdout)["count"] == 0
 
@@ -260,7 +262,7 @@ def _models_dir(variable, tmp_path, request, **_):
     import shutil
 
     shutil.copytree(request.getfixturevalue("tiny_clip_dir"), tmp_path / "models" / "probe-pulled")
-    env = {"FRAMESEARCH_STORE": str(tmp_path / "s")}
+    env = {"FRAMESEARCH_STORE": str(empty_collection(tmp_path / "s"))}
     assert "probe-pulled" in cli(env, "--model", "probe-pulled", "search", "red").output
     env[variable] = str(tmp_path / "models")
     listed = json.loads(cli(env, "model", "list", "--json").stdout)
@@ -398,7 +400,7 @@ def _roboflow_api_url(variable, tmp_path, request, monkeypatch, **_):
 def _roboflow_inference(variable, tmp_path, request, **_):
     standin = request.getfixturevalue("inference_standin")
     env = {
-        "FRAMESEARCH_STORE": str(tmp_path / "s"),
+        "FRAMESEARCH_STORE": str(empty_collection(tmp_path / "s")),
         "ROBOFLOW_API_KEY": ROBOFLOW_TEST_KEY,
         "FRAMESEARCH_ROBOFLOW_INFERENCE_URL": standin.url,
         "FRAMESEARCH_ROBOFLOW_CLIP_VERSION": TEST_CLIP_VERSION,
@@ -641,3 +643,13 @@ def _layout(variable, tmp_path, **_):
     finally:
         server.shutdown()
         server.server_close()
+
+
+def test_the_store_defaults_to_the_users_data_folder_and_is_always_absolute(own_data_dir, tmp_path, monkeypatch):
+    from platformdirs import user_data_path
+
+    assert Settings().store == own_data_dir == user_data_path("framesearch", appauthor=False) / "library"
+    monkeypatch.chdir(tmp_path)
+    assert Settings(store=Path("lib")).store == tmp_path / "lib"
+    monkeypatch.setenv("FRAMESEARCH_STORE", "~/elsewhere")
+    assert Settings().store == Path.home() / "elsewhere"

@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 
 from framesearch.cli.main import BLAS_THREAD_VARS
-from tests.conftest import results_json
+from tests.conftest import empty_collection, results_json
 
 ROOT = Path(__file__).resolve().parents[1]
 HEAVY = {"onnxruntime", "torch", "qdrant_client", "av", "PIL", "fastapi", "uvicorn", "transformers", "tokenizers"}
@@ -27,13 +27,14 @@ app(prog_name="framesearch")
 """
 
 
-def loaded(tmp_path: Path, *args: str, env: dict[str, str] | None = None) -> set[str]:
-    """Top-level packages imported by `framesearch ARGS` in a fresh interpreter."""
+def loaded(tmp_path: Path, *args: str, env: dict[str, str] | None = None, code: int = 0) -> set[str]:
+    """Top-level packages imported by `framesearch ARGS` in a fresh interpreter (which exits with `code`)."""
     out = tmp_path / "modules.json"
     done = subprocess.run(
         [sys.executable, "-c", DUMP, str(out), *args], cwd=ROOT, capture_output=True, text=True, timeout=120, env=env
     )
-    assert done.returncode == 0, done.stderr
+    assert done.returncode == code, done.stderr
+    loaded.stderr = done.stderr
     return set(json.loads(out.read_text()))
 
 
@@ -52,6 +53,29 @@ def test_help_loads_no_engine_and_no_validation_library(tmp_path):
     assert not loaded(tmp_path, "search", "--help") & (HEAVY | {"numpy", "qdrant_edge"})
 
 
+def test_version_loads_nothing_heavy(tmp_path):
+    assert not loaded(tmp_path, "--version") & (HEAVY | {"numpy", "qdrant_edge", "pydantic_settings"})
+
+
+def test_serve_refuses_a_taken_port_before_loading_anything(tmp_path):
+    import socket
+
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        modules = loaded(tmp_path, "--store", str(tmp_path / "s"), "serve", "--port", str(port), code=1)
+    assert loaded.stderr == f"error: port {port} is in use (choose another with --port)\n"
+    assert not modules & (HEAVY | {"qdrant_edge"}) and not (tmp_path / "s").exists()  # no model, no store opened
+
+
+def test_serve_refuses_a_public_address_without_a_key_before_loading_anything(tmp_path):
+    env = {k: v for k, v in os.environ.items() if k not in ("FRAMESEARCH_API_KEY", "FRAMESEARCH_READ_API_KEY")}
+    modules = loaded(tmp_path, "--store", str(tmp_path / "s"), "serve", "--host", "0.0.0.0", env=env, code=1)
+    assert loaded.stderr.startswith("error: refusing to listen on 0.0.0.0 without an API key")
+    assert not modules & (HEAVY | {"qdrant_edge"}) and not (tmp_path / "s").exists()
+
+
 def test_a_vector_search_loads_the_embedded_store_only(store):
     modules = loaded(store, "--store", str(store / "s"), "search", "--vector-file", str(store / "q.json"))
     assert "qdrant_edge" in modules
@@ -60,7 +84,8 @@ def test_a_vector_search_loads_the_embedded_store_only(store):
 
 @pytest.mark.slow
 def test_a_text_search_loads_onnx_runtime_but_no_torch_or_qdrant_client(tmp_path, tiny_clip_dir):
-    modules = loaded(tmp_path, "--store", str(tmp_path / "s"), "--model", str(tiny_clip_dir), "search", "red")
+    store = empty_collection(tmp_path / "s")
+    modules = loaded(tmp_path, "--store", str(store), "--model", str(tiny_clip_dir), "search", "red")
     assert {"onnxruntime", "tokenizers"} <= modules
     assert not modules & {"torch", "qdrant_client", "av", "fastapi", "transformers"}
 

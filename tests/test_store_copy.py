@@ -15,6 +15,7 @@ from framesearch.store.client import ClientStore
 from framesearch.store.copy import copy_library, verify_copy
 from framesearch.store.edge import EdgeStore
 from framesearch.store.info import describe
+from tests.conftest import empty_collection
 
 runner = CliRunner()
 MODEL = "tests/tiny-colour-clip"
@@ -152,7 +153,7 @@ def test_store_info_describes_an_edge_store(tmp_path, source):
     assert info["index"]["payload_indexes"] == ["ingest_run", "timestamp", "video_id"] and info["cluster"] is None
     text = cli("store", "info", store=source).output
     assert "qdrant-edge" in text and "18" in text
-    empty = json.loads(cli("store", "info", "--json", store=tmp_path / "empty").stdout)
+    empty = json.loads(cli("store", "info", "--json", store=empty_collection(tmp_path / "empty")).stdout)
     assert (empty["model"], empty["points"], empty["index"]) == (None, 0, None)
 
 

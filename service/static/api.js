@@ -136,6 +136,8 @@ export function explain(err, action = "search") {
     case "StoreError":
     case "StoreLocked":
       return `The search index is not available right now. ${said} Try again in a moment.`;
+    case "LibraryEmpty":
+      return said;  // it says how to add videos: another query would not help
     case "InvalidInput":
       return `${said || "The service could not use that."} ${WHAT_TO_DO[action] || ""}`.trim();
     default:
