@@ -28,6 +28,7 @@ BENCHES = [  # (name, script and its own arguments); each also gets --quick (unl
     ("startup", ["bench_startup.py"]),
     ("results ingest", ["bench_results_ingest.py"]),
     ("library scale", ["bench_library_scale.py"]),
+    ("page scale", ["bench_page_scale.py"]),
     ("local ingest", ["bench_local_ingest.py"]),
     ("local ingest, real size", ["bench_local_ingest.py", "--real-size"]),
     ("gpu ingest", ["bench_gpu_ingest.py"]),

@@ -140,7 +140,7 @@ def config(request: Request) -> PageConfig:
     image = _loaded(state.image_embedder)
     return PageConfig(
         model=info.model if info else getattr(text[0], "name", None),
-        videos=len(state.store.list_videos()),
+        videos=state.store.video_page(limit=1)[0],  # the count, not every record (a library of 10,000)
         frames=state.store.frame_count(),
         threshold=threshold_scale(state.settings, text[0], state.store),
         cosine=cosine_scale(state.settings, text[0]),

@@ -118,24 +118,3 @@ def test_a_search_under_a_prefix_or_over_many_ids_is_what_brute_force_finds(libr
     printed = CliRunner().invoke(app, [*args, "--mode", "frames", "--threshold", "-1", "--limit", "10", "--json"])
     assert printed.exit_code == 0, printed.output
     assert [r["video_id"] for r in json.loads(printed.stdout)["results"]] == brute_force(vectors, query, holidays, 10)
-
-
-@pytest.mark.slow
-def test_the_page_reads_every_page_of_a_library_over_a_thousand_videos(tmp_path, tiny_clip):
-    from tests.helpers.server import running_service
-    from tests.helpers.web import browser_missing, chromium, open_page
-
-    if browser_missing():
-        pytest.skip(f"browser tests: {browser_missing()}")
-    store, count = tmp_path / "store", 1_005  # more than one page of the 1000 the page asks for
-    vector = np.ones(tiny_clip.dim, dtype=np.float32)
-    with EdgeStore(store) as st:
-        for i in range(count):
-            record = VideoRecord(video_id=f"v{i:04d}.mp4", model=MODEL, source="results", frames=0)
-            index_frames(st, record, [[FramePoint(record.video_id, 0, 0.0, vector, 1.0, MODEL, "results")]])
-    env = {"FRAMESEARCH_STORE": str(store), "FRAMESEARCH_MODEL": str(tiny_clip.model_path)}
-    with running_service(env, tmp_path / "serve.log") as service, chromium() as browser:
-        page = browser.new_page()
-        open_page(page, service.base)
-        page.wait_for_function(f"() => document.querySelectorAll('#videos input').length === {count}")
-        assert page.evaluate("() => document.querySelector('#videos input[value=\"v1004.mp4\"]') !== null")

@@ -5,10 +5,10 @@ import {
   $, MEDIA_SESSION_MS, api, breakable, explain, fmtTime, idPath, setStatus, startMediaSession, thumbUrl,
 } from "./api.js";
 import { addVideos, isVideoFile, onLibraryChange, wireJobs } from "./jobs.js";
+import { chosenVideos, findVideos, known, libraryTotal, loadLibrary, setChosen, showLibraryError, wireLibrary, wirePicker } from "./library.js";
 import { closePlayer, drawTimeline, isOpen, openPlayer, step, wirePlayer } from "./player.js";
 
 const state = {
-  videos: new Map(), // video_id -> record
   config: null, // GET /config: the model and the threshold scale in force
   scale: null, // the slider's scale: the one in force, or the raw cosine one when the address names a `threshold`
   query: null, // {kind: "text"|"image"|"similar", ...}
@@ -77,47 +77,10 @@ async function loadConfig() {
   $("#image-button").title = c.image_search ? "Or drop an image anywhere on the page" : c.image_search_detail || "";
 }
 
+// The picker's first videos (one small page) and the library's size; the library tab reads its own pages.
 async function loadVideos() {
-  const videos = [];
-  let cursor = "";
-  do {  // GET /videos pages (100 by default): the page still holds every record, in pages of 1000
-    const data = await api(`/videos?limit=1000${cursor ? `&cursor=${encodeURIComponent(cursor)}` : ""}`);
-    videos.push(...data.videos);
-    cursor = data.next_cursor;
-  } while (cursor);
-  state.videos = new Map(videos.map((v) => [v.video_id, v]));
-  renderVideoFilter(new Set(chosenVideos()));
-  renderLibrary();
-  $("#welcome").hidden = state.videos.size > 0;
-}
-
-const chosenVideos = () => [...document.querySelectorAll("#videos input:checked")].map((i) => i.value);
-
-function renderVideoFilter(chosen) {
-  // chosen videos first, so a selection never hides below the fold of the list
-  const ids = [...state.videos.keys()].sort((a, b) => chosen.has(b) - chosen.has(a) || a.localeCompare(b));
-  const rows = ids.map((id, i) => {
-    const label = document.createElement("label");
-    const box = document.createElement("input");
-    Object.assign(box, { type: "checkbox", value: id, checked: chosen.has(id), id: `video-${i}` });
-    box.addEventListener("change", () => {
-      updateVideosState();
-      runSearch();
-    });
-    const name = document.createElement("span");
-    name.append(breakable(id));
-    label.append(box, name);
-    return label;
-  });
-  $("#videos").replaceChildren(...rows);
-  updateVideosState();
-}
-
-function updateVideosState() {
-  const n = chosenVideos().length;
-  $("#videos-state").textContent = n ? `(${n} of ${state.videos.size} selected)` : "(all)";
-  $("#videos-clear").hidden = !n;
-  summarizeFilters();
+  await findVideos();
+  $("#welcome").hidden = (libraryTotal() || 0) > 0;
 }
 
 function summarizeFilters() {
@@ -126,68 +89,6 @@ function summarizeFilters() {
   const name = scale() && scale().kind === "calibrated" ? "confidence" : "threshold";
   const t = $("#threshold-value").textContent;
   $("#filters-summary").textContent = `${videos} · ${name} ${t}${state.thresholdTouched ? "" : " (default)"} · ${$("#limit").value} results`;
-}
-
-function cell(content, className, label) {
-  const td = document.createElement("td");
-  td.append(content);
-  if (className) td.className = className;
-  if (label) td.dataset.label = label;
-  return td;
-}
-
-function renderLibrary() {
-  const rows = [...state.videos.values()].map((v) => {
-    const tr = document.createElement("tr");
-    tr.dataset.videoId = v.video_id;
-    const indexed = v.indexed_at ? new Date(v.indexed_at) : null;
-    const source = v.path ? v.source : `${v.source} (no video file)`;
-    tr.append(
-      cell(breakable(v.video_id), "id", "Video"),
-      cell(fmtTime(v.duration), "num", "Length"),
-      cell(Number(v.frames).toLocaleString(), "num", "Frames"),
-      cell(breakable(v.model), "", "Model"),
-      cell(source, "", "Source"),
-      cell(indexed ? indexed.toLocaleString() : "—", "", "Indexed"),
-    );
-    if (indexed) tr.children[5].title = v.indexed_at;
-    const remove = document.createElement("button");
-    remove.type = "button";
-    remove.className = "danger";
-    remove.textContent = "Delete";
-    remove.setAttribute("aria-label", `Delete ${v.video_id}`);
-    const problem = document.createElement("p");
-    problem.className = "row-error error-text";
-    problem.setAttribute("role", "alert");
-    problem.hidden = true;
-    remove.addEventListener("click", () => deleteVideo(v, remove, problem));
-    const actions = cell(remove, "actions");
-    actions.append(problem);
-    tr.append(actions);
-    return tr;
-  });
-  $("#library tbody").replaceChildren(...rows);
-  $("#library").hidden = !rows.length;
-  if (!rows.length) {
-    setStatus($("#library-status"), "No videos are indexed yet. Add videos here, index a folder with “framesearch ingest local FOLDER --recursive”, or try “framesearch demo”.");
-  }
-}
-
-async function deleteVideo(record, button, problem) {
-  const question = `Delete “${record.video_id}” and its ${record.frames} frames from the index?\nThe video file itself is not touched.`;
-  if (!window.confirm(question)) return;
-  button.disabled = true;
-  problem.hidden = true;
-  try {
-    const done = await api(`/videos/${idPath(record.video_id)}`, { method: "DELETE" });
-    setStatus($("#library-status"), `Deleted ${record.video_id} (${done.deleted_frames} frames).`);
-    await loadVideos();
-    loadConfig().catch(() => {});
-  } catch (err) {
-    problem.textContent = explain(err, "delete");
-    problem.hidden = false;
-    button.disabled = false;
-  }
 }
 
 // ---- searching -----------------------------------------------------------------------------------------
@@ -270,7 +171,7 @@ function renderResults(data, query) {
   );
 }
 
-const hasFile = (id) => !state.videos.has(id) || Boolean(state.videos.get(id).path);
+const hasFile = (id) => !known.has(id) || Boolean(known.get(id).path);
 
 function card(seg) {
   const li = $("#card-template").content.firstElementChild.cloneNode(true);
@@ -367,15 +268,7 @@ function showView(name, refresh = true) {
     if (current) $(tab).setAttribute("aria-current", "page");
     else $(tab).removeAttribute("aria-current");
   }
-  if (library && refresh) {
-    delete $("#library").dataset.fresh;
-    loadVideos()
-      .then(() => {
-        $("#library").dataset.fresh = "true"; // listed anew (tests wait for it)
-        if (state.videos.size) setStatus($("#library-status"), "");
-      })
-      .catch((err) => setStatus($("#library-status"), explain(err, "library"), true));
-  }
+  if (library && refresh) loadLibrary().catch(showLibraryError);
   if (!library) drawTimeline();
 }
 
@@ -412,7 +305,7 @@ function restoreFromUrl() {
     state.thresholdTouched = true;
     showThreshold(params.get(named.parameter), false);
   }
-  renderVideoFilter(new Set(params.getAll("video")));
+  setChosen(params.getAll("video"));
   const limit = params.get("limit");
   if (limit && [...$("#limit").options].some((o) => o.value === limit)) $("#limit").value = limit;
   summarizeFilters();
@@ -495,10 +388,13 @@ function wire() {
     summarizeFilters();
     runSearch();
   });
-  $("#videos-clear").addEventListener("click", () => {
-    document.querySelectorAll("#videos input:checked").forEach((box) => (box.checked = false));
-    updateVideosState();
+  wirePicker(() => {
+    summarizeFilters();
     runSearch();
+  });
+  wireLibrary(() => {
+    loadConfig().catch(() => {});
+    findVideos().catch(() => {});
   });
   $("#image-button").addEventListener("click", () => $("#image-input").click());
   $("#image-input").addEventListener("change", (e) => {
@@ -519,6 +415,7 @@ function wire() {
   onLibraryChange(() => {
     loadVideos().catch(() => {});
     loadConfig().catch(() => {});
+    if (!$("#view-library").hidden) loadLibrary().catch(showLibraryError);
   });
   wireJobs();
 }
@@ -528,7 +425,7 @@ async function start() {
   $("#filters").open = matchMedia("(min-width: 700px)").matches;
   await startMediaSession();
   setInterval(startMediaSession, MEDIA_SESSION_MS);
-  showView(location.hash === "#library" ? "library" : "search", false);
+  showView(location.hash === "#library" ? "library" : "search");
   try {
     await loadConfig();
     await loadVideos();
@@ -537,7 +434,7 @@ async function start() {
     $("#stats").textContent = err.kind === "Unreachable" ? "service not reachable" : "";
   }
   restoreFromUrl();
-  if (!location.search && !location.hash && state.videos.size) $("#q").focus();
+  if (!location.search && !location.hash && libraryTotal()) $("#q").focus();
   document.body.dataset.ready = "true";
 }
 
