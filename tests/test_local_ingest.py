@@ -119,8 +119,8 @@ def test_infer_writes_the_roboflow_format_and_it_ingests_identically(tmp_path, t
 def test_local_ingest_errors(tmp_path, tiny_clip_dir, bikes):
     missing = invoke(tmp_path, "ingest", "local", str(tmp_path / "nope.mp4"), "--model", str(tiny_clip_dir))
     assert missing.exit_code == 1 and "nope.mp4" in missing.output
-    no_model = invoke(tmp_path, "ingest", "local", str(bikes))
-    assert no_model.exit_code == 1 and "--model" in no_model.output
+    no_model = invoke(tmp_path, "ingest", "local", str(bikes))  # the first ingest takes the default model, and says so
+    assert no_model.exit_code == 0 and "tiny-shapes-clip" in no_model.output and "--model" in no_model.output
     bad_fps = invoke(tmp_path, "ingest", "local", str(bikes), "--fps", "0", "--model", str(tiny_clip_dir))
     assert bad_fps.exit_code == 1 and "fps" in bad_fps.output
 

@@ -73,8 +73,9 @@ def test_a_stale_address_is_ignored_and_the_command_opens_the_store(tmp_path, ti
     (store / ADDRESS_FILE).write_text(json.dumps({**data, "pid": 2**22 + 7}))  # no such process
     assert read_address(store) is None
     result = runner.invoke(cli_app, ["--store", str(store), "videos", "list"])
-    assert result.exit_code == 0, result.output
-    assert "no videos indexed yet" in result.output
+    # the command opened the store itself (the folder holds no collection yet), never the dead address
+    assert result.exit_code == 1 and "no collection 'frames'" in result.output, result.output
+    assert "127.0.0.1:9" not in result.output
 
 
 def test_the_lock_message_names_the_service_and_its_address(tmp_path, monkeypatch):
