@@ -239,7 +239,6 @@ def search_vector(
     if query is not None and embedder is not None:
         return search_text_vector(store, vector, filters, settings, embedder, query, negatives)
     limit = filters.limit or settings.limit
-    offset = offset_of(filters)
     depth = page_depth(store, filters, limit)
     wanted = depth * NEGATIVE_OVERFETCH if negatives else depth
     first = None
@@ -248,7 +247,20 @@ def search_vector(
     calibration = calibrate(store, vector, best=None if first is None else first[0].score if first else -1.0)
     threshold, kind, min_confidence = resolve_threshold(filters, settings, embedder, calibration)
     results = ranked(store, vector, filters, threshold, wanted, first, calibration, negatives)
-    shown, next_cursor = page(results, offset, limit, filters)
+    return answer(store, filters, query, results, limit, (threshold, kind, min_confidence))
+
+
+def answer(
+    store: VectorStore,
+    filters: SearchFilters,
+    query: str | None,
+    results: list[Segment] | list[FrameMatch],
+    limit: int,
+    floor: tuple[float, ThresholdKind, float | None],
+) -> SearchResponse:
+    """The response: the page of the ranked `results` the request asks for, with the floor that applied."""
+    threshold, kind, min_confidence = floor
+    shown, next_cursor = page(results, offset_of(filters), limit, filters)
     info = store.info()
     return SearchResponse(
         query=query,
@@ -296,16 +308,4 @@ def search_text_vector(
         frames = retrieve_frames(store, vector, filters, threshold, wanted)
         frames = apply_confidence(store, frames, calibration, min_confidence)
         results = drop_negative_frames(store, frames, calibration, banked) if banked else frames
-    shown, next_cursor = page(results, offset_of(filters), limit, filters)
-    info = store.info()
-    return SearchResponse(
-        query=query,
-        mode=filters.mode,
-        threshold=round(threshold, SCORE_DIGITS),
-        threshold_kind=kind,
-        min_confidence=min_confidence,
-        model=info.model if info else None,
-        count=len(shown),
-        results=shown,
-        next_cursor=next_cursor,
-    )
+    return answer(store, filters, query, results, limit, (threshold, kind, min_confidence))
