@@ -117,7 +117,13 @@ def create_app(
         watcher = start_watching(watch, app.state.jobs, opened, prune) if watch else None
         announced = announce is not None and not settings.qdrant_url
         if announced:
-            write_address(settings.store, str(announce), settings.collection)
+            try:
+                write_address(settings.store, str(announce), settings.collection)
+            except OSError as exc:  # a read-only or full disk: the service still serves; commands cannot find it
+                announced = False
+                log.warning(
+                    "cannot record this service's address beside the library (%s): other commands will not find it", exc.strerror
+                )
         try:
             yield
         finally:

@@ -14,6 +14,8 @@ from dataclasses import asdict, dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 
+from framesearch.files import write_atomic
+
 ADDRESS_FILE = "service.json"
 
 
@@ -39,9 +41,7 @@ def write_address(store_root: Path, url: str, collection: str) -> ServiceAddress
     address = ServiceAddress(url=url, pid=os.getpid(), collection=collection, started_at=datetime.now(UTC).isoformat())
     target = address_path(store_root)
     target.parent.mkdir(parents=True, exist_ok=True)
-    tmp = target.with_name(f".{ADDRESS_FILE}.{os.getpid()}")
-    tmp.write_text(json.dumps(asdict(address), indent=2))
-    tmp.replace(target)
+    write_atomic(target, json.dumps(asdict(address), indent=2))
     return address
 
 
