@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import BaseModel, ConfigDict, Field, StrictBool, model_validator
 
 from framesearch.embedders.base import ROBOFLOW_CLIP_MODEL
 from framesearch.validation import DEFAULT_FPS, Fps, VideoId
@@ -110,7 +110,7 @@ class DeleteVideos(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     video_ids: list[VideoId] = Field(default_factory=list, max_length=100_000, description="Ids of the videos to delete.")
-    missing: bool = Field(default=False, description="Every video whose files are all gone from disk.")
+    missing: StrictBool = Field(default=False, description="Every video whose files are all gone from disk.")
     under: str | None = Field(default=None, min_length=1, max_length=1000, description="Every video whose id starts with this.")
 
     @model_validator(mode="after")
