@@ -49,7 +49,8 @@ def test_local_ingest_and_search_through_roboflow_inference(env, inference_stand
     inference_standin.calls.clear()
     found = cli(env, "search", "a red circle", "--json")  # no --model: the collection records Roboflow's CLIP
     assert found.exit_code == 0, found.output
-    assert [c["path"] for c in inference_standin.calls] == ["/clip/embed_text"]
+    # the query, and (once per process) the bank of background captions its confidence is measured against
+    assert {c["path"] for c in inference_standin.calls} == {"/clip/embed_text"}
     top = json.loads(found.stdout)["results"][0]
     assert top["video_id"] == "bikes.mp4" and 4.0 <= top["start"] and top["end"] <= 7.5, top
 
