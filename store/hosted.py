@@ -41,7 +41,10 @@ BUSY_WAIT_S = 0.0  # info()/frame_count()/index_status() answer from cache unles
 LOCK_RETRY_S = 10.0  # a restarted service waits this long for the previous store process to let go
 
 # What each call can change of the answers the proxy keeps (the others change none of them).
+KEPT = ("info", "frame_count", "index_status")
+APPLY = "__apply__"  # a module-level function run in the store process (HostedStore.apply): it may change anything
 REFRESHES: dict[str, tuple[str, ...]] = {
+    APPLY: KEPT,
     "ensure_collection": ("info",),
     "commit_run": ("frame_count",),
     "commit_delete": ("frame_count",),
@@ -52,9 +55,6 @@ REFRESHES: dict[str, tuple[str, ...]] = {
     "recover": ("index_status",),
     "build_index": ("index_status",),
 }
-KEPT = ("info", "frame_count", "index_status")
-APPLY = "__apply__"  # a module-level function run in the store process (HostedStore.apply): it may change anything
-REFRESHES[APPLY] = KEPT
 # Calls that only read: a store opened read-only on a full disk serves them from its private copy (see _before_write).
 READS = frozenset(
     {
