@@ -102,8 +102,16 @@ class StreamIngest:
     """One stream ingest: `run()` reads, embeds and commits until `stop` is set or `stop_after` passes, then commits
     what was embedded. `say` hears what a user should know (playing, dropped, reconnecting)."""
 
-    def __init__(self, store: VectorStore, embedder: ImageEmbedder, options: StreamOptions, say: Say | None = None) -> None:
+    def __init__(
+        self,
+        store: VectorStore,
+        embedder: ImageEmbedder,
+        options: StreamOptions,
+        say: Say | None = None,
+        on_commit: Callable[[], None] | None = None,
+    ) -> None:
         self.store = store
+        self.on_commit = on_commit
         self.embedder = embedder
         self.options = options
         self.video_id: str = options.video_id or ""
@@ -125,6 +133,7 @@ class StreamIngest:
                 if time.monotonic() - last_commit >= self.options.chunk_s:
                     self._commit(pending)
                     pending, last_commit = Pending(), time.monotonic()
+                    self.report.drops, self.report.dropped_frames = reader.drops, reader.dropped_frames
         except KeyboardInterrupt:
             self.stop.set()
         finally:
@@ -186,6 +195,8 @@ class StreamIngest:
         self.report.frames += len(pending.walls)
         self.report.expired += max(0, before + len(pending.walls) - record.frames)
         self.report.chunks += 1
+        if self.on_commit is not None:
+            self.on_commit()
 
 
 class ChunkWriter:

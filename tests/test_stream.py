@@ -23,7 +23,6 @@ from framesearch.search.models import SearchRequest
 from framesearch.search.segments import utc_text
 from framesearch.settings import Settings
 from framesearch.store.check import check_store
-from framesearch.store.filters import SearchFilter
 from tests.conftest import unit
 from tests.helpers.crash import ROOT, check, crash_env, invoke_json
 
