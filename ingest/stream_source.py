@@ -29,6 +29,7 @@ from framesearch.errors import InvalidInput
 log = logging.getLogger(__name__)
 
 OPEN_TIMEOUT_S = 10.0  # connecting / reading a playlist
+FILE_OPEN_TIMEOUT_S = 2.0  # a growing file (see _open)
 READ_TIMEOUT_S = 5.0  # no data for this long: the source dropped
 BACKOFF_S = (0.5, 1.0, 2.0, 4.0, 8.0, 15.0, 30.0)  # waits before each reconnection try (the last repeats)
 DRIFT_S = 10.0  # the source's clock this far behind the wall clock: re-anchor (a discontinuity, a stall)
@@ -71,12 +72,17 @@ def check_source(url: str) -> str:
 def _open(url: str) -> Any:
     import av
 
-    options = {"follow": "1"} if url.startswith("file:") else {}  # a growing file: wait for more at its end
+    # probe one second of a live source, not FFmpeg's five: the frames of the probe come at once, as a burst
+    options = {"analyzeduration": "1000000"}
+    if url.startswith("file:"):
+        options["follow"] = "1"  # a growing file: wait for more at its end
     if url.startswith(("udp:", "rtp:")):
         options["overrun_nonfatal"] = "1"
     if url.startswith(("rtsp:", "rtsps:")):
         options["rtsp_transport"] = "tcp"
-    return av.open(url, options=options, timeout=(OPEN_TIMEOUT_S, READ_TIMEOUT_S))
+    # a growing file: FFmpeg's probe waits at its end until interrupted, then plays on; a short open timeout ends it
+    opening = FILE_OPEN_TIMEOUT_S if url.startswith("file:") else OPEN_TIMEOUT_S
+    return av.open(url, options=options, timeout=(opening, READ_TIMEOUT_S))
 
 
 class LiveReader:

@@ -290,3 +290,23 @@ def test_a_killed_stream_ingest_leaves_a_consistent_store(tmp_path, crash):
     code, checked = check(store)
     assert code == 0 and checked["ok"], checked
     assert checked["searchable_frames"] == checked["stored_points"] == sum(v["frames"] for v in listed)
+
+
+@pytest.mark.slow
+def test_a_growing_file_is_indexed_as_it_grows(tmp_path):
+    from tests.helpers.live_source import LiveShapes
+
+    growing = tmp_path / "recording.ts"
+    source = LiveShapes(str(growing), scene=("star", "yellow", "blue")).start()
+    try:
+        assert wait_for(growing.exists, 10)
+        proc = live_cli(tmp_path / "store", str(growing), "--video-id", "recording", "--chunk", "1", "--stop-after", "12")
+        out, err = proc.communicate(timeout=120)
+    finally:
+        source.stop()
+    assert proc.returncode == 0, err
+    assert "playing" in err
+    listed = invoke_json(tmp_path / "store", "videos", "list")
+    assert listed[0]["video_id"] == "recording" and listed[0]["frames"] >= 8, (listed, err)
+    found = invoke_json(tmp_path / "store", "search", "a yellow star")["results"]
+    assert found and found[0]["video_id"] == "recording" and found[0]["start_utc"]

@@ -60,6 +60,8 @@ class LiveShapes:
 
         if self.target.startswith("udp:"):
             return av.open(self.target + "?pkt_size=1316", "w", format="mpegts")
+        if self.target.endswith(".ts"):  # a growing file
+            return av.open(self.target, "w", format="mpegts", options={"flush_packets": "1"})
         options = {"hls_time": "1", "hls_list_size": "6", "hls_flags": "delete_segments+omit_endlist"}
         return av.open(self.target, "w", format="hls", options=options)
 
