@@ -11,6 +11,7 @@ from framesearch.cli.ingest import ModelDirOpt, first_model
 from framesearch.cli.main import (
     CollectionOpt,
     JsonOpt,
+    ServiceOpt,
     StoreOpt,
     UrlOpt,
     err,
@@ -40,6 +41,7 @@ def ingest_stream(
     store: StoreOpt = None,
     qdrant_url: UrlOpt = None,
     collection: CollectionOpt = None,
+    url_opt: ServiceOpt = None,
     as_json: JsonOpt = False,
 ) -> None:
     """Index a live stream as it plays: sampled frames are embedded and committed every few seconds, each with the
@@ -62,7 +64,9 @@ def ingest_stream(
         stop_after=stop_after,
         chunk_s=chunk,
     )
-    settings = settings_for(ctx, model=model, store=store, qdrant_url=qdrant_url, collection=collection)
+    settings = settings_for(ctx, model=model, store=store, qdrant_url=qdrant_url, collection=collection, url=url_opt)
+    if _watched_by_service(settings, url, options, keep, as_json):
+        return
     with open_store(settings) as st:
         settings = first_model(settings, st.info(), quiet=as_json)
         ingest = StreamIngest(st, image_embedder(settings, st.info()), options, say=_say(as_json))
@@ -82,6 +86,31 @@ def ingest_stream(
             f" ({result.drops} drops, {result.expired} frames retired)",
             highlight=False,
         )
+
+
+def _watched_by_service(settings: Any, url: str, options: Any, keep: str | None, as_json: bool) -> bool:
+    """While `framesearch serve` holds the library, the service watches the stream (`POST /streams`)."""
+    from framesearch.cli.remote import service_for
+    from framesearch.errors import InvalidInput
+    from framesearch.service.streams import StreamRequest
+
+    service = service_for(settings)
+    if service is None:
+        return False
+    if options.stop_after is not None:
+        raise InvalidInput("the service holds this library and watches streams until told to stop: drop --stop-after")
+    with service:
+        info = service.add_stream(StreamRequest(url=url, video_id=options.video_id, fps=options.fps, keep=keep))
+    if as_json:
+        print_json(info)
+    else:
+        out.print(
+            f"the service watches {info.url} as {info.video_id!r} now (GET /streams shows it; DELETE /streams/"
+            f"{info.video_id} stops it)",
+            highlight=False,
+            markup=False,
+        )
+    return True
 
 
 def _say(quiet: bool) -> Any:

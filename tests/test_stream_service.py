@@ -99,3 +99,36 @@ def test_a_watched_stream_is_indexed_listed_and_watched_again_after_a_restart(se
     finally:
         source.stop()
         server.stop()
+
+
+@pytest.mark.slow
+def test_ingest_stream_while_serve_runs_hands_the_stream_to_the_service(tmp_path):
+    import subprocess
+    import sys
+
+    import httpx
+
+    from tests.helpers.live_source import LiveShapes, free_udp_port
+    from tests.helpers.server import running_service
+
+    url = f"udp://127.0.0.1:{free_udp_port()}"
+    source = LiveShapes(url).start()
+    env = {
+        "FRAMESEARCH_STORE": str(tmp_path / "store"),
+        "FRAMESEARCH_MODEL": "tiny-shapes-clip",
+        "FRAMESEARCH_URL_ALLOW_HOSTS": "127.0.0.1",
+    }
+    try:
+        with running_service(env, tmp_path / "serve.log") as service:
+            cli = [sys.executable, "-m", "framesearch", "ingest", "stream", url, "--video-id", "feed"]
+            done = subprocess.run(cli, env=service.env, capture_output=True, text=True, timeout=60)
+            assert done.returncode == 0 and "the service watches" in done.stdout, done.stderr
+
+            def indexed() -> bool:
+                streams = httpx.get(f"{service.base}/streams").json()["streams"]
+                return bool(streams) and streams[0]["frames"] >= 2
+
+            assert wait_for(indexed, 40), httpx.get(f"{service.base}/streams").json()
+            assert httpx.delete(f"{service.base}/streams/feed").status_code == 200
+    finally:
+        source.stop()
