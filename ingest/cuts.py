@@ -291,10 +291,14 @@ YUV_OFFSET = (16.0, 128.0, 128.0)
 
 
 @cache
-def _yuv_arrays() -> tuple[Any, Any]:
+def _yuv_arrays(run: int) -> tuple[Any, Any]:
+    """The YUV-to-RGB matrix and offsets for cells whose luma is the sum of `run` pixels."""
     import numpy as np
 
-    return np.asarray(YUV_TO_RGB, np.float32), np.asarray(YUV_OFFSET, np.float32)[:, None, None]
+    matrix = np.asarray(YUV_TO_RGB, np.float32)
+    matrix[:, 0] /= run
+    offset = np.asarray((YUV_OFFSET[0] * run, *YUV_OFFSET[1:]), np.float32)[:, None, None]
+    return matrix, offset
 
 
 class FrameSampler:
@@ -317,14 +321,18 @@ class FrameSampler:
         step = max(align, frame.width // self.columns // align * align)
         rows, cols = frame.height // step, frame.width // step
         yuv = np.empty((3, rows, cols), np.float32)
-        for k, (plane, (sx, sy)) in enumerate(zip(frame.planes[:3], ((0, 0), shifts, shifts), strict=True)):
-            pixels = np.frombuffer(plane, np.uint8).reshape(-1, plane.line_size)
-            xs, ys = step >> sx, step >> sy
-            if k == 0 and xs >= RUN:  # luma: the mean of a few neighbours in a row (one cache line; chroma: one)
-                yuv[k] = pixels[: rows * ys : ys, : cols * xs].reshape(rows, cols, xs)[:, :, :RUN].mean(axis=2)
-            else:
-                yuv[k] = pixels[::ys, ::xs][:rows, :cols]
-        matrix, offset = _yuv_arrays()
+        luma, u, v = frame.planes[:3]
+        run = min(RUN, step)
+        # strided views straight onto the planes' buffers (one call each): a cell's first `run` luma pixels in a
+        # row (one cache line), and its one chroma sample
+        line = (step * luma.line_size, step)
+        yuv[0] = np.ndarray((rows, cols), np.uint8, luma, 0, line)
+        for start in range(1, run):  # separate adds: a reduction over an axis this short costs several times more
+            np.add(yuv[0], np.ndarray((rows, cols), np.uint8, luma, start, line), out=yuv[0])
+        (sx, sy) = shifts
+        for k, plane in ((1, u), (2, v)):
+            yuv[k] = np.ndarray((rows, cols), np.uint8, plane, 0, ((step >> sy) * plane.line_size, step >> sx))
+        matrix, offset = _yuv_arrays(run)
         yuv -= offset
         return np.einsum("ij,jkl->ikl", matrix, yuv)  # einsum: BLAS costs more on arrays this small
 
