@@ -261,6 +261,10 @@ def answer(
     """The response: the page of the ranked `results` the request asks for, with the floor that applied."""
     threshold, kind, min_confidence = floor
     shown, next_cursor = page(results, offset_of(filters), limit, filters)
+    if not filters.frames:
+        for result in shown:
+            if isinstance(result, Segment):
+                result.frames = None  # a moment's summary; its frames only on request
     info = store.info()
     return SearchResponse(
         query=query,

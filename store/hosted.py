@@ -6,8 +6,8 @@ service talks to the store through a pipe: calls are forwarded one at a time (Ed
 any case), the calling thread waits on the pipe with the GIL released, and the event loop keeps answering.
 
 `HostedStore` provides the store's declared interface (`VectorStore`, store/api.py, and the run steps of
-`RunStore`, store/writes.py) method by method. `info()`, `frame_count()` and `index_status()` answer from
-what the proxy last saw when the store is busy (an index build), so health checks never wait for the engine.
+`RunStore`, store/writes.py) method by method. `info()` answers from what the proxy last saw, and `frame_count()`
+and `index_status()` do when the store is busy, so searches and health checks never wait for the engine for them.
 Those answers are refreshed only by the calls that can change them (`REFRESHES`), in the store process and sent
 back with the call's answer: no extra round trip. Every answer also carries the store's library version, so
 `library_version()` (asked by every calibrated search) needs no call at all.
@@ -214,7 +214,9 @@ class HostedStore:
     # the collection
 
     def info(self) -> CollectionInfo | None:
-        return self._fresh_or_kept("info")
+        """The collection as the store process last told: only the calls that change it do (`REFRESHES`), and every
+        search asks (its model): no round trip."""
+        return self._kept["info"]
 
     def ensure_collection(self, model: str, dim: int, model_path: str | None = None) -> CollectionInfo:
         return self._call("ensure_collection", model, dim, model_path)
