@@ -243,7 +243,9 @@ def bank_calibration(
     store, library version, bank and query (search/calibration.py's PerQuery)."""
     bank = bank_for(embedder)
     stamp = library_stamp(store)
-    key = (bank.key, np.asarray(vector, dtype=np.float32).tobytes(), *(np.asarray(r, dtype=np.float32).tobytes() for r in rivals))
+    constants = (bank.key, bank.anchor, bank.exclude_similarity, bank.pooling, bank.margin)
+    vectors = (np.asarray(v, dtype=np.float32).tobytes() for v in (vector, *rivals))
+    key = (constants, *vectors)
     kept = _CALIBRATIONS.get(store, stamp, key)
     if isinstance(kept, BankCalibration):
         return kept

@@ -227,3 +227,22 @@ def test_serve_and_its_store_process_start_numpy_with_one_blas_thread(tmp_path):
         assert seen.get(service.proc.pid) == "1" and seen.get(holder) == "1", seen
     finally:
         service.stop()
+
+
+def test_a_build_cut_short_between_the_swaps_renames_is_put_right_when_the_store_opens(tmp_path, colour_results):
+    """A crash after the live frames shard was moved aside and before the built copy took its place: the store opens
+    with the live shard back, and copies left by builds are removed."""
+    from framesearch.ingest.index import ingest_results
+    from framesearch.ingest.results import load_results_file
+    from framesearch.store.edge import EdgeStore
+    from framesearch.store.edge_build import BUILDING, SWAPPED
+
+    with EdgeStore(tmp_path / "s") as store:
+        ingest_results(store, load_results_file(colour_results("a", [("red", 2.0)])), "a", model="m")
+        count = store.frame_count()
+    root = tmp_path / "s" / "frames"
+    (root / "frames").rename(root / SWAPPED)
+    (root / f"{BUILDING}x").mkdir()
+    with EdgeStore(tmp_path / "s") as store:
+        assert store.frame_count() == count
+    assert (root / "frames").is_dir() and not (root / SWAPPED).exists() and not (root / f"{BUILDING}x").exists()
