@@ -49,7 +49,7 @@ def run(store, embedder, query: str, **options):
     from framesearch.search.models import SearchRequest
     from framesearch.settings import Settings
 
-    return search(store, SearchRequest(q=query, limit=100, **options), Settings(), embedder).results
+    return search(store, SearchRequest(q=query, limit=100, frames=True, **options), Settings(), embedder).results
 
 
 def ranking(store, embedder, wanted: dict) -> dict[str, float]:

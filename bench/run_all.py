@@ -25,6 +25,7 @@ BENCHES = [  # (name, script and its own arguments); each also gets --quick (unl
     ("search", ["bench_search.py"]),
     ("memory", ["bench_memory.py"]),
     ("service", ["bench_service.py"]),
+    ("serving", ["bench_serving.py"]),
     ("startup", ["bench_startup.py"]),
     ("results ingest", ["bench_results_ingest.py"]),
     ("library scale", ["bench_library_scale.py"]),

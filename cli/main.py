@@ -210,8 +210,7 @@ def main(
 ) -> None:
     """Global options apply to every command (and may also be given after the command)."""
     ctx.obj = {"store": store, "qdrant_url": qdrant_url, "model": model, "collection": collection, "url": url}
-    if ctx.invoked_subcommand != "serve":
-        one_blas_thread()
+    one_blas_thread()
     if not ctx.resilient_parsing:
         from framesearch.cli.supervise import supervise
 
@@ -226,7 +225,9 @@ def one_blas_thread() -> None:
 
     A command is one short process whose numpy work is matrix-vector products over at most a few thousand
     vectors; OpenBLAS starts a busy-waiting thread per core when numpy loads, which cost more CPU than the
-    search itself (45 ms on 2 cores; more with more cores). `serve` keeps the pool: it pays it once."""
+    search itself (45 ms on 2 cores; more with more cores). `serve` too: its requests are the same small products,
+    and the requests are its parallelism (one thread gave it 2.3-2.5x the searches per second: docs/performance.md).
+    The variable reaches the store process, uvicorn's workers and the parser process, which inherit it."""
     if "numpy" not in sys.modules and not any(name in os.environ for name in BLAS_THREAD_VARS):
         os.environ["OPENBLAS_NUM_THREADS"] = "1"
 

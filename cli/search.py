@@ -66,6 +66,7 @@ def search_cmd(
         Optional[str], typer.Option("--cursor", help="The next page: the `next_cursor` a search printed (same query).")
     ] = None,
     mode: Annotated[str, typer.Option("--mode", help="segments or frames.")] = "segments",
+    frames: Annotated[bool, typer.Option("--frames", help="List every frame of each moment (JSON: its `frames`).")] = False,
     t_min: Annotated[Optional[float], typer.Option("--from", help="Only frames at or after (s).")] = None,
     t_max: Annotated[Optional[float], typer.Option("--to", help="Only frames at or before (s).")] = None,
     model: Annotated[Optional[str], typer.Option("--model", help="Query model (default: the collection's).")] = None,
@@ -94,6 +95,7 @@ def search_cmd(
         limit=limit,
         cursor=cursor,
         mode=mode,
+        frames=frames or None,
         t_min=t_min,
         t_max=t_max,
         min_confidence=min_confidence,

@@ -41,7 +41,7 @@ def _pieces(segment: Segment, keep: list[bool]) -> list[list[FrameScore]]:
     in the moment with their own confidence): one frame dipping under the floor does not split a moment."""
     pieces: list[list[FrameScore]] = []
     held: list[FrameScore] = []  # dropped frames since the last kept one
-    for frame, kept in zip(segment.frames, keep, strict=True):
+    for frame, kept in zip(segment.frames or [], keep, strict=True):
         if not kept:
             held.append(frame)
             continue
@@ -90,16 +90,17 @@ def apply_confidence(
             return matches
         return sorted(matches, key=lambda r: (-(r.confidence or 0.0), -r.score, r.video_id, r.timestamp))
     segments: list[Segment] = [r for r in results if isinstance(r, Segment)]
-    scored = frame_confidences(store, calibration, [(s.video_id, f.frame, f.score) for s in segments for f in s.frames])
+    scored = frame_confidences(store, calibration, [(s.video_id, f.frame, f.score) for s in segments for f in s.frames or []])
     out: list[Segment] = []
     for segment in segments:
-        for frame in segment.frames:
+        frames = segment.frames or []
+        for frame in frames:
             frame.confidence = scored[(segment.video_id, frame.frame)]
         if floor is None:  # a raw threshold: the moments stand as found, in raw order
-            segment.confidence = max((f.confidence or 0.0 for f in segment.frames), default=0.0)
+            segment.confidence = max((f.confidence or 0.0 for f in frames), default=0.0)
             out.append(segment)
             continue
-        keep = [floor is None or (f.confidence or 0.0) >= floor for f in segment.frames]
+        keep = [floor is None or (f.confidence or 0.0) >= floor for f in frames]
         out += [_segment(segment.video_id, piece) for piece in _pieces(segment, keep)]
     if floor is None:
         return out

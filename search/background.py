@@ -48,7 +48,7 @@ from pathlib import Path
 import numpy as np
 
 from framesearch.embedders.base import DEFAULT_THRESHOLD
-from framesearch.search.calibration import library_sample, library_stamp
+from framesearch.search.calibration import PerQuery, library_sample, library_stamp
 from framesearch.search.prompts import templates_of
 from framesearch.store.base import VectorStore
 from framesearch.vectors import normalize
@@ -86,15 +86,29 @@ class Bank:
         return hashlib.sha1("\n".join(self.texts).encode() + str(self.temperature).encode()).hexdigest()[:16]
 
 
+_SETTINGS: dict[Path, tuple[tuple[int, int], dict]] = {}
+
+
 def _model_settings(folder: Path | None) -> dict:
+    """The model folder's calibration.json, read again only when the file changes (one stat per search)."""
     path = folder / CALIBRATION_FILE if folder is not None else None
-    if path is None or not path.is_file():
+    try:
+        stat = path.stat() if path is not None else None
+    except OSError:
+        stat = None
+    if path is None or stat is None:
         return {}
+    seen = (stat.st_mtime_ns, stat.st_size)
+    kept = _SETTINGS.get(path)
+    if kept is not None and kept[0] == seen:
+        return kept[1]
     try:
         raw = json.loads(path.read_text())
     except (OSError, ValueError):
         return {}
-    return raw if isinstance(raw, dict) else {}
+    settings = raw if isinstance(raw, dict) else {}
+    _SETTINGS[path] = (seen, settings)
+    return settings
 
 
 def _embed(embedder: object, texts: list[str]) -> np.ndarray:
@@ -218,12 +232,29 @@ class BankCalibration:
         return float(self.background_floor + math.log(c / (1 - c)) / self.temperature - SLACK)
 
 
+_CALIBRATIONS = PerQuery()
+
+
 def bank_calibration(
     store: VectorStore, embedder: object, vector: np.ndarray, rivals: list[np.ndarray] | tuple = ()
 ) -> BankCalibration:
     """The query's calibration against its model's background bank (`vector`: the query's vector); `rivals`: other
-    texts' vectors that join its background (a query and its negative terms compete for each frame)."""
+    texts' vectors that join its background (a query and its negative terms compete for each frame). Kept per
+    store, library version, bank and query (search/calibration.py's PerQuery)."""
     bank = bank_for(embedder)
+    stamp = library_stamp(store)
+    constants = (bank.key, bank.anchor, bank.exclude_similarity, bank.pooling, bank.margin)
+    vectors = (np.asarray(v, dtype=np.float32).tobytes() for v in (vector, *rivals))
+    key = (constants, *vectors)
+    kept = _CALIBRATIONS.get(store, stamp, key)
+    if isinstance(kept, BankCalibration):
+        return kept
+    calibration = _bank_calibration(store, bank, vector, rivals)
+    _CALIBRATIONS.put(store, stamp, key, calibration)
+    return calibration
+
+
+def _bank_calibration(store: VectorStore, bank: Bank, vector: np.ndarray, rivals: list[np.ndarray] | tuple) -> BankCalibration:
     query = normalize(np.asarray(vector, dtype=np.float32).reshape(-1))
     if bank.vectors.shape[1] != query.shape[0]:
         raise ValueError("the background bank and the query come from different models")

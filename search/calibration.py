@@ -21,15 +21,19 @@ ingest or delete refreshes it.
 from __future__ import annotations
 
 import threading
+import time
 import weakref
 from dataclasses import dataclass
 
 import numpy as np
+from cachetools import LRUCache
 
 from framesearch.store.base import SearchFilter, VectorStore
 from framesearch.vectors import normalize
 
 SAMPLE_SIZE = 1024
+QUERIES_KEPT = 4096  # per-query statistics kept per store and library version
+SHARED_STAMP_S = 1.0  # a store others write (no version of its own): its stamp is read again after this long
 MIN_SAMPLE = 8  # fewer frames than this say nothing about a query's typical score: raw thresholds apply
 MIN_SPREAD = 1e-4
 
@@ -63,17 +67,52 @@ class LibrarySample:
 
 
 _CACHE: weakref.WeakKeyDictionary[VectorStore, LibrarySample] = weakref.WeakKeyDictionary()
+_STAMPS: weakref.WeakKeyDictionary[VectorStore, tuple[float, tuple]] = weakref.WeakKeyDictionary()
 _LOCK = threading.Lock()
 
 
 def library_stamp(store: VectorStore) -> tuple:
     """Changes whenever frames are added or removed, or a video is indexed again: the store's own version where
-    it keeps one (a store only this process writes), else the frame count and the videos' index times."""
+    it keeps one (a store only this process writes), else the frame count and the videos' index times, read at
+    most every SHARED_STAMP_S (reading them lists the library: never once per search)."""
     version = store.library_version()
     if version is not None:
         return ("version", version)
+    now = time.monotonic()
+    with _LOCK:
+        kept = _STAMPS.get(store)
+    if kept is not None and now - kept[0] < SHARED_STAMP_S:
+        return kept[1]
     videos = tuple((r.video_id, r.indexed_at, r.frames) for r in store.list_videos())
-    return (store.frame_count(), hash(videos))
+    stamp = (store.frame_count(), hash(videos))
+    with _LOCK:
+        _STAMPS[store] = (now, stamp)
+    return stamp
+
+
+class PerQuery:
+    """Statistics of queries on one library state, kept per store and library version (an LRU per store), so a
+    repeated query (a page after the first, the same text again) costs no pass over the library sample."""
+
+    def __init__(self) -> None:
+        self._kept: weakref.WeakKeyDictionary[VectorStore, tuple[tuple, LRUCache]] = weakref.WeakKeyDictionary()
+        self._lock = threading.Lock()
+
+    def get(self, store: VectorStore, stamp: tuple, key: tuple) -> object | None:
+        with self._lock:
+            kept = self._kept.get(store)
+            return kept[1].get(key) if kept is not None and kept[0] == stamp else None
+
+    def put(self, store: VectorStore, stamp: tuple, key: tuple, value: object) -> None:
+        with self._lock:
+            kept = self._kept.get(store)
+            if kept is None or kept[0] != stamp:  # the library changed: what was kept is of another library
+                kept = (stamp, LRUCache(maxsize=QUERIES_KEPT))
+                self._kept[store] = kept
+            kept[1][key] = value
+
+
+_TYPICAL = PerQuery()
 
 
 def library_sample(store: VectorStore, size: int = SAMPLE_SIZE) -> np.ndarray:
@@ -93,16 +132,23 @@ def library_sample(store: VectorStore, size: int = SAMPLE_SIZE) -> np.ndarray:
 def calibrate(store: VectorStore, vector: np.ndarray, best: float | None = None) -> Calibration | None:
     """The query's calibration on this library, or None when the library is too small to say. `best`: the
     query's best score over the whole library, when the caller has already searched for it (else one lookup)."""
-    sample = library_sample(store)
-    if len(sample) < MIN_SAMPLE:
-        return None
+    stamp = library_stamp(store)
     query = normalize(np.asarray(vector, dtype=np.float32).reshape(-1))
-    if sample.shape[1] != query.shape[0]:
+    key = (query.tobytes(),)
+    kept = _TYPICAL.get(store, stamp, key)
+    if kept is None:
+        sample = library_sample(store)
+        if len(sample) < MIN_SAMPLE or sample.shape[1] != query.shape[0]:
+            kept = (None, None)
+        else:
+            scores = sample @ query
+            kept = (float(scores.mean()), float(scores.max()))
+        _TYPICAL.put(store, stamp, key, kept)
+    typical, sample_best = kept  # type: ignore[misc]
+    if typical is None or sample_best is None:
         return None
-    scores = sample @ query
     if best is None:
         top = store.search(query, SearchFilter(), limit=1)
         best = top[0].score if top else -1.0
-    best = max(float(scores.max()), best)
-    calibration = Calibration(typical=float(scores.mean()), best=best)
+    calibration = Calibration(typical=typical, best=max(sample_best, best))
     return calibration if calibration.usable else None

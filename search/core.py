@@ -263,6 +263,10 @@ def answer(
     threshold, kind, min_confidence = floor
     shown, next_cursor = page(results, offset_of(filters), limit, filters)
     stamp_wall_clock(shown)
+    if not filters.frames:
+        for result in shown:
+            if isinstance(result, Segment):
+                result.frames = None  # a moment's summary; its frames only on request
     info = store.info()
     return SearchResponse(
         query=query,

@@ -43,6 +43,10 @@ class SearchFilters(BaseModel):
         description="Where the page starts: the `next_cursor` of the page before (same query and filters).",
     )
     mode: Mode = Field(default="segments", description="`segments` (moments) or `frames`.")
+    frames: bool = Field(
+        default=False,
+        description="List every frame of each moment (its `frames`); default: each moment's summary only, `frames` null.",
+    )
 
     @model_validator(mode="after")
     def _time_range(self) -> SearchFilters:
@@ -132,7 +136,8 @@ class FrameMatch(FrameScore):
 
 class Segment(BaseModel):
     """A time range of one video where the query matches; `score` (raw cosine) and `confidence` are its best frame's.
-    `start`/`end` are the enclosing shot cuts where the moment fills its shot, else half a sampling interval out."""
+    `start`/`end` are the enclosing shot cuts where the moment fills its shot, else half a sampling interval out.
+    `frames` lists its frames (time order) when the request asks for them (`frames=true`), else is null."""
 
     video_id: str
     start: float
@@ -142,7 +147,7 @@ class Segment(BaseModel):
     peak_time: float
     peak_frame: int
     frame_count: int
-    frames: list[FrameScore]
+    frames: list[FrameScore] | None = Field(default=None, description="Its frames, with `frames=true`; else null.")
     start_utc: str | None = Field(default=None, description="Live streams: the wall-clock time (UTC, ISO 8601) of `start`.")
     end_utc: str | None = Field(default=None, description="Live streams: the wall-clock time (UTC, ISO 8601) of `end`.")
 

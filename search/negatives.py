@@ -96,6 +96,6 @@ def drop_negative_moments(
     negatives: Sequence[Negative],
 ) -> list[Segment]:
     """The moments (segments mode) not mostly made of frames a negative takes."""
-    frames = [(s.video_id, f.frame, f.score) for s in results for f in s.frames]
+    frames = [(s.video_id, f.frame, f.score) for s in results for f in s.frames or []]
     taken = negative_frames(store, frames, calibration, negatives)
-    return [s for s in results if sum((s.video_id, f.frame) in taken for f in s.frames) <= MOSTLY * len(s.frames)]
+    return [s for s in results if sum((s.video_id, f.frame) in taken for f in s.frames or []) <= MOSTLY * len(s.frames or [])]

@@ -1,7 +1,7 @@
 """Cursor pagination: a page's `next_cursor` names where the next page of the same search starts.
 
 A cursor is opaque text (URL-safe base64 of a small JSON object): the offset of the next result and a
-fingerprint of the search it belongs to (everything in the request but `limit`, `cursor` and `format`), so a
+fingerprint of the search it belongs to (everything in the request but `limit`, `cursor`, `format` and `frames`), so a
 cursor given to another search is refused rather than silently misread. Pages are slices of one ranked answer:
 the answer does not depend on `limit` (search/retrieval.py), so page 2 at limit N is results N to 2N of the
 answer at limit 2N, with no cap on how deep pages go. If the library changes between pages, later pages
@@ -22,7 +22,7 @@ from framesearch.errors import InvalidInput
 Results = TypeVar("Results", bound=list)
 MAX_CURSOR_CHARS = 200
 MAX_OFFSET = 10**7
-NOT_PART_OF_THE_SEARCH = {"limit", "cursor", "format"}
+NOT_PART_OF_THE_SEARCH = {"limit", "cursor", "format", "frames"}
 
 
 def fingerprint(request: BaseModel) -> str:

@@ -276,8 +276,18 @@ def _window(run: Run, side: str, flt: SearchFilter) -> tuple[float, float] | Non
     return None if high < low else (low, high)
 
 
-def _extend(run: Run, side: str, found: list[FrameHit], window_edge: float) -> None:
-    """Take the window's hits that continue the run without a gap; close the edge when the run ends inside it."""
+def _at_limit(side: str, low: float, high: float, flt: SearchFilter) -> bool:
+    """Whether a window reaches the end of what can be searched on its side (the video's start, the time range's
+    ends): past it, there is nothing more to find."""
+    if side == "left":
+        return low <= max(0.0, flt.t_min if flt.t_min is not None else 0.0) + EPSILON
+    return flt.t_max is not None and high >= flt.t_max - EPSILON
+
+
+def _extend(run: Run, side: str, found: list[FrameHit], window_edge: float, at_limit: bool = False) -> None:
+    """Take the window's hits that continue the run without a gap; close the edge when the run ends inside it, or
+    when the window reached the limit of the search (a run that starts a frame after the video does: its first
+    frame did not match; without this, the window doubled for ever, one search a step, until it overflowed)."""
     found = sorted(found, key=lambda h: h.timestamp, reverse=side == "left")
     edge = run.end if side == "right" else run.start
     taken = []
@@ -290,7 +300,7 @@ def _extend(run: Run, side: str, found: list[FrameHit], window_edge: float) -> N
         run.hits = run.hits + taken
     else:
         run.hits = taken[::-1] + run.hits
-    if abs(window_edge - edge) > run.max_gap + EPSILON:
+    if at_limit or abs(window_edge - edge) > run.max_gap + EPSILON:
         setattr(run, f"grow_{side}", False)
     else:
         run.window[side] *= 2
@@ -320,6 +330,6 @@ def _grow(store: VectorStore, vector: np.ndarray, flt: SearchFilter, threshold: 
             if len(found) >= asked:  # denser than the sampling rate says: a narrower window next time
                 run.window[side] = max(1, run.window[side] // 2)
             else:
-                _extend(run, side, found, high if side == "right" else low)
+                _extend(run, side, found, high if side == "right" else low, _at_limit(side, low, high, flt))
         runs = _merge(runs)
     return runs

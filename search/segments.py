@@ -70,7 +70,7 @@ def stamp_wall_clock(results: Iterable[object]) -> None:
     stream time runs with the wall clock, so a moment's start and end are offset by the same amount."""
     for result in results:
         if isinstance(result, Segment):
-            aired = next((f for f in result.frames if f.wall_time is not None), None)
+            aired = next((f for f in result.frames or () if f.wall_time is not None), None)
             if aired is not None and aired.wall_time is not None:
                 offset = aired.wall_time - aired.timestamp
                 result.start_utc, result.end_utc = utc_text(result.start + offset), utc_text(result.end + offset)

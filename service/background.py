@@ -48,8 +48,9 @@ class ResultsParser:
 
 class IndexBuilder:
     """Builds the search index in a background thread after writes: requests made while a build runs are
-    coalesced into one more build. Searches meanwhile stay correct (unindexed frames are scanned); with Qdrant
-    Edge they wait for the build's engine call to finish. Stores indexed by a server need nothing."""
+    coalesced into one more build. Searches meanwhile stay correct (unindexed frames are scanned); a hosted Qdrant
+    Edge store builds on a copy in a niced child process (store/edge_build.py), so they keep their speed too.
+    Stores indexed by a server need nothing."""
 
     def __init__(self, store: Any) -> None:
         self.store = store

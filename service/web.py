@@ -167,9 +167,12 @@ def search_image(
     mode: Annotated[str, Form()] = "segments",
     t_min: Annotated[float | None, Form()] = None,
     t_max: Annotated[float | None, Form()] = None,
+    frames: Annotated[bool, Form()] = False,
 ) -> SearchResponse:
     """Search by an image: its CLIP image embedding is the query vector; same answer as /search."""
-    filters = build(SearchFilters, video_id=video_id, threshold=threshold, limit=limit, mode=mode, t_min=t_min, t_max=t_max)
+    filters = build(
+        SearchFilters, video_id=video_id, threshold=threshold, limit=limit, mode=mode, t_min=t_min, t_max=t_max, frames=frames
+    )
     state = _state(request)
     embedder = state.image_embedder()
     max_pixels = int(state.settings.max_image_megapixels * 1e6)

@@ -25,6 +25,7 @@ from framesearch.errors import DiskFull, StoreDamaged, StoreError, StoreLocked
 from framesearch.files import fsync_dir
 from framesearch.store import edge_files as files
 from framesearch.store.base import FACET_LIMIT, SCROLL_PAGE, Kind, QdrantStore, SearchFilter, StoredPoint
+from framesearch.store.edge_build import SWAPPED, recover_swap
 from framesearch.store.guard import CHECK_HINT, engine_errors, is_panic, translate
 from framesearch.store.runs import RUN_KIND
 from framesearch.store.schema import (
@@ -150,6 +151,7 @@ class EdgeStore(QdrantStore):
     ) -> None:
         self.hnsw_ef, self.index = hnsw_ef, index
         self._pending = self._written = False
+        self.frame_writes = 0  # writes to the frames shard: an index built on a copy is stale once this moves
         self._flushed_at = time.monotonic()
         self.root = Path(root) / collection
         self.description = f"store {Path(root)} (collection {collection!r})"
@@ -173,6 +175,8 @@ class EdgeStore(QdrantStore):
             if not files.is_read_only_error(exc):
                 raise translate(exc, self.description, "opening it", local=False) from exc
             self._open_read_only()
+        if not self.read_only:
+            recover_swap(self.root)
         if not self.read_only and not (self.root / files.INFO_FILE).exists():
             removed = files.remove_leftovers(self.root, self._points_in)
             if removed:
@@ -409,18 +413,47 @@ class EdgeStore(QdrantStore):
 
     def build_index(self, progress: Callable[[IndexStatus], None] | None = None) -> IndexStatus:
         """Run the Edge optimizers: new frames get their HNSW graph (segments already indexed are kept), deleted
-        ones are vacuumed. Blocks (and holds the GIL) until done; searches meanwhile wait, then answer correctly."""
+        ones are vacuumed. Blocks until done; Edge lets go of the interpreter meanwhile, so other threads go on searching."""
         if self._info is None or self.read_only:
             return self.index_status()
         if progress:
             progress(self.index_status())
-        with engine_errors(self.description, "building its search index"):
-            self._shard("frames").optimize()
-        self._pending = False
+        self._pending = False  # before: frames written while it builds (searches and writes go on) stay pending
+        try:
+            with engine_errors(self.description, "building its search index"):
+                self._shard("frames").optimize()
+        except BaseException:
+            self._pending = True
+            raise
         status = self.index_status()
         if progress:
             progress(status)
         return status
+
+    @property
+    def builds_on_copy(self) -> bool:
+        """Whether the index can be built on a copy of the frames shard (store/edge_build.py)."""
+        return self._info is not None and not self.read_only
+
+    def replace_frames_shard(self, built: Path) -> None:
+        """Put `built`, a copy of the frames shard holding every frame written (its index built elsewhere), in the
+        live shard's place; the live one is kept (and reopened) if the copy does not load."""
+        q = _edge()
+        live, swapped = self.data / "frames", self.data / SWAPPED
+        self._shards["frames"].close()
+        os.replace(live, swapped)
+        os.replace(built, live)
+        fsync_dir(self.data)
+        try:
+            with engine_errors(self.description, "opening its newly indexed frames shard"):
+                self._shards["frames"] = q.EdgeShard.load(str(live))
+        except BaseException:
+            shutil.rmtree(live, ignore_errors=True)
+            os.replace(swapped, live)
+            self._shards["frames"] = q.EdgeShard.load(str(live))
+            raise
+        shutil.rmtree(swapped, ignore_errors=True)
+        self._pending = False
 
     def _delete(self, kind: Kind, flt: SearchFilter) -> None:
         q = _edge()
@@ -467,6 +500,7 @@ class EdgeStore(QdrantStore):
     def _touched(self, kind: Kind) -> None:
         """Note a write: frames wait for an index build, and segments for a flush."""
         self._pending = self._pending or kind == "frames"
+        self.frame_writes += kind == "frames"
         self._written = True
 
     def _retrieve(self, kind: Kind, ids: list[str], with_vectors: bool = False) -> list[StoredPoint]:

@@ -6,11 +6,15 @@ service talks to the store through a pipe: calls are forwarded one at a time (Ed
 any case), the calling thread waits on the pipe with the GIL released, and the event loop keeps answering.
 
 `HostedStore` provides the store's declared interface (`VectorStore`, store/api.py, and the run steps of
-`RunStore`, store/writes.py) method by method. `info()`, `frame_count()` and `index_status()` answer from
-what the proxy last saw when the store is busy (an index build), so health checks never wait for the engine.
+`RunStore`, store/writes.py) method by method. `info()` answers from what the proxy last saw, and `frame_count()`
+and `index_status()` do when the store is busy, so searches and health checks never wait for the engine for them.
 Those answers are refreshed only by the calls that can change them (`REFRESHES`), in the store process and sent
 back with the call's answer: no extra round trip. Every answer also carries the store's library version, so
 `library_version()` (asked by every calibrated search) needs no call at all.
+
+An index build is made on a copy of the frames shard by a child process at a lower CPU priority, and swapped in
+when done (store/edge_build.py): the store process goes on answering searches and writes meanwhile, and searches keep
+most of their speed (docs/performance.md); `build_index()` waits for it by asking every `BUILD_POLL_S` if it is done.
 """
 
 from __future__ import annotations
@@ -39,12 +43,15 @@ from framesearch.store.writes import Run, open_run
 log = logging.getLogger(__name__)
 BUSY_WAIT_S = 0.0  # info()/frame_count()/index_status() answer from cache unless the store is free right now
 LOCK_RETRY_S = 10.0  # a restarted service waits this long for the previous store process to let go
+BUILD_POLL_S = 0.1  # how often build_index() asks whether the build it started is done
 
 # What each call can change of the answers the proxy keeps (the others change none of them).
 KEPT = ("info", "frame_count", "index_status")
 APPLY = "__apply__"  # a module-level function run in the store process (HostedStore.apply): it may change anything
+BUILD, BUILD_POLL = "__build__", "__build_poll__"  # start an index build in its thread; is it done (its status)?
 REFRESHES: dict[str, tuple[str, ...]] = {
     APPLY: KEPT,
+    BUILD_POLL: ("index_status",),
     "ensure_collection": ("info",),
     "commit_run": ("frame_count",),
     "commit_delete": ("frame_count",),
@@ -78,6 +85,7 @@ READS = frozenset(
         "sample_vectors",
         "video_frames",
         "verify",
+        BUILD_POLL,
     }
 )
 
@@ -207,7 +215,9 @@ class HostedStore:
     # the collection
 
     def info(self) -> CollectionInfo | None:
-        return self._fresh_or_kept("info")
+        """The collection as the store process last told: only the calls that change it do (`REFRESHES`), and every
+        search asks (its model): no round trip."""
+        return self._kept["info"]
 
     def ensure_collection(self, model: str, dim: int, model_path: str | None = None) -> CollectionInfo:
         return self._call("ensure_collection", model, dim, model_path)
@@ -324,13 +334,16 @@ class HostedStore:
         return self._fresh_or_kept("index_status")
 
     def build_index(self, progress: Callable[[IndexStatus], None] | None = None) -> IndexStatus:
-        """Build in the store process (progress callbacks cannot cross processes: told before and after)."""
-        if progress:
-            progress(self._call("index_status"))
-        status = self._call("build_index")
-        if progress:
-            progress(status)
-        return status
+        """Build in a thread of the store process, which meanwhile answers other calls; waits for the build, telling
+        `progress` the index status as it goes (the one running build is waited for when one is under way)."""
+        self._call(BUILD)
+        while True:
+            status = self._call(BUILD_POLL)
+            if progress:
+                progress(status or self._kept["index_status"])
+            if status is not None:
+                return status
+            time.sleep(BUILD_POLL_S)
 
     def flush(self) -> None:
         self._call("flush")
@@ -404,17 +417,32 @@ def _host(conn: Any, settings: Settings) -> None:
 
 
 def _serve(conn: Any, store: Any) -> None:
+    from framesearch.store.edge_build import CopyBuild
+
+    build = CopyBuild(store)
+    try:
+        _answer_calls(conn, store, build)
+    finally:
+        build.wait()  # the store closes after its build, never under it
+
+
+def _answer_calls(conn: Any, store: Any, build: Any) -> None:
     while True:
         try:
             name, args, kwargs = conn.recv()
         except (EOFError, OSError):
             return  # the service is gone
         if name == "close":
+            build.wait()
             conn.send(("ok", None, {"version": None}))
             return
         try:
-            if name == APPLY:
-                answer: tuple[str, Any] = ("ok", args[0](store, *args[1:], **kwargs))
+            if name == BUILD:
+                answer: tuple[str, Any] = ("ok", build.start())
+            elif name == BUILD_POLL:
+                answer = ("ok", build.poll())
+            elif name == APPLY:
+                answer = ("ok", args[0](store, *args[1:], **kwargs))
             elif name not in FORWARDED:
                 raise StoreError(f"the store process has no method {name!r}")
             else:

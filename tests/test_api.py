@@ -55,7 +55,7 @@ def test_post_search_with_filters_and_frames_mode(client, colour_results, tiny_c
     vector = tiny_clip.embed_texts(["red"])[0].tolist()
     body = client.post("/search", json={"vector": vector, "video_id": ["b"], "mode": "frames"}).json()
     assert body["count"] == 2 and {r["video_id"] for r in body["results"]} == {"b"}
-    by_text = client.post("/search", json={"q": "red", "t_min": 0.4}).json()
+    by_text = client.post("/search", json={"q": "red", "t_min": 0.4, "frames": True}).json()
     assert all(f["timestamp"] >= 0.4 for r in by_text["results"] for f in r["frames"])
 
 

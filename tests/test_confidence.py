@@ -66,7 +66,7 @@ def test_absent_shapes_and_nonsense_answer_an_empty_list_over_http(indexed):
 
 
 def frames_at(store, embedder, query: str, floor: float) -> tuple[set, list]:
-    moments = search(store, SearchRequest(q=query, limit=100, min_confidence=floor), Settings(), embedder).results
+    moments = search(store, SearchRequest(q=query, limit=100, min_confidence=floor, frames=True), Settings(), embedder).results
     return {(m.video_id, f.frame) for m in moments for f in m.frames}, [(m.video_id, m.start, m.end) for m in moments]
 
 

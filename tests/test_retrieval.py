@@ -69,7 +69,7 @@ def library(tmp_path):
 
 def search(store, query, *args: str) -> dict:
     result = runner.invoke(
-        app, ["--store", str(store), "search", "--vector-file", str(query), "--threshold", "0.8", "--json", *args]
+        app, ["--store", str(store), "search", "--vector-file", str(query), "--threshold", "0.8", "--json", "--frames", *args]
     )
     assert result.exit_code == 0, result.output
     return json.loads(result.stdout)

@@ -176,3 +176,29 @@ def test_the_calibration_sample_follows_the_library(tmp_path, colour_results):
         assert len(library_sample(store)) == 16
         store.delete_video("a")
         assert len(library_sample(store)) == 6
+
+
+def test_a_moment_is_its_summary_and_lists_its_frames_only_on_request(indexed, client):
+    """Answers sized for people: start, end, peak, score, confidence and frame count; the frames with `frames=true`
+    (HTTP POST and GET, the CLI's --frames), the same moments either way, and cursors shared between the two."""
+    summary = client.post("/search", json={"q": "a green triangle", "limit": 1}).json()
+    listed = client.post("/search", json={"q": "a green triangle", "limit": 1, "frames": True}).json()
+    assert summary["count"] == listed["count"] == 1
+    moment, full = summary["results"][0], listed["results"][0]
+    assert moment["frames"] is None and moment["frame_count"] >= 2
+    assert {k: v for k, v in full.items() if k != "frames"} == {k: v for k, v in moment.items() if k != "frames"}
+    times = [f["timestamp"] for f in full["frames"]]
+    assert len(times) == moment["frame_count"] and times == sorted(times)
+    assert moment["start"] <= times[0] and times[-1] <= moment["end"] and moment["peak_time"] in times
+    assert max(f["score"] for f in full["frames"]) == moment["score"]
+    assert all(f["confidence"] is not None for f in full["frames"])
+    got = client.get("/search", params={"q": "a green triangle", "limit": 1, "frames": "true"}).json()
+    assert got["results"] == listed["results"]
+    after = client.post("/search", json={"q": "a green triangle", "limit": 1, "frames": True, "cursor": summary["next_cursor"]})
+    assert after.status_code == 200 and after.json()["results"][0]["frames"]  # the summary's cursor pages the listing
+    sequence = client.post("/search", json={"q": "a red circle", "then": "a blue square", "within": 1}).json()["results"][0]
+    assert sequence["first"]["frames"] is None and sequence["then"]["frames"] is None
+    plain = json.loads(cli(indexed, "search", "a green triangle", "--json"))
+    assert plain["count"] and all(r["frames"] is None for r in plain["results"])
+    both = json.loads(cli(indexed, "search", "a green triangle", "--json", "--frames"))
+    assert [len(r["frames"]) for r in both["results"]] == [r["frame_count"] for r in plain["results"]]

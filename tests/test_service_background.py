@@ -157,3 +157,92 @@ def test_a_hosted_ingest_makes_one_call_per_step_and_refreshes_only_what_it_chan
         assert store.library_version() == kept_version
         assert store.delete_video("v") == 1024
         assert store.library_version() != kept_version and store._kept["frame_count"] == 0
+
+
+@pytest.mark.slow
+def test_a_hosted_store_answers_searches_and_writes_while_its_index_builds(tmp_path):
+    """The index is built on a copy of the frames shard by a child process and swapped in: the store process answers
+    other calls during the build (they used to wait for all of it), and a frame written meanwhile is not lost."""
+    import threading
+
+    from framesearch.ingest.index import index_frames
+    from framesearch.store.hosted import HostedStore
+    from framesearch.store.schema import FramePoint, VideoRecord
+
+    rng = np.random.default_rng(2)
+    vectors = rng.normal(size=(12_000, 128)).astype(np.float32)  # random vectors: a build of several seconds
+    points = [FramePoint("v", i, i / 3, vectors[i], 3.0, "m/1", "results") for i in range(len(vectors))]
+    with HostedStore(Settings(store=tmp_path / "s")) as store:
+        index_frames(store, VideoRecord(video_id="v", model="m/1", source="results", frames=0), iter([points]), dim=128)
+        built, seen = [], []
+        builder = threading.Thread(target=lambda: built.append(store.build_index(progress=seen.append)))
+        builder.start()
+        wait_until(lambda: store.calls["__build_poll__"] >= 1, 60, "the build to start")
+        answers = []
+        while builder.is_alive() and len(answers) < 5:
+            answers.append(store.search(vectors[7], limit=1)[0].frame)
+        during = builder.is_alive()
+        extra = [FramePoint("w", 0, 0.0, -vectors[7], 3.0, "m/1", "results")]
+        index_frames(store, VideoRecord(video_id="w", model="m/1", source="results", frames=0), iter([extra]), dim=128)
+        builder.join(timeout=600)
+        assert during and answers == [7] * 5  # five searches answered, correctly, before the build ended
+        assert built and seen[-1] == built[0] and store.frame_count() == 12_001
+        assert [h.video_id for h in store.search(-vectors[7], limit=1)] == ["w"]  # the write during the build is kept
+        assert store.build_index().indexed == 12_001
+        assert not list((tmp_path / "s" / "frames").glob(".building-*"))  # no copy left behind
+
+
+PROBE = """
+import os, sys
+
+def _numpy_loads(event, args, _seen=[]):
+    if event == "import" and args[0] == "numpy" and not _seen:
+        _seen.append(True)
+        with open(os.path.join(os.environ["BLAS_PROBE_DIR"], str(os.getpid())), "w") as out:
+            out.write(os.environ.get("OPENBLAS_NUM_THREADS", "unset"))
+
+sys.addaudithook(_numpy_loads)
+"""
+
+
+@pytest.mark.slow
+def test_serve_and_its_store_process_start_numpy_with_one_blas_thread(tmp_path):
+    """OpenBLAS reads its thread count when numpy loads: `serve` (whose parallelism is its requests) and the store
+    process it spawns both load it with one thread, unless the user chose a number (tests/test_startup.py)."""
+    from framesearch.cli.main import BLAS_THREAD_VARS
+    from tests.helpers.server import Service
+
+    probe = tmp_path / "probe"
+    (probe / "out").mkdir(parents=True)
+    (probe / "sitecustomize.py").write_text(PROBE)  # records OPENBLAS_NUM_THREADS as each process imports numpy
+    env = {"FRAMESEARCH_STORE": str(tmp_path / "s"), "PYTHONPATH": str(probe), "BLAS_PROBE_DIR": str(probe / "out")}
+    service = Service(env, tmp_path / "serve.log")
+    for name in BLAS_THREAD_VARS:
+        service.env.pop(name, None)
+    service.start()
+    try:
+        holder = int((tmp_path / "s" / "frames" / "lock").read_text().split()[1])
+        assert holder in children(service.proc.pid)
+        seen = {int(p.name): p.read_text() for p in (probe / "out").iterdir()}
+        assert seen.get(service.proc.pid) == "1" and seen.get(holder) == "1", seen
+    finally:
+        service.stop()
+
+
+def test_a_build_cut_short_between_the_swaps_renames_is_put_right_when_the_store_opens(tmp_path, colour_results):
+    """A crash after the live frames shard was moved aside and before the built copy took its place: the store opens
+    with the live shard back, and copies left by builds are removed."""
+    from framesearch.ingest.index import ingest_results
+    from framesearch.ingest.results import load_results_file
+    from framesearch.store.edge import EdgeStore
+    from framesearch.store.edge_build import BUILDING, SWAPPED
+
+    with EdgeStore(tmp_path / "s") as store:
+        ingest_results(store, load_results_file(colour_results("a", [("red", 2.0)])), "a", model="m")
+        count = store.frame_count()
+    root = tmp_path / "s" / "frames"
+    (root / "frames").rename(root / SWAPPED)
+    (root / f"{BUILDING}x").mkdir()
+    with EdgeStore(tmp_path / "s") as store:
+        assert store.frame_count() == count
+    assert (root / "frames").is_dir() and not (root / SWAPPED).exists() and not (root / f"{BUILDING}x").exists()

@@ -51,7 +51,7 @@ def checked(store):
 
 
 def moments(store, vector: np.ndarray) -> list:
-    request = SearchRequest(vector=vector.tolist(), threshold=0.9, limit=20)
+    request = SearchRequest(vector=vector.tolist(), threshold=0.9, limit=20, frames=True)
     return search_vector(store, vector, request, Settings()).results
 
 
