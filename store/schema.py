@@ -61,9 +61,12 @@ def needs_wider(best: float | None, threshold: float | None) -> bool:
 
 @dataclass(frozen=True)
 class IndexConfig:
-    """How a frames collection is indexed, chosen by measurement (bench/bench_search.py, docs/performance.md "Benchmarks").
+    """How a frames collection is indexed, chosen by measurement (bench/bench_search.py, bench/bench_index_build.py,
+    docs/performance.md "Index builds").
 
-    HNSW graph of `m` links per node built with `ef_construct` candidates; int8 scalar quantization kept in RAM
+    HNSW graph of `m` links per node built with `ef_construct` candidates (100: half the build CPU of 200 for the
+    same recall once searches are rescored; Qdrant's extra links per indexed payload value are kept: without them
+    the build is cheaper but recall falls); int8 scalar quantization kept in RAM
     with the float vectors on disk, searches rescoring `oversampling` x the limit with the float vectors.
     Segments of fewer than `index_min_frames` frames are searched exactly (a scan beats a graph there). Segments
     merge up to `max_segment_frames`: Qdrant's default caps a segment at ~256 MB of float vectors per CPU, so a
@@ -73,7 +76,7 @@ class IndexConfig:
     """
 
     m: int = 16
-    ef_construct: int = 200
+    ef_construct: int = 100
     payload_m: int | None = None  # links per node of the extra payload-value graphs (None: `m`; 0: none)
     indexing_threads: int = 0  # threads an index build uses (0: Qdrant's choice, every core)
     hnsw_on_disk: bool = False  # the graph's links on disk (memory-mapped) instead of in RAM
