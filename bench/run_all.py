@@ -23,6 +23,7 @@ from report import Row, load, machine, table  # noqa: E402
 HERE = Path(__file__).resolve().parent
 BENCHES = [  # (name, script and its own arguments); each also gets --quick (unless --full) and --json-out
     ("search", ["bench_search.py"]),
+    ("index build", ["bench_index_build.py"]),
     ("memory", ["bench_memory.py"]),
     ("service", ["bench_service.py"]),
     ("serving", ["bench_serving.py"]),

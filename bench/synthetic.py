@@ -4,7 +4,9 @@ Real CLIP image vectors are far from uniform: every image shares a common direct
 ~0.4-0.5), a video's frames come in scenes about a few topics, and consecutive frames of a scene are nearly
 identical (~0.97). Uniform random vectors are a worst case for HNSW that no library looks like, so the search
 benchmarks use this model instead: topics shared across videos, scenes of 20-400 frames drifting slowly, and
-queries that are a stored frame plus noise (cosine ~0.9 to it, like a second photo of the same moment).
+three query sets: a stored frame plus noise (cosine ~0.9 to it, like a second photo of the same moment), text-like
+queries (a topic's direction plus noise: the best frame scores ~0.27, as a CLIP text query scores against images)
+and random directions (nothing in the library is near them).
 """
 
 from __future__ import annotations
@@ -44,6 +46,29 @@ def noisy_queries(vectors: np.ndarray, count: int, seed: int = 1, noise: float =
     rng = np.random.default_rng(seed)
     source = rng.integers(0, len(vectors), count)
     return source, _unit(vectors[source] + rng.normal(size=(count, vectors.shape[1])) * noise)
+
+
+def topics(dim: int = 512, seed: int = 0) -> np.ndarray:
+    """The topic directions `clip_like(..., seed=seed)` draws its scenes around (its first draws)."""
+    return _unit(np.random.default_rng(seed).normal(size=(TOPICS, dim)))
+
+
+def text_like_queries(vectors: np.ndarray, count: int, seed: int = 2, noise: float = 0.065, data_seed: int = 0) -> np.ndarray:
+    """Queries like a CLIP text query against image vectors: the direction of a topic the library holds (the topic
+    of a random stored frame's scene) plus noise, so that the best frame scores only ~0.27 and the top ten lie
+    within ~0.01 of each other (a hard case for a graph search: many near-equal candidates, none close). `noise`
+    is per dimension at 512 dimensions, scaled so that the best score stays ~0.27 at other sizes."""
+    rng = np.random.default_rng(seed)
+    dim = vectors.shape[1]
+    held = topics(dim, data_seed)
+    source = rng.integers(0, len(vectors), count)
+    chosen = held[np.argmax(vectors[source] @ held.T, axis=1)]
+    return _unit(chosen + rng.normal(size=chosen.shape) * noise * np.sqrt(512 / dim))
+
+
+def random_queries(count: int, dim: int = 512, seed: int = 3) -> np.ndarray:
+    """Uniformly random directions: no frame is near them (the best scores ~0.1); the hardest case for a graph."""
+    return _unit(np.random.default_rng(seed).normal(size=(count, dim)))
 
 
 def video_id(index: int) -> str:

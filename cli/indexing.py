@@ -27,3 +27,18 @@ def build_search_index(store: Any, show: bool = True) -> Any:
     if show:  # the same words as `store info` and /healthz
         err.print(f"search index: {status.words()}", highlight=False, markup=False)
     return status
+
+
+def finish_index(store: Any, defer: bool, show: bool = True) -> Any:
+    """The end of an ingest: build the index of the new frames, or with `defer` (`--defer-index`) leave them to a
+    later `framesearch store index` (bulk imports build once), saying so."""
+    if not defer:
+        return build_search_index(store, show)
+    if show and getattr(store, "index_builds_here", False):
+        status = store.index_status()
+        err.print(
+            f"search index: {status.words()}; deferred: run `framesearch store index` to build it",
+            highlight=False,
+            markup=False,
+        )
+    return None

@@ -11,7 +11,7 @@ from typing import Annotated, Any, Optional
 
 import typer
 
-from framesearch.cli.indexing import build_search_index
+from framesearch.cli.indexing import build_search_index, finish_index
 from framesearch.cli.main import (
     CollectionOpt,
     JsonOpt,
@@ -35,6 +35,14 @@ from framesearch.files import write_atomic
 FpsOpt = Annotated[Optional[float], typer.Option("--fps", help="Frames sampled per second of video (default 3).")]
 ModelDirOpt = Annotated[
     Optional[str], typer.Option("--model", help="CLIP model folder, bundled or pulled model name, or roboflow.")
+]
+DeferIndexOpt = Annotated[
+    bool,
+    typer.Option(
+        "--defer-index",
+        help="Write the frames without building the search index (bulk imports: build it once at the end with "
+        "`framesearch store index`); until then they are searched exactly, correctly but slower.",
+    ),
 ]
 
 
@@ -60,6 +68,7 @@ def ingest_results_cmd(
     dry_run: Annotated[
         bool, typer.Option("--dry-run", help="Check each file and print what would be indexed; write nothing.")
     ] = False,
+    defer_index: DeferIndexOpt = False,
     store: StoreOpt = None,
     qdrant_url: UrlOpt = None,
     collection: CollectionOpt = None,
@@ -80,6 +89,7 @@ def ingest_results_cmd(
     reports, failed = [], 0
     service = _service(settings)
     if service is not None:
+        _service_indexes(defer_index, as_json)
         with service:
             reports, failed = _upload_results(service, files, req, as_json)
         _finish_results(reports, failed, len(files), req.dry_run, as_json)
@@ -102,7 +112,7 @@ def ingest_results_cmd(
             if not as_json:
                 _print_results_report(rep)
         if reports and not req.dry_run:
-            build_search_index(st, show=not as_json)
+            finish_index(st, defer_index, show=not as_json)
     _finish_results(reports, failed, len(files), req.dry_run, as_json)
 
 
@@ -348,6 +358,7 @@ def ingest_local(
     ray_range: Annotated[
         Optional[float], typer.Option("--ray-range", help="On Ray, split videos into ranges of about this many seconds.")
     ] = None,
+    defer_index: DeferIndexOpt = False,
     store: StoreOpt = None,
     qdrant_url: UrlOpt = None,
     collection: CollectionOpt = None,
@@ -370,6 +381,7 @@ def ingest_local(
     if service is not None:
         from framesearch.cli.remote import library_job
 
+        _service_indexes(defer_index, as_json)
         try:
             with service:
                 outcomes = library_job(service, inputs, req, settings.model, show=not as_json)
@@ -390,13 +402,19 @@ def ingest_local(
             outcomes = _index_library(st, items, req, settings, options, show=not as_json)
             outcomes += prune_missing(st, gone_from(st, inputs, req.recursive), remove=req.prune)
             if any(o.status == "indexed" for o in outcomes):
-                build_search_index(st, show=not as_json)
+                finish_index(st, defer_index, show=not as_json)
     except KeyboardInterrupt:
         err.print(
             "interrupted: the videos indexed so far are kept, the unfinished one is not; run the same command again to go on"
         )
         raise typer.Exit(130) from None
     _finish_local(outcomes, as_json)
+
+
+def _service_indexes(defer_index: bool, as_json: bool) -> None:
+    """Through a running service, the service builds the index of what it writes, in its own background."""
+    if defer_index and not as_json:
+        err.print("--defer-index: the running service indexes new frames itself, in the background", highlight=False)
 
 
 def _service(settings: Any) -> Any:
@@ -440,6 +458,7 @@ def library_sync(
     fps: FpsOpt = None,
     model: ModelDirOpt = None,
     prune: Annotated[bool, typer.Option("--prune", help="Remove from the library the videos whose files are gone.")] = False,
+    defer_index: DeferIndexOpt = False,
     store: StoreOpt = None,
     qdrant_url: UrlOpt = None,
     collection: CollectionOpt = None,
@@ -463,6 +482,7 @@ def library_sync(
         ray_actors=None,
         ray_gpus=None,
         ray_range=None,
+        defer_index=defer_index,
         store=store,
         qdrant_url=qdrant_url,
         collection=collection,

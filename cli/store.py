@@ -98,6 +98,31 @@ def _totals_text(t: Any) -> str:
     return f"{t.hours:.2f} hours, {t.frames:,} frames, {size:.3g} {unit} of video files{gone}"
 
 
+@store_app.command("index")
+@fail_cleanly
+def store_index(
+    ctx: typer.Context,
+    store: StoreOpt = None,
+    qdrant_url: UrlOpt = None,
+    collection: CollectionOpt = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """Build the search index of the frames written since the last build (after `ingest ... --defer-index`).
+    Frames indexed before are kept. A Qdrant server indexes by itself: this waits until it has."""
+    from framesearch.cli.indexing import build_search_index
+    from framesearch.store.open import open_store
+
+    settings = settings_for(ctx, store=store, qdrant_url=qdrant_url, collection=collection)
+    with open_store(settings, create=False) as st:
+        status = build_search_index(st, show=not as_json) if st.index_builds_here else st.build_index()
+        if status is None:
+            status = st.index_status()
+        if as_json:
+            print_json({"points": status.points, "indexed": status.indexed, "state": status.state})
+        elif not st.index_builds_here:
+            err.print(f"search index: {status.words()}", highlight=False, markup=False)
+
+
 @store_app.command("copy")
 @fail_cleanly
 def store_copy(

@@ -58,7 +58,11 @@ class Settings(BaseSettings):
     )
     limit: Limit = Field(default=20, description="Results a search returns when the request names no limit.")
     hnsw_ef: int = Field(
-        default=128, ge=1, le=4096, description="Search breadth of the HNSW index: higher finds more true neighbours, slower."
+        default=128,
+        ge=1,
+        le=4096,
+        description="Search breadth of the HNSW index: higher finds more true neighbours, slower. A whole-library "
+        "search whose best hit scores below 0.5 (a text query) is run again 4x wider.",
     )
     url: str | None = Field(
         default=None,

@@ -43,6 +43,7 @@ class Backend(ABC):
     read_only: bool = False
     exclusive: bool = False  # True when no other process can write this store (its reads are kept between writes)
     hnsw_ef: int = HNSW_EF  # search breadth (the `hnsw_ef` setting); the limit raises it for large limits
+    adaptive_ef: bool = True  # run a search whose best hit scores low again, wider (store/schema.py `needs_wider`)
     index_builds_here: bool = False  # build_index() does the work in this process (else a server does it)
 
     @abstractmethod
@@ -56,13 +57,20 @@ class Backend(ABC):
     def _upsert(self, kind: Kind, ids: list[str], vectors: list[list[float]], payloads: list[dict]) -> None: ...
 
     @abstractmethod
-    def _query(self, vector: list[float], flt: SearchFilter, limit: int, threshold: float | None) -> list[tuple[dict, float]]: ...
+    def _query(
+        self, vector: list[float], flt: SearchFilter, limit: int, threshold: float | None, wide: bool = False
+    ) -> list[tuple[dict, float]]:
+        """The best `limit` frames; `wide`: search the graph WIDE_EF times wider (store/schema.py `search_ef`)."""
 
     def _query_batch(
-        self, vector: list[float], requests: list[tuple[SearchFilter, int]], threshold: float | None
+        self, vector: list[float], requests: list[tuple[SearchFilter, int]], threshold: float | None, wide: bool = False
     ) -> list[list[tuple[dict, float]]]:
         """One query vector under several (filter, limit) pairs; backends with a batch call override this."""
-        return [self._query(vector, flt, limit, threshold) for flt, limit in requests]
+        return [self._query(vector, flt, limit, threshold, wide) for flt, limit in requests]
+
+    def _searches_graph(self) -> bool:
+        """Whether searches may walk an HNSW graph (where none is built, every search is exact: nothing to widen)."""
+        return True
 
     @abstractmethod
     def _delete(self, kind: Kind, flt: SearchFilter) -> None: ...

@@ -31,6 +31,7 @@ from framesearch.store.schema import (
     FrameHit,
     IndexStatus,
     VideoRecord,
+    needs_wider,
     point_id,
     video_point_id,
 )
@@ -128,7 +129,17 @@ class QdrantStore(RunWrites):
             return []
         query = self._query_vector(vector, info)
         rows = self._consistent(lambda seen: self._query(query, replace(flt, visible=seen), limit, threshold))
+        if self._widen(rows, threshold, flt):
+            rows = self._consistent(lambda seen: self._query(query, replace(flt, visible=seen), limit, threshold, wide=True))
         return [self._hit(payload, score) for payload, score in rows]
+
+    def _widen(self, rows: list[tuple[dict, float]], threshold: float | None, flt: SearchFilter) -> bool:
+        """Whether a search's answer calls for a wider search: a low best score (store/schema.py `needs_wider`) in a
+        search of the whole library. A search narrowed to videos or a time range (the spans of a moment) mostly
+        scores just the frames it selects, exactly: a wider graph search would find nothing more."""
+        if not self.adaptive_ef or flt.video_ids or flt.t_min is not None or flt.t_max is not None:
+            return False
+        return needs_wider(rows[0][1] if rows else None, threshold) and self._searches_graph()
 
     def search_batch(
         self, vector: np.ndarray, requests: Sequence[tuple[SearchFilter, int]], threshold: float | None = None
@@ -140,10 +151,15 @@ class QdrantStore(RunWrites):
             return [[] for _ in requests]
         query = self._query_vector(vector, info)
 
-        def read(seen: Visibility) -> list:
-            return self._query_batch(query, [(replace(flt, visible=seen), limit) for flt, limit in requests], threshold)
+        def read(seen: Visibility, asked: Sequence[tuple[SearchFilter, int]] = requests, wide: bool = False) -> list:
+            return self._query_batch(query, [(replace(flt, visible=seen), limit) for flt, limit in asked], threshold, wide)
 
         answers = self._consistent(read)
+        again = [i for i, rows in enumerate(answers) if self._widen(rows, threshold, requests[i][0])]
+        if again:
+            wider = self._consistent(lambda seen: read(seen, [requests[i] for i in again], wide=True))
+            for i, rows in zip(again, wider, strict=True):
+                answers[i] = rows
         return [[self._hit(payload, score) for payload, score in rows] for rows in answers]
 
     def _query_vector(self, vector: np.ndarray, info: CollectionInfo) -> list[float]:

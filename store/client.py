@@ -32,6 +32,7 @@ from framesearch.store.schema import (
     CollectionInfo,
     IndexConfig,
     IndexStatus,
+    search_ef,
 )
 from framesearch.store.space import DEFAULT_RESERVE_MB, ensure_space, estimate_bytes
 
@@ -200,7 +201,12 @@ class ClientStore(QdrantStore):
             frames,
             vectors_config=m.VectorParams(size=info.dim, distance=m.Distance.COSINE, on_disk=index.quantization),
             hnsw_config=m.HnswConfigDiff(
-                m=index.m, ef_construct=index.ef_construct, full_scan_threshold=index.kilobytes(index.full_scan_frames, info.dim)
+                m=index.m,
+                ef_construct=index.ef_construct,
+                full_scan_threshold=index.kilobytes(index.full_scan_frames, info.dim),
+                max_indexing_threads=index.indexing_threads,
+                on_disk=index.hnsw_on_disk,
+                payload_m=index.payload_m,
             ),
             quantization_config=quantization,
             optimizers_config=m.OptimizersConfigDiff(indexing_threshold=index.kilobytes(index.index_min_frames, info.dim)),
@@ -218,16 +224,21 @@ class ClientStore(QdrantStore):
         with self._guard(f"writing {len(points)} {kind} points"):
             self.client.upsert(self.names[kind], points=points, wait=True)
 
-    def _params(self, limit: int) -> Any:
+    def _searches_graph(self) -> bool:
+        return not self.local  # local mode scans exactly
+
+    def _params(self, limit: int, wide: bool = False) -> Any:
         if self.local:
             return None  # local mode scans exactly: it has no index to tune
         m = _models()
         quantization = None
         if self.index.quantization:
             quantization = m.QuantizationSearchParams(rescore=True, oversampling=self.index.oversampling)
-        return m.SearchParams(hnsw_ef=max(self.hnsw_ef, limit), quantization=quantization)
+        return m.SearchParams(hnsw_ef=search_ef(self.hnsw_ef, limit, wide), quantization=quantization)
 
-    def _query(self, vector: list[float], flt: SearchFilter, limit: int, threshold: float | None) -> list[tuple[dict, float]]:
+    def _query(
+        self, vector: list[float], flt: SearchFilter, limit: int, threshold: float | None, wide: bool = False
+    ) -> list[tuple[dict, float]]:
         with self._guard("searching"):
             result = self.client.query_points(
                 self.names["frames"],
@@ -236,12 +247,12 @@ class ClientStore(QdrantStore):
                 limit=limit,
                 score_threshold=threshold,
                 with_payload=list(HIT_FIELDS),
-                search_params=self._params(limit),
+                search_params=self._params(limit, wide),
             )
         return [(p.payload or {}, p.score) for p in result.points]
 
     def _query_batch(
-        self, vector: list[float], requests: list[tuple[SearchFilter, int]], threshold: float | None
+        self, vector: list[float], requests: list[tuple[SearchFilter, int]], threshold: float | None, wide: bool = False
     ) -> list[list[tuple[dict, float]]]:
         m = _models()
         batch = [
@@ -251,7 +262,7 @@ class ClientStore(QdrantStore):
                 limit=limit,
                 score_threshold=threshold,
                 with_payload=list(HIT_FIELDS),
-                params=self._params(limit),
+                params=self._params(limit, wide),
             )
             for flt, limit in requests
         ]

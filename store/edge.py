@@ -44,6 +44,7 @@ from framesearch.store.schema import (
     CollectionInfo,
     IndexConfig,
     IndexStatus,
+    search_ef,
 )
 from framesearch.store.space import DEFAULT_RESERVE_MB, FLOOR, MB, ensure_space, estimate_bytes, free_bytes
 
@@ -114,7 +115,12 @@ def _edge_config(info: CollectionInfo, index: IndexConfig) -> Any:
         ),
         payload_memory=q.Memory.Cold,
         hnsw_config=q.HnswIndexConfig(
-            m=index.m, ef_construct=index.ef_construct, full_scan_threshold=index.kilobytes(index.full_scan_frames, info.dim)
+            m=index.m,
+            ef_construct=index.ef_construct,
+            full_scan_threshold=index.kilobytes(index.full_scan_frames, info.dim),
+            max_indexing_threads=index.indexing_threads,
+            on_disk=index.hnsw_on_disk,
+            payload_m=index.payload_m,
         ),
         quantization_config=quantization,
         optimizers=q.EdgeOptimizersConfig(
@@ -150,6 +156,7 @@ class EdgeStore(QdrantStore):
         index: IndexConfig = INDEX,
     ) -> None:
         self.hnsw_ef, self.index = hnsw_ef, index
+        self._graph: bool | None = None  # whether any frames are in an HNSW segment (None: not known yet)
         self._pending = self._written = False
         self.frame_writes = 0  # writes to the frames shard: an index built on a copy is stale once this moves
         self._flushed_at = time.monotonic()
@@ -376,7 +383,7 @@ class EdgeStore(QdrantStore):
             self._shard(kind).update(q.UpdateOperation.upsert_points(points))
         self._touched(kind)
 
-    def _request(self, vector: list[float], flt: SearchFilter, limit: int, threshold: float | None) -> Any:
+    def _request(self, vector: list[float], flt: SearchFilter, limit: int, threshold: float | None, wide: bool = False) -> Any:
         q = _edge()
         quantization = None
         if self.index.quantization:
@@ -387,19 +394,21 @@ class EdgeStore(QdrantStore):
             filter=_edge_filter(flt),
             with_payload=q.PayloadSelector.Include(list(HIT_FIELDS)),  # only what a hit needs: payloads cost per point
             score_threshold=threshold,
-            params=q.SearchParams(hnsw_ef=max(self.hnsw_ef, limit), quantization=quantization),
+            params=q.SearchParams(hnsw_ef=search_ef(self.hnsw_ef, limit, wide), quantization=quantization),
         )
 
-    def _query(self, vector: list[float], flt: SearchFilter, limit: int, threshold: float | None) -> list[tuple[dict, float]]:
+    def _query(
+        self, vector: list[float], flt: SearchFilter, limit: int, threshold: float | None, wide: bool = False
+    ) -> list[tuple[dict, float]]:
         with engine_errors(self.description, "searching"):
-            points = self._shard("frames").query(self._request(vector, flt, limit, threshold))
+            points = self._shard("frames").query(self._request(vector, flt, limit, threshold, wide))
         return [(p.payload or {}, p.score) for p in points]
 
     def _query_batch(
-        self, vector: list[float], requests: list[tuple[SearchFilter, int]], threshold: float | None
+        self, vector: list[float], requests: list[tuple[SearchFilter, int]], threshold: float | None, wide: bool = False
     ) -> list[list[tuple[dict, float]]]:
         q = _edge()
-        batch = q.QueryBatchRequest([self._request(vector, flt, limit, threshold) for flt, limit in requests])
+        batch = q.QueryBatchRequest([self._request(vector, flt, limit, threshold, wide) for flt, limit in requests])
         with engine_errors(self.description, "searching"):
             answers = self._shard("frames").query_batch(batch)
         return [[(p.payload or {}, p.score) for p in points] for points in answers]
@@ -410,6 +419,11 @@ class EdgeStore(QdrantStore):
         with engine_errors(self.description, "reading its index status"):
             info = self._shard("frames").info()
         return IndexStatus(points=int(info.points_count), indexed=int(info.indexed_vectors_count), pending=self._pending)
+
+    def _searches_graph(self) -> bool:
+        if self._graph is None:
+            self._graph = self.index_status().indexed > 0
+        return self._graph
 
     def build_index(self, progress: Callable[[IndexStatus], None] | None = None) -> IndexStatus:
         """Run the Edge optimizers: new frames get their HNSW graph (segments already indexed are kept), deleted
@@ -425,6 +439,7 @@ class EdgeStore(QdrantStore):
         except BaseException:
             self._pending = True
             raise
+        self._graph = None
         status = self.index_status()
         if progress:
             progress(status)
@@ -453,6 +468,7 @@ class EdgeStore(QdrantStore):
             self._shards["frames"] = q.EdgeShard.load(str(live))
             raise
         shutil.rmtree(swapped, ignore_errors=True)
+        self._graph = None  # the new shard has its graph
         self._pending = False
 
     def _delete(self, kind: Kind, flt: SearchFilter) -> None:

@@ -39,13 +39,38 @@ HIT_FIELDS = (VIDEO_ID, FRAME, TIMESTAMP, FPS, WALL)  # what a search reads of e
 
 # default search breadth (setting `hnsw_ef`); docs/performance.md "Benchmarks" has the recall-vs-latency curve
 HNSW_EF = 128
+# A query whose best hit scores below LOW_SCORE is far from every frame (a CLIP text query against image vectors
+# scores ~0.2-0.35; a frame of the library or a photo of one ~0.9): its top candidates lie close together and a
+# graph search at the default breadth misses some. Such a search is run again WIDE_EF times as wide (measured:
+# bench/bench_search.py, docs/performance.md "Recall against latency").
+LOW_SCORE = 0.5
+WIDE_EF = 4
+
+
+def search_ef(hnsw_ef: int, limit: int, wide: bool = False) -> int:
+    """The HNSW search breadth of one search: the setting, at least the limit, WIDE_EF times that when `wide`."""
+    ef = max(hnsw_ef, limit)
+    return ef * WIDE_EF if wide else ef
+
+
+def needs_wider(best: float | None, threshold: float | None) -> bool:
+    """Whether a search whose best hit scored `best` (None: no hit) should be run again wider: its best hit is
+    below LOW_SCORE, or nothing came back above a threshold below LOW_SCORE (a wider search may find some)."""
+    if threshold is not None and threshold >= LOW_SCORE:
+        return False  # every hit that counts scores high: such a search finds its neighbours at the default
+    if best is None:
+        return threshold is not None
+    return best < LOW_SCORE
 
 
 @dataclass(frozen=True)
 class IndexConfig:
-    """How a frames collection is indexed, chosen by measurement (bench/bench_search.py, docs/performance.md "Benchmarks").
+    """How a frames collection is indexed, chosen by measurement (bench/bench_search.py, bench/bench_index_build.py,
+    docs/performance.md "Index builds").
 
-    HNSW graph of `m` links per node built with `ef_construct` candidates; int8 scalar quantization kept in RAM
+    HNSW graph of `m` links per node built with `ef_construct` candidates (100: half the build CPU of 200 for the
+    same recall once searches are rescored; Qdrant's extra links per indexed payload value are kept: without them
+    the build is cheaper but recall falls); int8 scalar quantization kept in RAM
     with the float vectors on disk, searches rescoring `oversampling` x the limit with the float vectors.
     Segments of fewer than `index_min_frames` frames are searched exactly (a scan beats a graph there). Segments
     merge up to `max_segment_frames`: Qdrant's default caps a segment at ~256 MB of float vectors per CPU, so a
@@ -55,7 +80,10 @@ class IndexConfig:
     """
 
     m: int = 16
-    ef_construct: int = 200
+    ef_construct: int = 100
+    payload_m: int | None = None  # links per node of the extra payload-value graphs (None: `m`; 0: none)
+    indexing_threads: int = 0  # threads an index build uses (0: Qdrant's choice, every core)
+    hnsw_on_disk: bool = False  # the graph's links on disk (memory-mapped) instead of in RAM
     quantization: bool = True
     oversampling: float = 2.0
     index_min_frames: int = 5_000

@@ -108,3 +108,52 @@ def test_ingest_local_builds_the_index_once_at_the_end(tmp_path, tiny_clip_dir, 
     )
     assert result.exit_code == 0, result.output
     assert "search index: " in result.output
+
+
+def _answers(store_dir, queries, limit: int = 5) -> list[list[tuple[str, int]]]:
+    with EdgeStore(store_dir) as store:
+        return [[(h.video_id, h.frame) for h in store.search(q, limit=limit)] for q in queries]
+
+
+def test_defer_index_answers_as_a_normal_ingest_and_store_index_builds_it(tmp_path):
+    """`--defer-index` writes the frames unindexed (Qdrant scans them exactly: the same answers as the indexed
+    store, and the exact ones), and `framesearch store index` builds the index later without changing them."""
+    count = INDEX.index_min_frames + 1000
+    vectors = write(tmp_path / "big.json", count, dim=16)
+    small = write(tmp_path / "small.json", 300, dim=16, seed=1)
+    files = [str(tmp_path / "big.json"), str(tmp_path / "small.json")]
+    normal = runner.invoke(app, ["--store", str(tmp_path / "a"), "ingest", "results", *files, "--model", "clip/index"])
+    assert normal.exit_code == 0, normal.output
+    deferred = runner.invoke(
+        app, ["--store", str(tmp_path / "b"), "ingest", "results", *files, "--model", "clip/index", "--defer-index"]
+    )
+    assert deferred.exit_code == 0, deferred.output
+    assert "deferred: run `framesearch store index`" in deferred.output
+    with EdgeStore(tmp_path / "b") as store:
+        status = store.index_status()
+        assert (status.points, status.indexed) == (count + 300, 0)
+    rng = np.random.default_rng(3)
+    queries = vectors[rng.integers(0, count, 8)] + rng.normal(size=(8, 16)) * 0.05
+    every = np.vstack([vectors, small])
+    units = every / np.linalg.norm(every, axis=1, keepdims=True)
+    names = [("big", i) for i in range(count)] + [("small", i) for i in range(300)]
+    exact = [[names[i] for i in np.argsort(-(units @ q))[:5]] for q in queries]
+    before = _answers(tmp_path / "b", queries)
+    assert before == exact
+    assert _answers(tmp_path / "a", queries) == before
+
+    built = runner.invoke(app, ["--store", str(tmp_path / "b"), "store", "index"])
+    assert built.exit_code == 0, built.output
+    assert f"indexed: {count + 300} frames" in built.output
+    with EdgeStore(tmp_path / "b") as store:
+        status = store.index_status()
+        assert (status.points, status.indexed, status.pending) == (count + 300, count + 300, False)
+    assert _answers(tmp_path / "b", queries) == before
+    again = runner.invoke(app, ["--store", str(tmp_path / "b"), "store", "index", "--json"])  # nothing left to build
+    assert again.exit_code == 0 and json.loads(again.stdout)["indexed"] == count + 300
+
+
+def test_store_index_on_a_missing_store_is_a_clear_error(tmp_path):
+    result = runner.invoke(app, ["--store", str(tmp_path / "none"), "store", "index"])
+    assert result.exit_code != 0
+    assert "Traceback" not in result.output
