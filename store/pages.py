@@ -4,6 +4,7 @@ listing a store keeps of them write by write, totals, and which videos' files ar
 from __future__ import annotations
 
 import bisect
+import itertools
 import math
 import os
 import threading
@@ -69,6 +70,24 @@ def _chosen(record: VideoRecord, match: str | None, under: str | None) -> bool:
 MATCHED_KEPT = 16  # matched lists kept between changes (a picker typing, pages of a search)
 
 
+class _Order:
+    """The records in one sort order, with their ids and searchable texts at the same places (a match or a prefix
+    scans plain strings, not records)."""
+
+    def __init__(self, records: list[VideoRecord], texts: dict[str, str]) -> None:
+        self.records = records
+        self.ids = [r.video_id for r in records]
+        self.texts = [texts[i] for i in self.ids]
+
+    def insert(self, at: int, record: VideoRecord, text: str) -> None:
+        self.records.insert(at, record)
+        self.ids.insert(at, record.video_id)
+        self.texts.insert(at, text)
+
+    def delete(self, at: int) -> None:
+        del self.records[at], self.ids[at], self.texts[at]
+
+
 class Listing:
     """The library's records in every sort order, kept up to date record by record as the store writes them: a
     write moves one record in each order (a bisect, no resort), so the first page after a write costs what any
@@ -77,8 +96,8 @@ class Listing:
     def __init__(self, records: Iterable[VideoRecord]) -> None:
         self._lock = threading.Lock()
         self._by_id: dict[str, VideoRecord] = {r.video_id: r for r in records}
-        self._text = {video_id: _searchable(r) for video_id, r in self._by_id.items()}
-        self._orders: dict[VideoSort, list[VideoRecord]] = {s: in_order(self._by_id.values(), s) for s in SORTS}
+        texts = {video_id: _searchable(r) for video_id, r in self._by_id.items()}
+        self._orders: dict[VideoSort, _Order] = {s: _Order(in_order(self._by_id.values(), s), texts) for s in SORTS}
         self._matched: dict[tuple[str | None, str | None, VideoSort], list[VideoRecord]] = {}
 
     def __len__(self) -> int:
@@ -87,16 +106,17 @@ class Listing:
     def records(self) -> list[VideoRecord]:
         """Every record, by video id."""
         with self._lock:
-            return list(self._orders["name"])
+            return list(self._orders["name"].records)
 
     def put(self, record: VideoRecord) -> None:
         """A video's record written (new, or replacing the one it had)."""
+        text = _searchable(record)
         with self._lock:
             self._remove(record.video_id)
             self._by_id[record.video_id] = record
-            self._text[record.video_id] = _searchable(record)
             for sort, order in self._orders.items():
-                bisect.insort(order, record, key=SORT_KEYS[sort])
+                key = SORT_KEYS[sort]
+                order.insert(bisect.bisect_left(order.records, key(record), key=key), record, text)
             self._matched.clear()
 
     def drop(self, video_id: str) -> None:
@@ -109,14 +129,12 @@ class Listing:
         old = self._by_id.pop(video_id, None)
         if old is None:
             return False
-        del self._text[video_id]
         for sort, order in self._orders.items():
             key = SORT_KEYS[sort]
-            at = bisect.bisect_left(order, key(old), key=key)
-            if at < len(order) and order[at].video_id == video_id:
-                del order[at]
-            else:  # an order the keys cannot find it in (cannot happen with unique keys): put right the slow way
-                order[:] = [r for r in order if r.video_id != video_id]
+            at = bisect.bisect_left(order.records, key(old), key=key)
+            if at >= len(order.ids) or order.ids[at] != video_id:  # (cannot happen: keys are unique) the slow way
+                at = order.ids.index(video_id)
+            order.delete(at)
         return True
 
     def page(
@@ -132,7 +150,7 @@ class Listing:
         end = None if limit is None else offset + limit
         with self._lock:
             if not match and not under:
-                chosen = self._orders[sort]
+                chosen = self._orders[sort].records
             else:
                 chosen = self._matched.get((match, under, sort))
                 if chosen is None:
@@ -142,16 +160,25 @@ class Listing:
                     self._matched[(match, under, sort)] = chosen
             return len(chosen), chosen[offset:end]
 
-    def _choose(self, order: list[VideoRecord], match: str | None, under: str | None) -> list[VideoRecord]:
-        """`_chosen` over an order, matching on the folded texts kept."""
-        if under:
-            order = [r for r in order if r.video_id.startswith(under)]
-        if not match:
-            return order
-        if _APART in match:
-            return [r for r in order if matches(r, match)]
-        needle, text = match.casefold(), self._text
-        return [r for r in order if needle in text[r.video_id]]
+    def _choose(self, order: _Order, match: str | None, under: str | None) -> list[VideoRecord]:
+        """`_chosen` over an order, scanning its ids and folded texts (the ids in name order by bisect)."""
+        ids, texts = order.ids, order.texts
+        if not under:
+            places: Iterable[int] = range(len(ids))
+        elif order is self._orders["name"]:  # the ids under a prefix are together, from where the prefix would be
+            first = bisect.bisect_left(ids, under)
+            places = itertools.takewhile(lambda i: ids[i].startswith(under), range(first, len(ids)))
+        else:
+            places = [i for i, video_id in enumerate(ids) if video_id.startswith(under)]
+        if match and _APART in match:
+            return [order.records[i] for i in places if matches(order.records[i], match)]
+        if match and under:
+            needle = match.casefold()
+            places = [i for i in places if needle in texts[i]]
+        elif match:
+            needle = match.casefold()
+            places = [i for i, text in enumerate(texts) if needle in text]
+        return [order.records[i] for i in places]
 
 
 def page_of(

@@ -46,6 +46,7 @@ RECORDS = st.builds(
     indexed_at=st.none() | st.sampled_from(["2026-01-01T00:00:00", "2026-01-02T00:00:00", "2026-01-02T00:00:00"]),
     path=st.none() | st.sampled_from(["/m/holiday.mp4", "/m/Work.mp4"]),
 )
+CHOICES = [(None, None), ("v1", None), ("WORK", None), (None, "a/"), ("holiday", "b/"), ("1\0/m", None), (None, "a"), ("V", "x")]
 OPS = st.lists(st.tuples(st.booleans(), RECORDS), max_size=30)
 
 
@@ -63,7 +64,7 @@ def test_a_listing_changed_record_by_record_pages_as_sorting_every_record_does(s
             truth.pop(record.video_id, None)
             listing.drop(record.video_id)
         for sort in SORTS:
-            for match, under in ((None, None), ("v1", None), ("WORK", None), (None, "a/"), ("holiday", "b/"), ("1\0/m", None)):
+            for match, under in CHOICES:
                 expected = page_of(truth.values(), match=match, under=under, sort=sort)
                 assert listing.page(match=match, under=under, sort=sort) == expected, (sort, match, under)
             assert listing.page(limit=2, offset=1, sort=sort) == page_of(truth.values(), limit=2, offset=1, sort=sort)
