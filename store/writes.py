@@ -271,7 +271,7 @@ class RunWrites(Backend):
             self._set_run(SearchFilter(video_ids=video, run=last, t_min=expire_before), base)
             if expire_before is not None:
                 self._set_run(SearchFilter(video_ids=video, run=base, t_max=expire_before - EXPIRE_EPSILON), last)
-            self._changed()
+            self._changed(same_records=True)  # frame points moved between runs: no record changed
         return self._count("frames", SearchFilter(video_ids=video, run=base))
 
     def is_live(self, marker: RunMarker) -> bool:
