@@ -5,7 +5,9 @@ keeps in this process (its runs in progress, its library version and what is cac
 EdgeStore and ClientStore implement them. The library version is the one cache mechanism of a store: a counter
 bumped by every write that can change what searches see (a record, a run marker, a finished run, a delete);
 reads of a store that only this process writes are kept until it moves, and `library_version()` lets caches
-outside the store (the calibration sample) key on it.
+outside the store (the calibration sample) key on it. One read is not dropped but kept up to date by each write:
+the listing of the library's records (store/pages.py), which a write changes by the records it wrote, so that
+listing a library of 10,000 videos while it is being written never reads every record again.
 """
 
 from __future__ import annotations
@@ -18,7 +20,8 @@ from typing import Any, TypeVar
 
 from framesearch.errors import StoreReadOnly
 from framesearch.store.filters import Kind, SearchFilter, StoredPoint
-from framesearch.store.schema import HNSW_EF, CollectionInfo
+from framesearch.store.pages import Listing
+from framesearch.store.schema import HNSW_EF, CollectionInfo, VideoRecord
 
 T = TypeVar("T")
 
@@ -34,6 +37,8 @@ class StoreState:
         self.opening = uuid.uuid4().hex  # with the version: another opening of the store never reads as this one
         self.version = 0
         self.kept: dict[Hashable, Any] = {}  # reads at the current version (a store only this process writes)
+        self.listing: Listing | None = None  # the records, kept up to date by each write (same stores)
+        self.records = threading.Lock()  # a write of records and its change to the listing, one at a time
 
 
 class Backend(ABC):
@@ -120,11 +125,38 @@ class Backend(ABC):
         if self.read_only:
             raise StoreReadOnly(f"{self.description} is read-only: it can be searched, not written")
 
-    def _changed(self) -> None:
-        """After a write that may change what searches see: the library version moves, kept reads go."""
-        with self._state.lock:
-            self._state.version += 1
-            self._state.kept.clear()
+    def _changed(self, *, put: VideoRecord | None = None, gone: str | None = None, same_records: bool = False) -> None:
+        """After a write that may change what searches see: the library version moves, kept reads go. The listing
+        of records takes the write's change instead: a record `put`, a video's record `gone`, or none
+        (`same_records`: a run marker, frame points); any other write drops it (it is read again when asked)."""
+        state = self._state
+        with state.lock:
+            state.version += 1
+            state.kept.clear()
+            if state.listing is None:
+                return
+            if put is not None:
+                state.listing.put(put)
+            elif gone is not None:
+                state.listing.drop(gone)
+            elif not same_records:
+                state.listing = None
+
+    def _listing(self, read: Callable[[], list[VideoRecord]]) -> Listing | None:
+        """The library's records as `read()` gives them, kept (and changed write by write) where only this process
+        writes the store; None where other processes may write it (every listing reads the records)."""
+        if not self.exclusive:
+            return None
+        state = self._state
+        with state.lock:
+            if state.listing is not None:
+                return state.listing
+            version = state.version
+        listing = Listing(read())
+        with state.lock:
+            if state.version == version and state.listing is None:  # nothing written while it was read
+                state.listing = listing
+        return listing
 
     def _kept(self, key: Hashable, read: Callable[[], T]) -> T:
         """`read()`, kept until the library version moves where only this process writes the store."""

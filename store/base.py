@@ -21,7 +21,7 @@ from framesearch.errors import InvalidInput, ModelMismatch, NotFound, StoreDamag
 from framesearch.store.api import VectorStore
 from framesearch.store.filters import Kind, SearchFilter, StoredPoint
 from framesearch.store.guard import CHECK_HINT
-from framesearch.store.pages import VideoSort, store_page
+from framesearch.store.pages import VideoSort, page_of
 from framesearch.store.runs import Visibility, is_marker
 from framesearch.store.schema import (
     BASE_RUN,
@@ -266,8 +266,9 @@ class QdrantStore(RunWrites):
             raise StoreDamaged(f"{self.description} holds an unreadable video record ({exc}); {CHECK_HINT}") from None
 
     def list_videos(self) -> list[VideoRecord]:
-        """The library's records, by video id."""
-        return list(self._kept("videos", self._read_videos))
+        """The library's records, by video id (kept up to date write by write where only this process writes)."""
+        listing = self._listing(self._read_videos)
+        return listing.records() if listing is not None else self._read_videos()
 
     def _read_videos(self) -> list[VideoRecord]:
         if self._read_info() is None:
@@ -284,9 +285,12 @@ class QdrantStore(RunWrites):
         under: str | None = None,
         sort: VideoSort = "name",
     ) -> tuple[int, list[VideoRecord]]:
-        """How many videos match and one page of their records (store/pages.py), read where the store is."""
-        version = self.library_version()
-        return store_page(self, version, self.list_videos, limit=limit, offset=offset, match=match, under=under, sort=sort)
+        """How many videos match and one page of their records (store/pages.py), read where the store is: from the
+        listing kept up to date write by write, or (a store other processes write) from every record."""
+        listing = self._listing(self._read_videos)
+        if listing is None:
+            return page_of(self._read_videos(), limit=limit, offset=offset, match=match, under=under, sort=sort)
+        return listing.page(limit=limit, offset=offset, match=match, under=under, sort=sort)
 
     def videos_where(self, *, content_hash: str | None = None, path: str | None = None) -> list[VideoRecord]:
         """The records of the videos with these bytes and/or known under this path: one lookup by payload index,

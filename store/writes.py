@@ -166,13 +166,30 @@ class RunWrites(Backend):
     def commit_delete(self, video_id: str) -> None:
         """The commit of a delete: the video's record goes (its points go when the run finishes)."""
         self._check_writable()
-        self._delete("videos", SearchFilter(video_ids=(video_id,), entries="records"))
-        self._changed()
+        with self._writing_records():
+            self._delete("videos", SearchFilter(video_ids=(video_id,), entries="records"))
+            self._changed(gone=video_id)
 
     def _put_record(self, record: VideoRecord) -> None:
         self._check_writable()
-        self._upsert("videos", [video_point_id(record.video_id)], [[1.0]], [record.to_payload()])
-        self._changed()
+        try:  # the record as a read gives it back (JSON), never the caller's object
+            stored: VideoRecord | None = VideoRecord.model_validate_json(record.model_dump_json())
+        except ValueError:  # not plain JSON: the listing is read again instead
+            stored = None
+        with self._writing_records():
+            self._upsert("videos", [video_point_id(record.video_id)], [[1.0]], [record.to_payload()])
+            self._changed(put=stored)
+
+    @contextmanager
+    def _writing_records(self) -> Iterator[None]:
+        """A write of records and its change to the kept listing, one such write at a time (so that the listing
+        takes them in the order the store did); a write that fails drops the listing (what it left is unknown)."""
+        with self._state.records:
+            try:
+                yield
+            except BaseException:
+                self._changed()
+                raise
 
     def finish_run(self, video_id: str, run: str | None = None) -> None:
         """After a commit (or instead of one): drop the video's points of runs that are neither committed nor still
@@ -186,7 +203,7 @@ class RunWrites(Backend):
         self._delete("videos", SearchFilter(video_ids=(video_id,), entries="markers", keep_runs=tuple(sorted(live))))
         self._state.mine.discard(run or "")
         self._state.beats.pop(run or "", None)
-        self._changed()
+        self._changed(same_records=True)
 
     def end_run(self, video_id: str, run: str, committed: bool) -> None:
         """finish_run, whose failure is logged, not raised (a commit stands; its cleanup can wait), then, after a
@@ -254,7 +271,7 @@ class RunWrites(Backend):
             self._set_run(SearchFilter(video_ids=video, run=last, t_min=expire_before), base)
             if expire_before is not None:
                 self._set_run(SearchFilter(video_ids=video, run=base, t_max=expire_before - EXPIRE_EPSILON), last)
-            self._changed()
+            self._changed(same_records=True)  # frame points moved between runs: no record changed
         return self._count("frames", SearchFilter(video_ids=video, run=base))
 
     def is_live(self, marker: RunMarker) -> bool:
@@ -286,4 +303,4 @@ class RunWrites(Backend):
 
     def _put_marker(self, marker: RunMarker) -> None:
         self._upsert("videos", [marker_id(marker.ingest_run)], [[1.0]], [marker.payload()])
-        self._changed()
+        self._changed(same_records=True)
