@@ -18,6 +18,7 @@ from typing import Any, TypeVar
 
 from framesearch.errors import StoreReadOnly
 from framesearch.store.filters import Kind, SearchFilter, StoredPoint
+from framesearch.store.runs import CommitListeners
 from framesearch.store.schema import HNSW_EF, CollectionInfo
 
 T = TypeVar("T")
@@ -34,6 +35,7 @@ class StoreState:
         self.opening = uuid.uuid4().hex  # with the version: another opening of the store never reads as this one
         self.version = 0
         self.kept: dict[Hashable, Any] = {}  # reads at the current version (a store only this process writes)
+        self.listeners = CommitListeners()  # told of each committed run (store/writes.py)
 
 
 class Backend(ABC):
