@@ -4,9 +4,16 @@ A frame's raw cosine with a query says little by itself: its level differs per q
 has a best frame. So each frame is asked, zero-shot style, which caption describes it: the query or one of a fixed
 bank of background captions (generic ones, and the model folder's own, e.g. near misses in its domain),
 
-    confidence(q, f) = exp(T cos(q, f)) / (exp(T cos(q, f)) + exp(T a) + sum_b exp(T cos(b, f)))
+    confidence(q, f) = exp(T cos(q, f)) / (exp(T cos(q, f)) + exp(T a) + sum_b exp(T cos(b, f)))      ("sum")
 
-with T the model's calibration temperature and a its match level (a caption that scores a on every frame: a frame
+or, for a model whose frames often show several things at once, against the strongest rival caption only,
+
+    confidence(q, f) = sigmoid(T (cos(q, f) - max(a, max_b cos(b, f)) + m))                          ("max")
+
+(a frame with a red square beside a blue circle answers both "a red square" and "a blue circle": under "sum" the
+two true captions share the frame, under "max" each is as good as the best caption and stays confident; a query
+that a rival beats by more than the margin m is not shown), with T the model's calibration temperature and a its
+match level (a caption that scores a on every frame: a frame
 that no caption of the bank describes, e.g. one the model has never seen the like of, still needs the query to score
 well above a; default the model's `default_threshold`, the cosine floor suited to it). It is the same scale for
 every query, needs nothing from the rest of the library, and is low wherever the background explains the frame as
@@ -16,7 +23,8 @@ cosine >= `exclude_similarity`) leave the bank for that query, except the null c
 stay: a query that says nothing is no better than them.
 
 The model folder's `calibration.json` (docs/model-format.md) holds its `prompts` (added to the generic ones),
-`temperature`, `anchor` and `exclude_similarity`; a model without one gets the generic bank and CLIP's logit scale
+`temperature`, `anchor`, `exclude_similarity`, `pooling` ("sum", the default, or "max") and `margin` (m, default
+0); a model without one gets the generic bank and CLIP's logit scale
 (100). The bank is embedded once per model (with the model's prompt templates, as queries are) and cached in memory and in
 `calibration-cache.npz` beside the model folder's files when the folder is writable.
 
@@ -27,6 +35,7 @@ the sample reaches c; frames above it are scored and those below c are dropped (
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import json
 import math
@@ -69,6 +78,8 @@ class Bank:
     temperature: float
     exclude_similarity: float
     anchor: float  # the model's match-level cosine: a caption scoring this on every frame joins the background
+    pooling: str = "sum"  # how the background's captions combine: "sum" (softmax) or "max" (the strongest rival)
+    margin: float = 0.0  # "max": how far under the strongest rival a query may score and still be half confident
 
     @property
     def key(self) -> str:
@@ -131,7 +142,9 @@ def bank_for(embedder: object) -> Bank:
     temperature = float(settings.get("temperature", DEFAULT_TEMPERATURE))
     exclude = float(settings.get("exclude_similarity", DEFAULT_EXCLUDE))
     anchor = float(settings.get("anchor", getattr(embedder, "default_threshold", DEFAULT_THRESHOLD)))
-    key = (name, str(folder), texts, templates_of(embedder), temperature, exclude, anchor)
+    pooling = "max" if settings.get("pooling") == "max" else "sum"
+    margin = float(settings.get("margin", 0.0)) if pooling == "max" else 0.0
+    key = (name, str(folder), texts, templates_of(embedder), temperature, exclude, anchor, pooling, margin)
     with _LOCK:
         if key in _BANKS:
             return _BANKS[key]
@@ -141,7 +154,7 @@ def bank_for(embedder: object) -> Bank:
         vectors = _embed(embedder, list(texts))
         _store_vectors(folder, digest, vectors)
     null = np.asarray([t in NULL_PROMPTS for t in texts])
-    bank = Bank(texts, normalize(vectors), null, temperature, exclude, anchor)
+    bank = Bank(texts, normalize(vectors), null, temperature, exclude, anchor, pooling, margin)
     with _LOCK:
         _BANKS[key] = bank
     return bank
@@ -178,16 +191,24 @@ class BankCalibration:
     bank: np.ndarray  # the kept captions' vectors
     temperature: float
     anchor: float
-    background_floor: float  # min over the library sample of (1/T) logsumexp_b(T cos(b, f)); -1 when unknown
+    background_floor: float  # min over the library sample of background(f) / T; -1 when unknown
+    pooling: str = "sum"
+    margin: float = 0.0
+
+    def background(self, cosines: np.ndarray) -> np.ndarray:
+        """T times each frame's background level, from its cosines with the bank's captions (rows: frames)."""
+        t = self.temperature
+        if self.pooling == "max":
+            return t * (np.maximum(cosines.max(axis=1), self.anchor) - self.margin)
+        return np.logaddexp(_logsumexp(t * cosines, axis=1), t * self.anchor)
 
     def confidences(self, scores: np.ndarray, vectors: np.ndarray | None) -> np.ndarray:
         """The confidence of frames with raw `scores` and stored `vectors` (rows); vectors are needed."""
         scores = np.asarray(scores, dtype=np.float32).reshape(-1)
         if vectors is None or not len(scores):
             return np.zeros(len(scores), dtype=np.float32)
-        t = self.temperature
-        background = np.logaddexp(_logsumexp(t * (normalize(vectors) @ self.bank.T), axis=1), t * self.anchor)
-        return 1.0 / (1.0 + np.exp(np.clip(background - t * scores, -60, 60)))
+        background = self.background(normalize(vectors) @ self.bank.T)
+        return 1.0 / (1.0 + np.exp(np.clip(background - self.temperature * scores, -60, 60)))
 
     def raw_floor(self, confidence: float) -> float:
         """A raw cosine below which no frame of the library sample reaches `confidence`."""
@@ -208,7 +229,9 @@ def bank_calibration(
         raise ValueError("the background bank and the query come from different models")
     keep = (bank.vectors @ query < bank.exclude_similarity) | bank.null
     sample = sample_bank_scores(store, bank)
-    t = bank.temperature
-    floor = float(np.logaddexp(_logsumexp(t * sample[:, keep], axis=1), t * bank.anchor).min() / t) if len(sample) else -1.0
     rows = [bank.vectors[keep]] + [normalize(np.asarray(r, dtype=np.float32).reshape(1, -1)) for r in rivals]
-    return BankCalibration(query, np.concatenate(rows), t, bank.anchor, floor)
+    calibration = BankCalibration(query, np.concatenate(rows), bank.temperature, bank.anchor, -1.0, bank.pooling, bank.margin)
+    if not len(sample):
+        return calibration
+    floor = float(calibration.background(sample[:, keep]).min() / bank.temperature)
+    return dataclasses.replace(calibration, background_floor=floor)

@@ -121,11 +121,15 @@ def _edge_config(info: CollectionInfo, index: IndexConfig) -> Any:
     )
 
 
+READ_FULL_MB = 64  # a reader opens a private copy when less than this is free (a log replay writes up to a segment)
+
+
 class EdgeStore(QdrantStore):
     """A store in a local folder through `qdrant-edge-py`; one process at a time.
 
     `recover` rolls back abandoned runs on open and `verify` checks records against points (a store
-    check opens with neither, to report them); `reserve_mb` is the free disk space writes leave."""
+    check opens with neither, to report them); `reserve_mb` is the free disk space writes leave; `reading`
+    (a command that only reads) reads a private copy when the store's disk is (nearly) full."""
 
     exclusive = True
     index_builds_here = True
@@ -138,6 +142,7 @@ class EdgeStore(QdrantStore):
         reserve_mb: int = DEFAULT_RESERVE_MB,
         recover: bool = True,
         verify: bool = True,
+        reading: bool = False,
         hnsw_ef: int = HNSW_EF,
         index: IndexConfig = INDEX,
     ) -> None:
@@ -151,6 +156,7 @@ class EdgeStore(QdrantStore):
         self._lock_file: Any = None
         self._copy: Path | None = None
         self.data = self.root
+        self.reading = reading
         try:
             self._open(recover, verify)
         except BaseException:
@@ -172,13 +178,15 @@ class EdgeStore(QdrantStore):
         self._info = self._load_info()
         if self._info is None:
             return
+        if self.reading and not self.read_only and self._nearly_full():
+            self._read_a_copy()  # loading may replay the log through memory maps: on a full disk, SIGBUS
         try:
             self._open_shards()
         except DiskFull:  # loading replays the write-ahead log, which needs space: read a private copy instead
             if self.read_only:
                 raise
             self._close_shards()
-            self._open_read_only(reason="its disk is full")
+            self._read_a_copy()
             self._open_shards()
         if not self.read_only:
             self._add_video_indexes()
@@ -224,6 +232,20 @@ class EdgeStore(QdrantStore):
             f"{self.description} is in use by {holder}. Qdrant Edge lets one process open a store: "
             "stop that process, use its HTTP API, or run a Qdrant server (setting qdrant_url)."
         )
+
+    def _nearly_full(self) -> bool:
+        """So little is free where the store lies that replaying its log in place could fill the disk."""
+        free = free_bytes(self.root)
+        return free is not None and free < READ_FULL_MB * MB
+
+    def _read_a_copy(self) -> None:
+        """Give up the writer's lock and read a private copy: the store's own disk is full."""
+        if self._lock_file is not None:
+            fcntl.flock(self._lock_file, fcntl.LOCK_UN)
+            self._lock_file.close()
+            self._lock_file = None
+        self._open_read_only(reason="its disk is full")
+        self._info = self._load_info()
 
     def _open_read_only(self, reason: str = "") -> None:
         """Read a store we may not write from a private copy (Edge maps its files for writing)."""

@@ -40,6 +40,7 @@ def open_store(settings: Settings, *, checks: bool = True, create: bool = True) 
         reserve_mb=settings.min_free_mb,
         recover=checks,
         verify=checks,
+        reading=not create and checks,
         hnsw_ef=settings.hnsw_ef,
     )
 

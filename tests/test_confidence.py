@@ -16,7 +16,7 @@ from typer.testing import CliRunner
 from framesearch.cli import app
 from framesearch.embedders.onnx_clip import OnnxClip
 from framesearch.embedders.resolve import resolve_model
-from framesearch.search.background import CACHE_FILE, DEFAULT_TEMPERATURE, NULL_PROMPTS, bank_for
+from framesearch.search.background import CACHE_FILE, DEFAULT_TEMPERATURE, NULL_PROMPTS, BankCalibration, bank_for
 from framesearch.search.core import search
 from framesearch.search.models import SearchRequest
 from framesearch.service.app import create_app
@@ -107,3 +107,26 @@ def test_the_calibration_is_read_from_the_model_folder(tmp_path):
     (folder / "calibration.json").unlink()  # a model without one: the generic bank and CLIP's logit scale
     plain = bank_for(OnnxClip(folder))
     assert plain.temperature == DEFAULT_TEMPERATURE and "a blue sky" not in plain.texts
+
+
+def test_max_pooling_keeps_both_things_a_frame_shows_and_drops_a_beaten_near_miss(tmp_path):
+    """A frame showing a red square beside a blue circle: under "sum" the two true captions share the frame (neither
+    is confident), under "max" each is as good as the strongest rival and stays confident; a near miss that a rival
+    beats by more than the margin stays low either way. The pooling and margin are read from calibration.json."""
+    folder = tmp_path / "model"
+    shutil.copytree(resolve_model("tiny-shapes-clip"), folder)
+    settings = {"temperature": 20.0, "anchor": -1.0, "pooling": "max", "margin": 0.05, "prompts": ["a blue circle"]}
+    (folder / "calibration.json").write_text(json.dumps(settings))
+    bank = bank_for(OnnxClip(folder))
+    assert (bank.pooling, bank.margin) == ("max", 0.05)
+    square, circle = np.eye(4, dtype=np.float32)[0], np.eye(4, dtype=np.float32)[1]
+    frame = (square + circle) / np.sqrt(2)  # shows both equally
+    near_miss = 0.8 * square + 0.6 * np.eye(4, dtype=np.float32)[2]  # a caption the frame matches less well
+    rival = circle.reshape(1, -1)
+    for pooling, expect_true in (("sum", False), ("max", True)):
+        calibration = BankCalibration(square, rival, 20.0, -1.0, -1.0, pooling, 0.05 if pooling == "max" else 0.0)
+        (confidence,) = calibration.confidences(np.asarray([float(frame @ square)]), frame.reshape(1, -1))
+        assert bool(confidence >= 0.6) is expect_true, (pooling, confidence)
+        miss = BankCalibration(near_miss, rival, 20.0, -1.0, -1.0, pooling, 0.05 if pooling == "max" else 0.0)
+        (low,) = miss.confidences(np.asarray([float(frame @ near_miss)]), frame.reshape(1, -1))
+        assert low < 0.5, (pooling, low)

@@ -205,6 +205,40 @@ def test_a_disk_filled_by_another_process_mid_ingest_stops_the_command_cleanly(t
         assert library(store) == {"a": 300, "big": 8000}
 
 
+def test_a_store_left_mid_write_is_read_on_a_full_disk_from_a_private_copy(tmp_path):
+    """A writer killed mid-ingest leaves a write-ahead log to replay; with its disk then full, a read command reads a
+    private copy (replaying in place would write through memory maps and die of SIGBUS) and the store stays as it was:
+    once space is freed the next open rolls the unfinished run back."""
+    a = results_file(tmp_path, "a", 300, dim=256, seed=1)
+    big = results_file(tmp_path, "big", 8000, dim=256, seed=3)
+    with small_filesystem(tmp_path, 128) as disk:
+        store = disk / "store"
+        env = {"FRAMESEARCH_MIN_FREE_MB": "2"}
+        assert run_cli(store, "ingest", "results", str(a), env=env).returncode == 0
+        free = shutil.disk_usage(disk).free
+        writer = subprocess.Popen(
+            [sys.executable, "-m", "framesearch", "--store", str(store), "ingest", "results", str(big)],
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+            env={**os.environ, **env},
+            cwd=ROOT,
+        )
+        wait_until(lambda: free - shutil.disk_usage(disk).free >= 4 * MB or writer.poll() is not None, timeout=120)
+        writer.kill()
+        writer.wait()
+        filler = fill(disk, leave_mb=0)
+        before = sorted(p.relative_to(store) for p in store.rglob("*"))
+        listed = run_cli(store, "videos", "list", "--json")
+        assert listed.returncode == 0, listed.stderr
+        assert [v["video_id"] for v in json.loads(listed.stdout)] == ["a"]
+        info = run_cli(store, "store", "info", "--json")
+        assert info.returncode == 0, info.stderr
+        assert sorted(p.relative_to(store) for p in store.rglob("*")) == before  # nothing written beside the store
+        filler.unlink()
+        assert run_cli(store, "ingest", "results", str(big), env=env).returncode == 0
+        assert library(store) == {"a": 300, "big": 8000} and check(store)[0] == 0
+
+
 @pytest.mark.parametrize("written_mb", [1, 12])
 def test_the_service_answers_507_when_another_process_fills_the_disk_mid_upload(tmp_path, written_mb):
     """dd fills the disk while the service indexes an upload: the answer is 201 or 507 DiskFull (the store process

@@ -4,14 +4,15 @@ The absolute confidence (search/background.py) contrasts the query with a bank o
 frame. This script measures, on labelled frames rendered here (one shape, two shapes side by side, plain frames,
 textures; tuning seeds that neither training nor bench/eval_confidence.py use) and on ordinary frames (procedural
 and, when present, ../shared/media/videos), how well each temperature separates frames that show a query from
-frames that do not, on one scale for all queries:
+frames that do not, on one scale for all queries (both poolings, "sum" and "max", with their margins):
 
     python -m training.calibrate_tiny_clip --model embedders/models/tiny-shapes-clip            # print the table
     python -m training.calibrate_tiny_clip --model embedders/models/tiny-shapes-clip --write    # and save the best
 
 Figures per temperature and floor: frame precision and recall over every (query, frame) pair, and the share of
 absent queries (shown in no frame) whose best frame stays under the floor. The best temperature is the one with
-the highest recall at a floor where absent queries are silent in >= 95 % of cases and precision is >= 0.95.
+the highest recall at the product's default floor (the `min_confidence` setting) where absent queries are silent
+in >= 95 % of cases and precision is >= 0.95.
 """
 
 from __future__ import annotations
@@ -19,24 +20,38 @@ from __future__ import annotations
 import argparse
 import json
 from pathlib import Path
+from typing import NamedTuple
 
 import numpy as np
 
 from framesearch.embedders.onnx_clip import OnnxClip
 from framesearch.ingest.shapes import BACKGROUNDS, COLORS, SHAPES
 from framesearch.search.background import CALIBRATION_FILE, BankCalibration, bank_for
+from framesearch.settings import Settings
 from training.composite import _texture, _two_shapes
 from training.scene_videos import draw, random_script
 
 _ROOT = Path(__file__).resolve().parents[1]
 MEDIA = next((p / "shared" / "media" / "videos" for p in _ROOT.parents[:2] if (p / "shared" / "media").is_dir()), _ROOT / "none")
 TUNING_SEED = 424_242
-TEMPERATURES = (7.5, 10.0, 12.5, 15.0, 20.0, 30.0)
+TEMPERATURES = (7.5, 10.0, 12.5, 15.0, 20.0, 30.0, 50.0)
+MARGINS = (0.0, 0.02, 0.04, 0.06, 0.08, 0.1)
+ANCHOR_STEPS = (0.0, 0.05, 0.1)  # match levels tried: none, and the model's default threshold plus these
 FLOORS = (0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7)
+
+
+class Config(NamedTuple):
+    pooling: str
+    temperature: float
+    anchor: float
+    margin: float
+    exclude: float
+
+
 #: This model's words outside its vocabulary become [UNK]: generic captions degenerate into parts of its own ("a white
 #: screen" is "a white [UNK]", text cosine 0.83 with "a white square", and scores nearly as well on a white square).
 #: Captions this close to the query leave its bank; true near misses ("a white circle") stay at 0.6-0.7.
-EXCLUDE = 0.8
+EXCLUDES = (0.8, 0.9, 0.95)
 ABSENT = ("a purple hexagon", "zzzzqqq unicorn", "an orange circle", "a pink star", "a dog", "a gray square", "a car")
 
 
@@ -87,7 +102,19 @@ def labelled_frames() -> tuple[list[np.ndarray], list[set[str]], list[set[str]]]
     return frames, shown, unsure
 
 
-def measure(model: OnnxClip, prompts: list[str]) -> dict[tuple[float, float], list[dict]]:
+def configurations(model: OnnxClip) -> list[Config]:
+    """Every calibration tried: both poolings, each temperature, without a match level and at a few, and for "max"
+    each margin."""
+    out = []
+    for t in TEMPERATURES:
+        for a in (-1.0, *(round(model.default_threshold + d, 3) for d in ANCHOR_STEPS)):
+            for x in EXCLUDES:
+                out.append(Config("sum", t, a, 0.0, x))
+                out += [Config("max", t, a, m, x) for m in MARGINS]
+    return out
+
+
+def measure(model: OnnxClip, prompts: list[str]) -> dict[Config, list[dict]]:
     frames, shown, unsure = labelled_frames()
     queries = [f"a {c} {s}" for c in COLORS for s in SHAPES] + list(ABSENT)
     vectors = model.embed_images(frames)
@@ -97,14 +124,15 @@ def measure(model: OnnxClip, prompts: list[str]) -> dict[tuple[float, float], li
     ignore = np.asarray([[q in u for q in queries] for u in unsure])
     absent = ~truth.any(axis=0)
     two = np.asarray([len(s) == 2 for s in shown])
-    results: dict[tuple[float, float], list[dict]] = {}
-    for temperature, anchor in [(t, a) for t in TEMPERATURES for a in (-1.0, model.default_threshold)]:
-        settings = {"prompts": prompts, "temperature": temperature, "exclude_similarity": EXCLUDE, "anchor": anchor}
-        bank = _bank(model, settings)
-        keep = (query_vectors @ bank.vectors.T < bank.exclude_similarity) | bank.null[None, :]
+    bank = _bank(model, {"prompts": prompts})
+    results: dict[Config, list[dict]] = {}
+    for config in configurations(model):
+        keep = (query_vectors @ bank.vectors.T < config.exclude) | bank.null[None, :]
         conf = np.empty_like(scores)
         for j in range(len(queries)):
-            calibration = BankCalibration(query_vectors[j], bank.vectors[keep[j]], temperature, anchor, -1.0)
+            calibration = BankCalibration(
+                query_vectors[j], bank.vectors[keep[j]], config.temperature, config.anchor, -1.0, config.pooling, config.margin
+            )
             conf[:, j] = calibration.confidences(scores[:, j], vectors)
         rows = []
         for floor in FLOORS:
@@ -119,7 +147,7 @@ def measure(model: OnnxClip, prompts: list[str]) -> dict[tuple[float, float], li
                     "absent silent": float((~hit[:, absent]).all(axis=0).mean()),
                 }
             )
-        results[(temperature, anchor)] = rows
+        results[config] = rows
     return results
 
 
@@ -134,15 +162,15 @@ def _bank(model: OnnxClip, settings: dict):
         return bank_for(OnnxClip(folder))
 
 
-def choose(results: dict[tuple[float, float], list[dict]]) -> tuple[tuple[float, float], dict]:
-    """The temperature and floor with the best recall where absent queries stay silent and precision holds."""
-    good = [
-        (r["recall"], t, r) for t, rows in results.items() for r in rows if r["absent silent"] >= 0.95 and r["precision"] >= 0.95
-    ]
+def choose(results: dict[Config, list[dict]], floor: float) -> tuple[Config, dict]:
+    """The calibration with the best recall at the product's default floor where absent queries stay silent and
+    precision holds (else the best recall times silence)."""
+    at = [(config, r) for config, rows in results.items() for r in rows if abs(r["floor"] - floor) < 1e-9]
+    good = [(r["recall"], c, r) for c, r in at if r["absent silent"] >= 0.95 and r["precision"] >= 0.95]
     if not good:
-        good = [(r["recall"] * r["absent silent"], t, r) for t, rows in results.items() for r in rows]
-    _, temperature, row = max(good, key=lambda g: (g[0], -g[2]["floor"]))
-    return temperature, row
+        good = [(r["recall"] * r["absent silent"] * r["precision"], c, r) for c, r in at]
+    _, config, row = max(good, key=lambda g: (g[0], g[2]["precision"]))
+    return config, row
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -153,15 +181,24 @@ def main(argv: list[str] | None = None) -> None:
     model = OnnxClip(args.model)
     prompts = domain_prompts()
     results = measure(model, prompts)
-    print("temperature  anchor  floor  precision  recall  two-shape recall  absent silent")
-    for (t, a), rows in results.items():
+    floor = Settings().min_confidence
+    print("pooling  temperature  anchor  margin  exclude  floor  precision  recall  two-shape recall  absent silent")
+    for c, rows in results.items():
         for r in rows:
             figures = f"{r['precision']:9.3f}  {r['recall']:6.3f}  {r['two-shape recall']:16.3f}  {r['absent silent']:13.2f}"
-            print(f"{t:11g}  {a:6g}  {r['floor']:5.2f}  {figures}")
-    (temperature, anchor), row = choose(results)
-    print(f"chosen: temperature {temperature:g}, anchor {anchor:g} (at floor {row['floor']}: {json.dumps(row)})")
+            config = f"{c.pooling:7}  {c.temperature:11g}  {c.anchor:6g}  {c.margin:6g}  {c.exclude:7g}"
+            print(f"{config}  {r['floor']:5.2f}  {figures}")
+    config, row = choose(results, floor)
+    print(f"chosen at the default floor {floor}: {config} ({json.dumps(row)})")
     if args.write:
-        out = {"temperature": temperature, "anchor": anchor, "exclude_similarity": EXCLUDE, "prompts": prompts}
+        out = {
+            "temperature": config.temperature,
+            "anchor": config.anchor,
+            "pooling": config.pooling,
+            "margin": config.margin,
+            "exclude_similarity": config.exclude,
+            "prompts": prompts,
+        }
         (args.model / CALIBRATION_FILE).write_text(json.dumps(out, indent=1) + "\n")
         print(f"wrote {args.model / CALIBRATION_FILE}")
 

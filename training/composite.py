@@ -25,7 +25,7 @@ from training.shapes import TEMPLATES, make_caption, render_attributes, sample_a
 LABEL = ("shape1", "colour1", "shape2", "colour2", "background", "kind")
 ONE, PLAIN, TEXTURE = 0, 1, 2  # kinds; two-shape frames are kind ONE with a second pair
 #: Shares of the frame kinds: one shape, two shapes, a plain background, a texture.
-MIX = (0.55, 0.25, 0.1, 0.1)
+MIX = (0.45, 0.35, 0.1, 0.1)
 PAIR_WORDS = ("beside", "and", "next to")
 PLAIN_TEMPLATES = ("a plain {bg} background", "an empty {bg} frame", "a blank {bg} screen", "plain {bg}")
 TEXTURE_CAPTIONS = ("noise", "a texture", "a pattern", "a gradient", "a noisy texture", "a pattern of stripes")

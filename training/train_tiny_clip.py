@@ -36,6 +36,9 @@ PAD, UNK = "[PAD]", "[UNK]"
 #: Frame sizes rendered before the product-style resize + centre crop (varied aspect).
 FRAMES = ((64, 64), (96, 96), (80, 60), (96, 72), (128, 96), (160, 120), (128, 72), (160, 90), (320, 240))
 #: Words never in the vocabulary, inserted into captions so [UNK] learns to mean nothing.
+#: Hard negatives (negative_captions): shapes the model must not confuse with its own.
+UNKNOWN_SHAPES = ("hexagon", "heart", "cross", "oval", "arrow")
+NEGATIVE_TEMPLATES = ("a {}", "a photo of a {}", "{}")
 NOISE_WORDS = ("please", "show", "me", "frame", "with", "video", "the", "moment", "thing")
 
 
@@ -223,6 +226,24 @@ class TinyClip(nn.Module):
         self.logit_scale = nn.Parameter(torch.tensor(math.log(1 / 0.07)))
 
 
+def negative_captions(rng: np.random.Generator, n: int) -> tuple[list[str], torch.Tensor]:
+    """Captions no frame shows: a shape in a colour only backgrounds have ("a pink star"), or an unknown shape in
+    a known colour ("a red hexagon", the shape word [UNK]); with no image to match they teach the model that a
+    near miss in words is not a match."""
+    texts, rows = [], []
+    shape_colours = set(COLORS)
+    back_only = [b for b in BACKGROUNDS if b not in shape_colours]
+    for _ in range(n):
+        if rng.random() < 0.6:
+            colour, shape = back_only[rng.integers(len(back_only))], SHAPES[rng.integers(len(SHAPES))]
+        else:
+            colour, shape = list(COLORS)[rng.integers(len(COLORS))], UNKNOWN_SHAPES[rng.integers(len(UNKNOWN_SHAPES))]
+        template = NEGATIVE_TEMPLATES[rng.integers(len(NEGATIVE_TEMPLATES))]
+        texts.append(template.format(f"{colour} {shape}"))
+        rows.append([-2, -2, -1, -1, -1, ONE])  # matches no frame (positives() never pairs it)
+    return texts, torch.tensor(rows, dtype=torch.int64)
+
+
 def clip_loss(
     model: TinyClip, img: torch.Tensor, ids: torch.Tensor, img_lab: torch.Tensor, cap_lab: torch.Tensor
 ) -> torch.Tensor:
@@ -230,9 +251,10 @@ def clip_loss(
     a = F.normalize(model.visual(img), dim=-1)
     b = F.normalize(model.textual(ids), dim=-1)
     logits = model.logit_scale.clamp(max=math.log(100)).exp() * a @ b.T
-    pos = positives(img_lab, cap_lab)  # [images, captions]; the diagonal is always 1
+    pos = positives(img_lab, cap_lab)  # [images, captions]; each image's own caption is a positive
     i2t = -(pos / pos.sum(1, keepdim=True) * logits.log_softmax(1)).sum(1).mean()
-    t2i = -(pos / pos.sum(0, keepdim=True) * logits.log_softmax(0)).sum(0).mean()
+    shown = pos.sum(0) > 0  # hard negatives (captions no image shows) only compete in the image->text direction
+    t2i = -(pos[:, shown] / pos[:, shown].sum(0, keepdim=True) * logits[:, shown].log_softmax(0)).sum(0).mean()
     return (i2t + t2i) / 2
 
 
@@ -275,6 +297,9 @@ def train(
     for step in range(1, args.steps + 1):
         idx = torch.randint(len(pixels), (args.batch,), generator=gen)
         texts, cap = sample_captions(labels[idx], rng)
+        if args.negatives:
+            more, more_labels = negative_captions(rng, args.negatives)
+            texts, cap = texts + more, torch.cat([cap, more_labels])
         loss = clip_loss(model, augment(pixels[idx], gen), encode(tok, texts), labels[idx], cap)
         opt.zero_grad(set_to_none=True)
         loss.backward()
@@ -347,6 +372,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     ap.add_argument("--lr", type=float, default=2e-3)
     ap.add_argument("--pool", type=int, default=32000, help="pre-rendered training scenes")
     ap.add_argument("--threads", type=int, default=2)
+    ap.add_argument("--negatives", type=int, default=32, help="hard-negative captions added to each batch")
     ap.add_argument("--log-every", type=int, default=100)
     return ap.parse_args(argv)
 
