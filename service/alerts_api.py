@@ -5,6 +5,7 @@ search/screen_time.py, the check and the deliveries service/alert_delivery.py.""
 from __future__ import annotations
 
 import asyncio
+import threading
 import time
 from collections.abc import AsyncIterator
 from typing import Annotated
@@ -22,6 +23,7 @@ from framesearch.service.state import app_state
 router = APIRouter(responses=ERRORS)
 POLL_S = 0.5  # how often the event stream looks for new events
 PING_S = 15.0  # a comment line this often keeps proxies from closing a quiet stream
+CLOSING = threading.Event()  # set when the server is stopping (cli/search.py): open streams end, clients reconnect
 AlertIdPath = Annotated[str, Path(min_length=1, max_length=64, pattern=r"^[0-9a-f]+$", description="A standing search's id.")]
 
 
@@ -90,7 +92,7 @@ async def _event_stream(
         if now - last_ping >= PING_S:
             last_ping = now
             yield ": ping\n\n"
-        if await request.is_disconnected():
+        if CLOSING.is_set() or await request.is_disconnected():
             return
         await asyncio.sleep(POLL_S)
 

@@ -297,3 +297,37 @@ def test_image_embedder_is_not_needed_for_the_check(tmp_path):
         video = write_shapes_video(tmp_path / "y.mp4", [("circle", "red", "white", 1.0)])
         write_chunks(store, frame_points(video, "y", embedder), [], embedder)
     assert calls == []
+
+
+@pytest.mark.slow
+def test_a_running_service_streams_events_and_stops_promptly_with_a_stream_open(tmp_path):
+    """The event stream of `framesearch serve` (httpx against the process) shows an event logged by another
+    process; SIGTERM with a stream still open stops the service at once (uvicorn waits for open responses)."""
+    import httpx
+
+    from framesearch.search.alerts import AlertEvent
+    from tests.helpers.server import running_service
+
+    store = tmp_path / "store"
+    env = {"FRAMESEARCH_STORE": str(store), "FRAMESEARCH_MODEL": MODEL}
+    cli(store, "alerts", "add", "a red circle")
+    book = AlertBook.of(Settings(store=store))
+    with running_service(env, tmp_path / "serve.log") as service:
+        with httpx.stream("GET", f"{service.base}/alerts/events", params={"after": 0}, timeout=30) as answer:
+            lines = answer.iter_lines()
+            assert next(lines).startswith("retry:")
+            event = AlertEvent(
+                id="e1", alert_id=book.alerts()[0].id, q="a red circle", video_id="v", start=1.0, end=2.0, score=0.3,
+                peak_time=1.5, peak_frame=3, run="r", detected_at="2026-12-07T00:00:00Z",
+            )  # fmt: skip
+            with book.locked():
+                state = book.read_state()
+                book.record(state, [event], {a.id: a for a in book.alerts()})
+                book.write_state(state)
+            data = next(line for line in lines if line.startswith("data: "))
+            assert json.loads(data.removeprefix("data: "))["video_id"] == "v"
+            started = time.monotonic()
+            assert service.proc is not None
+            service.proc.terminate()
+            service.proc.wait(timeout=20)
+            assert time.monotonic() - started < 10

@@ -230,6 +230,7 @@ def fuzz_service(tmp_path_factory, tiny_clip_dir, tiny_clip):
             json=results_json([0, 12], [0.0, 0.5], vectors),
             params={"model": "tests/tiny-colour-clip"},
             headers={"X-API-Key": KEY},
+            timeout=60,  # the first upload starts the store and parser processes: seconds on a loaded machine
         )
         assert answer.status_code == 201, answer.text
         yield service.base
