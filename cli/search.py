@@ -147,17 +147,30 @@ def _print_results(data: Any) -> None:
         out.print(f"No moments match at {floor}. Lower {option} to see weaker matches.", highlight=False)
         return
     frames = data.mode == "frames"
-    table = Table("score", "confidence", "video", "time (s)", "frame" if frames else "frames")
+    aired = any(_aired(r) for r in data.results)  # a live stream's results: when each aired (UTC)
+    columns = ["score", "confidence", "video", "time (s)", *(["aired (UTC)"] if aired else []), "frame" if frames else "frames"]
+    table = Table(*columns)
     for r in data.results:
         confidence = "-" if r.confidence is None else f"{r.confidence:.2f}"
+        when = [_aired(r) or "-"] if aired else []
         if frames:
-            table.add_row(f"{r.score:.3f}", confidence, r.video_id, f"{r.timestamp:.2f}", str(r.frame))
+            table.add_row(f"{r.score:.3f}", confidence, r.video_id, f"{r.timestamp:.2f}", *when, str(r.frame))
         elif data.mode == "sequences":
             parts = f"{r.first.start:.2f}-{r.first.end:.2f} then {r.then.start:.2f}-{r.then.end:.2f}"
-            table.add_row(f"{r.score:.3f}", confidence, r.video_id, parts, str(r.first.frame_count + r.then.frame_count))
+            count = str(r.first.frame_count + r.then.frame_count)
+            table.add_row(f"{r.score:.3f}", confidence, r.video_id, parts, *when, count)
         else:
-            table.add_row(f"{r.score:.3f}", confidence, r.video_id, f"{r.start:.2f}-{r.end:.2f}", str(r.frame_count))
+            table.add_row(f"{r.score:.3f}", confidence, r.video_id, f"{r.start:.2f}-{r.end:.2f}", *when, str(r.frame_count))
     out.print(table)
+
+
+def _aired(result: Any) -> str | None:
+    """When a live stream's result aired (UTC), as the table shows it; None for a file's."""
+    if getattr(result, "utc", None):
+        return result.utc
+    first = getattr(result, "first", result)
+    start, end = getattr(first, "start_utc", None), getattr(getattr(result, "then", first), "end_utc", None)
+    return f"{start} - {end}" if start and end else None
 
 
 @app.command("clip")

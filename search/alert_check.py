@@ -148,8 +148,8 @@ def _event(alert: Alert, moment: Segment, done: Committed) -> AlertEvent:
         score=moment.score,
         peak_time=moment.peak_time,
         peak_frame=moment.peak_frame,
-        start_utc=getattr(moment, "start_utc", None),
-        end_utc=getattr(moment, "end_utc", None),
+        start_utc=moment.start_utc,
+        end_utc=moment.end_utc,
         run=done.run,
         detected_at=now_text(),
     )

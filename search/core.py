@@ -26,7 +26,7 @@ from framesearch.search.negatives import NEGATIVE_OVERFETCH, Negative, drop_nega
 from framesearch.search.pages import offset_of, page
 from framesearch.search.prompts import query_vector
 from framesearch.search.retrieval import retrieve_segments, seed_count
-from framesearch.search.segments import SCORE_DIGITS, segments_of
+from framesearch.search.segments import SCORE_DIGITS, segments_of, stamp_wall_clock
 from framesearch.settings import Settings
 from framesearch.store.base import SearchFilter, VectorStore
 from framesearch.store.schema import FrameHit
@@ -180,6 +180,7 @@ def retrieve_frames(
                 timestamp=h.timestamp,
                 score=score,
                 confidence=round(confidence(score), 4) if confidence else None,
+                wall_time=h.wall_time,
             )
         )
     return matches
@@ -261,6 +262,7 @@ def answer(
     """The response: the page of the ranked `results` the request asks for, with the floor that applied."""
     threshold, kind, min_confidence = floor
     shown, next_cursor = page(results, offset_of(filters), limit, filters)
+    stamp_wall_clock(shown)
     info = store.info()
     return SearchResponse(
         query=query,

@@ -120,12 +120,14 @@ class FrameScore(BaseModel):
     timestamp: float
     score: float
     confidence: float | None = None
+    wall_time: float | None = Field(default=None, description="Live streams: when the frame aired (Unix seconds, UTC).")
 
 
 class FrameMatch(FrameScore):
-    """A matching frame (frames mode)."""
+    """A matching frame (frames mode); `utc`: when it aired, for a live stream (ISO 8601)."""
 
     video_id: str
+    utc: str | None = None
 
 
 class Segment(BaseModel):
@@ -141,6 +143,8 @@ class Segment(BaseModel):
     peak_frame: int
     frame_count: int
     frames: list[FrameScore]
+    start_utc: str | None = Field(default=None, description="Live streams: the wall-clock time (UTC, ISO 8601) of `start`.")
+    end_utc: str | None = Field(default=None, description="Live streams: the wall-clock time (UTC, ISO 8601) of `end`.")
 
 
 class SequenceMatch(BaseModel):

@@ -153,7 +153,7 @@ def screen_time(store: VectorStore, req: StatsRequest, settings: Settings, embed
             seconds[moment.video_id] += duration
             counts[moment.video_id] += 1
             continue
-        start = _utc(getattr(moment, "start_utc", None))
+        start = _utc(moment.start_utc)
         if start is None:  # a file: when it was indexed
             if moment.video_id not in indexed:
                 try:

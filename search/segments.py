@@ -4,10 +4,11 @@ from __future__ import annotations
 
 import statistics
 from collections.abc import Callable, Iterable
+from datetime import UTC, datetime
 
 import numpy as np
 
-from framesearch.search.models import Segment
+from framesearch.search.models import FrameMatch, Segment
 from framesearch.store.schema import FrameHit
 
 GAP_FACTOR = 1.5  # neighbouring sampled frames are one interval apart; half an interval more for uneven sampling
@@ -38,6 +39,7 @@ def _segment(video_id: str, run: list[FrameHit], confidence: Confidence | None =
                 "timestamp": h.timestamp,
                 "score": score,
                 "confidence": round(confidence(score), 4) if confidence else None,
+                "wall_time": h.wall_time,
             }
         )
     return Segment(
@@ -56,3 +58,21 @@ def segments_of(runs: Iterable[list[FrameHit]], confidence: Confidence | None = 
     """Segments of runs already grouped (one video each, time order), in the order given; `confidence` turns a
     frame's score into its calibrated confidence, when known."""
     return [_segment(run[0].video_id, run, confidence) for run in runs if run]
+
+
+def utc_text(seconds: float) -> str:
+    """Unix seconds as an ISO 8601 UTC time (milliseconds)."""
+    return datetime.fromtimestamp(seconds, UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+
+
+def stamp_wall_clock(results: Iterable[object]) -> None:
+    """Give each result of a live stream its wall-clock times: a stream's frames know when they aired, and its
+    stream time runs with the wall clock, so a moment's start and end are offset by the same amount."""
+    for result in results:
+        if isinstance(result, Segment):
+            aired = next((f for f in result.frames if f.wall_time is not None), None)
+            if aired is not None and aired.wall_time is not None:
+                offset = aired.wall_time - aired.timestamp
+                result.start_utc, result.end_utc = utc_text(result.start + offset), utc_text(result.end + offset)
+        elif isinstance(result, FrameMatch) and result.wall_time is not None:
+            result.utc = utc_text(result.wall_time)

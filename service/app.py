@@ -35,6 +35,8 @@ from framesearch.service.security import AccessGuard, Public, document_security
 from framesearch.service.security import router as access_router
 from framesearch.service.state import AppState
 from framesearch.service.store_api import router as store_router
+from framesearch.service.streams import StreamManager
+from framesearch.service.streams_api import router as streams_router
 from framesearch.service.watch import start_watching
 from framesearch.service.web import STATIC_DIR
 from framesearch.service.web import router as web_router
@@ -118,6 +120,7 @@ def create_app(
         watching = ExitStack()
         watching.enter_context(alerting(opened, settings, state.embedder))  # standing searches hear of every commit
         app.state.jobs = start_jobs(settings, opened, state.image_embedder, after_ingest=indexer.request)
+        app.state.streams = StreamManager(settings, opened, state.image_embedder, on_commit=indexer.request).start()
         watcher = start_watching(watch, app.state.jobs, opened, prune) if watch else None
         announced = announce is not None and not settings.qdrant_url
         if announced:
@@ -135,6 +138,7 @@ def create_app(
                 remove_address(settings.store)
             if watcher is not None:
                 watcher.stop()
+            app.state.streams.stop()
             app.state.jobs.stop()
             watching.close()
             app.state.framesearch.close()
@@ -164,6 +168,7 @@ def create_app(
     app.include_router(web_router)
     app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")
     app.include_router(jobs_router)
+    app.include_router(streams_router)
     app.include_router(access_router)
     app.include_router(store_router)
     app.include_router(alerts_router)

@@ -23,6 +23,7 @@ from framesearch.search.screen_time import StatsRequest, StatsResponse
 from framesearch.service.jobs import Job, JobAccepted
 from framesearch.service.library_jobs import LibraryJobRequest
 from framesearch.service.responses import Deleted, VideoList
+from framesearch.service.streams import StreamInfo, StreamRequest
 from framesearch.store.check import CheckReport
 from framesearch.store.info import StoreInfo
 from framesearch.store.schema import VideoRecord
@@ -144,6 +145,9 @@ class ServiceClient:
 
     def submit_library(self, req: LibraryJobRequest) -> JobAccepted:
         return self._model(JobAccepted, "POST", "/jobs/library", content=req.model_dump_json(exclude_none=True), headers=_JSON)
+
+    def add_stream(self, req: StreamRequest) -> StreamInfo:
+        return self._model(StreamInfo, "POST", "/streams", content=req.model_dump_json(exclude_none=True), headers=_JSON)
 
     def upload_results(self, path: Path, video_id: str, **options: Any) -> IngestReport:
         """Index a results JSON file as `video_id` (options: fps, model, dry_run)."""

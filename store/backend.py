@@ -69,6 +69,10 @@ class Backend(ABC):
     @abstractmethod
     def _delete(self, kind: Kind, flt: SearchFilter) -> None: ...
 
+    def _set_run(self, flt: SearchFilter, run: str) -> None:
+        """Tag the frame points matching `flt` with `run` (a live stream's chunks merged into its base run)."""
+        raise NotImplementedError(f"{self.description} cannot move frame points between runs")
+
     @abstractmethod
     def _scroll(self, kind: Kind, flt: SearchFilter, with_vectors: bool = False) -> Iterator[StoredPoint]: ...
 

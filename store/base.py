@@ -24,6 +24,7 @@ from framesearch.store.guard import CHECK_HINT
 from framesearch.store.pages import VideoSort, store_page
 from framesearch.store.runs import Visibility, is_marker
 from framesearch.store.schema import (
+    BASE_RUN,
     RUN,
     TIMESTAMP,
     CollectionInfo,
@@ -103,7 +104,8 @@ class QdrantStore(RunWrites):
         markers = self.run_markers()
         pending = tuple(sorted({m.video_id for m in markers}))
         found = self._retrieve("videos", [video_point_id(v) for v in pending]) if pending else []
-        committed = tuple(sorted({p.payload[RUN] for p in found if p.payload.get(RUN) and not is_marker(p.payload)}))
+        records = [p.payload for p in found if not is_marker(p.payload)]
+        committed = tuple(sorted({str(r) for p in records for r in (p.get(RUN), p.get(BASE_RUN)) if r}))
         return Visibility(pending, committed)
 
     def _consistent(self, read: Callable[[Visibility], T]) -> T:
@@ -158,7 +160,7 @@ class QdrantStore(RunWrites):
 
     def frame_vector(self, video_id: str, frame: int) -> np.ndarray:
         """The stored vector of one frame of the video's committed version (for 'more like this')."""
-        run = self.committed_run(video_id)
+        run = self.id_run(video_id)
         found = self._retrieve("frames", [point_id(video_id, frame, run)], with_vectors=True) if run else []
         if found and found[0].vector is not None:
             return np.asarray(found[0].vector, dtype=np.float32)
@@ -184,7 +186,7 @@ class QdrantStore(RunWrites):
         """The stored vectors of the given (video id, frame) pairs of the videos' committed versions that exist."""
         if not frames or self._read_info() is None:
             return {}
-        runs = {v: self.committed_run(v) for v in {v for v, _ in frames}}
+        runs = {v: self.id_run(v) for v in {v for v, _ in frames}}
         wanted = {point_id(v, f, run): (v, int(f)) for v, f in frames if (run := runs[v])}
         found = self._retrieve("frames", list(wanted), with_vectors=True) if wanted else []
         return {wanted[p.id]: np.asarray(p.vector, dtype=np.float32) for p in found if p.id in wanted and p.vector}
@@ -216,8 +218,8 @@ class QdrantStore(RunWrites):
         """Every frame of the video's committed version (or of `run`), in time order (score 0)."""
         if self._read_info() is None:
             return []
-        run = run or self.committed_run(video_id)
-        points = self._scroll("frames", SearchFilter(video_ids=(video_id,), run=run))
+        runs = (run,) if run else self.committed_runs(video_id)
+        points = self._scroll("frames", SearchFilter(video_ids=(video_id,), runs=runs)) if runs else iter(())
         return sorted((self._hit(p.payload, 0.0) for p in points), key=lambda h: h.timestamp)
 
     def frame_payload(self, video_id: str, run: str) -> dict[str, Any] | None:
@@ -292,8 +294,10 @@ class QdrantStore(RunWrites):
         """Every point of a video's committed version as stored (id, payload, vector), in no order: for copying."""
         if self._read_info() is None:
             return iter(())
-        run = self.committed_run(video_id)
-        return self._scroll("frames", SearchFilter(video_ids=(video_id,), run=run), with_vectors=True)
+        runs = self.committed_runs(video_id)
+        if not runs:
+            return iter(())
+        return self._scroll("frames", SearchFilter(video_ids=(video_id,), runs=runs), with_vectors=True)
 
     def verify(self) -> None:
         """The cheap check of every open: no point lost its vector, and the records' frame counts add up to the

@@ -82,8 +82,8 @@ def _unfinished(store: QdrantStore, markers: list[RunMarker], by_video: dict[str
     problems = []
     for video_id in sorted({m.video_id for m in markers}):
         mine = [m for m in markers if m.video_id == video_id]
-        committed = store.committed_run(video_id)
-        hidden = by_video.get(video_id, 0) - store.point_counts(RUN, video_id).get(committed or "", 0)
+        counts = store.point_counts(RUN, video_id)
+        hidden = by_video.get(video_id, 0) - sum(counts.get(r, 0) for r in store.committed_runs(video_id))
         first = mine[0]
         problems.append(
             Problem(
@@ -101,7 +101,7 @@ def _video_problems(store: QdrantStore, record: VideoRecord, held: int) -> list[
     """A recorded video: its run, stray points of other runs, and its frame count."""
     problems = []
     runs = store.point_counts(RUN, record.video_id) if held else {}
-    committed = runs.get(record.ingest_run or "", 0)
+    committed = sum(runs.get(r, 0) for r in record.committed_runs())
     if held > committed:
         problems.append(
             Problem(
@@ -205,7 +205,8 @@ def _repair(store: QdrantStore, problem: Problem) -> None:
         store.tidy_video(video_id)
     elif problem.kind == "count_mismatch":
         record = store.get_video(video_id)
-        held = store.point_counts(RUN, video_id).get(record.ingest_run or "", 0)
+        counts = store.point_counts(RUN, video_id)
+        held = sum(counts.get(r, 0) for r in record.committed_runs())
         if held == 0:
             store.delete_video(video_id)
         else:

@@ -55,6 +55,8 @@ def _client_filter(flt: SearchFilter) -> Any:
         must.append(m.FieldCondition(key=TIMESTAMP, range=m.Range(gte=flt.t_min, lte=flt.t_max)))
     if flt.run:
         must.append(m.FieldCondition(key=RUN, match=m.MatchValue(value=flt.run)))
+    if flt.runs:
+        must.append(m.FieldCondition(key=RUN, match=m.MatchAny(any=list(flt.runs))))
     if flt.keep_runs:
         must_not.append(m.FieldCondition(key=RUN, match=m.MatchAny(any=list(flt.keep_runs))))
     if flt.visible is not None and flt.visible.pending:
@@ -286,6 +288,13 @@ class ClientStore(QdrantStore):
         with self._guard(f"deleting {kind} points"):
             self.client.delete(self.names[kind], points_selector=m.FilterSelector(filter=condition), wait=True)
 
+    def _set_run(self, flt: SearchFilter, run: str) -> None:
+        condition = _client_filter(flt)
+        if condition is None:
+            raise ValueError("refusing to retag without a filter")
+        with self._guard("moving frame points to another run"):
+            self.client.set_payload(self.names["frames"], payload={RUN: run}, points=condition, wait=True)
+
     def _scroll(self, kind: Kind, flt: SearchFilter, with_vectors: bool = False) -> Iterator[StoredPoint]:
         offset = None
         while True:
@@ -317,7 +326,10 @@ class ClientStore(QdrantStore):
             response = self.client.facet(
                 self.names["frames"], key=key, facet_filter=_client_filter(flt), limit=FACET_LIMIT, exact=True
             )
-        return {str(hit.value): int(hit.count) for hit in response.hits}
+        counts = {str(hit.value): int(hit.count) for hit in response.hits}
+        if key == RUN:  # qdrant-client's local mode writes values that parse as UUIDs with hyphens; run ids have none
+            counts = {value.replace("-", ""): n for value, n in counts.items()}
+        return counts
 
     def close(self) -> None:
         self.client.close()

@@ -66,6 +66,8 @@ def _edge_filter(flt: SearchFilter) -> Any:
         must.append(q.FieldCondition(TIMESTAMP, range=q.RangeFloat(gte=flt.t_min, lte=flt.t_max)))
     if flt.run:
         must.append(q.FieldCondition(RUN, match=q.MatchValue(flt.run)))
+    if flt.runs:
+        must.append(q.FieldCondition(RUN, match=q.MatchAny(list(flt.runs))))
     if flt.keep_runs:
         must_not.append(q.FieldCondition(RUN, match=q.MatchAny(list(flt.keep_runs))))
     if flt.visible is not None and flt.visible.pending:
@@ -428,6 +430,15 @@ class EdgeStore(QdrantStore):
         with engine_errors(self.description, f"deleting {kind} points"):
             self._shard(kind).update(q.UpdateOperation.delete_points_by_filter(condition))
         self._touched(kind)
+
+    def _set_run(self, flt: SearchFilter, run: str) -> None:
+        q = _edge()
+        condition = _edge_filter(flt)
+        if condition is None:
+            raise ValueError("refusing to retag without a filter")
+        with engine_errors(self.description, "moving frame points to another run"):
+            self._shard("frames").update(q.UpdateOperation.set_payload_by_filter(condition, {RUN: run}))
+        self._touched("frames")
 
     def _scroll(self, kind: Kind, flt: SearchFilter, with_vectors: bool = False) -> Iterator[StoredPoint]:
         q = _edge()

@@ -21,6 +21,7 @@ class SearchFilter:
     t_max: float | None = None
     keep_runs: tuple[str, ...] = ()  # points (or markers) of none of these runs
     run: str | None = None
+    runs: tuple[str, ...] = ()  # points of any of these runs (a video's committed runs)
     visible: Visibility | None = None
     entries: Literal["records", "markers"] | None = None
     vectorless: bool = False  # only points whose vector is missing (a damaged vector store)

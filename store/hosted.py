@@ -51,6 +51,7 @@ REFRESHES: dict[str, tuple[str, ...]] = {
     "put_video": ("frame_count",),
     "delete_video": ("frame_count", "index_status"),
     "end_run": ("index_status",),
+    "merge_chunks": ("index_status",),
     "abandon_run": ("index_status",),
     "recover": ("index_status",),
     "build_index": ("index_status",),
@@ -321,6 +322,9 @@ class HostedStore:
 
     def end_run(self, video_id: str, run: str, committed: bool) -> None:
         self._call("end_run", video_id, run, committed)
+
+    def merge_chunks(self, video_id: str, expire_before: float | None = None) -> int:
+        return self._call("merge_chunks", video_id, expire_before)
 
     # the index and the files
 

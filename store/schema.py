@@ -28,10 +28,12 @@ KIND = "kind"  # in the videos collection: absent for video records, "run" for r
 CONTENT_HASH = "content_hash"  # in the videos collection: a record's content hash (one lookup finds a video's bytes)
 PATH = "path"
 PATHS = "paths"  # every path a video is known under (a record's `path` is the one playback uses)
+WALL = "wall_time"  # live streams: the wall-clock time a frame aired (Unix seconds, UTC); `timestamp` is stream time
+BASE_RUN = "base_run"  # in a live stream's record: the run its earlier chunks were merged into (committed too)
 
 INDEXED_FIELDS = {VIDEO_ID: "keyword", TIMESTAMP: "float", RUN: "keyword"}
 VIDEO_INDEXED_FIELDS = {VIDEO_ID: "keyword", KIND: "keyword", CONTENT_HASH: "keyword", PATH: "keyword", PATHS: "keyword"}
-HIT_FIELDS = (VIDEO_ID, FRAME, TIMESTAMP, FPS)  # what a search reads of each hit's payload (FrameHit)
+HIT_FIELDS = (VIDEO_ID, FRAME, TIMESTAMP, FPS, WALL)  # what a search reads of each hit's payload (FrameHit)
 
 # default search breadth (setting `hnsw_ef`); docs/performance.md "Benchmarks" has the recall-vs-latency curve
 HNSW_EF = 128
@@ -117,13 +119,14 @@ class FramePoint:
     fps: float | None
     model: str
     source: str
+    wall_time: float | None = None  # live streams: when the frame aired (Unix seconds, UTC)
 
     def point_id(self, run: str) -> str:
         return point_id(self.video_id, self.frame, run)
 
     def payload(self, run: str) -> dict[str, Any]:
         """The stored payload; `run` tags the ingest that wrote it (only committed runs are searched)."""
-        return {
+        payload = {
             VIDEO_ID: self.video_id,
             FRAME: int(self.frame),
             TIMESTAMP: round(float(self.timestamp), 4),
@@ -132,6 +135,9 @@ class FramePoint:
             SOURCE: self.source,
             RUN: run,
         }
+        if self.wall_time is not None:
+            payload[WALL] = round(float(self.wall_time), 3)
+        return payload
 
 
 @dataclass(frozen=True, slots=True)
@@ -143,11 +149,19 @@ class FrameHit:
     timestamp: float
     score: float
     fps: float | None = None
+    wall_time: float | None = None  # live streams: when the frame aired (Unix seconds, UTC)
 
     @classmethod
     def from_payload(cls, payload: dict[str, Any], score: float) -> FrameHit:
         # positional: built for every hit of every search (hundreds per answer)
-        return cls(str(payload[VIDEO_ID]), int(payload[FRAME]), float(payload[TIMESTAMP]), float(score), payload.get(FPS))
+        return cls(
+            str(payload[VIDEO_ID]),
+            int(payload[FRAME]),
+            float(payload[TIMESTAMP]),
+            float(score),
+            payload.get(FPS),
+            payload.get(WALL),
+        )
 
 
 class VideoRecord(BaseModel):
@@ -176,9 +190,23 @@ class VideoRecord(BaseModel):
     cuts: list[float] | None = None  # shot cut times (s), detected at ingest; None: not detected (no video file)
     extra: dict[str, Any] = Field(default_factory=dict)
     ingest_run: str | None = Field(default=None, description="The committed ingest run: only its frame points are searched.")
+    base_run: str | None = Field(
+        default=None,
+        description="Live streams: the run earlier chunks were merged into; its points are committed too, and every "
+        "point id of the stream is made with it (store/writes.py, `merge_chunks`).",
+    )
 
     def to_payload(self) -> dict[str, Any]:
         return self.model_dump()
+
+    def committed_runs(self) -> tuple[str, ...]:
+        """The runs whose points are this video's searchable version: its ingest run (and a stream's base run)."""
+        return tuple(dict.fromkeys(r for r in (self.ingest_run, self.base_run) if r))
+
+    @property
+    def id_run(self) -> str | None:
+        """The run the video's point ids are made with (a stream's base run, else the ingest run)."""
+        return self.base_run or self.ingest_run
 
     def known_paths(self) -> list[str]:
         """The paths the video is known under, `path` first (records written before `paths` have `path` only)."""

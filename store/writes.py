@@ -32,10 +32,11 @@ from framesearch.errors import DiskFull, FrameSearchError, StoreReadOnly, VideoB
 from framesearch.store.backend import Backend
 from framesearch.store.filters import SearchFilter, StoredPoint
 from framesearch.store.runs import HEARTBEAT_S, CommitListener, Committed, Op, RunMarker, marker_id, new_run
-from framesearch.store.schema import RUN, TIMESTAMP, VIDEO_ID, FramePoint, VideoRecord, video_point_id
+from framesearch.store.schema import BASE_RUN, RUN, TIMESTAMP, VIDEO_ID, FramePoint, VideoRecord, video_point_id
 from framesearch.vectors import normalize
 
 log = logging.getLogger(__name__)
+EXPIRE_EPSILON = 1e-4  # stream times are stored to 4 decimals: a point at exactly the cut-off is kept
 
 
 class RunStore(Protocol):
@@ -205,9 +206,9 @@ class RunWrites(Backend):
         being written by a live writer elsewhere (all of them if it has no record and no such writer), then the
         markers of runs that are over. Idempotent; what repairs a crashed run."""
         self._check_writable()
-        committed = self.committed_run(video_id)
+        committed = set(self.committed_runs(video_id))
         live = {m.ingest_run for m in self.run_markers(video_id) if m.ingest_run != run and self.is_live(m)}
-        keep = tuple(sorted(live | ({committed} if committed else set())))
+        keep = tuple(sorted(live | committed))
         self._delete("frames", SearchFilter(video_ids=(video_id,), keep_runs=keep))
         self._delete("videos", SearchFilter(video_ids=(video_id,), entries="markers", keep_runs=tuple(sorted(live))))
         self._state.mine.discard(run or "")
@@ -248,6 +249,40 @@ class RunWrites(Backend):
         """The run the video's record names (None without a record)."""
         found = self._retrieve("videos", [video_point_id(video_id)]) if self._read_info() else []
         return found[0].payload.get(RUN) if found else None
+
+    def committed_runs(self, video_id: str) -> tuple[str, ...]:
+        """The runs whose points are the video's searchable version (a live stream's: its last chunk and base run)."""
+        found = self._retrieve("videos", [video_point_id(video_id)]) if self._read_info() else []
+        if not found:
+            return ()
+        return tuple(dict.fromkeys(str(r) for r in (found[0].payload.get(RUN), found[0].payload.get(BASE_RUN)) if r))
+
+    def id_run(self, video_id: str) -> str | None:
+        """The run the video's point ids are made with: a stream's base run, else its committed run."""
+        found = self._retrieve("videos", [video_point_id(video_id)]) if self._read_info() else []
+        return (found[0].payload.get(BASE_RUN) or found[0].payload.get(RUN)) if found else None
+
+    def merge_chunks(self, video_id: str, expire_before: float | None = None) -> int:
+        """Within a run of a live stream (before writing its chunk): the last committed chunk's points join the
+        stream's base run, and with `expire_before` (stream time, s) the base run's older points move to that last
+        chunk's run, which the commit of the run retires (its points are swept when the run ends). Every step keeps
+        the committed points exactly as they were (both runs stay committed until the run commits), so a crash
+        anywhere leaves a consistent store. Returns the frame points the stream keeps (to count in its record)."""
+        found = self._retrieve("videos", [video_point_id(video_id)]) if self._read_info() else []
+        if not found:
+            return 0
+        record = VideoRecord.from_payload(found[0].payload)
+        base, last = record.base_run, record.ingest_run
+        if not base or not last:
+            raise ValueError(f"video {video_id!r} is not a live stream (its record names no base run)")
+        video = (video_id,)
+        if last != base:
+            self._check_writable()
+            self._set_run(SearchFilter(video_ids=video, run=last, t_min=expire_before), base)
+            if expire_before is not None:
+                self._set_run(SearchFilter(video_ids=video, run=base, t_max=expire_before - EXPIRE_EPSILON), last)
+            self._changed()
+        return self._count("frames", SearchFilter(video_ids=video, run=base))
 
     def is_live(self, marker: RunMarker) -> bool:
         """Whether a run's writer may still be at work (see RunMarker.is_live)."""

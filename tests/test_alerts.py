@@ -331,3 +331,33 @@ def test_a_running_service_streams_events_and_stops_promptly_with_a_stream_open(
             service.proc.terminate()
             service.proc.wait(timeout=20)
             assert time.monotonic() - started < 10
+
+
+def test_a_live_streams_chunks_alert_once_per_moment_with_when_it_aired(tmp_path, shapes_embedder):
+    """Chunks committed as `ingest stream` commits them (ingest/stream.py ChunkWriter): the moment going on across
+    chunks is one alert, told with its wall-clock time; screen time by hour splits it where the hour turns."""
+    from datetime import UTC, datetime
+
+    from framesearch.ingest.stream import ChunkWriter
+    from framesearch.search.screen_time import StatsRequest, screen_time
+
+    video = write_shapes_video(
+        tmp_path / "live.mp4",
+        [("circle", "red", "white", 4.0), ("square", "blue", "yellow", 1.0), ("circle", "red", "white", 2.0)],
+    )
+    points = frame_points(video, "news", shapes_embedder)
+    epoch = datetime(2026, 12, 7, 9, 59, 58, tzinfo=UTC).timestamp()
+    settings = Settings(store=tmp_path / "store", model=MODEL)
+    AlertBook.of(settings).add(AlertRequest(q="a red circle"))
+    with open_store(settings) as store, alerting(store, settings, lambda: shapes_embedder):
+        store.ensure_collection(shapes_embedder.name, shapes_embedder.dim, shapes_embedder.model_path)
+        writer = ChunkWriter(store, "news", url="udp://127.0.0.1:1234", fps=FPS, model=shapes_embedder.name)
+        for low, high in ((0.0, 2.0), (2.0, 4.5), (4.5, 9.0)):
+            chunk = [p for p in points if low <= p.timestamp < high]
+            writer.commit([epoch + p.timestamp for p in chunk], [p.vector for p in chunk])
+        total = screen_time(store, StatsRequest(q="a red circle", by="hour"), settings, shapes_embedder)
+    events = AlertBook.of(settings).events()
+    assert len(events) == 2, [(e.start, e.end) for e in events]
+    assert events[0].start_utc is not None and events[0].start_utc.startswith("2026-12-07T09:59:58")
+    assert [row.key for row in total.rows] == ["2026-12-07T09:00:00Z", "2026-12-07T10:00:00Z"]
+    assert total.rows[0].seconds == pytest.approx(2.0, abs=0.3)  # 09:59:58 to the hour
