@@ -1,25 +1,34 @@
-"""Gradual transitions: which detector puts shot boundaries where dissolves and fades are, at what CPU cost.
+"""Shot boundaries: which detector puts them where hard cuts, dissolves and fades are, at what CPU cost.
 
-Renders a video of shapes scenes joined by a hard cut, dissolves (0.4-1.6 s) and a fade through black, and runs
-on it: PySceneDetect's AdaptiveDetector (the cut detector alone), ffmpeg's scene score (the `scdet` filter,
-through PyAV's filter graph, at its default threshold and a lower one), and framesearch's CutDetector (the
-adaptive detector plus the blend test of ingest/cuts.py). Prints, for each, the error of the boundary nearest
-each true one (missed beyond 0.5 s), the false boundaries, and CPU seconds. With --media, also counts the
-boundaries each finds in the shared real clips (which have no gradual transitions).
+Detectors, each fed every decoded frame of the same decoding pass:
+- `framesearch` (ingest/cuts.py `CutDetector`, the default): each frame's own planes sampled on a ~64-column grid,
+  the mean absolute change judged against its neighbours (adaptive, as PySceneDetect's), plus the blend test
+  for dissolves and fades;
+- `PySceneDetect` (`SceneDetectCuts`, the [scenedetect] extra): PySceneDetect's AdaptiveDetector on 192 px
+  frames (libswscale, OpenCV), plus the same blend test (the detector before);
+- `ffmpeg scdet (T)`: ffmpeg's scene score through PyAV's filter graph (C, the whole picture), at its default
+  threshold 10 and a lower 5, plus the same blend test on sampled frames (ffmpeg's score alone finds no dissolve).
 
-    python bench/bench_transitions.py [--quick] [--json-out F] [--media /work/shared/media/videos]
+Truth: a rendered 18 s, 25 fps video with a hard cut, dissolves of 0.4, 0.8 and 1.6 s and a 1 s fade through
+black; with the shared media (../shared/media, a development checkout): the 22 hard cuts of the labelled eval
+video (eval/eval.mp4, segment edges), the labelled cuts of big_buck_bunny_0_30.webm and bikes.mp4
+(videos/README.md), and clips with no cut at all (static cameras, a time-lapse). A boundary within 0.5 s of a
+true one finds it; others are false. CPU is the process's (user + system) over every video, decoding included,
+against decoding alone.
 
-Rows: each detector's mean boundary error over the transitions it found, how many it missed, and its CPU time,
-against PySceneDetect's adaptive detector (the one before).
+    python bench/bench_transitions.py [--quick] [--json-out F]
 """
 
 from __future__ import annotations
 
 import argparse
+import json
 import sys
 import tempfile
 import time
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 sys.path.insert(0, str(Path(__file__).resolve().parent))
@@ -35,127 +44,159 @@ SCENES = [
 ]
 TRANSITIONS = [("cut", 0), ("dissolve", 0.8), ("fade", 1.0), ("dissolve", 0.4), ("dissolve", 1.6)]
 MISSED = 0.5
-MAX_FRAMES = 750  # of each real clip (30 s at 25 fps)
+MEDIA = Path(__file__).resolve().parents[2] / "shared" / "media"
+LABELLED = {  # videos/README.md: cuts measured by looking at the frames
+    "big_buck_bunny_0_30.webm": [11.80, 15.67, 22.96],
+    "bikes.mp4": [1.20, 2.15, 3.04, 5.48, 7.48, 9.68],
+}
+NO_CUTS = ["car-detection.mp4", "vtest.avi", "bottle-detection.mp4", "box.mp4", "flower.mp4", "stream-of-water.mp4"]
+QUICK_NO_CUTS = ["car-detection.mp4", "flower.mp4"]
+
+Detector = Callable[[float | None], Any]
 
 
-def adaptive_only(path: Path) -> list[float]:
-    from framesearch.ingest.cuts import CutDetector
+def detectors() -> dict[str, Detector]:
+    from framesearch.ingest import cuts
 
-    detector = CutDetector(_rate(path))
-    detector.gradual.feed = lambda *a: None  # type: ignore[method-assign]  # the PySceneDetect part alone
-    _decode(path, detector.feed)
-    return detector.cuts()
-
-
-def framesearch_cuts(path: Path) -> list[float]:
-    from framesearch.ingest.cuts import CutDetector
-
-    detector = CutDetector(_rate(path))
-    _decode(path, detector.feed)
-    return detector.cuts()
+    found: dict[str, Detector] = {"framesearch": cuts.CutDetector}
+    try:
+        cuts._scenedetect()
+        found["PySceneDetect"] = cuts.SceneDetectCuts
+    except cuts.MissingDependency:
+        pass
+    found["ffmpeg scdet (10)"] = lambda rate: Scdet(rate, 10.0)
+    found["ffmpeg scdet (5)"] = lambda rate: Scdet(rate, 5.0)
+    return found
 
 
-def scdet(threshold: float):
-    def run(path: Path) -> list[float]:
+class Scdet:
+    """ffmpeg's scene score (`scdet`, through PyAV's filter graph) for hard cuts, the blend test for the rest."""
+
+    def __init__(self, rate: float | None, threshold: float) -> None:
+        from framesearch.ingest.cuts import FALLBACK_RATE, FrameSampler, GradualDetector
+
+        self.rate = float(rate or FALLBACK_RATE)
+        self.threshold = threshold
+        self.graph: Any = None
+        self.found: list[float] = []
+        self.sample = FrameSampler()
+        self.gradual = GradualDetector(self.rate)
+
+    def feed(self, frame: Any, timestamp: float) -> None:
         import av
 
-        found = []
-        with av.open(str(path)) as container:
-            stream = container.streams.video[0]
-            graph = av.filter.Graph()
-            source = graph.add_buffer(template=stream)
-            detect = graph.add("scdet", f"threshold={threshold}")
-            sink = graph.add("buffersink")
+        if self.graph is None:
+            self.graph = av.filter.Graph()
+            source = self.graph.add_buffer(width=frame.width, height=frame.height, format=frame.format, time_base=frame.time_base)
+            detect = self.graph.add("scdet", f"threshold={self.threshold}")
+            sink = self.graph.add("buffersink")
             source.link_to(detect)
             detect.link_to(sink)
-            graph.configure()
-            for n, frame in enumerate(container.decode(stream)):
-                if n >= MAX_FRAMES:
-                    break
-                graph.push(frame)
-                while True:
-                    try:
-                        out = graph.pull()
-                    except (av.BlockingIOError, av.EOFError):
-                        break
-                    if "lavfi.scd.time" in out.metadata:
-                        found.append(round(float(out.metadata["lavfi.scd.time"]), 4))
-        return found
+            self.graph.configure()
+        frame.pts = round(timestamp / frame.time_base) if frame.time_base else frame.pts
+        self.graph.push(frame)
+        while True:
+            try:
+                out = self.graph.pull()
+            except (av.BlockingIOError, av.EOFError):
+                break
+            if "lavfi.scd.time" in out.metadata:
+                self.found.append(round(float(out.metadata["lavfi.scd.time"]), 4))
+        self.gradual.feed(self.sample(frame), timestamp)
 
-    return run
+    def cuts(self) -> list[float]:
+        from framesearch.ingest.cuts import combine
 
-
-def _rate(path: Path) -> float:
-    import av
-
-    with av.open(str(path)) as container:
-        return float(container.streams.video[0].average_rate or 25)
+        return combine([c for c in self.found if c > 0], self.gradual.transitions(), 1 / self.rate)
 
 
-def _decode(path: Path, feed) -> None:
+def run(path: Path, make: Detector) -> list[float]:
     import av
 
     with av.open(str(path)) as container:
         stream = container.streams.video[0]
-        for n, frame in enumerate(container.decode(stream)):
-            if n >= MAX_FRAMES:
-                break
-            feed(frame, float(frame.pts * stream.time_base))
+        stream.thread_type = "AUTO"
+        rate = float(stream.average_rate or 25)
+        detector = make(rate) if make is not None else None
+        start = stream.start_time or 0
+        for frame in container.decode(stream):
+            if detector is not None:
+                detector.feed(frame, round(float((frame.pts - start) * stream.time_base), 4))
+    return detector.cuts() if detector is not None else []
 
 
-def score(found: list[float], truth: list[float]) -> tuple[list[float | None], int]:
-    errors: list[float | None] = []
-    used = set()
+def score(found: list[float], truth: list[float]) -> tuple[int, int, list[float]]:
+    """(true boundaries found, false boundaries, errors of those found)."""
+    errors, used = [], set()
     for t in truth:
-        near = min(found, key=lambda f: abs(f - t), default=None)
-        if near is None or abs(near - t) > MISSED:
-            errors.append(None)
-        else:
-            errors.append(round(near - t, 3))
+        near = min((f for f in found if f not in used), key=lambda f: abs(f - t), default=None)
+        if near is not None and abs(near - t) <= MISSED:
+            errors.append(near - t)
             used.add(near)
-    return errors, len([f for f in found if f not in used])
+    return len(errors), len([f for f in found if f not in used]), errors
+
+
+def cases(tmp: Path, media: Path, quick: bool) -> list[tuple[str, Path, list[float]]]:
+    from tests.helpers.synthetic_video import write_transition_video
+
+    path, truth = write_transition_video(tmp / "t.mp4", SCENES, TRANSITIONS)
+    found = [("rendered transitions", path, truth)]
+    eval_truth = media / "eval" / "eval_ground_truth.json"
+    if eval_truth.is_file():
+        segments = json.loads(eval_truth.read_text())["segments"]
+        found.append(("eval.mp4 (22 cuts)", media / "eval" / "eval.mp4", [s["start"] for s in segments[1:]]))
+        found += [(name, media / "videos" / name, cuts) for name, cuts in LABELLED.items()]
+        found += [(name, media / "videos" / name, []) for name in (QUICK_NO_CUTS if quick else NO_CUTS)]
+    return found
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--media", type=Path, help="a folder of real clips to count boundaries on")
-    add_output_args(parser)  # --quick: the same video (it is small); --media is never part of it
+    parser.add_argument("--media", type=Path, default=MEDIA, help="the shared media folder (eval/ and videos/)")
+    add_output_args(parser)
     args = parser.parse_args()
-    from tests.helpers.synthetic_video import write_transition_video
-
-    detectors = {
-        "PySceneDetect adaptive": adaptive_only,
-        "ffmpeg scdet (10)": scdet(10.0),
-        "ffmpeg scdet (3)": scdet(3.0),
-        "framesearch (adaptive + blend)": framesearch_cuts,
-    }
-    measured = {}
+    chosen = detectors()
     with tempfile.TemporaryDirectory() as tmp:
-        path, truth = write_transition_video(Path(tmp) / "t.mp4", SCENES, TRANSITIONS)
-        print(f"truth: {truth} ({', '.join(f'{k} {s:g}s' for k, s in TRANSITIONS)})")
-        for name, detect in detectors.items():
-            detect(path)  # once to warm up (imports, first allocations)
+        videos = cases(Path(tmp), args.media, args.quick)
+        for _, path, _ in videos:
+            run(path, None)  # once to warm up (file cache, imports)
+        begin = time.process_time()
+        for _, path, _ in videos:
+            run(path, None)
+        decode_cpu = time.process_time() - begin
+        results: dict[str, dict[str, tuple[int, int, list[float]]]] = {}
+        cpu: dict[str, float] = {}
+        for name, make in chosen.items():
             begin = time.process_time()
-            found = detect(path)
-            cpu = time.process_time() - begin
-            errors, false = score(found, truth)
-            measured[name] = (errors, false, cpu)
-            print(f"{name:32s} errors (s) {errors}  false {false}  CPU {cpu:.2f} s")
-    base_errors, base_false, base_cpu = measured["PySceneDetect adaptive"]
+            results[name] = {label: score(run(path, make), truth) for label, path, truth in videos}
+            cpu[name] = time.process_time() - begin
+    totals = {label: len(truth) for label, _, truth in videos}
+    print(f"videos: {', '.join(f'{k} ({v})' for k, v in totals.items())}; decoding alone {decode_cpu:.2f} s CPU")
+    for name, per in results.items():
+        print(
+            f"{name:20s} "
+            + "; ".join(f"{label}: {hit}/{totals[label]} found, {false} false" for label, (hit, false, _) in per.items())
+        )
     rows = []
-    for name, (errors, false, cpu) in measured.items():
-        missed = sum(e is None for e in errors)
+    base = "PySceneDetect" if "PySceneDetect" in results else "framesearch"
+    for name, per in results.items():
+        synthetic = per["rendered transitions"]
+        real = [v for k, v in per.items() if k != "rendered transitions"]
+        errors = [abs(e) for _, _, es in per.values() for e in es]
         rows += [
-            Row("transitions", f"{name}: boundaries missed of {len(errors)}", missed, "", sum(e is None for e in base_errors)),
-            Row("transitions", f"{name}: false boundaries", false, "", base_false),
-            Row("transitions", f"{name}: CPU", cpu, "s", base_cpu, "PySceneDetect adaptive"),
+            Row("transitions", f"{name}: rendered transitions found", synthetic[0], f"of {totals['rendered transitions']}"),
+            Row(
+                "transitions",
+                f"{name}: real cuts found",
+                sum(h for h, _, _ in real),
+                f"of {sum(totals.values()) - totals['rendered transitions']}",
+            ),
+            Row("transitions", f"{name}: false boundaries", sum(f for _, f, _ in per.values())),
+            Row("transitions", f"{name}: mean edge error", sum(errors) / max(len(errors), 1), "s"),
+            Row("transitions", f"{name}: CPU with decoding", cpu[name], "s", decode_cpu, "decoding alone"),
+            Row("transitions", f"{name}: CPU", cpu[name] - decode_cpu, "s", cpu[base] - decode_cpu, base),
         ]
     emit(rows, args.json_out)
-    if args.media:
-        print(f"boundaries found in the first {MAX_FRAMES} frames of real clips:")
-        for video in sorted(args.media.iterdir()):
-            counts = {name: len(detect(video)) for name, detect in detectors.items()}
-            print(video.name, counts)
 
 
 if __name__ == "__main__":

@@ -76,10 +76,7 @@ def search_cmd(
     as_json: JsonOpt = False,
 ) -> None:
     """Find the moments matching TEXT (or a vector) across the library, best first."""
-    from framesearch.search.core import search
-    from framesearch.search.exports import export
     from framesearch.search.models import SearchRequest
-    from framesearch.store.open import open_store
 
     if text is not None and vector_file is not None:
         raise InvalidInput("give a text query or --vector-file, not both")
@@ -112,6 +109,10 @@ def search_cmd(
             answer = service.search(req)
         _print_search(answer, None, fmt)
         return
+    from framesearch.search.core import search
+    from framesearch.search.exports import export
+    from framesearch.store.open import open_store
+
     with open_store(settings, create=False) as st:
         needs_text = req.q is not None or req.then is not None or bool(req.negatives)
         embedder = None
@@ -254,7 +255,6 @@ def videos_list(
     as_json: JsonOpt = False,
 ) -> None:
     """List indexed videos."""
-    from framesearch.store.open import open_store
     from framesearch.store.pages import SORTS, VideoSort
 
     if sort not in SORTS:
@@ -266,6 +266,8 @@ def videos_list(
         with service:
             total, records = service.video_page(limit=shown, match=match or None, under=under or None, sort=sort)
     else:
+        from framesearch.store.open import open_store
+
         with open_store(settings, create=False) as st:
             total, records = st.video_page(limit=shown, match=match or None, under=under or None, sort=cast("VideoSort", sort))
     if as_json:

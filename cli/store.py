@@ -36,8 +36,6 @@ def store_info(
 ) -> None:
     """Backend, collection, model, points, videos, index state and, on a server, shards and replicas."""
     from framesearch.cli.remote import service_for
-    from framesearch.store.info import describe
-    from framesearch.store.open import open_store
 
     settings = settings_for(ctx, store=store, qdrant_url=qdrant_url, collection=collection, url=url)
     service = service_for(settings)
@@ -45,6 +43,9 @@ def store_info(
         with service:
             info = service.store_info()
     else:
+        from framesearch.store.info import describe
+        from framesearch.store.open import open_store
+
         with open_store(settings, create=False) as st:
             info = describe(st)
     if as_json:

@@ -1,28 +1,36 @@
-"""Shot cuts, detected while a video is sampled: PySceneDetect's adaptive detector sees every decoded frame.
+"""Shot cuts, detected while a video is sampled, on every decoded frame, in the same decoding pass.
 
-The detector compares each frame's content (hue, saturation, luma, edges) with a rolling average of its neighbours,
-so camera motion does not read as a cut while a hard cut does. Frames reach it downscaled (libswscale, in the
-same decoding pass that samples frames for embedding); a cut is the time of the first frame of a new shot.
+The default detector (`CutDetector`) reads each decoded frame's own planes (no conversion, no scaling): a grid of
+about 64 columns of small patches of luma and chroma, averaged and turned into RGB (a few thousand numbers,
+tens of microseconds a frame). Its hard-cut score is the mean absolute difference from the previous frame (what
+ffmpeg's scene score, `scdet`, computes over the whole picture), judged against the scores of its neighbours as
+PySceneDetect's AdaptiveDetector does (a cut scores well above the frames around it, so camera motion, which
+changes every frame, does not read as a cut). A cut is the time of the first frame of a new shot.
+bench/bench_transitions.py measures it against PySceneDetect's AdaptiveDetector and ffmpeg's `scdet` on labelled
+cuts and transitions (docs/search.md). PySceneDetect's detector stays available (`SceneDetectCuts`, chosen with
+FRAMESEARCH_CUT_DETECTOR=scenedetect; it needs the `[scenedetect]` extra, OpenCV).
 `BackgroundCuts` runs a detector in its own thread, so an ingest decodes, detects cuts and embeds at once.
 
 Gradual transitions (dissolves, fades to and from black) change the picture a little on every frame, which
 neither PySceneDetect's detectors nor ffmpeg's scene score mark (docs/search.md has the measurement).
-`GradualDetector` finds them on the same downscaled frames: a run of frames that each change a little, whose
+`GradualDetector` finds them on the same small frames: a run of frames that each change a little, whose
 end differs from its start as much as two shots do, and whose every frame in between is a blend of the run's
 first and last (f = (1 - a) * first + a * last, a rising from 0 to 1, little left over): a dissolve is exactly
 that, a fade is a blend with black, while motion (a pan, a moving object) leaves large residuals. The boundary
 is where the blend is half way (a fade out and in: the black between them); a hard cut detected inside a
-transition gives way to it.
+transition gives way to it. Sampling a frame's planes keeps that: a blend of two frames is, point by point, a
+blend of their samples.
 """
 
 from __future__ import annotations
 
+import os
 import queue
 import threading
 from functools import cache
-from typing import Any
+from typing import Any, Protocol
 
-from framesearch.errors import MissingDependency
+from framesearch.errors import InvalidInput, MissingDependency
 
 DETECT_WIDTH = 192
 MIN_SHOT_SECONDS = 0.4
@@ -40,11 +48,22 @@ MAX_TRANSITION_SECONDS = 3.0
 DARK = 16.0  # mean level under which a frame is black (a fade's middle)
 
 
+SAMPLE_COLUMNS = 64  # columns of the grid a frame is sampled on (rows in proportion)
+RUN = 4  # neighbouring luma pixels averaged in each cell (one cache line)
+ADAPTIVE_WINDOW = 2  # frames on each side a frame's score is compared with
+ADAPTIVE_RATIO = 3.0  # a cut scores at least this times the mean of its neighbours ...
+MIN_CUT_SCORE = 8.0  # ... and changes at least this much (mean per sample, 0-255)
+DETECTOR_ENV = "FRAMESEARCH_CUT_DETECTOR"  # "frames" (default) or "scenedetect" (PySceneDetect, the [scenedetect] extra)
+
+
 def _scenedetect() -> Any:
     try:
         import scenedetect
     except ImportError as exc:
-        raise MissingDependency("shot cut detection needs PySceneDetect: pip install scenedetect-headless") from exc
+        raise MissingDependency(
+            f"{DETECTOR_ENV}=scenedetect needs PySceneDetect and OpenCV: pip install 'framesearch[scenedetect]' "
+            f"(or unset {DETECTOR_ENV} for the built-in detector)"
+        ) from exc
     return scenedetect
 
 
@@ -115,14 +134,16 @@ class GradualDetector:
         self.found: list[tuple[float, float, float]] = []
         self._dark_end: float | None = None  # end time of the last transition if it ended on black
 
-    def feed(self, pixels: Any, timestamp: float) -> None:
+    def feed(self, pixels: Any, timestamp: float, step: float | None = None) -> None:
+        """One frame's small pixels (any shape, 0-255), and their mean absolute change from the previous frame's
+        when the caller has it already."""
         import numpy as np
 
-        small = pixels.astype(np.float32)
+        small = pixels.astype(np.float32, copy=False)
         if not self.run:
             self.run = [(timestamp, small)]
             return
-        step = float(np.abs(small - self.run[-1][1]).mean())
+        step = float(np.abs(small - self.run[-1][1]).mean()) if step is None else step
         recent = sorted(self.steps[-50:])
         floor = max(MIN_STEP, NOISE_FACTOR * recent[len(recent) // 2]) if recent else MIN_STEP
         if step >= floor:
@@ -196,8 +217,10 @@ def combine(cuts: list[float], transitions: list[tuple[float, float, float]], fr
     return sorted({round(c, 4) for c in cuts if c not in inside} | {round(m, 4) for _, _, m in transitions})
 
 
-class CutDetector:
-    """Feed it every decoded frame in order (`feed`), then read the cut times (`cuts`), gradual transitions' too."""
+class SceneDetectCuts:
+    """PySceneDetect's AdaptiveDetector on frames scaled to 192 px (libswscale, then OpenCV), with the blend test:
+    the detector before `CutDetector` (FRAMESEARCH_CUT_DETECTOR=scenedetect; needs the [scenedetect] extra).
+    Feed it every decoded frame in order (`feed`), then read the cut times (`cuts`), gradual transitions' too."""
 
     def __init__(self, video_fps: float | None, width: int = DETECT_WIDTH) -> None:
         sd = _scenedetect()
@@ -242,6 +265,153 @@ class CutDetector:
         return combine(sorted(set(self._cuts)), self.gradual.transitions(), 1 / self.rate)
 
 
+class Detector(Protocol):
+    """What an ingest feeds: every decoded frame in order, then the cut times."""
+
+    def feed(self, frame: Any, timestamp: float) -> None: ...
+
+    def cuts(self) -> list[float]: ...
+
+
+# planar 8-bit formats read in place: (horizontal, vertical) chroma subsampling shifts
+PLANAR = {
+    "yuv420p": (1, 1),
+    "yuvj420p": (1, 1),
+    "yuv422p": (1, 0),
+    "yuvj422p": (1, 0),
+    "yuv444p": (0, 0),
+    "yuvj444p": (0, 0),
+    "yuv440p": (0, 1),
+    "yuvj440p": (0, 1),
+    "yuv411p": (2, 0),
+}
+# BT.601 studio-range YUV to RGB: affine, so a blend of frames stays a blend of their samples
+YUV_TO_RGB = ((1.164, 0.0, 1.596), (1.164, -0.392, -0.813), (1.164, 2.017, 0.0))  # the same luma factor in each
+YUV_OFFSET = (16.0, 128.0, 128.0)
+
+
+@cache
+def _yuv_arrays(run: int) -> tuple[Any, Any]:
+    """The YUV-to-RGB matrix and offsets for cells whose luma is the sum of `run` pixels."""
+    import numpy as np
+
+    matrix = np.asarray(YUV_TO_RGB, np.float32)
+    matrix[:, 0] /= run
+    offset = np.asarray((YUV_OFFSET[0] * run, *YUV_OFFSET[1:]), np.float32)[:, None, None]
+    return matrix, offset
+
+
+class FrameSampler:
+    """A decoded frame as a small RGB float32 array (3, rows, columns): one cell per square of a grid
+    SAMPLE_COLUMNS wide, its luma the mean of RUN neighbouring pixels, its chroma one sample, read in place from
+    the frame's own planes (nothing else of the picture is read or converted). Formats other than planar 8-bit
+    YUV are scaled down by libswscale instead."""
+
+    def __init__(self, columns: int = SAMPLE_COLUMNS) -> None:
+        self.columns = columns
+        self._scale: Any = None
+
+    def __call__(self, frame: Any) -> Any:
+        import numpy as np
+
+        shifts = PLANAR.get(frame.format.name)
+        if shifts is None or frame.width < 2 << max(shifts) or frame.height < 2 << max(shifts):
+            return self._scaled(frame)
+        align = 1 << max(shifts)  # a step of whole chroma samples: chroma cells line up with luma ones
+        step = max(align, frame.width // self.columns // align * align)
+        rows, cols = frame.height // step, frame.width // step
+        yuv = np.empty((3, rows, cols), np.float32)
+        luma, u, v = frame.planes[:3]
+        run = min(RUN, step)
+        # strided views straight onto the planes' buffers (one call each): a cell's first `run` luma pixels in a
+        # row (one cache line), and its one chroma sample
+        line = (step * luma.line_size, step)
+        yuv[0] = np.ndarray((rows, cols), np.uint8, luma, 0, line)
+        for start in range(1, run):  # separate adds: a reduction over an axis this short costs several times more
+            np.add(yuv[0], np.ndarray((rows, cols), np.uint8, luma, start, line), out=yuv[0])
+        (sx, sy) = shifts
+        for k, plane in ((1, u), (2, v)):
+            yuv[k] = np.ndarray((rows, cols), np.uint8, plane, 0, ((step >> sy) * plane.line_size, step >> sx))
+        matrix, offset = _yuv_arrays(run)
+        yuv -= offset
+        return np.einsum("ij,jkl->ikl", matrix, yuv)  # einsum: BLAS costs more on arrays this small
+
+    def _scaled(self, frame: Any) -> Any:
+        import numpy as np
+        from av.video.reformatter import VideoReformatter
+
+        if self._scale is None:
+            self._scale = VideoReformatter()
+        width = min(self.columns, frame.width)
+        height = max(1, round(width * frame.height / max(frame.width, 1)))
+        image = self._scale.reformat(frame, width, height, "rgb24", interpolation="AREA", threads=1).to_ndarray()
+        return image.transpose(2, 0, 1).astype(np.float32)
+
+
+class AdaptiveCuts:
+    """Hard cuts from a score per frame, as PySceneDetect's AdaptiveDetector judges them: a frame whose score is
+    at least ADAPTIVE_RATIO times the mean of the ADAPTIVE_WINDOW frames on each side, and at least
+    MIN_CUT_SCORE, starts a new shot (no shot shorter than `min_frames`)."""
+
+    def __init__(self, min_frames: int) -> None:
+        self.min_frames = min_frames
+        self.window: list[tuple[int, float, float]] = []  # (frame number, time, score)
+        self.found: list[float] = []
+        self._last_cut = 0
+        self._count = 0
+
+    def add(self, timestamp: float, score: float) -> None:
+        self.window.append((self._count, timestamp, score))
+        self._count += 1
+        if len(self.window) < 2 * ADAPTIVE_WINDOW + 1:
+            return
+        number, when, middle = self.window[ADAPTIVE_WINDOW]
+        others = [s for k, (_, _, s) in enumerate(self.window) if k != ADAPTIVE_WINDOW]
+        mean = sum(others) / len(others)
+        ratio = middle / mean if mean > 1e-5 else (255.0 if middle >= MIN_CUT_SCORE else 0.0)
+        if ratio >= ADAPTIVE_RATIO and middle >= MIN_CUT_SCORE and number - self._last_cut >= self.min_frames:
+            self.found.append(round(when, 4))
+            self._last_cut = number
+        self.window.pop(0)
+
+
+class CutDetector:
+    """The default detector (see the module's doc): feed it every decoded frame in order (`feed`), then read the
+    cut times (`cuts`): hard cuts, and the boundaries of dissolves and fades."""
+
+    def __init__(self, video_fps: float | None, columns: int = SAMPLE_COLUMNS) -> None:
+        self.rate = float(video_fps or FALLBACK_RATE)
+        self.sample = FrameSampler(columns)
+        self.hard = AdaptiveCuts(max(1, round(MIN_SHOT_SECONDS * self.rate)))
+        self.gradual = GradualDetector(self.rate)
+        self._last: Any = None
+
+    def feed(self, frame: Any, timestamp: float) -> None:
+        """One decoded frame (a PyAV VideoFrame) shown at `timestamp` seconds."""
+        import numpy as np
+
+        pixels = self.sample(frame)
+        last, self._last = self._last, pixels
+        step = 0.0 if last is None or last.shape != pixels.shape else float(np.abs(pixels - last).mean())
+        self.hard.add(timestamp, step)
+        self.gradual.feed(pixels, timestamp, step if last is not None and last.shape == pixels.shape else None)
+
+    def cuts(self) -> list[float]:
+        """The cut times found so far (after the last frame: all of them), ascending."""
+        return combine(self.hard.found, self.gradual.transitions(), 1 / self.rate)
+
+
+def cut_detector(video_fps: float | None, kind: str | None = None) -> Detector:
+    """The detector an ingest uses: `kind` (default: FRAMESEARCH_CUT_DETECTOR, else "frames") is "frames" (the
+    built-in `CutDetector`) or "scenedetect" (`SceneDetectCuts`, which needs the [scenedetect] extra)."""
+    kind = (kind or os.environ.get(DETECTOR_ENV) or "frames").strip().lower()
+    if kind == "frames":
+        return CutDetector(video_fps)
+    if kind == "scenedetect":
+        return SceneDetectCuts(video_fps)
+    raise InvalidInput(f"{DETECTOR_ENV} must be 'frames' or 'scenedetect', got {kind!r}")
+
+
 _STOP = object()
 
 
@@ -250,7 +420,7 @@ class BackgroundCuts:
     scaled and scored (libswscale, OpenCV and numpy release the GIL). `feed` as a CutDetector's; `cuts` waits
     for the frames fed so far and re-raises the detector's error, if any; `close` stops the thread."""
 
-    def __init__(self, detector: CutDetector, depth: int = QUEUE_FRAMES) -> None:
+    def __init__(self, detector: Detector, depth: int = QUEUE_FRAMES) -> None:
         self.detector = detector
         self._queue: queue.Queue = queue.Queue(maxsize=depth)
         self._error: BaseException | None = None

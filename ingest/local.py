@@ -12,7 +12,7 @@ from pathlib import Path
 import numpy as np
 
 from framesearch.embedders.base import ImageEmbedder, recorded_name
-from framesearch.ingest.cuts import BackgroundCuts, CutDetector
+from framesearch.ingest.cuts import BackgroundCuts, CutDetector, Detector, cut_detector
 from framesearch.ingest.ids import file_video_id, same_bytes_warning
 from framesearch.ingest.index import index_frames
 from framesearch.ingest.video import (
@@ -126,7 +126,7 @@ def ingest_video(
     record = video_record(info, video_id=video_id, model=name, fps=fps, digest=digest, paths=paths)
     done = 0
     track = DecodeTrack()
-    # Three threads at once: decoding (started before the store is prepared), cut detection on every decoded
+    # Two threads at once: decoding (started before the store is prepared) with cut detection on every decoded
     # frame, and here the model on the sampled ones, then the store writes.
     with decoding(path, info, fps, embedder.input_size, track) as (sampled, detector), Prefetch(sampled) as frames:
 
@@ -148,11 +148,17 @@ def ingest_video(
 @contextmanager
 def decoding(
     path: Path, info: VideoInfo, fps: float, size: int | None, track: DecodeTrack
-) -> Iterator[tuple[Iterator[SampledFrame], BackgroundCuts]]:
-    """An ingest's decoding stage: the sampled frames, while every decoded frame goes to the cut detector (in its
-    own thread) and to `track`; read the cuts from the detector once the frames are consumed."""
-    with BackgroundCuts(CutDetector(info.fps)) as detector:
+) -> Iterator[tuple[Iterator[SampledFrame], Detector]]:
+    """An ingest's decoding stage: the sampled frames, while every decoded frame goes to the cut detector and to
+    `track`; read the cuts from the detector once the frames are consumed. The default detector (a few samples of
+    each frame's planes) runs in the decoding thread; PySceneDetect's, which scales and scores whole frames, in
+    its own (`BackgroundCuts`)."""
+    detector = cut_detector(info.fps)
+    if isinstance(detector, CutDetector):
         yield sample_frames(path, fps, size, on_frame=detector.feed, track=track), detector
+        return
+    with BackgroundCuts(detector) as background:
+        yield sample_frames(path, fps, size, on_frame=background.feed, track=track), background
 
 
 def decoded(record: VideoRecord, info: VideoInfo, track: DecodeTrack, path: Path, warn: Warn | None) -> None:

@@ -24,7 +24,7 @@ import numpy as np
 
 from framesearch.embedders.base import ImageEmbedder, recorded_name
 from framesearch.errors import FrameSearchError, InvalidInput, MissingDependency, UpstreamUnavailable
-from framesearch.ingest.cuts import CutDetector
+from framesearch.ingest.cuts import cut_detector
 from framesearch.ingest.identity import identify, resolved
 from framesearch.ingest.ids import same_bytes_warning
 from framesearch.ingest.index import index_frames
@@ -143,7 +143,7 @@ def decode_range(
 
     A video decoded whole also feeds every frame to the shot cut detector, in that same pass, as one process does."""
     if rng.whole:
-        detector, track = CutDetector(video_fps), DecodeTrack()
+        detector, track = cut_detector(video_fps), DecodeTrack()
         frames = list(sample_frames(Path(path), fps, short_side, on_frame=detector.feed, track=track))
         meta = RangeFrames([f.index for f in frames], [f.timestamp for f in frames], True, detector.cuts(), track)
         return meta, [f.image for f in frames]
@@ -154,7 +154,7 @@ def decode_range(
 def detect_cuts(path: str, fps: float, video_fps: float | None) -> tuple[list[float], DecodeTrack]:
     """A Ray task: the shot cuts of a video cut into ranges, and how far it decodes. The detector needs every frame
     in order, so it gets a pass of its own over the whole file (the same pass and timestamps as one process)."""
-    detector, track = CutDetector(video_fps), DecodeTrack()
+    detector, track = cut_detector(video_fps), DecodeTrack()
     for _ in sample_frames(Path(path), fps, 1, on_frame=detector.feed, track=track):
         pass
     return detector.cuts(), track

@@ -2,33 +2,38 @@
 
 Each method is one request and answers the same models the core answers, so a command prints the same thing
 whether it opened the store itself or asked the service. An error answer (`{"error", "detail"}`) becomes the
-domain error it names; a service that does not answer is a StoreError naming its address.
+domain error it names; a service that does not answer is a StoreError naming its address. Each method imports
+the models it answers (a CLI read command asking a service loads no engine, no web framework).
 """
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import httpx
-from pydantic import BaseModel
 
 from framesearch import errors
 from framesearch.errors import FrameSearchError, StoreError
-from framesearch.ingest.deletes import DeleteReport
-from framesearch.ingest.index import IngestReport
-from framesearch.ingest.requests import DeleteVideos
-from framesearch.search.models import SearchRequest, SearchResponse
-from framesearch.search.screen_time import StatsRequest, StatsResponse
-from framesearch.service.jobs import Job, JobAccepted
-from framesearch.service.library_jobs import LibraryJobRequest
-from framesearch.service.responses import Deleted, VideoList
-from framesearch.service.streams import StreamInfo, StreamRequest
-from framesearch.store.check import CheckReport
-from framesearch.store.info import StoreInfo
-from framesearch.store.schema import VideoRecord
 
-M = TypeVar("M", bound=BaseModel)
+if TYPE_CHECKING:
+    from pydantic import BaseModel
+
+    from framesearch.ingest.deletes import DeleteReport
+    from framesearch.ingest.index import IngestReport
+    from framesearch.ingest.requests import DeleteVideos
+    from framesearch.search.models import SearchRequest, SearchResponse
+    from framesearch.search.screen_time import StatsRequest, StatsResponse
+    from framesearch.service.jobs import Job, JobAccepted
+    from framesearch.service.library_jobs import LibraryJobRequest
+    from framesearch.service.responses import Deleted
+    from framesearch.service.streams import StreamInfo, StreamRequest
+    from framesearch.store.check import CheckReport
+    from framesearch.store.info import StoreInfo
+    from framesearch.store.schema import VideoRecord
+
+M = TypeVar("M", bound="BaseModel")
 TIMEOUT = httpx.Timeout(30.0, connect=5.0)
 PAGE = 1000  # videos asked per page (the service's largest page)
 LONG_TIMEOUT = httpx.Timeout(3600.0, connect=5.0)  # a repair, a results file indexed in the request
@@ -88,6 +93,8 @@ class ServiceClient:
 
     def search(self, req: SearchRequest) -> SearchResponse | str:
         """The search answer, or the export's text for csv, vtt and edl."""
+        from framesearch.search.models import SearchResponse
+
         response = self._send("POST", "/search", content=req.model_dump_json(exclude_none=True), headers=_JSON)
         if req.format in ("csv", "vtt", "edl"):
             return response.text
@@ -95,6 +102,8 @@ class ServiceClient:
 
     def stats(self, req: StatsRequest) -> StatsResponse:
         """Screen time (GET /stats), as the core answers it."""
+        from framesearch.search.screen_time import StatsResponse
+
         params = req.model_dump(mode="json", by_alias=True, exclude_none=True, exclude_defaults=True)
         params["q"] = req.q
         return self._model(StatsResponse, "GET", "/stats", params=params)
@@ -102,19 +111,23 @@ class ServiceClient:
     def video_page(
         self, limit: int | None = None, match: str | None = None, under: str | None = None, sort: str = "name"
     ) -> tuple[int, list[VideoRecord]]:
-        """(videos matching in all, the first `limit` of them, or all), read page by page as the store's video_page."""
+        """(videos matching in all, the first `limit` of them, or all), read page by page as the store's video_page
+        (each page a service.responses.VideoList, read here without importing the service)."""
+        from framesearch.store.schema import VideoRecord
+
         params: dict[str, Any] = {k: v for k, v in {"q": match, "under": under, "sort": sort}.items() if v is not None}
         records: list[VideoRecord] = []
         total, cursor = 0, None
         while limit is None or len(records) < limit:
             size = PAGE if limit is None else min(PAGE, limit - len(records))
-            page = self._model(
-                VideoList, "GET", "/videos", params={**params, "limit": size, **({"cursor": cursor} if cursor else {})}
-            )
-            total = page.total
-            records += page.videos
-            cursor = page.next_cursor
-            if not cursor or not page.videos:
+            query = {**params, "limit": size, **({"cursor": cursor} if cursor else {})}
+            try:
+                page = json.loads(self._send("GET", "/videos", params=query).content)
+                total, videos, cursor = int(page["total"]), page["videos"], page.get("next_cursor")
+            except (ValueError, KeyError, TypeError):
+                raise StoreError(f"the service at {self.url} answered an unreadable video list") from None
+            records += [VideoRecord.model_validate(v) for v in videos]
+            if not cursor or not videos:
                 break
         return total, records
 
@@ -122,35 +135,53 @@ class ServiceClient:
         return self.video_page()[1]
 
     def get_video(self, video_id: str) -> VideoRecord:
+        from framesearch.store.schema import VideoRecord
+
         return self._model(VideoRecord, "GET", f"/videos/{_quote(video_id)}")
 
     def store_info(self) -> StoreInfo:
+        from framesearch.store.info import StoreInfo
+
         return self._model(StoreInfo, "GET", "/store")
 
     def check(self, repair: bool = False) -> CheckReport:
+        from framesearch.store.check import CheckReport
+
         if repair:
             return self._model(CheckReport, "POST", "/store/repair", timeout=LONG_TIMEOUT)
         return self._model(CheckReport, "GET", "/store/check", timeout=LONG_TIMEOUT)
 
     def job(self, job_id: str) -> Job:
+        from framesearch.service.jobs import Job
+
         return self._model(Job, "GET", f"/jobs/{_quote(job_id)}")
 
     # writes
 
     def delete_video(self, video_id: str) -> Deleted:
+        from framesearch.service.responses import Deleted
+
         return self._model(Deleted, "DELETE", f"/videos/{_quote(video_id)}")
 
     def delete_videos(self, req: DeleteVideos) -> DeleteReport:
+        from framesearch.ingest.deletes import DeleteReport
+
         return self._model(DeleteReport, "POST", "/videos/delete", content=req.model_dump_json(), headers=_JSON)
 
     def submit_library(self, req: LibraryJobRequest) -> JobAccepted:
+        from framesearch.service.jobs import JobAccepted
+
         return self._model(JobAccepted, "POST", "/jobs/library", content=req.model_dump_json(exclude_none=True), headers=_JSON)
 
     def add_stream(self, req: StreamRequest) -> StreamInfo:
+        from framesearch.service.streams import StreamInfo
+
         return self._model(StreamInfo, "POST", "/streams", content=req.model_dump_json(exclude_none=True), headers=_JSON)
 
     def upload_results(self, path: Path, video_id: str, **options: Any) -> IngestReport:
         """Index a results JSON file as `video_id` (options: fps, model, dry_run)."""
+        from framesearch.ingest.index import IngestReport
+
         params = {k: str(v).lower() if isinstance(v, bool) else v for k, v in options.items() if v is not None}
         with path.open("rb") as body:
             return self._model(

@@ -1,16 +1,5 @@
-"""The Qdrant point schema and the two store backends (Qdrant Edge, qdrant-client)."""
+"""The Qdrant point schema and the two store backends (Qdrant Edge, qdrant-client).
 
-from framesearch.store.base import SearchFilter, VectorStore
-from framesearch.store.open import open_store
-from framesearch.store.schema import CollectionInfo, FrameHit, FramePoint, VideoRecord, point_id
-
-__all__ = [
-    "CollectionInfo",
-    "FrameHit",
-    "FramePoint",
-    "SearchFilter",
-    "VectorStore",
-    "VideoRecord",
-    "open_store",
-    "point_id",
-]
+Import what you need from its module (`framesearch.store.open.open_store`, `framesearch.store.schema.VideoRecord`,
+...): this package imports nothing itself, so reading a record or a store's description loads no engine.
+"""

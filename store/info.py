@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 from pydantic import BaseModel, Field
 
-from framesearch.store.base import QdrantStore
 from framesearch.store.pages import LibraryTotals, totals
+
+if TYPE_CHECKING:
+    from framesearch.store.base import QdrantStore  # the answer's model (a service's client) needs no store
 
 Backend = Literal["qdrant-edge", "qdrant-server", "qdrant-local"]
 

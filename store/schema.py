@@ -10,10 +10,12 @@ from __future__ import annotations
 
 import uuid
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import numpy as np
 from pydantic import BaseModel, ConfigDict, Field
+
+if TYPE_CHECKING:
+    import numpy as np  # annotations only: reading records (`videos list`) loads no numpy
 
 POINT_NAMESPACE = uuid.UUID("6c1c3f8e-8d0a-4f5e-9a57-1f0c5a0e7b21")
 

@@ -120,3 +120,22 @@ def test_neither_tower_spins(tiny_clip):
 
     assert spinning("textual") == "0"
     assert spinning("visual") == "0"
+
+
+READ_ENGINES = {"numpy", "qdrant_edge", "onnxruntime", "av", "fastapi", "uvicorn", "torch", "qdrant_client", "cv2"}
+
+
+@pytest.mark.parametrize("command", [("videos", "list"), ("store", "info"), ("search",)])
+def test_read_commands_help_loads_no_engine(tmp_path, command):
+    assert not loaded(tmp_path, *command, "--help") & READ_ENGINES
+
+
+@pytest.mark.slow
+def test_read_commands_through_a_running_service_load_no_store_engine_and_no_web_framework(store):
+    """While `serve` holds the store, `videos list` and `store info` ask it: no Qdrant Edge, numpy or FastAPI here."""
+    from tests.helpers.server import running_service
+
+    env = {**os.environ, "FRAMESEARCH_STORE": str(store / "s")}
+    with running_service({"FRAMESEARCH_STORE": str(store / "s")}, store / "serve.log"):
+        for command in (("videos", "list"), ("videos", "list", "--json"), ("store", "info"), ("store", "info", "--json")):
+            assert not loaded(store, *command, env=env) & READ_ENGINES, command
