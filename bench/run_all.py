@@ -41,6 +41,7 @@ BENCHES = [  # (name, script and its own arguments); each also gets --quick (unl
     ("confidence", ["eval_confidence.py"]),
     ("transitions", ["bench_transitions.py"]),
     ("stream", ["bench_stream.py"]),
+    ("alerts", ["bench_alerts.py"]),
 ]
 
 

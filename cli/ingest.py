@@ -11,6 +11,7 @@ from typing import Annotated, Any, Optional
 
 import typer
 
+from framesearch.cli.alerts import writing_store
 from framesearch.cli.indexing import build_search_index, finish_index
 from framesearch.cli.main import (
     CollectionOpt,
@@ -80,7 +81,6 @@ def ingest_results_cmd(
     from framesearch.ingest.requests import ResultsIngest
     from framesearch.ingest.results import load_results_file
     from framesearch.ingest.results_ingest import ingest_parsed_results
-    from framesearch.store.open import open_store
 
     req = request(ResultsIngest, video_id=video_id, fps=fps, model=model, dry_run=dry_run)
     if req.video_id and len(files) > 1:
@@ -94,7 +94,7 @@ def ingest_results_cmd(
             reports, failed = _upload_results(service, files, req, as_json)
         _finish_results(reports, failed, len(files), req.dry_run, as_json)
         return
-    with open_store(settings) as st:
+    with writing_store(settings, quiet=as_json) as st:
         for path in files:
             try:
                 parsed = load_results_file(path)
@@ -263,7 +263,6 @@ def ingest_roboflow_cmd(
     from framesearch.ingest import roboflow_job as rj
     from framesearch.ingest.requests import RoboflowIngest
     from framesearch.ingest.roboflow_api import RoboflowVideoAPI, poll_policy
-    from framesearch.store.open import open_store
 
     req = request(
         RoboflowIngest,
@@ -281,7 +280,7 @@ def ingest_roboflow_cmd(
     api = RoboflowVideoAPI(settings.roboflow_key(), settings.roboflow_api_url)
     policy = poll_policy(settings, req.poll_interval, req.timeout)
     try:
-        with open_store(settings) as st:
+        with writing_store(settings, quiet=as_json) as st:
             rj.check_store(st)
             reports, failures = _run_roboflow_jobs(api, st, jobs, root, policy, req.concurrency, as_json)
             if reports:
@@ -371,7 +370,6 @@ def ingest_local(
     the service does it (a job) and this shows its progress."""
     from framesearch.ingest.library import gone_from, library_items, prune_missing
     from framesearch.ingest.requests import LocalIngest
-    from framesearch.store.open import open_store
 
     req = request(LocalIngest, fps=fps, video_id=video_id, recursive=recursive, force=force, prune=prune)
     items = library_items(inputs, req.recursive, req.video_id)
@@ -397,7 +395,7 @@ def ingest_local(
             RayIngest, address=settings.ray_address, actors=ray_actors, gpus_per_actor=ray_gpus, range_seconds=ray_range
         )
     try:
-        with open_store(settings) as st:
+        with writing_store(settings, quiet=as_json) as st:
             settings = first_model(settings, st.info(), quiet=as_json)
             outcomes = _index_library(st, items, req, settings, options, show=not as_json)
             outcomes += prune_missing(st, gone_from(st, inputs, req.recursive), remove=req.prune)

@@ -443,10 +443,25 @@ def _serve_one(settings: Any, sock: Any, folders: list[Path], prune: bool) -> No
     try:
         app = create_app(settings, opened, close_store=True, announce=_address(settings), watch=folders, prune=prune)
         config = uvicorn.Config(app, host=settings.host, port=settings.port, log_level="info")
-        uvicorn.Server(config).run(sockets=[sock])
+        _server(config).run(sockets=[sock])
     finally:
         opened.close()
         sock.close()
+
+
+def _server(config: Any) -> Any:
+    """uvicorn's server, which on Ctrl-C or SIGTERM first ends the open event streams (GET /alerts/events): uvicorn
+    waits for every response in progress before it stops, and a stream would never end by itself."""
+    import uvicorn
+
+    from framesearch.service.alerts_api import CLOSING
+
+    class Server(uvicorn.Server):
+        def handle_exit(self, sig: int, frame: Any) -> None:
+            CLOSING.set()
+            super().handle_exit(sig, frame)
+
+    return Server(config)
 
 
 def _watched(settings: Any, prune: bool) -> list[Path]:

@@ -47,10 +47,10 @@ def ingest_stream(
     """Index a live stream as it plays: sampled frames are embedded and committed every few seconds, each with the
     wall-clock time it aired. A dropped stream is reconnected with backoff; the outage stays a gap. Ctrl-C or
     SIGTERM stops it after committing what was embedded."""
+    from framesearch.cli.alerts import writing_store
     from framesearch.embedders.resolve import image_embedder
     from framesearch.errors import InvalidInput
     from framesearch.ingest.stream import StreamIngest, StreamOptions, parse_duration
-    from framesearch.store.open import open_store
 
     if stop_after is not None and stop_after <= 0:
         raise InvalidInput("--stop-after must be a positive number of seconds")
@@ -67,7 +67,7 @@ def ingest_stream(
     settings = settings_for(ctx, model=model, store=store, qdrant_url=qdrant_url, collection=collection, url=url_opt)
     if _watched_by_service(settings, url, options, keep, as_json):
         return
-    with open_store(settings) as st:
+    with writing_store(settings, quiet=as_json) as st:  # standing searches check every chunk committed
         settings = first_model(settings, st.info(), quiet=as_json)
         ingest = StreamIngest(st, image_embedder(settings, st.info()), options, say=_say(as_json))
         previous = _stop_on_signals(ingest)

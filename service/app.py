@@ -13,7 +13,7 @@ from __future__ import annotations
 import errno
 import logging
 import re
-from contextlib import asynccontextmanager
+from contextlib import ExitStack, asynccontextmanager
 from pathlib import Path
 
 from fastapi import FastAPI, Request
@@ -25,6 +25,8 @@ from starlette.exceptions import HTTPException
 
 from framesearch import __version__
 from framesearch.errors import DiskFull, FrameSearchError, StoreReadOnly
+from framesearch.service.alert_delivery import alerting
+from framesearch.service.alerts_api import router as alerts_router
 from framesearch.service.api import router as api_router
 from framesearch.service.background import IndexBuilder
 from framesearch.service.jobs_api import router as jobs_router
@@ -115,6 +117,8 @@ def create_app(
         indexer = IndexBuilder(opened).start()
         indexer.request()  # frames a crash left unindexed get their index now
         app.state.framesearch = state = AppState(settings, opened, indexer)
+        watching = ExitStack()
+        watching.enter_context(alerting(opened, settings, state.embedder))  # standing searches hear of every commit
         app.state.jobs = start_jobs(settings, opened, state.image_embedder, after_ingest=indexer.request)
         app.state.streams = StreamManager(settings, opened, state.image_embedder, on_commit=indexer.request).start()
         watcher = start_watching(watch, app.state.jobs, opened, prune) if watch else None
@@ -136,6 +140,7 @@ def create_app(
                 watcher.stop()
             app.state.streams.stop()
             app.state.jobs.stop()
+            watching.close()
             app.state.framesearch.close()
             state.parser.stop()
             indexer.stop()
@@ -166,6 +171,7 @@ def create_app(
     app.include_router(streams_router)
     app.include_router(access_router)
     app.include_router(store_router)
+    app.include_router(alerts_router)
     app.include_router(api_router)
     # Keys, browser checks and body limits for every route, before any body is read (service/security.py).
     public = Public.of(app, docs=(DOCS_URL, REDOC_URL))

@@ -24,6 +24,7 @@ if TYPE_CHECKING:
     from framesearch.ingest.index import IngestReport
     from framesearch.ingest.requests import DeleteVideos
     from framesearch.search.models import SearchRequest, SearchResponse
+    from framesearch.search.screen_time import StatsRequest, StatsResponse
     from framesearch.service.jobs import Job, JobAccepted
     from framesearch.service.library_jobs import LibraryJobRequest
     from framesearch.service.responses import Deleted
@@ -98,6 +99,14 @@ class ServiceClient:
         if req.format in ("csv", "vtt", "edl"):
             return response.text
         return SearchResponse.model_validate_json(response.content)
+
+    def stats(self, req: StatsRequest) -> StatsResponse:
+        """Screen time (GET /stats), as the core answers it."""
+        from framesearch.search.screen_time import StatsResponse
+
+        params = req.model_dump(mode="json", by_alias=True, exclude_none=True, exclude_defaults=True)
+        params["q"] = req.q
+        return self._model(StatsResponse, "GET", "/stats", params=params)
 
     def video_page(
         self, limit: int | None = None, match: str | None = None, under: str | None = None, sort: str = "name"

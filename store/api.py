@@ -15,7 +15,7 @@ import numpy as np
 
 from framesearch.store.filters import SearchFilter
 from framesearch.store.pages import VideoSort
-from framesearch.store.runs import Op, RunMarker
+from framesearch.store.runs import CommitListener, Op, RunMarker
 from framesearch.store.schema import CollectionInfo, FrameHit, IndexStatus, VideoRecord
 
 if TYPE_CHECKING:
@@ -87,6 +87,8 @@ class VectorStore(Protocol):
     def delete_video(self, video_id: str) -> int: ...
 
     def run(self, video_id: str, op: Op = "ingest", frames: int = 0, dim: int = 1) -> AbstractContextManager[Run]: ...
+
+    def on_commit(self, listener: CommitListener) -> Callable[[], None]: ...
 
     def merge_chunks(self, video_id: str, expire_before: float | None = None) -> int: ...
 

@@ -21,6 +21,7 @@ from typing import Any, TypeVar
 from framesearch.errors import StoreReadOnly
 from framesearch.store.filters import Kind, SearchFilter, StoredPoint
 from framesearch.store.pages import Listing
+from framesearch.store.runs import CommitListeners
 from framesearch.store.schema import HNSW_EF, CollectionInfo, VideoRecord
 
 T = TypeVar("T")
@@ -39,6 +40,7 @@ class StoreState:
         self.kept: dict[Hashable, Any] = {}  # reads at the current version (a store only this process writes)
         self.listing: Listing | None = None  # the records, kept up to date by each write (same stores)
         self.records = threading.Lock()  # a write of records and its change to the listing, one at a time
+        self.listeners = CommitListeners()  # told of each committed run (store/writes.py)
 
 
 class Backend(ABC):

@@ -35,7 +35,7 @@ from framesearch.errors import DiskFull, FrameSearchError, StoreError, StoreLock
 from framesearch.settings import Settings
 from framesearch.store.filters import SearchFilter, StoredPoint
 from framesearch.store.pages import VideoSort
-from framesearch.store.runs import Op, RunMarker
+from framesearch.store.runs import CommitListener, CommitListeners, Committed, Op, RunMarker
 from framesearch.store.schema import CollectionInfo, FrameHit, FramePoint, IndexStatus, VideoRecord
 from framesearch.store.space import FLOOR, MB, free_bytes
 from framesearch.store.writes import Run, open_run
@@ -99,6 +99,7 @@ class HostedStore:
         self._closed = False
         self.calls: Counter[str] = Counter()  # calls sent to the store process, by method
         self.refreshed: Counter[str] = Counter()  # kept answers the store process refreshed, by name
+        self._listeners = CommitListeners()
         ready = self._spawn()
         self.description: str = ready["description"]
         self.read_only: bool = ready["read_only"]
@@ -303,6 +304,13 @@ class HostedStore:
 
     def run(self, video_id: str, op: Op = "ingest", frames: int = 0, dim: int = 1) -> AbstractContextManager[Run]:
         return open_run(self, video_id, op, frames, dim)
+
+    def on_commit(self, listener: CommitListener) -> Callable[[], None]:
+        """Listeners live here, in the service's process: they hear of the runs written through this object."""
+        return self._listeners.add(listener)
+
+    def announce(self, done: Committed) -> None:
+        self._listeners.announce(done)
 
     def begin_run(self, video_id: str, op: Op = "ingest", frames: int = 0, dim: int = 1) -> str:
         return self._call("begin_run", video_id, op, frames, dim)

@@ -14,10 +14,13 @@ other hosts, while its heartbeat is recent.
 
 from __future__ import annotations
 
+import logging
 import os
 import socket
+import threading
 import time
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, Literal
@@ -25,6 +28,8 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict
 
 from framesearch.store.schema import KIND, POINT_NAMESPACE
+
+log = logging.getLogger(__name__)
 
 RUN_KIND = "run"
 HEARTBEAT_S = 60.0  # a writer refreshes its marker at most this often
@@ -125,3 +130,49 @@ class Visibility:
 
     pending: tuple[str, ...] = ()
     committed: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class Committed:
+    """A run just committed and finished: its video, its id, what it did, and the points it wrote (how many, and
+    the time range they cover), so that a listener can look at just those points (their `ingest_run` is `run`)."""
+
+    video_id: str
+    run: str
+    op: Op = "ingest"
+    frames: int = 0
+    t_min: float | None = None
+    t_max: float | None = None
+
+
+CommitListener = Callable[[Committed], None]
+
+
+class CommitListeners:
+    """Who is told of each committed run (in the writer's thread, after the run is finished: its points are
+    searchable). A listener's failure is logged, never raised: the commit stands."""
+
+    def __init__(self) -> None:
+        self._items: list[CommitListener] = []
+        self._lock = threading.Lock()
+
+    def add(self, listener: CommitListener) -> Callable[[], None]:
+        """Tell `listener` of every commit from now on; returns what stops it."""
+        with self._lock:
+            self._items.append(listener)
+
+        def remove() -> None:
+            with self._lock:
+                if listener in self._items:
+                    self._items.remove(listener)
+
+        return remove
+
+    def announce(self, done: Committed) -> None:
+        with self._lock:
+            listeners = list(self._items)
+        for listener in listeners:
+            try:
+                listener(done)
+            except Exception:  # a listener (alerts) never fails the write it hears of
+                log.exception("a commit listener failed on run %s of %r", done.run, done.video_id)

@@ -9,6 +9,11 @@ is logged, not raised: the next open or a store check finishes it); without a co
 the run wrote is rolled back. Only a run whose writer dies (a kill, a KeyboardInterrupt) or that hit a full disk
 or a read-only store keeps its marker: the next open or a store check rolls it back.
 
+Once a committed run is finished, the store's commit listeners (`store.on_commit(listener)`) hear of it: the video,
+the run and the time range of the points it wrote (`Committed`), in the writer's thread. Every write of every kind
+(a file, an upload, a library, a stream's chunk) goes through here, so this is where standing searches look at
+new points (search/alerts.py; the listener is passed down by the CLI or the service, the store imports no search).
+
 `open_run` is the protocol, written once over `RunStore` (the steps a store provides): `RunWrites` below, and the
 service's HostedStore, which forwards each step to its store process.
 """
@@ -17,7 +22,7 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import AbstractContextManager, contextmanager
 from typing import Protocol
 
@@ -26,8 +31,8 @@ import numpy as np
 from framesearch.errors import DiskFull, FrameSearchError, StoreReadOnly, VideoBusy
 from framesearch.store.backend import Backend
 from framesearch.store.filters import SearchFilter, StoredPoint
-from framesearch.store.runs import HEARTBEAT_S, Op, RunMarker, marker_id, new_run
-from framesearch.store.schema import BASE_RUN, RUN, VIDEO_ID, FramePoint, VideoRecord, video_point_id
+from framesearch.store.runs import HEARTBEAT_S, CommitListener, Committed, Op, RunMarker, marker_id, new_run
+from framesearch.store.schema import BASE_RUN, RUN, TIMESTAMP, VIDEO_ID, FramePoint, VideoRecord, video_point_id
 from framesearch.vectors import normalize
 
 log = logging.getLogger(__name__)
@@ -51,6 +56,8 @@ class RunStore(Protocol):
 
     def end_run(self, video_id: str, run: str, committed: bool) -> None: ...
 
+    def announce(self, done: Committed) -> None: ...
+
 
 class Run:
     """One run in progress, as `store.run()` yields it: write its points, then commit them."""
@@ -61,18 +68,28 @@ class Run:
         self.id = run_id
         self.frames = 0  # frame points written
         self.committed = False
+        self.t_min: float | None = None  # the time range of the points written
+        self.t_max: float | None = None
+
+    def _span(self, times: Sequence[float]) -> None:
+        if times:
+            low, high = min(times), max(times)
+            self.t_min = low if self.t_min is None else min(self.t_min, low)
+            self.t_max = high if self.t_max is None else max(self.t_max, high)
 
     def write(self, frames: Sequence[FramePoint]) -> None:
         """Write frame points of the video (normalised, tagged with the run; invisible until the commit)."""
         if frames:
             self._store.upsert_frames(frames, self.id)
             self.frames += len(frames)
+            self._span([float(f.timestamp) for f in frames])
 
     def put_points(self, points: Sequence[StoredPoint]) -> None:
         """Write points exactly as another store holds them (ids, payloads naming their own run, vectors)."""
         if points:
             self._store.put_points(points, self.id)
             self.frames += len(points)
+            self._span([float(p.payload[TIMESTAMP]) for p in points if isinstance(p.payload.get(TIMESTAMP), (int, float))])
 
     def commit(self, record: VideoRecord) -> None:
         """Make the run the record names the video's searchable version: one write of the record."""
@@ -96,6 +113,8 @@ def open_run(store: RunStore, video_id: str, op: Op = "ingest", frames: int = 0,
         store.abandon_run(video_id, run.id, exc)
         raise
     store.end_run(video_id, run.id, run.committed)
+    if run.committed:
+        store.announce(Committed(video_id, run.id, op, run.frames, run.t_min, run.t_max))
 
 
 class RunWrites(Backend):
@@ -105,6 +124,14 @@ class RunWrites(Backend):
     def run(self, video_id: str, op: Op = "ingest", frames: int = 0, dim: int = 1) -> AbstractContextManager[Run]:
         """The one way to write a video (see the module's docstring)."""
         return open_run(self, video_id, op, frames, dim)
+
+    def on_commit(self, listener: CommitListener) -> Callable[[], None]:
+        """Tell `listener` of every run this store object commits from now on (see the module's docstring);
+        returns what stops it."""
+        return self._state.listeners.add(listener)
+
+    def announce(self, done: Committed) -> None:
+        self._state.listeners.announce(done)
 
     def begin_run(self, video_id: str, op: Op = "ingest", frames: int = 0, dim: int = 1) -> str:
         """Claim `video_id` for one write and announce its run (VideoBusy while another writer holds it)."""

@@ -4,6 +4,7 @@
 import {
   $, MEDIA_SESSION_MS, api, breakable, explain, fmtTime, idPath, setStatus, startMediaSession, thumbUrl,
 } from "./api.js";
+import { wireWatch } from "./alerts.js";
 import { addVideos, isVideoFile, onLibraryChange, wireJobs } from "./jobs.js";
 import { chosenVideos, findVideos, known, libraryTotal, loadLibrary, setChosen, showLibraryError, wireLibrary, wirePicker } from "./library.js";
 import { closePlayer, drawTimeline, isOpen, openPlayer, step, wirePlayer } from "./player.js";
@@ -418,6 +419,7 @@ function wire() {
     if (!$("#view-library").hidden) loadLibrary().catch(showLibraryError);
   });
   wireJobs();
+  wireWatch();
 }
 
 async function start() {

@@ -1,0 +1,298 @@
+"""`framesearch alerts add|list|delete|tail` (standing searches) and `framesearch stats` (screen time).
+
+Standing searches live beside the library (search/alerts.py), so these commands read and write them there, with or
+without a running service; every ingest (here or in the service) checks its new points against them.
+"""
+
+from __future__ import annotations
+
+import sys
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from typing import TYPE_CHECKING, Annotated, Any, Optional
+
+import typer
+
+from framesearch.cli.main import (
+    CollectionOpt,
+    JsonOpt,
+    ServiceOpt,
+    StoreOpt,
+    UrlOpt,
+    app,
+    err,
+    fail_cleanly,
+    out,
+    print_json,
+    request,
+    settings_for,
+)
+from framesearch.errors import InvalidInput
+
+if TYPE_CHECKING:
+    from framesearch.settings import Settings
+    from framesearch.store.base import VectorStore
+
+alerts_app = typer.Typer(
+    help="Standing searches: be told of each new moment that matches, as it is indexed.", no_args_is_help=True
+)
+app.add_typer(alerts_app, name="alerts")
+TAIL_POLL_S = 0.5
+
+
+@contextmanager
+def writing_store(settings: Settings, *, quiet: bool = False) -> Iterator[VectorStore]:
+    """The store an ingest writes, opened here, with the library's standing searches checking every run it commits
+    (service/alert_delivery.py); on the way out the webhooks due are given a few seconds, the rest stay queued."""
+    from functools import cache
+
+    from framesearch.service.alert_delivery import DRAIN_S, alerting
+    from framesearch.store.open import open_store
+
+    with open_store(settings) as st:
+
+        @cache
+        def embedder() -> object:
+            from framesearch.embedders.resolve import text_embedder
+
+            return text_embedder(settings, st.info())
+
+        with alerting(st, settings, embedder, drain=DRAIN_S) as checker:
+            yield st
+        if checker.found and not quiet:
+            err.print(f"standing searches: {checker.found} new moments told", highlight=False)
+
+
+@alerts_app.command("add")
+@fail_cleanly
+def alerts_add(
+    ctx: typer.Context,
+    text: Annotated[str, typer.Argument(help="What to watch for, in words.")],
+    min_confidence: Annotated[
+        Optional[float], typer.Option("--min-confidence", help="Calibrated confidence floor, 0-1 (default: the setting).")
+    ] = None,
+    video_id: Annotated[Optional[list[str]], typer.Option("--video-id", help="Only this video or stream (repeatable).")] = None,
+    webhook: Annotated[
+        Optional[str], typer.Option("--webhook", help="URL that receives each new moment (signed JSON POST).")
+    ] = None,
+    negative: Annotated[Optional[list[str]], typer.Option("--not", help="Leave out what matches this text (repeatable).")] = None,
+    cooldown: Annotated[
+        Optional[float], typer.Option("--cooldown", help="Seconds after a moment told before another is.")
+    ] = None,
+    store: StoreOpt = None,
+    collection: CollectionOpt = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """Add a standing search; with --webhook, its signing secret is printed this once."""
+    from framesearch.search.alerts import AlertBook, AlertRequest
+    from framesearch.service.fetch import check_url
+
+    req = request(
+        AlertRequest,
+        q=text,
+        min_confidence=min_confidence,
+        video_id=video_id or [],
+        webhook=webhook,
+        negatives=negative or [],
+        cooldown=cooldown,
+    )
+    settings = settings_for(ctx, store=store, collection=collection)
+    if req.webhook:
+        check_url(req.webhook, settings.url_allow_hosts)
+    created = AlertBook.of(settings).add(req)
+    if as_json:
+        print_json(created)
+        return
+    out.print(f"standing search {created.id}: {created.q!r}", highlight=False, markup=False)
+    if created.secret:
+        out.print(f"webhook secret (shown once; it signs the X-Framesearch-Signature header): {created.secret}", highlight=False)
+
+
+@alerts_app.command("list")
+@fail_cleanly
+def alerts_list(ctx: typer.Context, store: StoreOpt = None, collection: CollectionOpt = None, as_json: JsonOpt = False) -> None:
+    """The library's standing searches."""
+    from rich.table import Table
+
+    from framesearch.search.alerts import AlertBook, AlertList
+
+    alerts = [a.view() for a in AlertBook.of(settings_for(ctx, store=store, collection=collection)).alerts()]
+    if as_json:
+        print_json(AlertList(count=len(alerts), alerts=alerts))
+        return
+    if not alerts:
+        out.print('No standing searches. Add one with `framesearch alerts add "TEXT"`.', highlight=False, markup=False)
+        return
+    table = Table("id", "query", "min confidence", "videos", "webhook", "not", "cooldown (s)")
+    for a in alerts:
+        floor = "-" if a.min_confidence is None else f"{a.min_confidence:.2f}"
+        table.add_row(
+            a.id, a.q, floor, ", ".join(a.video_id) or "all", a.webhook or "-", ", ".join(a.negatives) or "-", f"{a.cooldown:g}"
+        )
+    out.print(table)
+
+
+@alerts_app.command("delete")
+@fail_cleanly
+def alerts_delete(
+    ctx: typer.Context,
+    alert_id: Annotated[str, typer.Argument(help="The standing search's id (`alerts list`).")],
+    store: StoreOpt = None,
+    collection: CollectionOpt = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """Stop a standing search (its deliveries not yet made are dropped)."""
+    from framesearch.search.alerts import AlertBook
+
+    gone = AlertBook.of(settings_for(ctx, store=store, collection=collection)).delete(alert_id)
+    if as_json:
+        print_json(gone)
+    else:
+        out.print(f"deleted standing search {gone.id}: {gone.q!r}", highlight=False, markup=False)
+
+
+@alerts_app.command("tail")
+@fail_cleanly
+def alerts_tail(
+    ctx: typer.Context,
+    lines: Annotated[int, typer.Option("-n", "--lines", min=0, help="Print the last N events first.")] = 10,
+    follow: Annotated[bool, typer.Option("--follow/--no-follow", help="Keep printing new events as they come.")] = True,
+    limit: Annotated[Optional[int], typer.Option("--limit", min=1, help="Stop after this many new events.")] = None,
+    timeout: Annotated[Optional[float], typer.Option("--timeout", min=0, help="Stop after this many seconds.")] = None,
+    store: StoreOpt = None,
+    collection: CollectionOpt = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """Print the new moments of every standing search as they are found (JSON lines with --json); Ctrl-C stops."""
+    from framesearch.search.alerts import AlertBook
+
+    book = AlertBook.of(settings_for(ctx, store=store, collection=collection))
+    shown = book.events(limit=lines) if lines else []
+    after = shown[-1].seq if shown else book.last_seq()
+    for event in shown:
+        _print_event(event, as_json)
+    if not follow:
+        return
+    _follow(book, after, limit, timeout, lambda event: _print_event(event, as_json))
+
+
+def _follow(book: Any, after: int, limit: int | None, timeout: float | None, show: Callable[[Any], None]) -> None:
+    started, told = time.monotonic(), 0
+    try:
+        while timeout is None or time.monotonic() - started < timeout:
+            for event in book.events(after):
+                show(event)
+                after, told = event.seq, told + 1
+                if limit is not None and told >= limit:
+                    return
+            time.sleep(TAIL_POLL_S)
+    except KeyboardInterrupt:
+        raise typer.Exit(130) from None
+
+
+def _print_event(event: Any, as_json: bool) -> None:
+    if as_json:
+        sys.stdout.write(event.model_dump_json() + "\n")
+        sys.stdout.flush()
+        return
+    when = f" (aired {event.start_utc})" if event.start_utc else ""
+    confidence = "-" if event.confidence is None else f"{event.confidence:.2f}"
+    out.print(
+        f"{event.detected_at}  [{event.alert_id}] {event.q!r}: {event.video_id} {event.start:.2f}-{event.end:.2f} s{when}, "
+        f"confidence {confidence}",
+        highlight=False,
+        markup=False,
+        soft_wrap=True,
+    )
+
+
+def _time_range(start: str | None, end: str | None) -> dict[str, Any]:
+    """--from/--to: seconds into the videos (a number), or wall-clock times (ISO 8601; UTC unless they say)."""
+    from datetime import UTC, datetime
+
+    found: dict[str, Any] = {}
+    for text, seconds, wall in ((start, "t_min", "since"), (end, "t_max", "until")):
+        if text is None:
+            continue
+        try:
+            found[seconds] = float(text)
+            continue
+        except ValueError:
+            pass
+        try:
+            when = datetime.fromisoformat(text.strip().replace("Z", "+00:00"))
+        except ValueError:
+            raise InvalidInput(f"{text!r}: give seconds into the video (12.5) or a time (2026-12-07T10:00Z)") from None
+        found[wall] = when if when.tzinfo else when.replace(tzinfo=UTC)
+    return found
+
+
+@app.command("stats")
+@fail_cleanly
+def stats_cmd(
+    ctx: typer.Context,
+    text: Annotated[str, typer.Argument(help="What to measure, in words.")],
+    video_id: Annotated[Optional[list[str]], typer.Option("--video-id", help="Only this video or stream (repeatable).")] = None,
+    start: Annotated[
+        Optional[str], typer.Option("--from", help="From: seconds into the video, or a UTC time (ISO 8601).")
+    ] = None,
+    end: Annotated[Optional[str], typer.Option("--to", help="To: seconds into the video, or a UTC time (ISO 8601).")] = None,
+    by: Annotated[str, typer.Option("--by", help="video, hour or day (wall-clock, UTC).")] = "video",
+    min_confidence: Annotated[
+        Optional[float], typer.Option("--min-confidence", help="Calibrated confidence floor, 0-1 (default: the setting).")
+    ] = None,
+    negative: Annotated[Optional[list[str]], typer.Option("--not", help="Leave out what matches this text (repeatable).")] = None,
+    as_csv: Annotated[bool, typer.Option("--csv", help="Print CSV.")] = False,
+    model: Annotated[Optional[str], typer.Option("--model", help="Query model (default: the collection's).")] = None,
+    store: StoreOpt = None,
+    qdrant_url: UrlOpt = None,
+    collection: CollectionOpt = None,
+    url: ServiceOpt = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """Screen time: seconds on screen of what TEXT finds, per video (or per hour or day), from the search's moments."""
+    from framesearch.cli.remote import service_for
+    from framesearch.search.screen_time import StatsRequest, screen_time, stats_csv
+    from framesearch.store.open import open_store
+
+    if as_csv and as_json:
+        raise InvalidInput("give --csv or --json, not both")
+    req = request(
+        StatsRequest,
+        q=text,
+        video_id=video_id or [],
+        by=by,
+        min_confidence=min_confidence,
+        negatives=negative or [],
+        **_time_range(start, end),
+    )
+    settings = settings_for(ctx, model=model, store=store, qdrant_url=qdrant_url, collection=collection, url=url)
+    service = service_for(settings)
+    if service is not None:
+        with service:
+            answer = service.stats(req)
+    else:
+        from framesearch.embedders.resolve import text_embedder
+
+        with open_store(settings, create=False) as st:
+            answer = screen_time(st, req, settings, text_embedder(settings, st.info()))
+    if as_csv:
+        sys.stdout.write(stats_csv(answer))
+    elif as_json:
+        print_json(answer)
+    else:
+        _print_stats(answer)
+
+
+def _print_stats(answer: Any) -> None:
+    from rich.table import Table
+
+    if not answer.rows:
+        out.print(f"{answer.query!r} is on screen nowhere (confidence {answer.min_confidence}).", highlight=False, markup=False)
+        return
+    table = Table(answer.by, "seconds", "moments")
+    for row in answer.rows:
+        table.add_row(row.key, f"{row.seconds:.2f}", str(row.moments))
+    table.add_row("total", f"{answer.total_seconds:.2f}", str(answer.moments))
+    out.print(table)
