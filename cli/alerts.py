@@ -1,11 +1,14 @@
 """`framesearch alerts add|list|delete|tail` (standing searches) and `framesearch stats` (screen time).
 
-Standing searches live beside the library (search/alerts.py), so these commands read and write them there, with or
-without a running service; every ingest (here or in the service) checks its new points against them.
+Standing searches live beside the library (search/alerts.py); every ingest (here or in the service) checks its new
+points against them. Like every command, these ask the service that `--url` / FRAMESEARCH_URL names, or the one
+serving the library (cli/remote.py), through its HTTP API (`/alerts`, `GET /alerts/events`); with none, they read
+and write the library's files here. The output is the same either way.
 """
 
 from __future__ import annotations
 
+import functools
 import sys
 import time
 from collections.abc import Callable, Iterator
@@ -31,6 +34,7 @@ from framesearch.cli.main import (
 from framesearch.errors import InvalidInput
 
 if TYPE_CHECKING:
+    from framesearch.service.client import ServiceClient
     from framesearch.settings import Settings
     from framesearch.store.base import VectorStore
 
@@ -39,6 +43,7 @@ alerts_app = typer.Typer(
 )
 app.add_typer(alerts_app, name="alerts")
 TAIL_POLL_S = 0.5
+MAX_STREAM_S = 86_400.0  # the longest stream the service grants in one request (`timeout`)
 
 
 @contextmanager
@@ -82,11 +87,11 @@ def alerts_add(
     ] = None,
     store: StoreOpt = None,
     collection: CollectionOpt = None,
+    url: ServiceOpt = None,
     as_json: JsonOpt = False,
 ) -> None:
     """Add a standing search; with --webhook, its signing secret is printed this once."""
     from framesearch.search.alerts import AlertBook, AlertRequest
-    from framesearch.service.fetch import check_url
 
     req = request(
         AlertRequest,
@@ -97,10 +102,17 @@ def alerts_add(
         negatives=negative or [],
         cooldown=cooldown,
     )
-    settings = settings_for(ctx, store=store, collection=collection)
-    if req.webhook:
-        check_url(req.webhook, settings.url_allow_hosts)
-    created = AlertBook.of(settings).add(req)
+    settings = settings_for(ctx, store=store, collection=collection, url=url)
+    service = _service(settings)
+    if service is not None:
+        with service:
+            created = service.add_alert(req)  # the service checks the webhook against its own allowed hosts
+    else:
+        from framesearch.service.fetch import check_url
+
+        if req.webhook:
+            check_url(req.webhook, settings.url_allow_hosts)
+        created = AlertBook.of(settings).add(req)
     if as_json:
         print_json(created)
         return
@@ -111,16 +123,30 @@ def alerts_add(
 
 @alerts_app.command("list")
 @fail_cleanly
-def alerts_list(ctx: typer.Context, store: StoreOpt = None, collection: CollectionOpt = None, as_json: JsonOpt = False) -> None:
+def alerts_list(
+    ctx: typer.Context,
+    store: StoreOpt = None,
+    collection: CollectionOpt = None,
+    url: ServiceOpt = None,
+    as_json: JsonOpt = False,
+) -> None:
     """The library's standing searches."""
     from rich.table import Table
 
     from framesearch.search.alerts import AlertBook, AlertList
 
-    alerts = [a.view() for a in AlertBook.of(settings_for(ctx, store=store, collection=collection)).alerts()]
+    settings = settings_for(ctx, store=store, collection=collection, url=url)
+    service = _service(settings)
+    if service is not None:
+        with service:
+            listed = service.alerts()
+    else:
+        views = [a.view() for a in AlertBook.of(settings).alerts()]
+        listed = AlertList(count=len(views), alerts=views)
     if as_json:
-        print_json(AlertList(count=len(alerts), alerts=alerts))
+        print_json(listed)
         return
+    alerts = listed.alerts
     if not alerts:
         out.print('No standing searches. Add one with `framesearch alerts add "TEXT"`.', highlight=False, markup=False)
         return
@@ -140,12 +166,19 @@ def alerts_delete(
     alert_id: Annotated[str, typer.Argument(help="The standing search's id (`alerts list`).")],
     store: StoreOpt = None,
     collection: CollectionOpt = None,
+    url: ServiceOpt = None,
     as_json: JsonOpt = False,
 ) -> None:
     """Stop a standing search (its deliveries not yet made are dropped)."""
     from framesearch.search.alerts import AlertBook
 
-    gone = AlertBook.of(settings_for(ctx, store=store, collection=collection)).delete(alert_id)
+    settings = settings_for(ctx, store=store, collection=collection, url=url)
+    service = _service(settings)
+    if service is not None:
+        with service:
+            gone = service.delete_alert(alert_id)
+    else:
+        gone = AlertBook.of(settings).delete(alert_id)
     if as_json:
         print_json(gone)
     else:
@@ -162,19 +195,33 @@ def alerts_tail(
     timeout: Annotated[Optional[float], typer.Option("--timeout", min=0, help="Stop after this many seconds.")] = None,
     store: StoreOpt = None,
     collection: CollectionOpt = None,
+    url: ServiceOpt = None,
     as_json: JsonOpt = False,
 ) -> None:
     """Print the new moments of every standing search as they are found (JSON lines with --json); Ctrl-C stops."""
     from framesearch.search.alerts import AlertBook
 
-    book = AlertBook.of(settings_for(ctx, store=store, collection=collection))
+    settings = settings_for(ctx, store=store, collection=collection, url=url)
+    show = functools.partial(_print_event, as_json=as_json)
+    service = _service(settings)
+    if service is not None:
+        with service:
+            _tail_service(service, lines, follow, limit, timeout, show)
+        return
+    book = AlertBook.of(settings)
     shown = book.events(limit=lines) if lines else []
     after = shown[-1].seq if shown else book.last_seq()
     for event in shown:
-        _print_event(event, as_json)
+        show(event)
     if not follow:
         return
-    _follow(book, after, limit, timeout, lambda event: _print_event(event, as_json))
+    _follow(book, after, limit, timeout, show)
+
+
+def _service(settings: Settings) -> ServiceClient | None:
+    from framesearch.cli.remote import service_for
+
+    return service_for(settings)
 
 
 def _follow(book: Any, after: int, limit: int | None, timeout: float | None, show: Callable[[Any], None]) -> None:
@@ -187,6 +234,33 @@ def _follow(book: Any, after: int, limit: int | None, timeout: float | None, sho
                 if limit is not None and told >= limit:
                     return
             time.sleep(TAIL_POLL_S)
+    except KeyboardInterrupt:
+        raise typer.Exit(130) from None
+
+
+def _tail_service(
+    service: ServiceClient, lines: int, follow: bool, limit: int | None, timeout: float | None, show: Callable[[Any], None]
+) -> None:
+    """`alerts tail` through a service: the last events logged, then its event stream (reconnecting after the last
+    event seen if the stream ends before --limit or --timeout)."""
+    shown = service.alert_events(after=0, limit=lines or 1).events
+    after = shown[-1].seq if shown else 0
+    for event in shown if lines else ():
+        show(event)
+    if not follow:
+        return
+    started, told = time.monotonic(), 0
+    try:
+        while True:
+            left = None if timeout is None else min(timeout - (time.monotonic() - started), MAX_STREAM_S)
+            if left is not None and left <= 0:
+                return
+            for event in service.follow_alert_events(after, None if limit is None else limit - told, left):
+                show(event)
+                after, told = event.seq, told + 1
+            if limit is not None and told >= limit:
+                return
+            time.sleep(TAIL_POLL_S)  # the stream ended early (the service restarting): ask again from the last seen
     except KeyboardInterrupt:
         raise typer.Exit(130) from None
 

@@ -9,6 +9,7 @@ the models it answers (a CLI read command asking a service loads no engine, no w
 from __future__ import annotations
 
 import json
+from collections.abc import Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar
 
@@ -23,6 +24,7 @@ if TYPE_CHECKING:
     from framesearch.ingest.deletes import DeleteReport
     from framesearch.ingest.index import IngestReport
     from framesearch.ingest.requests import DeleteVideos
+    from framesearch.search.alerts import AlertCreated, AlertEvent, AlertList, AlertRequest, AlertView, EventList
     from framesearch.search.models import SearchRequest, SearchResponse
     from framesearch.search.screen_time import StatsRequest, StatsResponse
     from framesearch.service.jobs import Job, JobAccepted
@@ -37,6 +39,7 @@ M = TypeVar("M", bound="BaseModel")
 TIMEOUT = httpx.Timeout(30.0, connect=5.0)
 PAGE = 1000  # videos asked per page (the service's largest page)
 LONG_TIMEOUT = httpx.Timeout(3600.0, connect=5.0)  # a repair, a results file indexed in the request
+STREAM_TIMEOUT = httpx.Timeout(5.0, read=60.0)  # an event stream: a quiet one sends a ping every 15 s
 
 
 def error_from(code: str, detail: str) -> FrameSearchError:
@@ -71,15 +74,23 @@ class ServiceClient:
         try:
             response = self._http.request(method, path, **kwargs)
         except httpx.TransportError as exc:
-            raise StoreError(f"the framesearch service at {self.url} does not answer ({type(exc).__name__})") from None
-        if response.status_code >= 400:
-            try:
-                body = response.json()
-                code, detail = str(body["error"]), str(body["detail"])
-            except (ValueError, KeyError, TypeError):
-                code, detail = "StoreError", f"the service at {self.url} answered {response.status_code}"
-            raise error_from(code, detail)
+            raise self._silent(exc) from None
+        self._check(response)
         return response
+
+    def _silent(self, exc: Exception) -> StoreError:
+        return StoreError(f"the framesearch service at {self.url} does not answer ({type(exc).__name__})")
+
+    def _check(self, response: httpx.Response) -> None:
+        """Raise the domain error an error answer names (a streamed answer is read first)."""
+        if response.status_code < 400:
+            return
+        try:
+            body = json.loads(response.read())
+            code, detail = str(body["error"]), str(body["detail"])
+        except (ValueError, KeyError, TypeError):
+            code, detail = "StoreError", f"the service at {self.url} answered {response.status_code}"
+        raise error_from(code, detail)
 
     def _model(self, schema: type[M], method: str, path: str, **kwargs: Any) -> M:
         return schema.model_validate_json(self._send(method, path, **kwargs).content)
@@ -156,7 +167,56 @@ class ServiceClient:
 
         return self._model(Job, "GET", f"/jobs/{_quote(job_id)}")
 
+    def alerts(self) -> AlertList:
+        """The standing searches (GET /alerts), without their secrets."""
+        from framesearch.search.alerts import AlertList
+
+        return self._model(AlertList, "GET", "/alerts")
+
+    def alert_events(self, after: int = 0, limit: int | None = None) -> EventList:
+        """The events logged after `after` (the last `limit` of them), at once (GET /alerts/events?stream=false)."""
+        from framesearch.search.alerts import EventList
+
+        params: dict[str, Any] = {"stream": "false", "after": after, **({"limit": limit} if limit else {})}
+        return self._model(EventList, "GET", "/alerts/events", params=params)
+
+    def follow_alert_events(
+        self, after: int | None = None, limit: int | None = None, timeout: float | None = None
+    ) -> Iterator[AlertEvent]:
+        """Each new event as the service sends it (server-sent events of GET /alerts/events), until the stream ends:
+        after `limit` events, `timeout` seconds, or when the service stops."""
+        from framesearch.search.alerts import AlertEvent
+
+        options = {"after": after, "limit": limit, "timeout": timeout}
+        params = {k: v for k, v in options.items() if v is not None}
+        try:
+            with self._http.stream("GET", "/alerts/events", params=params, timeout=STREAM_TIMEOUT) as response:
+                self._check(response)
+                data: list[str] = []
+                for line in response.iter_lines():
+                    if line.startswith("data:"):
+                        data.append(line[5:].removeprefix(" "))
+                    elif not line and data:
+                        yield AlertEvent.model_validate_json("\n".join(data))
+                        data = []
+        except httpx.TransportError as exc:
+            raise self._silent(exc) from None
+
     # writes
+
+    def add_alert(self, req: AlertRequest) -> AlertCreated:
+        """Create a standing search (POST /alerts); its webhook's secret is in this answer only."""
+        from framesearch.search.alerts import AlertCreated
+
+        body = req.model_dump_json(by_alias=True, exclude_none=True)
+        return self._model(AlertCreated, "POST", "/alerts", content=body, headers=_JSON)
+
+    def delete_alert(self, alert_id: str) -> AlertView:
+        from urllib.parse import quote
+
+        from framesearch.search.alerts import AlertView
+
+        return self._model(AlertView, "DELETE", f"/alerts/{quote(alert_id, safe='')}")
 
     def delete_video(self, video_id: str) -> Deleted:
         from framesearch.service.responses import Deleted
