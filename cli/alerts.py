@@ -44,6 +44,7 @@ alerts_app = typer.Typer(
 app.add_typer(alerts_app, name="alerts")
 TAIL_POLL_S = 0.5
 MAX_STREAM_S = 86_400.0  # the longest stream the service grants in one request (`timeout`)
+MAX_EVENTS_ASKED = 10_000  # the most events the service answers in one request (`limit`)
 
 
 @contextmanager
@@ -243,7 +244,7 @@ def _tail_service(
 ) -> None:
     """`alerts tail` through a service: the last events logged, then its event stream (reconnecting after the last
     event seen if the stream ends before --limit or --timeout)."""
-    shown = service.alert_events(after=0, limit=lines or 1).events
+    shown = service.alert_events(after=0, limit=min(lines, MAX_EVENTS_ASKED) or 1).events
     after = shown[-1].seq if shown else 0
     for event in shown if lines else ():
         show(event)
@@ -255,7 +256,8 @@ def _tail_service(
             left = None if timeout is None else min(timeout - (time.monotonic() - started), MAX_STREAM_S)
             if left is not None and left <= 0:
                 return
-            for event in service.follow_alert_events(after, None if limit is None else limit - told, left):
+            asked = None if limit is None else min(limit - told, MAX_EVENTS_ASKED)
+            for event in service.follow_alert_events(after, asked, left):
                 show(event)
                 after, told = event.seq, told + 1
             if limit is not None and told >= limit:
