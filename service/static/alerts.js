@@ -68,7 +68,7 @@ function drawChart(answer) {
   const chart = $("#stats-chart");
   chart.replaceChildren();
   const rows = answer.rows;
-  chart.hidden = !rows.length;
+  chart.toggleAttribute("hidden", !rows.length); // an <svg> has no .hidden property: the attribute it is
   if (!rows.length) return;
   const width = 600, bar = 18, gap = 6, label = 190;
   const height = rows.length * (bar + gap) + gap;
@@ -107,7 +107,7 @@ async function totals(e) {
     drawChart(answer);
   } catch (err) {
     $("#stats-state").textContent = explain(err);
-    $("#stats-chart").hidden = true;
+    $("#stats-chart").setAttribute("hidden", "");
   }
 }
 
