@@ -10,6 +10,8 @@ from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 from typing import Any
 
+from framesearch.errors import DiskFull
+
 log = logging.getLogger(__name__)
 IN_THREAD_BYTES = 1 << 20  # smaller uploads parse in a thread: a few ms of the interpreter, less than a process hop
 BUILD_STOP_WAIT_S = 600.0  # an index build cannot be interrupted: shutdown waits for it
@@ -81,6 +83,8 @@ class IndexBuilder:
             try:
                 status = self.store.build_index()
                 log.info("search index built: %s of %s frames in indexed segments", status.indexed, status.points)
+            except DiskFull as exc:  # expected on a full disk: searches scan, the next write asks again
+                log.warning("search index not built: %s", exc)
             except Exception:  # a failed build leaves searches correct (scans); the next request retries
                 log.exception("building the search index failed")
             finally:

@@ -23,9 +23,10 @@ import uuid
 from pathlib import Path
 from typing import Any
 
-from framesearch.errors import StoreError
+from framesearch.errors import DiskFull, StoreError
 from framesearch.files import fsync_dir
 from framesearch.store import edge_files as files
+from framesearch.store.guard import NO_SPACE
 from framesearch.store.schema import IndexStatus
 from framesearch.store.space import MB, free_bytes
 
@@ -94,6 +95,9 @@ class CopyBuild:
             )
             _, stderr = self.child.communicate()
             if self.child.returncode != 0:
+                last = (stderr.strip().splitlines() or [""])[-1][-300:]
+                if any(words in last.lower() for words in NO_SPACE):
+                    raise DiskFull(f"the disk is too full to build the search index now ({last}); searches scan meanwhile")
                 raise StoreError(f"building the index on a copy failed: {stderr.strip()[-500:]}")
         except BaseException as exc:
             self.failure = exc

@@ -16,7 +16,7 @@ from framesearch.errors import DiskFull, FrameSearchError, StoreDamaged, StoreEr
 
 T = TypeVar("T")
 
-NO_SPACE = ("no space left on device", "os error 28", "disk quota exceeded", "os error 122")
+NO_SPACE = ("no space left on device", "os error 28", "disk quota exceeded", "os error 122", "not enough space available")
 READ_ONLY = ("read-only file system", "os error 30")
 BAD_REQUEST = ("wrong input", "bad request", "validation error", "not found")
 CHECK_HINT = "a store check finds and repairs what it can"
