@@ -62,7 +62,9 @@ async def create_job(request: Request) -> JobAccepted:
         content_type = request.headers.get("content-type", "")
         body, upload = await receive_job_body(request.stream(), content_type, folder, max_mb * MB)
         fields = {**request.query_params, **body}
-        req = build(JobRequest, **{k: v for k, v in fields.items() if k in JobRequest.model_fields and v != ""})
+        # an empty form field means "not given", except a choice: an empty `provider` is none of its values
+        given = {k: v for k, v in fields.items() if k in JobRequest.model_fields and (v != "" or k == "provider")}
+        req = build(JobRequest, **given)
         record = await run_in_threadpool(  # submit loads the local model for local jobs: not on the event loop
             manager.submit, job_id, req, upload=upload.path if upload else None, filename=upload.filename if upload else None
         )
