@@ -21,8 +21,14 @@ from pathlib import Path
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from bench_service import _free_port, wait_healthy  # noqa: E402
-from report import Row, add_output_args, emit, machine  # noqa: E402
+from bench_service import wait_healthy
+from report import (  # noqa: E402
+    Row,
+    add_output_args,
+    emit,
+    free_tcp_port,  # noqa: E402
+    machine,
+)
 from synthetic import FRAMES_PER_VIDEO, MODEL, clip_like, global_index, noisy_queries, write_results  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -84,7 +90,7 @@ def main() -> None:
             )
             for path in paths:
                 path.unlink()
-        port = _free_port()
+        port = free_tcp_port()
         base = f"http://127.0.0.1:{port}"
         with open(work / "serve.log", "wb") as log:
             proc = subprocess.Popen(

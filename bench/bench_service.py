@@ -25,7 +25,7 @@ from pathlib import Path
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from report import Row, add_output_args, emit, machine  # noqa: E402
+from report import Row, add_output_args, emit, free_tcp_port, machine  # noqa: E402
 from synthetic import MODEL, clip_like, noisy_queries, write_results  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -155,7 +155,7 @@ def main() -> None:
             stdout=subprocess.DEVNULL,
         )
         big = write_results(vectors[frames:], work / "upload", per_file=args.upload)[0]
-        port = _free_port()
+        port = free_tcp_port()
         base = f"http://127.0.0.1:{port}"
         cmd = [sys.executable, "-m", "framesearch", *store, "serve", "--port", str(port), "--workers", str(args.workers)]
         with open(work / "serve.log", "wb") as log:
@@ -221,14 +221,6 @@ def main() -> None:
         Row("service", f"search throughput, {args.clients} clients ({n})", loaded["search_rate"], "req/s"),
     ]
     emit(rows, args.json_out)
-
-
-def _free_port() -> int:
-    import socket
-
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 if __name__ == "__main__":

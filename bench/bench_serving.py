@@ -34,7 +34,7 @@ if not any(v in os.environ for v in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", 
 import numpy as np  # noqa: E402
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from report import Row, add_output_args, emit, machine  # noqa: E402
+from report import Row, add_output_args, emit, free_tcp_port, machine  # noqa: E402
 from synthetic import MODEL, clip_like, write_results  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -108,7 +108,7 @@ def rate(done: list, start: float, end: float) -> float:
 def serve(store: Path, log: Path, threads: str | None) -> tuple[subprocess.Popen, str]:
     import httpx
 
-    port = _free_port()
+    port = free_tcp_port()
     env = {k: v for k, v in os.environ.items() if k not in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "GOTO_NUM_THREADS")}
     if threads:
         env["OPENBLAS_NUM_THREADS"] = threads
@@ -310,14 +310,6 @@ def upload_and_build(base: str, path: Path) -> tuple[float, float]:
         if not indexing and (seen or time.time() - answered > 5):
             return answered, time.time()
         time.sleep(0.1)
-
-
-def _free_port() -> int:
-    import socket
-
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 if __name__ == "__main__":

@@ -73,3 +73,12 @@ def machine() -> str:
         f"{platform.machine()} {platform.system()}, {os.cpu_count()} CPUs, Python {platform.python_version()}, "
         f"load average {load_avg:.1f} at start"
     )
+
+
+def free_tcp_port() -> int:
+    """A TCP port free on 127.0.0.1 now (for a service a bench starts)."""
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
