@@ -64,6 +64,13 @@ class Settings(BaseSettings):
         description="Search breadth of the HNSW index: higher finds more true neighbours, slower. A whole-library "
         "search whose best hit scores below 0.5 (a text query) is run again 4x wider.",
     )
+    search_cache_mb: float = Field(
+        default=512.0,
+        ge=0,
+        allow_inf_nan=False,
+        description="Memory for the frames and vectors of the videos searches reach, in MB: a moment's extent is "
+        "then scored in this process, without asking the store again (least recently used go first; 0: none kept).",
+    )
     url: str | None = Field(
         default=None,
         pattern=r"^https?://",

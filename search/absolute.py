@@ -14,6 +14,7 @@ from collections.abc import Sequence
 import numpy as np
 
 from framesearch.search.background import BankCalibration
+from framesearch.search.frame_tables import TABLES
 from framesearch.search.models import FrameMatch, FrameScore, Segment
 from framesearch.store.base import VectorStore
 
@@ -25,7 +26,7 @@ def frame_confidences(
     store: VectorStore, calibration: BankCalibration, frames: Sequence[tuple[str, int, float]]
 ) -> dict[tuple[str, int], float]:
     """The confidence of each (video id, frame, raw score), from the frames' stored vectors (0 when one is gone)."""
-    vectors = store.frame_vectors([(v, f) for v, f, _ in frames])
+    vectors = TABLES.frame_vectors(store, [(v, f) for v, f, _ in frames])  # the moments' videos were just scored
     known = [(v, f, s) for v, f, s in frames if (v, f) in vectors]
     out = {(v, f): 0.0 for v, f, _ in frames}
     if known:

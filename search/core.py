@@ -13,6 +13,7 @@ from framesearch.search.absolute import apply_confidence
 from framesearch.search.background import BankCalibration, bank_calibration
 from framesearch.search.calibration import Calibration, calibrate
 from framesearch.search.edges import snap_edges
+from framesearch.search.frame_tables import DEFAULT_CACHE_MB
 from framesearch.search.models import (
     FrameMatch,
     SearchFilters,
@@ -147,12 +148,14 @@ def retrieve_moments(
     limit: int,
     first: Sequence[FrameHit] | None = None,
     calibration: Calibration | None = None,
+    cache_mb: float = DEFAULT_CACHE_MB,
 ) -> list[Segment]:
     """The ranked moments of the library above the raw `threshold`, each frame with its confidence under
     `calibration`. `first`: the top frames for the filters with no threshold (`first_depth` of them), when the
     caller has searched already (search/retrieval.py)."""
     confidence = calibration.confidence if calibration is not None else None
-    return segments_of(retrieve_segments(store, vector, store_filter(filters), limit, threshold, first), confidence)
+    runs = retrieve_segments(store, vector, store_filter(filters), limit, threshold, first, cache_mb)
+    return segments_of(runs, confidence)
 
 
 def retrieve_frames(
@@ -195,11 +198,12 @@ def ranked(
     first: Sequence[FrameHit] | None,
     calibration: Calibration | None,
     negatives: Sequence[np.ndarray] = (),
+    cache_mb: float = DEFAULT_CACHE_MB,
 ) -> list[Segment] | list[FrameMatch]:
     """The moments (edges snapped) or frames of the filters' mode, annotated, without what a negative takes."""
     drop = [Negative.of(store, n) for n in negatives]
     if filters.mode == "segments":
-        moments = snap_edges(store, retrieve_moments(store, vector, filters, threshold, limit, first, calibration))
+        moments = snap_edges(store, retrieve_moments(store, vector, filters, threshold, limit, first, calibration, cache_mb))
         annotate(moments, calibration)
         return drop_negative_moments(store, moments, calibration, drop) if drop else moments
     frames = retrieve_frames(store, vector, filters, threshold, limit, first, calibration)
@@ -247,7 +251,7 @@ def search_vector(
         first = store.search(vector, SearchFilter(), limit=first_depth(filters.mode, wanted))
     calibration = calibrate(store, vector, best=None if first is None else first[0].score if first else -1.0)
     threshold, kind, min_confidence = resolve_threshold(filters, settings, embedder, calibration)
-    results = ranked(store, vector, filters, threshold, wanted, first, calibration, negatives)
+    results = ranked(store, vector, filters, threshold, wanted, first, calibration, negatives, settings.search_cache_mb)
     return answer(store, filters, query, results, limit, (threshold, kind, min_confidence))
 
 
@@ -307,7 +311,7 @@ def search_text_vector(
     banked = [Negative(normalize(n), bank_calibration(store, embedder, n)) for n in negatives]
     results: list[Segment] | list[FrameMatch]
     if filters.mode == "segments":
-        moments = retrieve_moments(store, vector, filters, threshold, wanted)
+        moments = retrieve_moments(store, vector, filters, threshold, wanted, cache_mb=settings.search_cache_mb)
         moments = snap_edges(store, apply_confidence(store, moments, calibration, min_confidence))
         results = drop_negative_moments(store, moments, calibration, banked) if banked else moments
     else:

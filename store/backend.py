@@ -18,6 +18,8 @@ from abc import ABC, abstractmethod
 from collections.abc import Callable, Hashable, Iterator
 from typing import Any, TypeVar
 
+from cachetools import LRUCache
+
 from framesearch.errors import StoreReadOnly
 from framesearch.store.filters import Kind, SearchFilter, StoredPoint
 from framesearch.store.pages import Listing
@@ -25,6 +27,7 @@ from framesearch.store.runs import CommitListeners
 from framesearch.store.schema import HNSW_EF, CollectionInfo, VideoRecord
 
 T = TypeVar("T")
+WIDE_QUERIES_KEPT = 256
 
 
 class StoreState:
@@ -41,6 +44,7 @@ class StoreState:
         self.listing: Listing | None = None  # the records, kept up to date by each write (same stores)
         self.records = threading.Lock()  # a write of records and its change to the listing, one at a time
         self.listeners = CommitListeners()  # told of each committed run (store/writes.py)
+        self.wide: LRUCache = LRUCache(maxsize=WIDE_QUERIES_KEPT)  # query vectors a search had to run wider
 
 
 class Backend(ABC):

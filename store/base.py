@@ -128,18 +128,29 @@ class QdrantStore(RunWrites):
         if info is None:
             return []
         query = self._query_vector(vector, info)
-        rows = self._consistent(lambda seen: self._query(query, replace(flt, visible=seen), limit, threshold))
-        if self._widen(rows, threshold, flt):
+        key = hash(np.asarray(query, dtype=np.float32).tobytes())
+        state = self._state
+        with state.lock:
+            known = key in state.wide
+        wide = known and self._widen(None, threshold, flt, known=True)
+        rows = self._consistent(lambda seen: self._query(query, replace(flt, visible=seen), limit, threshold, wide=wide))
+        if not wide and self._widen(rows, threshold, flt):
+            with state.lock:  # its next searches (the next round of a segment search) go wide at once
+                state.wide[key] = True
             rows = self._consistent(lambda seen: self._query(query, replace(flt, visible=seen), limit, threshold, wide=True))
         return [self._hit(payload, score) for payload, score in rows]
 
-    def _widen(self, rows: list[tuple[dict, float]], threshold: float | None, flt: SearchFilter) -> bool:
+    def _widen(
+        self, rows: list[tuple[dict, float]] | None, threshold: float | None, flt: SearchFilter, known: bool = False
+    ) -> bool:
         """Whether a search's answer calls for a wider search: a low best score (store/schema.py `needs_wider`) in a
-        search of the whole library. A search narrowed to videos or a time range (the spans of a moment) mostly
-        scores just the frames it selects, exactly: a wider graph search would find nothing more."""
+        search of the whole library (`known`: the same query vector scored low before). A search narrowed to videos
+        or a time range (the spans of a moment) mostly scores just the frames it selects, exactly: a wider graph
+        search would find nothing more."""
         if not self.adaptive_ef or flt.video_ids or flt.t_min is not None or flt.t_max is not None:
             return False
-        return needs_wider(rows[0][1] if rows else None, threshold) and self._searches_graph()
+        low = needs_wider(-1.0 if known else rows[0][1] if rows else None, threshold)
+        return low and self._searches_graph()
 
     def search_batch(
         self, vector: np.ndarray, requests: Sequence[tuple[SearchFilter, int]], threshold: float | None = None

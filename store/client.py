@@ -72,6 +72,8 @@ def _client_filter(flt: SearchFilter) -> Any:
     elif flt.entries == "records":
         must_not.append(m.FieldCondition(key=KIND, match=m.MatchValue(value=RUN_KIND)))
     must_not += [_client_range(m, *r) for r in flt.exclude]
+    if flt.skip_videos:
+        must_not.append(m.FieldCondition(key=VIDEO_ID, match=m.MatchAny(any=list(flt.skip_videos))))
     if flt.content_hash:
         must.append(m.FieldCondition(key=CONTENT_HASH, match=m.MatchValue(value=flt.content_hash)))
     if flt.path:

@@ -84,6 +84,8 @@ def _edge_filter(flt: SearchFilter) -> Any:
     elif flt.entries == "records":
         must_not.append(q.FieldCondition(KIND, match=q.MatchValue(RUN_KIND)))
     must_not += [_edge_range(q, *r) for r in flt.exclude]
+    if flt.skip_videos:
+        must_not.append(q.FieldCondition(VIDEO_ID, match=q.MatchAny(list(flt.skip_videos))))
     if flt.content_hash:
         must.append(q.FieldCondition(CONTENT_HASH, match=q.MatchValue(flt.content_hash)))
     if flt.path:

@@ -14,7 +14,8 @@ Kind = Literal["frames", "videos"]
 class SearchFilter:
     """Payload conditions: any of `video_ids`, a time range, points of one run (or of none of some), what is visible,
     in the videos collection records or run markers only, points that lost their vector, and none of the
-    `exclude` ranges (video id, from s, to s); in the videos collection, records by content hash or path."""
+    `exclude` ranges (video id, from s, to s) and of none of the
+    `skip_videos`; in the videos collection, records by content hash or path."""
 
     video_ids: tuple[str, ...] = ()
     t_min: float | None = None
@@ -26,6 +27,7 @@ class SearchFilter:
     entries: Literal["records", "markers"] | None = None
     vectorless: bool = False  # only points whose vector is missing (a damaged vector store)
     exclude: tuple[tuple[str, float, float], ...] = ()
+    skip_videos: tuple[str, ...] = ()  # points of none of these videos
     content_hash: str | None = None  # in the videos collection: records of these bytes
     path: str | None = None  # in the videos collection: records known under this path (`path` or one of `paths`)
 

@@ -156,3 +156,36 @@ def test_segments_are_exactly_the_runs_above_the_threshold(tmp_path, moments):
     segments = search(store, query, "--limit", "5")["results"]
     found = {(s["video_id"], s["frames"][0]["frame"]): [f["frame"] for f in s["frames"]] for s in segments}
     assert found == expected and len(segments) == len(expected)
+
+
+def test_frames_kept_between_searches_follow_a_new_version_of_a_video(tmp_path):
+    """The service keeps each reached video's frames and vectors (search/frame_tables.py): a video indexed again
+    (longer matching scene) is searched as it is now, not as it was kept."""
+    from fastapi.testclient import TestClient
+
+    from framesearch.search.frame_tables import TABLES
+    from framesearch.service.app import create_app
+    from framesearch.settings import Settings
+
+    rng = np.random.default_rng(11)
+    target = np.zeros(DIM)
+    target[0] = 1.0
+    video(tmp_path / "clip.json", 90, {range(10, 20): 0.02}, target, rng)
+    video(tmp_path / "other.json", 90, {range(40, 45): 0.02}, target, rng)
+    with TestClient(create_app(Settings(store=tmp_path / "store"))) as client:
+        for name in ("clip", "other"):
+            body = (tmp_path / f"{name}.json").read_bytes()
+            assert client.post(f"/videos/{name}/results?model=clip/kept&fps=3", content=body).status_code in (200, 201)
+        ask = {"vector": target.tolist(), "threshold": 0.8}
+
+        def moments() -> dict[str, int]:
+            found = client.post("/search", json=ask).json()["results"]
+            return {m["video_id"]: m["frame_count"] for m in found}
+
+        assert moments() == {"clip": 10, "other": 5}
+        reads = TABLES.reads
+        assert moments() == {"clip": 10, "other": 5} and TABLES.reads == reads  # kept
+        video(tmp_path / "clip.json", 90, {range(10, 50): 0.02}, target, rng)
+        body = (tmp_path / "clip.json").read_bytes()
+        assert client.post("/videos/clip/results?model=clip/kept&fps=3", content=body).status_code in (200, 201)
+        assert moments() == {"clip": 40, "other": 5}

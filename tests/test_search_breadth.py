@@ -92,6 +92,9 @@ def test_only_low_scoring_searches_are_widened(library, monkeypatch):
         hits = store.search(queries["random"][0], limit=10)
         assert calls == [False, True] and hits[0].score < LOW_SCORE
         calls.clear()
+        assert store.search(queries["random"][0], limit=10) == hits
+        assert calls == [True]  # the same query again (the next round of a segment search): wide at once
+        calls.clear()
         assert store.search(queries["random"][0], limit=10, threshold=0.9) == [] and calls == [False]
         calls.clear()
         store.search(queries["random"][0], SearchFilter(video_ids=("v1",), t_min=0, t_max=100), limit=10)

@@ -343,6 +343,26 @@ def _workers(variable, tmp_path, **_):
     assert done.returncode == 1 and "--workers 2 needs a Qdrant server" in done.stderr  # Edge: one process per store
 
 
+@probe("search_cache_mb")
+def _search_cache_mb(variable, tmp_path, monkeypatch, **_):
+    from framesearch.search.frame_tables import TABLES
+
+    env = {"FRAMESEARCH_STORE": str(tmp_path / "s")}
+    vector = [1.0, 0.5, 0, 0, 0, 0, 0, 0.25]  # the frames' vector (library())
+
+    def reads_of_a_second_search() -> int:
+        with TestClient(app_for(Settings(store=tmp_path / "s"))) as client:
+            assert client.post("/search", json={"vector": vector}).json()["count"] == 2
+            before = TABLES.reads
+            assert client.post("/search", json={"vector": vector}).json()["count"] == 2
+            return TABLES.reads - before
+
+    library(tmp_path, env, videos=2)
+    assert reads_of_a_second_search() == 0  # both videos' frames kept from the first search
+    monkeypatch.setenv(variable, "0")
+    assert reads_of_a_second_search() == 2  # none kept: read again
+
+
 @probe("max_upload_mb")
 def _max_upload_mb(variable, tmp_path, monkeypatch, **_):
     vectors = np.random.default_rng(0).normal(size=(1000, 64)).tolist()  # about 1.3 MB of JSON

@@ -288,6 +288,9 @@ def test_batched_searches_and_excluded_ranges(store_factory):
     assert len(late_b) == 1 and late_b[0].video_id == "b" and late_b[0].timestamp >= 1.0
     rest = store.search(query, SearchFilter(exclude=(("a", 0.0, 1.0), ("b", 0.0, 1.5))), limit=50)
     assert [(h.video_id, h.timestamp) for h in rest] == [("a", 1.5)]
+    others = store.search(query, SearchFilter(skip_videos=("a",)), limit=50)
+    assert len(others) == 4 and {h.video_id for h in others} == {"b"}
+    assert store.search(query, SearchFilter(skip_videos=("a", "b")), limit=50) == []
 
 
 def test_index_status_counts_the_frames_and_a_build_keeps_search_answers(store_factory):

@@ -56,10 +56,11 @@ ABSENT = ("a purple hexagon", "zzzzqqq unicorn", "an orange circle", "a pink sta
 
 
 def domain_prompts() -> list[str]:
-    """The tiny model's own background captions: every colour-shape pair, plain backgrounds and textures (words
+    """The tiny model's own background captions: every colour-shape pair, plain backgrounds, textures and cluttered scenes (words
     outside its vocabulary become [UNK], which it learned to ignore: "a plain red background" is "a red background")."""
     pairs = [f"a {c} {s}" for c in COLORS for s in SHAPES]
-    return pairs + [f"a plain {b} background" for b in BACKGROUNDS] + ["noise", "a texture", "a pattern", "a gradient"]
+    plain = [f"a plain {b} background" for b in BACKGROUNDS]
+    return pairs + plain + ["noise", "a texture", "a pattern", "a gradient", "a scene", "objects", "a busy scene"]
 
 
 def ordinary_frames(limit: int = 120) -> list[np.ndarray]:

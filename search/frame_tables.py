@@ -1,0 +1,120 @@
+"""Frame tables: every committed frame of one video in time order with its vector, kept in this process.
+
+A segment search finds a moment's seeds with the ANN index, then needs every frame of the moment: its extent is
+where the video's frames stop matching. Asking the store for them (filtered searches on one video and a time range)
+cost ~10 us a frame plus a call per range; scoring the video's frames here is one matrix product (~0.1 ms for
+1,000 frames of 512 dimensions). So the first search that reaches a video reads its frames and vectors once
+(`store.video_frames`: ~25 ms per 1,000 frames in-process), and later searches score them in numpy.
+
+Tables are kept per store and library state (search/calibration.py `library_stamp`: any write that changes what
+searches see starts afresh), least recently used first out, within `search_cache_mb` (setting) of vectors.
+"""
+
+from __future__ import annotations
+
+import threading
+import weakref
+from dataclasses import dataclass
+
+import numpy as np
+from cachetools import LRUCache
+
+from framesearch.search.calibration import library_stamp
+from framesearch.search.segments import sampling_interval
+from framesearch.store.api import VectorStore
+from framesearch.store.filters import SearchFilter
+from framesearch.store.schema import FrameHit
+
+MB = 1 << 20
+DEFAULT_CACHE_MB = 512.0
+
+
+@dataclass(frozen=True)
+class FrameTable:
+    """One video's committed frames in time order: their hits (score 0), times, and unit vectors [n, dim]."""
+
+    hits: list[FrameHit]
+    timestamps: np.ndarray
+    vectors: np.ndarray
+    interval: float | None  # seconds between sampled frames (search/segments.py `sampling_interval`)
+    rows: dict[int, int]  # frame number -> row
+
+    @property
+    def nbytes(self) -> int:
+        return int(self.vectors.nbytes + self.timestamps.nbytes) + 300 * len(self.hits)
+
+    @classmethod
+    def read(cls, store: VectorStore, video_id: str) -> FrameTable:
+        hits, vectors = store.video_frames(SearchFilter(video_ids=(video_id,)))
+        times = np.fromiter((h.timestamp for h in hits), dtype=np.float64, count=len(hits))
+        vectors = np.ascontiguousarray(vectors, dtype=np.float32)
+        if len(hits):
+            norms = np.linalg.norm(vectors, axis=1, keepdims=True)
+            vectors /= np.where(norms > 0, norms, 1.0)
+        rows = {h.frame: i for i, h in enumerate(hits)}
+        return cls(hits, times, vectors, sampling_interval(hits) if hits else None, rows)
+
+    def scores(self, vector: np.ndarray) -> np.ndarray:
+        """Cosine of each frame to the unit `vector` (float64, for exact comparisons with thresholds)."""
+        if not len(self.hits):
+            return np.zeros(0)
+        return (self.vectors @ vector).astype(np.float64)
+
+
+def _size(table: FrameTable) -> int:
+    return table.nbytes
+
+
+class FrameTables:
+    """The frame tables of this process: per store, for its current library state, an LRU bounded in bytes."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._kept: weakref.WeakKeyDictionary[VectorStore, tuple[tuple, LRUCache]] = weakref.WeakKeyDictionary()
+        self.reads = 0  # tables read from a store (for tests and benchmarks)
+
+    def get(self, store: VectorStore, video_id: str, cache_mb: float = DEFAULT_CACHE_MB) -> FrameTable:
+        stamp = library_stamp(store)
+        with self._lock:
+            kept = self._kept.get(store)
+            if kept is not None and kept[0] == stamp and video_id in kept[1]:
+                return kept[1][video_id]
+        table = FrameTable.read(store, video_id)
+        with self._lock:
+            self.reads += 1
+            kept = self._kept.get(store)
+            budget = max(int(cache_mb * MB), 1)
+            if kept is None or kept[0] != stamp or kept[1].maxsize != budget:
+                kept = (stamp, LRUCache(maxsize=budget, getsizeof=_size))
+                self._kept[store] = kept
+            if table.nbytes <= budget and library_stamp(store) == stamp:  # nothing written while it was read
+                kept[1][video_id] = table
+        return table
+
+    def frame_vectors(
+        self, store: VectorStore, frames: list[tuple[str, int]], cache_mb: float = DEFAULT_CACHE_MB
+    ) -> dict[tuple[str, int], np.ndarray]:
+        """The unit vectors of (video id, frame) pairs: from the videos' tables where kept, else from the store."""
+        stamp = library_stamp(store)
+        with self._lock:
+            kept = self._kept.get(store)
+            tables = dict(kept[1].items()) if kept is not None and kept[0] == stamp else {}
+        out: dict[tuple[str, int], np.ndarray] = {}
+        missing = []
+        for video_id, frame in frames:
+            table = tables.get(video_id)
+            row = table.rows.get(frame) if table is not None else None
+            if row is None or table is None:
+                missing.append((video_id, frame))
+            else:
+                out[(video_id, frame)] = table.vectors[row]
+        if missing:
+            out.update(store.frame_vectors(missing))
+        return out
+
+    def clear(self) -> None:
+        with self._lock:
+            self._kept.clear()
+
+
+TABLES = FrameTables()
