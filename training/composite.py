@@ -107,7 +107,7 @@ def _blob(rng: np.random.Generator, cx: float, cy: float, r: float) -> list[tupl
     k = int(rng.integers(2, 5))
     radius += float(rng.uniform(0.15, 0.3)) * np.cos(k * theta + rng.uniform(0, 2 * math.pi))  # clearly irregular
     stretch = float(rng.uniform(0.5, 1.6))
-    return [(cx + r * q * math.cos(t) * stretch, cy + r * q * math.sin(t)) for t, q in zip(theta, radius.clip(0.2))]
+    return [(cx + r * q * math.cos(t) * stretch, cy + r * q * math.sin(t)) for t, q in zip(theta, radius.clip(0.2), strict=True)]
 
 
 def _natural(rng: np.random.Generator, size: tuple[int, int]) -> Image.Image:
