@@ -91,7 +91,10 @@ class Backend(ABC):
         raise NotImplementedError(f"{self.description} cannot move frame points between runs")
 
     @abstractmethod
-    def _scroll(self, kind: Kind, flt: SearchFilter, with_vectors: bool = False) -> Iterator[StoredPoint]: ...
+    def _scroll(
+        self, kind: Kind, flt: SearchFilter, with_vectors: bool = False, fields: tuple[str, ...] | None = None
+    ) -> Iterator[StoredPoint]:
+        """Points matching `flt`, with their payloads (only `fields` of them, when given) and vectors if asked."""
 
     @abstractmethod
     def _count(self, kind: Kind, flt: SearchFilter) -> int: ...

@@ -308,7 +308,9 @@ class ClientStore(QdrantStore):
         with self._guard("moving frame points to another run"):
             self.client.set_payload(self.names["frames"], payload={RUN: run}, points=condition, wait=True)
 
-    def _scroll(self, kind: Kind, flt: SearchFilter, with_vectors: bool = False) -> Iterator[StoredPoint]:
+    def _scroll(
+        self, kind: Kind, flt: SearchFilter, with_vectors: bool = False, fields: tuple[str, ...] | None = None
+    ) -> Iterator[StoredPoint]:
         offset = None
         while True:
             with self._guard(f"reading {kind}"):
@@ -317,7 +319,7 @@ class ClientStore(QdrantStore):
                     scroll_filter=_client_filter(flt),
                     limit=SCROLL_PAGE,
                     offset=offset,
-                    with_payload=True,
+                    with_payload=list(fields) if fields is not None else True,
                     with_vectors=with_vectors,
                 )
             for r in records:
