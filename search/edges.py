@@ -14,7 +14,7 @@ from __future__ import annotations
 import bisect
 from collections.abc import Sequence
 
-from framesearch.errors import NotFound
+from framesearch.search.frame_tables import TABLES
 from framesearch.search.models import Segment
 from framesearch.store.base import VectorStore
 from framesearch.store.schema import VideoRecord
@@ -69,14 +69,8 @@ def moment_edges(
 
 
 def video_records(store: VectorStore, video_ids: set[str]) -> dict[str, VideoRecord | None]:
-    """The records of the given videos (None for one without a record)."""
-    records: dict[str, VideoRecord | None] = {}
-    for video_id in video_ids:
-        try:
-            records[video_id] = store.get_video(video_id)
-        except NotFound:
-            records[video_id] = None
-    return records
+    """The records of the given videos (None for one without a record), kept per library state."""
+    return TABLES.records(store, video_ids)
 
 
 def snap_edges(store: VectorStore, segments: Sequence[Segment]) -> list[Segment]:

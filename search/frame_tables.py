@@ -7,7 +7,9 @@ cost ~10 us a frame plus a call per range; scoring the video's frames here is on
 (`store.video_frames`: ~25 ms per 1,000 frames in-process), and later searches score them in numpy.
 
 Tables are kept per store and library state (search/calibration.py `library_stamp`: any write that changes what
-searches see starts afresh), least recently used first out, within `search_cache_mb` (setting) of vectors.
+searches see starts afresh), least recently used first out, within `search_cache_mb` (setting) of vectors; so are
+the videos' records (their shot cuts, for the moments' edges), which the service would otherwise ask its store
+process for, one call per video per search.
 """
 
 from __future__ import annotations
@@ -19,13 +21,15 @@ from dataclasses import dataclass
 import numpy as np
 from cachetools import LRUCache
 
+from framesearch.errors import NotFound
 from framesearch.search.calibration import library_stamp
 from framesearch.search.segments import sampling_interval
 from framesearch.store.api import VectorStore
 from framesearch.store.filters import SearchFilter
-from framesearch.store.schema import FrameHit
+from framesearch.store.schema import FrameHit, VideoRecord
 
 MB = 1 << 20
+RECORDS_KEPT = 10_000  # video records kept (moments' edges snap to their shot cuts)
 DEFAULT_CACHE_MB = 512.0
 
 
@@ -71,6 +75,7 @@ class FrameTables:
     def __init__(self) -> None:
         self._lock = threading.Lock()
         self._kept: weakref.WeakKeyDictionary[VectorStore, tuple[tuple, LRUCache]] = weakref.WeakKeyDictionary()
+        self._records: weakref.WeakKeyDictionary[VectorStore, tuple[tuple, LRUCache]] = weakref.WeakKeyDictionary()
         self.reads = 0  # tables read from a store (for tests and benchmarks)
 
     def get(self, store: VectorStore, video_id: str, cache_mb: float = DEFAULT_CACHE_MB) -> FrameTable:
@@ -112,9 +117,31 @@ class FrameTables:
             out.update(store.frame_vectors(missing))
         return out
 
+    def records(self, store: VectorStore, video_ids: set[str]) -> dict[str, VideoRecord | None]:
+        """The records of the given videos (None for one without a record), kept for the library state."""
+        stamp = library_stamp(store)
+        with self._lock:
+            kept = self._records.get(store)
+            known = dict(kept[1]) if kept is not None and kept[0] == stamp else {}
+        found = {v: known[v] for v in video_ids if v in known}
+        for video_id in video_ids - found.keys():
+            try:
+                found[video_id] = store.get_video(video_id)
+            except NotFound:
+                found[video_id] = None
+        with self._lock:
+            kept = self._records.get(store)
+            if kept is None or kept[0] != stamp:
+                kept = (stamp, LRUCache(maxsize=RECORDS_KEPT))
+                self._records[store] = kept
+            if library_stamp(store) == stamp:
+                kept[1].update(found)
+        return found
+
     def clear(self) -> None:
         with self._lock:
             self._kept.clear()
+            self._records.clear()
 
 
 TABLES = FrameTables()

@@ -26,7 +26,7 @@ limit.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, replace
 
 import numpy as np
 
@@ -44,26 +44,18 @@ MAX_FRAMES = 50_000  # frames gathered in all (a near-zero threshold makes whole
 EPSILON = 1e-4
 
 
-@dataclass
+@dataclass(slots=True)
 class Run:
-    """Consecutive matching frames of one video: their rows in its frame table (time order) and scores."""
+    """Consecutive matching frames of one video: their rows in its frame table (time order), their scores, the
+    best of them, and the first and last frame's times."""
 
     video_id: str
     table: FrameTable
     rows: np.ndarray
     scores: np.ndarray
-    best: float = field(init=False)
-
-    def __post_init__(self) -> None:
-        self.best = float(self.scores.max())
-
-    @property
-    def start(self) -> float:
-        return float(self.table.timestamps[self.rows[0]])
-
-    @property
-    def end(self) -> float:
-        return float(self.table.timestamps[self.rows[-1]])
+    best: float
+    start: float
+    end: float
 
     @property
     def size(self) -> int:
@@ -157,4 +149,12 @@ def video_runs(table: FrameTable, video_id: str, query: np.ndarray, flt: SearchF
     if interval:
         wide |= skipped & (gaps > GAP_FACTOR * interval + EPSILON)
     cuts = np.flatnonzero(wide) + 1
-    return [Run(video_id, table, lo + part, scores[part]) for part in np.split(where, cuts)]
+    starts = np.concatenate(([0], cuts)).astype(np.intp)
+    stops = np.append(cuts, len(where)).astype(np.intp)
+    rows, matched = where + lo, scores[where]
+    bests = np.maximum.reduceat(matched, starts).tolist()
+    firsts, lasts = times[rows[starts]].tolist(), times[rows[stops - 1]].tolist()
+    return [
+        Run(video_id, table, rows[a:b], matched[a:b], best, first, last)
+        for a, b, best, first, last in zip(starts.tolist(), stops.tolist(), bests, firsts, lasts, strict=True)
+    ]
