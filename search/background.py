@@ -119,6 +119,14 @@ def _embed(embedder: object, texts: list[str]) -> np.ndarray:
     return normalize(vectors.reshape(len(texts), len(templates), -1).mean(axis=1))
 
 
+def _weights(folder: Path | None) -> list:
+    """The model files' sizes and times: a model retrained in place (same name, same captions) embeds anew."""
+    if folder is None or not folder.is_dir():
+        return []
+    files = sorted(p for p in folder.iterdir() if p.is_file() and p.name != CACHE_FILE and not p.name.startswith("."))
+    return [(p.name, p.stat().st_size, p.stat().st_mtime_ns) for p in files if p.suffix in (".onnx", ".json", ".bin")]
+
+
 def _cached_vectors(folder: Path | None, digest: str) -> np.ndarray | None:
     path = folder / CACHE_FILE if folder is not None else None
     if path is None or not path.is_file():
@@ -162,7 +170,7 @@ def bank_for(embedder: object) -> Bank:
     with _LOCK:
         if key in _BANKS:
             return _BANKS[key]
-    digest = hashlib.sha1(json.dumps([name, texts, templates_of(embedder)]).encode()).hexdigest()
+    digest = hashlib.sha1(json.dumps([name, texts, templates_of(embedder), _weights(folder)]).encode()).hexdigest()
     vectors = _cached_vectors(folder, digest)
     if vectors is None or vectors.shape[0] != len(texts):
         vectors = _embed(embedder, list(texts))

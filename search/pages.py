@@ -27,7 +27,11 @@ NOT_PART_OF_THE_SEARCH = {"limit", "cursor", "format", "frames"}
 
 def fingerprint(request: BaseModel) -> str:
     """A short hash of what the search is (its query and filters), the same for every page of it."""
-    fields = request.model_dump(mode="json", exclude=NOT_PART_OF_THE_SEARCH, by_alias=False)
+    fields = request.model_dump(mode="json", exclude=NOT_PART_OF_THE_SEARCH | {"vector"}, by_alias=False)
+    vector = getattr(request, "vector", None)
+    if vector is not None:  # its bytes, not its JSON: 512 numbers as text cost more than the search's answer
+        import numpy as np  # a vector query has loaded it already
+        fields["vector"] = hashlib.sha256(np.asarray(vector, dtype=np.float64).tobytes()).hexdigest()
     text = json.dumps(fields, sort_keys=True, separators=(",", ":"))
     return hashlib.sha256(text.encode()).hexdigest()[:16]
 
