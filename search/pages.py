@@ -31,6 +31,7 @@ def fingerprint(request: BaseModel) -> str:
     vector = getattr(request, "vector", None)
     if vector is not None:  # its bytes, not its JSON: 512 numbers as text cost more than the search's answer
         import numpy as np  # a vector query has loaded it already
+
         fields["vector"] = hashlib.sha256(np.asarray(vector, dtype=np.float64).tobytes()).hexdigest()
     text = json.dumps(fields, sort_keys=True, separators=(",", ":"))
     return hashlib.sha256(text.encode()).hexdigest()[:16]
