@@ -6,10 +6,11 @@ cost ~10 us a frame plus a call per range; scoring the video's frames here is on
 1,000 frames of 512 dimensions). So the first search that reaches a video reads its frames and vectors once
 (`store.video_frames`: ~25 ms per 1,000 frames in-process), and later searches score them in numpy.
 
-Tables are kept per store and library state (search/calibration.py `library_stamp`: any write that changes what
-searches see starts afresh), least recently used first out, within `search_cache_mb` (setting) of vectors; so are
-the videos' records (their shot cuts, for the moments' edges), which the service would otherwise ask its store
-process for, one call per video per search.
+Tables are kept per store, least recently used first out, within `search_cache_mb` (setting) of vectors. After a
+write (search/calibration.py `library_stamp` moves) a table is used again only if its video's record is unchanged
+(`record_token`: a new ingest run, stream chunk or delete rewrites it), so an upload does not make the service read
+every other video again. The videos' records are kept per library state (their shot cuts, for the moments'
+edges), which the service would otherwise ask its store process for, one call per video per search.
 """
 
 from __future__ import annotations
@@ -65,35 +66,62 @@ class FrameTable:
         return (self.vectors @ vector).astype(np.float64)
 
 
-def _size(table: FrameTable) -> int:
-    return table.nbytes
+@dataclass
+class _Kept:
+    """A table kept, the video's record token it was read under, and the library state it was last checked at."""
+
+    table: FrameTable
+    token: tuple | None
+    stamp: tuple
+
+
+def _size(kept: _Kept) -> int:
+    return kept.table.nbytes
+
+
+def record_token(record: VideoRecord | None) -> tuple | None:
+    """What changes whenever the video's searchable frames do: each ingest, re-ingest, stream chunk or delete
+    commits a new run and rewrites the record (store/writes.py)."""
+    if record is None:
+        return None
+    return (record.ingest_run, record.base_run, record.frames, record.indexed_at)
 
 
 class FrameTables:
-    """The frame tables of this process: per store, for its current library state, an LRU bounded in bytes."""
+    """The frame tables of this process: per store, an LRU bounded in bytes. A table read under one library state
+    is used under a later one while its video's record is unchanged (one record lookup per video and state): a
+    write to one video leaves the others' tables kept."""
 
     def __init__(self) -> None:
         self._lock = threading.Lock()
-        self._kept: weakref.WeakKeyDictionary[VectorStore, tuple[tuple, LRUCache]] = weakref.WeakKeyDictionary()
+        self._kept: weakref.WeakKeyDictionary[VectorStore, LRUCache] = weakref.WeakKeyDictionary()
         self._records: weakref.WeakKeyDictionary[VectorStore, tuple[tuple, LRUCache]] = weakref.WeakKeyDictionary()
         self.reads = 0  # tables read from a store (for tests and benchmarks)
+
+    def _tables(self, store: VectorStore, cache_mb: float) -> LRUCache:
+        budget = max(int(cache_mb * MB), 1)
+        kept = self._kept.get(store)
+        if kept is None or kept.maxsize != budget:
+            kept = self._kept[store] = LRUCache(maxsize=budget, getsizeof=_size)
+        return kept
 
     def get(self, store: VectorStore, video_id: str, cache_mb: float = DEFAULT_CACHE_MB) -> FrameTable:
         stamp = library_stamp(store)
         with self._lock:
-            kept = self._kept.get(store)
-            if kept is not None and kept[0] == stamp and video_id in kept[1]:
-                return kept[1][video_id]
+            entry = self._tables(store, cache_mb).get(video_id)
+            if entry is not None and entry.stamp == stamp:
+                return entry.table
+        token = record_token(self.records(store, {video_id})[video_id])
+        if entry is not None and entry.token == token:
+            with self._lock:
+                entry.stamp = stamp  # the video did not change: its table stands
+            return entry.table
         table = FrameTable.read(store, video_id)
         with self._lock:
             self.reads += 1
-            kept = self._kept.get(store)
-            budget = max(int(cache_mb * MB), 1)
-            if kept is None or kept[0] != stamp or kept[1].maxsize != budget:
-                kept = (stamp, LRUCache(maxsize=budget, getsizeof=_size))
-                self._kept[store] = kept
-            if table.nbytes <= budget and library_stamp(store) == stamp:  # nothing written while it was read
-                kept[1][video_id] = table
+            kept = self._tables(store, cache_mb)
+            if table.nbytes <= kept.maxsize and library_stamp(store) == stamp:  # nothing written while it was read
+                kept[video_id] = _Kept(table, token, stamp)
         return table
 
     def frame_vectors(
@@ -103,7 +131,7 @@ class FrameTables:
         stamp = library_stamp(store)
         with self._lock:
             kept = self._kept.get(store)
-            tables = dict(kept[1].items()) if kept is not None and kept[0] == stamp else {}
+            tables = {v: e.table for v, e in kept.items() if e.stamp == stamp} if kept is not None else {}
         out: dict[tuple[str, int], np.ndarray] = {}
         missing = []
         for video_id, frame in frames:

@@ -189,3 +189,36 @@ def test_frames_kept_between_searches_follow_a_new_version_of_a_video(tmp_path):
         body = (tmp_path / "clip.json").read_bytes()
         assert client.post("/videos/clip/results?model=clip/kept&fps=3", content=body).status_code in (200, 201)
         assert moments() == {"clip": 40, "other": 5}
+
+
+def test_a_write_to_one_video_keeps_the_frames_kept_of_the_others(tmp_path):
+    """After an upload of another video, a search reads only that video's frames: the others' tables stand (their
+    records did not change); the new video's moment is found."""
+    from fastapi.testclient import TestClient
+
+    from framesearch.search.frame_tables import TABLES
+    from framesearch.service.app import create_app
+    from framesearch.settings import Settings
+
+    rng = np.random.default_rng(12)
+    target = np.zeros(DIM)
+    target[0] = 1.0
+    for name, frames in (("a", range(10, 20)), ("b", range(40, 45)), ("c", range(60, 80))):
+        video(tmp_path / f"{name}.json", 90, {frames: 0.02}, target, rng)
+    with TestClient(create_app(Settings(store=tmp_path / "store"))) as client:
+
+        def upload(name: str) -> None:
+            body = (tmp_path / f"{name}.json").read_bytes()
+            assert client.post(f"/videos/{name}/results?model=clip/kept&fps=3", content=body).status_code in (200, 201)
+
+        def moments() -> dict[str, int]:
+            found = client.post("/search", json={"vector": target.tolist(), "threshold": 0.8}).json()["results"]
+            return {m["video_id"]: m["frame_count"] for m in found}
+
+        upload("a")
+        upload("b")
+        assert moments() == {"a": 10, "b": 5}
+        reads = TABLES.reads
+        upload("c")
+        assert moments() == {"a": 10, "b": 5, "c": 20}
+        assert TABLES.reads == reads + 1  # only the new video's frames were read
