@@ -50,13 +50,18 @@ MAX_EVENTS_ASKED = 10_000  # the most events the service answers in one request 
 @contextmanager
 def writing_store(settings: Settings, *, quiet: bool = False) -> Iterator[VectorStore]:
     """The store an ingest writes, opened here, with the library's standing searches checking every run it commits
-    (service/alert_delivery.py); on the way out the webhooks due are given a few seconds, the rest stay queued."""
+    (service/alert_delivery.py); on the way out the webhooks due are given a few seconds, the rest stay queued.
+    A library without standing searches loads none of that (~0.1 s of imports) until one appears: each commit
+    then looks for them first (one stat), so a search added during a long ingest (a stream) still applies."""
+    from contextlib import ExitStack
     from functools import cache
 
-    from framesearch.service.alert_delivery import DRAIN_S, alerting
     from framesearch.store.open import open_store
+    from framesearch.validation import alerts_dir
 
-    with open_store(settings) as st:
+    with open_store(settings) as st, ExitStack() as stack:
+        folder = alerts_dir(settings.store, settings.collection)
+        checkers: list[Any] = []
 
         @cache
         def embedder() -> object:
@@ -64,10 +69,28 @@ def writing_store(settings: Settings, *, quiet: bool = False) -> Iterator[Vector
 
             return text_embedder(settings, st.info())
 
-        with alerting(st, settings, embedder, drain=DRAIN_S) as checker:
-            yield st
-        if checker.found and not quiet:
-            err.print(f"standing searches: {checker.found} new moments told", highlight=False)
+        def start() -> Any:
+            from framesearch.service.alert_delivery import DRAIN_S, alerting
+
+            checkers.append(stack.enter_context(alerting(st, settings, embedder, drain=DRAIN_S)))
+            return checkers[0]
+
+        waiting: list[Callable[[], None]] = []
+
+        def first_commit(done: Any) -> None:  # no standing searches when the ingest began: are there now?
+            if not checkers and (folder / "alerts.json").is_file():
+                waiting.pop()()  # this listener stops; the checker hears the next commits itself
+                start()(done)  # and is told of this one here
+
+        if (folder / "alerts.json").is_file() or (folder / "outbox").is_dir():
+            start()
+        else:
+            waiting.append(st.on_commit(first_commit))
+            stack.callback(lambda: waiting and waiting.pop()())
+        yield st
+    found = checkers[0].found if checkers else 0
+    if found and not quiet:
+        err.print(f"standing searches: {found} new moments told", highlight=False)
 
 
 @alerts_app.command("add")

@@ -6,6 +6,7 @@ validate through request models built from these types.
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Annotated, Any, TypeVar
 
 from pydantic import AfterValidator, BaseModel, Field, ValidationError
@@ -99,3 +100,8 @@ def check_video_id(value: Any) -> str:
         return _VIDEO_ID_ADAPTER.validate_python(value)
     except ValidationError as exc:
         raise InvalidInput(f"video id {describe(exc)}") from None
+
+
+def alerts_dir(store: Path, collection: str) -> Path:
+    """Where a library's standing searches live (search/alerts.py): beside its store, one folder per collection."""
+    return Path(store) / f"alerts.{collection}"

@@ -32,7 +32,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 from framesearch.errors import InvalidInput, NotFound
 from framesearch.files import write_atomic
 from framesearch.search.models import MAX_NEGATIVES, Confidence
-from framesearch.validation import MAX_LIMIT, QueryText, Seconds, VideoId
+from framesearch.validation import MAX_LIMIT, QueryText, Seconds, VideoId, alerts_dir
 
 MAX_ALERTS = 1000
 MAX_EVENTS = 10_000  # events kept in the log (the oldest go first)
@@ -160,10 +160,6 @@ class Told(BaseModel):
 
     moments: list[tuple[float, float]] = Field(default_factory=list)
     quiet_until: float = -1.0
-
-
-def alerts_dir(store: Path, collection: str) -> Path:
-    return Path(store) / f"alerts.{collection}"
 
 
 class AlertBook:

@@ -361,3 +361,22 @@ def test_a_live_streams_chunks_alert_once_per_moment_with_when_it_aired(tmp_path
     assert events[0].start_utc is not None and events[0].start_utc.startswith("2026-12-07T09:59:58")
     assert [row.key for row in total.rows] == ["2026-12-07T09:00:00Z", "2026-12-07T10:00:00Z"]
     assert total.rows[0].seconds == pytest.approx(2.0, abs=0.3)  # 09:59:58 to the hour
+
+
+def test_a_standing_search_added_while_an_ingest_writes_checks_its_next_runs(tmp_path, shapes_embedder):
+    """An ingest that began with no standing searches loads no alert machinery, yet one added meanwhile (a long
+    stream) checks the runs committed after it; before it, nothing was checked."""
+    from framesearch.cli.alerts import writing_store
+    from framesearch.search.alerts import AlertRequest
+
+    video = write_shapes_video(tmp_path / "late.mp4", [("circle", "red", "white", 2.0), ("square", "blue", "yellow", 1.0)])
+    settings = Settings(store=tmp_path / "store", model=MODEL)
+    book = AlertBook.of(settings)
+    points = frame_points(video, "late", shapes_embedder)
+    with writing_store(settings, quiet=True) as store:
+        write_chunks(store, [p for p in points if p.timestamp < 1.0], [], shapes_embedder)
+        assert not book.folder.exists()  # nothing of the alerts written or loaded
+        made = book.add(AlertRequest(q="a red circle"))
+        write_chunks(store, points, [], shapes_embedder)  # the whole video again: a new run, checked
+    events = book.events()
+    assert [e.alert_id for e in events] == [made.id] and events[0].video_id == "late"
