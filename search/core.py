@@ -26,8 +26,8 @@ from framesearch.search.models import (
 from framesearch.search.negatives import NEGATIVE_OVERFETCH, Negative, drop_negative_frames, drop_negative_moments
 from framesearch.search.pages import offset_of, page
 from framesearch.search.prompts import query_vector
-from framesearch.search.retrieval import retrieve_segments, seed_count
-from framesearch.search.segments import SCORE_DIGITS, segments_of, stamp_wall_clock
+from framesearch.search.retrieval import retrieve_runs, seed_count
+from framesearch.search.segments import SCORE_DIGITS, stamp_wall_clock
 from framesearch.settings import Settings
 from framesearch.store.base import SearchFilter, VectorStore
 from framesearch.store.schema import FrameHit
@@ -154,8 +154,8 @@ def retrieve_moments(
     `calibration`. `first`: the top frames for the filters with no threshold (`first_depth` of them), when the
     caller has searched already (search/retrieval.py)."""
     confidence = calibration.confidence if calibration is not None else None
-    runs = retrieve_segments(store, vector, store_filter(filters), limit, threshold, first, cache_mb)
-    return segments_of(runs, confidence)
+    runs = retrieve_runs(store, vector, store_filter(filters), limit, threshold, first, cache_mb)
+    return [run.segment(confidence) for run in runs]
 
 
 def retrieve_frames(

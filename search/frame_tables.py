@@ -43,6 +43,8 @@ class FrameTable:
     vectors: np.ndarray
     interval: float | None  # seconds between sampled frames (search/segments.py `sampling_interval`)
     rows: dict[int, int]  # frame number -> row
+    numbers: np.ndarray  # each row's frame number
+    walls: list[float | None] | None  # each row's wall-clock time (live streams), None when no frame has one
 
     @property
     def nbytes(self) -> int:
@@ -57,7 +59,9 @@ class FrameTable:
             norms = np.linalg.norm(vectors, axis=1, keepdims=True)
             vectors /= np.where(norms > 0, norms, 1.0)
         rows = {h.frame: i for i, h in enumerate(hits)}
-        return cls(hits, times, vectors, sampling_interval(hits) if hits else None, rows)
+        numbers = np.fromiter((h.frame for h in hits), dtype=np.int64, count=len(hits))
+        walls = [h.wall_time for h in hits] if any(h.wall_time is not None for h in hits) else None
+        return cls(hits, times, vectors, sampling_interval(hits) if hits else None, rows, numbers, walls)
 
     def scores(self, vector: np.ndarray) -> np.ndarray:
         """Cosine of each frame to the unit `vector` (float64, for exact comparisons with thresholds)."""

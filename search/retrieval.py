@@ -31,7 +31,8 @@ from dataclasses import dataclass, replace
 import numpy as np
 
 from framesearch.search.frame_tables import DEFAULT_CACHE_MB, TABLES, FrameTable, FrameTables
-from framesearch.search.segments import BRIDGE_FACTOR, GAP_FACTOR
+from framesearch.search.models import Segment
+from framesearch.search.segments import BRIDGE_FACTOR, GAP_FACTOR, Confidence, segment_of_columns
 from framesearch.store.api import VectorStore
 from framesearch.store.filters import SearchFilter
 from framesearch.store.schema import FrameHit
@@ -68,6 +69,19 @@ class Run:
             for h, score in zip((found[i] for i in self.rows.tolist()), self.scores.tolist(), strict=True)
         ]
 
+    def segment(self, confidence: Confidence | None = None) -> Segment:
+        """The moment as a segment, its frames listed (straight from the table's columns: no hit objects)."""
+        rows = self.rows.tolist()
+        walls = self.table.walls
+        return segment_of_columns(
+            self.video_id,
+            self.table.numbers[self.rows].tolist(),
+            self.table.timestamps[self.rows].tolist(),
+            self.scores.astype(np.float64).tolist(),
+            [walls[i] for i in rows] if walls is not None else [None] * len(rows),
+            confidence,
+        )
+
 
 def seed_count(limit: int) -> int:
     """How many frames the seed search of a segment search asks for (K)."""
@@ -84,7 +98,22 @@ def retrieve_segments(
     cache_mb: float = DEFAULT_CACHE_MB,
     tables: FrameTables = TABLES,
 ) -> list[list[FrameHit]]:
-    """The frame hits of the best `limit` moments, best first (by their best frame), each in time order.
+    """The frame hits of the best `limit` moments, best first (by their best frame), each in time order (see
+    `retrieve_runs`)."""
+    return [r.hits() for r in retrieve_runs(store, vector, flt, limit, threshold, first, cache_mb, tables)]
+
+
+def retrieve_runs(
+    store: VectorStore,
+    vector: np.ndarray,
+    flt: SearchFilter,
+    limit: int,
+    threshold: float,
+    first: Sequence[FrameHit] | None = None,
+    cache_mb: float = DEFAULT_CACHE_MB,
+    tables: FrameTables = TABLES,
+) -> list[Run]:
+    """The runs of the best `limit` moments, best first (by their best frame).
     `first`: the top `seed_count(limit)` frames for `flt` with no threshold, when the caller has searched already;
     `cache_mb`: the budget of the frame tables kept (setting `search_cache_mb`)."""
     query = np.asarray(vector, dtype=np.float32).reshape(-1)
@@ -113,7 +142,7 @@ def retrieve_segments(
     # a run whose best frame is below the bound may rank below a run not found: it is left out, so the answer at a
     # limit is the start of the answer at any larger limit
     runs = sorted((r for r in runs if r.best >= bound), key=_rank)
-    return [r.hits() for r in runs[:limit]]
+    return runs[:limit]
 
 
 def _rank(run: Run) -> tuple[float, str, float]:

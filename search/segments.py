@@ -5,6 +5,7 @@ from __future__ import annotations
 import statistics
 from collections.abc import Callable, Iterable
 from datetime import UTC, datetime
+from typing import Any
 
 import numpy as np
 
@@ -29,28 +30,42 @@ def sampling_interval(hits: list[FrameHit]) -> float | None:
 
 
 def _segment(video_id: str, run: list[FrameHit], confidence: Confidence | None = None) -> Segment:
-    peak = max(run, key=lambda h: h.score)
-    frames = []
-    for h in run:  # one per listed frame (hundreds per answer): dicts, validated in one pass with the segment
-        score = round(h.score, SCORE_DIGITS)
-        frames.append(
-            {
-                "frame": h.frame,
-                "timestamp": h.timestamp,
-                "score": score,
-                "confidence": round(confidence(score), 4) if confidence else None,
-                "wall_time": h.wall_time,
-            }
-        )
+    return segment_of_columns(
+        video_id,
+        [h.frame for h in run],
+        [h.timestamp for h in run],
+        [h.score for h in run],
+        [h.wall_time for h in run],
+        confidence,
+    )
+
+
+def segment_of_columns(
+    video_id: str,
+    frames: list[int],
+    times: list[float],
+    scores: list[float],
+    walls: list[float | None],
+    confidence: Confidence | None = None,
+) -> Segment:
+    """A segment of one video's run of frames given as columns (time order, at least one frame)."""
+    peak = max(range(len(scores)), key=scores.__getitem__)
+    rounded = [round(s, SCORE_DIGITS) for s in scores]
+    confidences = [round(confidence(s), 4) for s in rounded] if confidence else [None] * len(rounded)
+    # one dict per listed frame (hundreds per answer), validated in one pass with the segment
+    listed: list[Any] = [
+        {"frame": f, "timestamp": t, "score": s, "confidence": c, "wall_time": w}
+        for f, t, s, c, w in zip(frames, times, rounded, confidences, walls, strict=True)
+    ]
     return Segment(
         video_id=video_id,
-        start=run[0].timestamp,
-        end=run[-1].timestamp,
-        score=round(peak.score, SCORE_DIGITS),
-        peak_time=peak.timestamp,
-        peak_frame=peak.frame,
-        frame_count=len(run),
-        frames=frames,
+        start=times[0],
+        end=times[-1],
+        score=rounded[peak],
+        peak_time=times[peak],
+        peak_frame=frames[peak],
+        frame_count=len(frames),
+        frames=listed,
     )
 
 
