@@ -245,6 +245,10 @@ def test_library_lists_videos_and_deletes_one(page, server):
     page.click(f'#library tr[data-video-id="{FLOWER}"] button')
     page.wait_for_selector(f'#library tr[data-video-id="{FLOWER}"]', state="detached")
     assert FLOWER in messages[0] and "Deleted flower.mp4" in page.inner_text("#library-status")
+    # the search filters' list of videos is fetched again after the delete (asynchronously): it drops the video
+    page.wait_for_function(
+        "v => ![...document.querySelectorAll('#videos input')].some(b => b.value === v)", arg=FLOWER, timeout=10_000
+    )
     assert FLOWER not in page.eval_on_selector_all("#videos input", "bs => bs.map(b => b.value)")
     page.keyboard.press("/")
     assert page.evaluate("() => document.activeElement.id") == "q" and page.is_hidden("#view-library")
