@@ -6,7 +6,7 @@ sampling intervals, or up to BRIDGE_FACTOR (3.5) where the index holds no frame 
 does not match does.
 
 Asking the ANN index for "enough" frames cannot work: one long scene (thousands of matching frames) fills any
-frame limit, comes back as scattered fragments, and crowds every other video out. So:
+frame limit, comes back as scattered fragments, and crowds every other video out. So (`retrieve_runs`):
 
 1. seeds: the ANN top-K frames (K = 4 x limit, at least 64) above the threshold;
 2. every video with a seed is scored whole, in numpy, from its frame table (search/frame_tables.py: its frames in
@@ -62,13 +62,6 @@ class Run:
     def size(self) -> int:
         return len(self.rows)
 
-    def hits(self) -> list[FrameHit]:
-        found = self.table.hits
-        return [
-            FrameHit(h.video_id, h.frame, h.timestamp, score, h.fps, h.wall_time)
-            for h, score in zip((found[i] for i in self.rows.tolist()), self.scores.tolist(), strict=True)
-        ]
-
     def segment(self, confidence: Confidence | None = None) -> Segment:
         """The moment as a segment, its frames listed (straight from the table's columns: no hit objects)."""
         rows = self.rows.tolist()
@@ -86,21 +79,6 @@ class Run:
 def seed_count(limit: int) -> int:
     """How many frames the seed search of a segment search asks for (K)."""
     return max(limit * SEED_FACTOR, MIN_SEEDS)
-
-
-def retrieve_segments(
-    store: VectorStore,
-    vector: np.ndarray,
-    flt: SearchFilter,
-    limit: int,
-    threshold: float,
-    first: Sequence[FrameHit] | None = None,
-    cache_mb: float = DEFAULT_CACHE_MB,
-    tables: FrameTables = TABLES,
-) -> list[list[FrameHit]]:
-    """The frame hits of the best `limit` moments, best first (by their best frame), each in time order (see
-    `retrieve_runs`)."""
-    return [r.hits() for r in retrieve_runs(store, vector, flt, limit, threshold, first, cache_mb, tables)]
 
 
 def retrieve_runs(
