@@ -318,3 +318,19 @@ def test_records_are_found_by_content_hash_and_by_any_of_their_paths(store_facto
     assert [r.video_id for r in store.videos_where(path="/m/old.mp4")] == ["old.mp4"]
     store = store_factory()  # indexes and records survive reopening
     assert [r.known_paths() for r in store.videos_where(content_hash="h1")] == [["/m/a.mp4", "/copy/a.mp4"], []]
+
+
+def test_a_videos_frames_come_in_time_order_with_their_vectors(store_factory):
+    """`video_frames`: every committed frame of the video (what a frame table holds), hits with their fields and the
+    stored (unit) vectors in the same order; another version of the video replaces them."""
+    store = store_factory()
+    write(store, "a", [[3, 0, 0, 0], [0, 2, 0, 0], [0, 0, 1, 0]])
+    write(store, "b", [[0, 0, 0, 1]])
+    hits, vectors = store.video_frames(SearchFilter(video_ids=("a",)))
+    assert [h.frame for h in hits] == [0, 12, 24] and [h.timestamp for h in hits] == sorted(h.timestamp for h in hits)
+    assert {h.video_id for h in hits} == {"a"} and all(h.fps for h in hits)
+    assert np.allclose(vectors, [[1, 0, 0, 0], [0, 1, 0, 0], [0, 0, 1, 0]], atol=1e-6)
+    write(store, "a", [[0, 0, 0, 1]] * 2)
+    hits, vectors = store.video_frames(SearchFilter(video_ids=("a",)))
+    assert len(hits) == 2 and np.allclose(vectors, [[0, 0, 0, 1]] * 2, atol=1e-6)
+    assert store.video_frames(SearchFilter(video_ids=("nothing",)))[0] == []
