@@ -149,13 +149,14 @@ def retrieve_moments(
     first: Sequence[FrameHit] | None = None,
     calibration: Calibration | None = None,
     cache_mb: float = DEFAULT_CACHE_MB,
+    listed: bool = True,
 ) -> list[Segment]:
     """The ranked moments of the library above the raw `threshold`, each frame with its confidence under
     `calibration`. `first`: the top frames for the filters with no threshold (`first_depth` of them), when the
     caller has searched already (search/retrieval.py)."""
     confidence = calibration.confidence if calibration is not None else None
     runs = retrieve_runs(store, vector, store_filter(filters), limit, threshold, first, cache_mb)
-    return [run.segment(confidence) for run in runs]
+    return [run.segment(confidence, listed) for run in runs]
 
 
 def retrieve_frames(
@@ -203,7 +204,9 @@ def ranked(
     """The moments (edges snapped) or frames of the filters' mode, annotated, without what a negative takes."""
     drop = [Negative.of(store, n) for n in negatives]
     if filters.mode == "segments":
-        moments = snap_edges(store, retrieve_moments(store, vector, filters, threshold, limit, first, calibration, cache_mb))
+        listed = bool(filters.frames or drop)  # else summaries: the frames of ~20 moments cost ~3 ms to list
+        found = retrieve_moments(store, vector, filters, threshold, limit, first, calibration, cache_mb, listed)
+        moments = snap_edges(store, found)
         annotate(moments, calibration)
         return drop_negative_moments(store, moments, calibration, drop) if drop else moments
     frames = retrieve_frames(store, vector, filters, threshold, limit, first, calibration)
@@ -222,7 +225,7 @@ def annotate(results: Sequence[Segment | FrameMatch], calibration: Calibration |
         return
     for result in results:
         result.confidence = round(calibration.confidence(result.score), 4)
-        for frame in getattr(result, "frames", ()):
+        for frame in getattr(result, "frames", None) or ():
             if frame.confidence is None:
                 frame.confidence = round(calibration.confidence(frame.score), 4)
 

@@ -79,7 +79,7 @@ def snap_edges(store: VectorStore, segments: Sequence[Segment]) -> list[Segment]
     out = []
     for segment in segments:
         record = records[segment.video_id]
-        times = [f.timestamp for f in segment.frames or []] or [segment.start, segment.end]
+        times = [f.timestamp for f in segment.frames or []] or segment._times or [segment.start, segment.end]
         interval = sampling_interval(record, times)
         cuts = record.cuts if record is not None else None
         duration = record.duration if record is not None else None

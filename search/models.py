@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Annotated, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, model_validator
 
 from framesearch.search.pages import MAX_CURSOR_CHARS
 from framesearch.validation import MAX_LIMIT, MAX_VECTOR_DIM, FiniteFloat, Limit, QueryText, Seconds, Threshold, VideoId
@@ -150,6 +150,8 @@ class Segment(BaseModel):
     frames: list[FrameScore] | None = Field(default=None, description="Its frames, with `frames=true`; else null.")
     start_utc: str | None = Field(default=None, description="Live streams: the wall-clock time (UTC, ISO 8601) of `start`.")
     end_utc: str | None = Field(default=None, description="Live streams: the wall-clock time (UTC, ISO 8601) of `end`.")
+    # the frames' times of a moment built without its frames listed (search/retrieval.py): what its edges need
+    _times: list[float] | None = PrivateAttr(default=None)
 
 
 class SequenceMatch(BaseModel):

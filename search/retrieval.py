@@ -32,7 +32,7 @@ import numpy as np
 
 from framesearch.search.frame_tables import DEFAULT_CACHE_MB, TABLES, FrameTable, FrameTables
 from framesearch.search.models import Segment
-from framesearch.search.segments import BRIDGE_FACTOR, GAP_FACTOR, Confidence, segment_of_columns
+from framesearch.search.segments import BRIDGE_FACTOR, GAP_FACTOR, SCORE_DIGITS, Confidence, segment_of_columns
 from framesearch.store.api import VectorStore
 from framesearch.store.filters import SearchFilter
 from framesearch.store.schema import FrameHit
@@ -62,10 +62,25 @@ class Run:
     def size(self) -> int:
         return len(self.rows)
 
-    def segment(self, confidence: Confidence | None = None) -> Segment:
-        """The moment as a segment, its frames listed (straight from the table's columns: no hit objects)."""
+    def segment(self, confidence: Confidence | None = None, listed: bool = True) -> Segment:
+        """The moment as a segment, its frames listed (straight from the table's columns: no hit objects); with
+        `listed` False its summary only (a live stream's moments always list theirs: they carry when they aired)."""
         rows = self.rows.tolist()
         walls = self.table.walls
+        if not listed and walls is None:
+            times = self.table.timestamps[self.rows].tolist()
+            peak = int(np.argmax(self.scores))
+            segment = Segment(
+                video_id=self.video_id,
+                start=times[0],
+                end=times[-1],
+                score=round(float(self.scores[peak]), SCORE_DIGITS),
+                peak_time=times[peak],
+                peak_frame=int(self.table.numbers[self.rows[peak]]),
+                frame_count=len(rows),
+            )
+            segment._times = times
+            return segment
         return segment_of_columns(
             self.video_id,
             self.table.numbers[self.rows].tolist(),

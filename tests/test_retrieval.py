@@ -92,6 +92,17 @@ def test_a_long_scene_is_one_segment_with_its_edges_and_other_videos_still_rank(
     assert answer["count"] == len(segments) == 4  # every moment above the threshold, nothing else
 
 
+def test_summaries_without_frames_are_the_moments_with_frames_less_their_frames(library):
+    """Without `--frames` a moment is built from its summary (search/retrieval.py `Run.segment`): the same start,
+    end, score, peak and frame count as when its frames are listed."""
+    store, query = library
+    listed = search(store, query, "--limit", "5")["results"]
+    result = runner.invoke(app, ["--store", str(store), "search", "--vector-file", str(query), "--threshold", "0.8", "--json"])
+    summaries = json.loads(result.stdout)["results"]
+    assert all(s["frames"] is None for s in summaries)
+    assert summaries == [{**s, "frames": None} for s in listed]
+
+
 def test_segments_respect_the_time_range_and_the_limit(library):
     store, query = library
     segments = search(store, query, "--limit", "1", "--from", "300", "--to", "400")["results"]
