@@ -63,12 +63,6 @@ class FrameTable:
         walls = [h.wall_time for h in hits] if any(h.wall_time is not None for h in hits) else None
         return cls(hits, times, vectors, sampling_interval(hits) if hits else None, rows, numbers, walls)
 
-    def scores(self, vector: np.ndarray) -> np.ndarray:
-        """Cosine of each frame to the unit `vector` (float64, for exact comparisons with thresholds)."""
-        if not len(self.hits):
-            return np.zeros(0)
-        return (self.vectors @ vector).astype(np.float64)
-
 
 @dataclass
 class _Kept:
