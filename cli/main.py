@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING, Annotated, Any, Optional, TypeVar
 
 import typer
 
+from framesearch.cli import render
 from framesearch.errors import (
     ApiKeyMissing,
     DiskFull,
@@ -62,34 +63,7 @@ app.add_typer(collections_app, name="collections")
 app.add_typer(library_app, name="library")
 
 
-PIPE_WIDTH = 10_000  # columns when not writing to a terminal: no table cut, no id or path shortened
-
-
-class LazyConsole:
-    """A rich Console made on first use (importing rich costs startup time that `--help` need not pay). Into a pipe
-    or file (no terminal) it is as wide as its widest line: tables keep full ids and paths (`--json` is exact too)."""
-
-    def __init__(self, stderr: bool = False) -> None:
-        self._stderr = stderr
-        self._console: Any = None
-
-    @property
-    def console(self) -> Any:
-        if self._console is None:
-            from rich.console import Console
-
-            console = Console(stderr=self._stderr)
-            if not console.is_terminal and "COLUMNS" not in os.environ:
-                console = Console(stderr=self._stderr, width=PIPE_WIDTH)
-            self._console = console
-        return self._console
-
-    def __getattr__(self, name: str) -> Any:
-        return getattr(self.console, name)
-
-
-out = LazyConsole()
-err = LazyConsole(stderr=True)
+out, err = render.out, render.err  # the consoles every command prints through (cli/render.py)
 
 StoreOpt = Annotated[
     Optional[Path],

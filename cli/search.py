@@ -9,6 +9,7 @@ from typing import Annotated, Any, Optional, cast
 
 import typer
 
+from framesearch.cli import render
 from framesearch.cli.main import (
     CollectionOpt,
     JsonOpt,
@@ -26,23 +27,10 @@ from framesearch.cli.main import (
 )
 from framesearch.cli.main import report as report_error
 from framesearch.cli.remote import service_for
+from framesearch.cli.thin import read_vector_file
 from framesearch.errors import InvalidInput, NotFound
 
 TABLE_ROWS = 100  # videos a `videos list` table shows unless told
-
-
-def _read_vector_file(path: Path) -> Any:
-    try:
-        data = json.loads(path.read_text())
-    except (OSError, ValueError, RecursionError) as exc:
-        raise InvalidInput(f"{path}: cannot read a vector: {str(exc)[:200]}") from None
-    if isinstance(data, dict):
-        data = data.get("vector", data.get("embeddings"))
-    if isinstance(data, list) and len(data) == 1 and isinstance(data[0], list):
-        data = data[0]
-    if not isinstance(data, list):
-        raise InvalidInput(f"{path}: expected a JSON list of numbers (or {{'vector': [...]}})")
-    return data
 
 
 @app.command("search")
@@ -81,7 +69,7 @@ def search_cmd(
 
     if text is not None and vector_file is not None:
         raise InvalidInput("give a text query or --vector-file, not both")
-    vector = _read_vector_file(vector_file) if vector_file else None
+    vector = read_vector_file(vector_file) if vector_file else None
     if as_json and fmt not in (None, "json"):
         raise InvalidInput("--json is --format json: give one of them")
     fmt = "json" if as_json else fmt
@@ -135,45 +123,9 @@ def _print_search(response: Any, text_out: str | None, fmt: str | None) -> None:
     elif fmt == "json":
         print_json(response)
     else:
-        _print_results(response)
-    if response is not None and response.next_cursor is not None and fmt != "json":  # JSON carries it as `next_cursor`
-        err.print(f"more results: add --cursor {response.next_cursor}", highlight=False, soft_wrap=True)
-
-
-def _print_results(data: Any) -> None:
-    from rich.table import Table
-
-    if not data.results:
-        calibrated = data.threshold_kind == "calibrated"
-        floor = f"confidence {data.min_confidence}" if calibrated else f"threshold {data.threshold}"
-        option = "--min-confidence" if calibrated else "--threshold"
-        out.print(f"No moments match at {floor}. Lower {option} to see weaker matches.", highlight=False)
-        return
-    frames = data.mode == "frames"
-    aired = any(_aired(r) for r in data.results)  # a live stream's results: when each aired (UTC)
-    columns = ["score", "confidence", "video", "time (s)", *(["aired (UTC)"] if aired else []), "frame" if frames else "frames"]
-    table = Table(*columns)
-    for r in data.results:
-        confidence = "-" if r.confidence is None else f"{r.confidence:.2f}"
-        when = [_aired(r) or "-"] if aired else []
-        if frames:
-            table.add_row(f"{r.score:.3f}", confidence, r.video_id, f"{r.timestamp:.2f}", *when, str(r.frame))
-        elif data.mode == "sequences":
-            parts = f"{r.first.start:.2f}-{r.first.end:.2f} then {r.then.start:.2f}-{r.then.end:.2f}"
-            count = str(r.first.frame_count + r.then.frame_count)
-            table.add_row(f"{r.score:.3f}", confidence, r.video_id, parts, *when, count)
-        else:
-            table.add_row(f"{r.score:.3f}", confidence, r.video_id, f"{r.start:.2f}-{r.end:.2f}", *when, str(r.frame_count))
-    out.print(table)
-
-
-def _aired(result: Any) -> str | None:
-    """When a live stream's result aired (UTC), as the table shows it; None for a file's."""
-    if getattr(result, "utc", None):
-        return result.utc
-    first = getattr(result, "first", result)
-    start, end = getattr(first, "start_utc", None), getattr(getattr(result, "then", first), "end_utc", None)
-    return f"{start} - {end}" if start and end else None
+        render.print_results(response.model_dump(mode="json"))
+    if response is not None and fmt != "json":  # JSON carries it as `next_cursor`
+        render.print_next_cursor(response.next_cursor)
 
 
 @app.command("clip")
@@ -275,18 +227,7 @@ def videos_list(
     if as_json:
         print_json(records)
         return
-    from rich.table import Table
-
-    table = Table("video", "frames", "fps", "duration (s)", "model", "source", "indexed")
-    for r in records:
-        fps = f"{r.fps:g}" if r.fps else "-"
-        duration = f"{r.duration:.1f}" if r.duration is not None else "-"
-        table.add_row(r.video_id, str(r.frames), fps, duration, r.model, r.source, r.indexed_at or "-")
-    filtered = bool(match or under)
-    out.print(table if records else ("no videos match" if filtered else "no videos indexed yet"))
-    if len(records) < total:
-        more = "--limit N shows more (0: all), --match TEXT finds some"
-        out.print(f"{len(records)} of {total} videos shown: {more}", highlight=False)
+    render.print_videos([r.model_dump(mode="json") for r in records], total, filtered=bool(match or under))
 
 
 @videos_app.command("delete")

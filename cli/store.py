@@ -6,6 +6,7 @@ from typing import Annotated, Any, Optional
 
 import typer
 
+from framesearch.cli import render
 from framesearch.cli.main import (
     CollectionOpt,
     JsonOpt,
@@ -51,51 +52,7 @@ def store_info(
     if as_json:
         print_json(info)
         return
-    from rich.table import Table
-
-    table = Table("", "", show_header=False, box=None)
-    rows = [
-        ("backend", info.backend),
-        ("location", info.location),  # absolute: the Edge folder, or the server's URL
-        ("collection", info.collection),
-        ("model", f"{info.model} ({info.dim} dims)" if info.model else "none yet (empty)"),
-        ("points", str(info.points)),
-        ("videos", str(info.videos)),
-    ]
-    if info.totals and info.totals.videos:
-        rows.append(("library", _totals_text(info.totals)))
-    if info.index:
-        i = info.index
-        rows.append(
-            (
-                "index",
-                f"{i.state}; {i.segments} segments, payload indexes {', '.join(i.payload_indexes) or 'none'}",
-            )
-        )
-    if info.cluster:
-        c = info.cluster
-        states = ", ".join(f"{n} {s}" for s, n in sorted(c.replica_states.items())) or "not reported"
-        rows.append(
-            (
-                "cluster",
-                f"{c.shards} shards x {c.replicas or 1} replicas, write consistency "
-                f"{c.write_consistency or 1}, {c.peers or 1} node(s); replicas: {states}",
-            )
-        )
-    for key, value in rows:
-        table.add_row(key, value)
-    out.print(table)
-
-
-def _totals_text(t: Any) -> str:
-    """Hours, frames and file bytes of the library, in a person's units."""
-    size, unit = float(t.video_bytes), "B"
-    for unit in ("B", "KB", "MB", "GB", "TB"):
-        if size < 1000 or unit == "TB":
-            break
-        size /= 1000
-    gone = f"; {t.missing} gone from disk (videos delete --missing)" if t.missing else ""
-    return f"{t.hours:.2f} hours, {t.frames:,} frames, {size:.3g} {unit} of video files{gone}"
+    render.print_store_info(info.model_dump(mode="json"))
 
 
 @store_app.command("index")

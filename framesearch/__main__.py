@@ -1,5 +1,5 @@
-"""`python -m framesearch` runs the CLI."""
+"""`python -m framesearch` runs the CLI (its thin client where that can answer, else the full app)."""
 
-from framesearch.cli import app
+from framesearch.cli.thin import main
 
-app(prog_name="framesearch")
+main()

@@ -22,8 +22,8 @@ out = sys.argv.pop(1)
 atexit.register(lambda: open(out, "w").write(json.dumps(sorted(m.split(".")[0] for m in sys.modules))))
 atexit.register(lambda: open(out + ".blas", "w").write(os.environ.get("OPENBLAS_NUM_THREADS", "unset")))
 sys.argv[0] = "framesearch"
-from framesearch.cli import app
-app(prog_name="framesearch")
+from framesearch.cli.thin import main  # the console script's entry point
+main()
 """
 
 
@@ -130,12 +130,23 @@ def test_read_commands_help_loads_no_engine(tmp_path, command):
     assert not loaded(tmp_path, *command, "--help") & READ_ENGINES
 
 
+THIN = {"typer", "click", "pydantic", "pydantic_settings", "httpx", "numpy"}  # what the full app would load
+
+
 @pytest.mark.slow
 def test_read_commands_through_a_running_service_load_no_store_engine_and_no_web_framework(store):
-    """While `serve` holds the store, `videos list` and `store info` ask it: no Qdrant Edge, numpy or FastAPI here."""
+    """While `serve` holds the store, read commands ask it: no Qdrant Edge, numpy or FastAPI here; the tables (and
+    csv) are printed by the thin client, which loads not even Typer or pydantic (cli/thin.py)."""
     from tests.helpers.server import running_service
 
     env = {**os.environ, "FRAMESEARCH_STORE": str(store / "s")}
     with running_service({"FRAMESEARCH_STORE": str(store / "s")}, store / "serve.log"):
         for command in (("videos", "list"), ("videos", "list", "--json"), ("store", "info"), ("store", "info", "--json")):
             assert not loaded(store, *command, env=env) & READ_ENGINES, command
+        vector = ("--vector-file", str(store / "q.json"))
+        for command in (("videos", "list"), ("store", "info"), ("search", *vector), ("search", *vector, "--format", "csv")):
+            assert not loaded(store, *command, env=env) & (READ_ENGINES | THIN), command
+        # what the thin client does not print goes to the full app: JSON, and any error answer
+        assert "pydantic" in loaded(store, "videos", "list", "--json", env=env)
+        assert "typer" in loaded(store, "search", *vector, "--limit", "0", env=env, code=1)
+        assert "limit" in loaded.stderr and loaded.stderr.startswith("error:")
