@@ -26,7 +26,7 @@ from framesearch.search.models import (
 from framesearch.search.negatives import NEGATIVE_OVERFETCH, Negative, drop_negative_frames, drop_negative_moments
 from framesearch.search.pages import offset_of, page
 from framesearch.search.prompts import query_vector
-from framesearch.search.retrieval import retrieve_runs, seed_count
+from framesearch.search.retrieval import Seed, retrieve_runs, seed_count
 from framesearch.search.segments import SCORE_DIGITS, stamp_wall_clock
 from framesearch.settings import Settings
 from framesearch.store.base import SearchFilter, VectorStore
@@ -146,13 +146,13 @@ def retrieve_moments(
     filters: SearchFilters,
     threshold: float,
     limit: int,
-    first: Sequence[FrameHit] | None = None,
+    first: Sequence[Seed] | None = None,
     calibration: Calibration | None = None,
     cache_mb: float = DEFAULT_CACHE_MB,
     listed: bool = True,
 ) -> list[Segment]:
     """The ranked moments of the library above the raw `threshold`, each frame with its confidence under
-    `calibration`. `first`: the top frames for the filters with no threshold (`first_depth` of them), when the
+    `calibration`. `first`: the top seeds for the filters with no threshold (`first_depth` of them), when the
     caller has searched already (search/retrieval.py)."""
     confidence = calibration.confidence if calibration is not None else None
     runs = retrieve_runs(store, vector, store_filter(filters), limit, threshold, first, cache_mb)
@@ -196,22 +196,38 @@ def ranked(
     filters: SearchFilters,
     threshold: float,
     limit: int,
-    first: Sequence[FrameHit] | None,
+    first: Sequence[FrameHit] | Sequence[Seed] | None,
     calibration: Calibration | None,
     negatives: Sequence[np.ndarray] = (),
     cache_mb: float = DEFAULT_CACHE_MB,
 ) -> list[Segment] | list[FrameMatch]:
-    """The moments (edges snapped) or frames of the filters' mode, annotated, without what a negative takes."""
+    """The moments (edges snapped) or frames of the filters' mode, annotated, without what a negative takes.
+    `first`: what the caller searched already (`first_search`): seeds for moments, hits for frames."""
     drop = [Negative.of(store, n) for n in negatives]
     if filters.mode == "segments":
         listed = bool(filters.frames or drop)  # else summaries: the frames of ~20 moments cost ~3 ms to list
-        found = retrieve_moments(store, vector, filters, threshold, limit, first, calibration, cache_mb, listed)
+        seeds = [h if isinstance(h, tuple) else (h.video_id, h.score) for h in first] if first is not None else None
+        found = retrieve_moments(store, vector, filters, threshold, limit, seeds, calibration, cache_mb, listed)
         moments = snap_edges(store, found)
         annotate(moments, calibration)
         return drop_negative_moments(store, moments, calibration, drop) if drop else moments
-    frames = retrieve_frames(store, vector, filters, threshold, limit, first, calibration)
+    hits = [h for h in first if not isinstance(h, tuple)] if first is not None else None
+    frames = retrieve_frames(store, vector, filters, threshold, limit, hits, calibration)
     annotate(frames, calibration)
     return drop_negative_frames(store, frames, calibration, drop) if drop else frames
+
+
+def first_search(
+    store: VectorStore, vector: np.ndarray, filters: SearchFilters, wanted: int
+) -> list[FrameHit] | list[Seed] | None:
+    """A search of the whole library gives the best score (for calibration) and the seeds at once: (video id,
+    score) seeds for moments, frame hits for frames; None for a filtered search."""
+    if store_filter(filters) != SearchFilter():
+        return None
+    depth = first_depth(filters.mode, wanted)
+    if filters.mode == "segments":
+        return store.search_videos(vector, SearchFilter(), limit=depth)
+    return store.search(vector, SearchFilter(), limit=depth)
 
 
 def first_depth(mode: str, limit: int) -> int:
@@ -249,10 +265,9 @@ def search_vector(
     limit = filters.limit or settings.limit
     depth = page_depth(store, filters, limit)
     wanted = depth * NEGATIVE_OVERFETCH if negatives else depth
-    first = None
-    if store_filter(filters) == SearchFilter():  # the whole library: one search gives the best score and the seeds
-        first = store.search(vector, SearchFilter(), limit=first_depth(filters.mode, wanted))
-    calibration = calibrate(store, vector, best=None if first is None else first[0].score if first else -1.0)
+    first = first_search(store, vector, filters, wanted)
+    best = None if first is None else (first[0][1] if isinstance(first[0], tuple) else first[0].score) if first else -1.0
+    calibration = calibrate(store, vector, best=best)
     threshold, kind, min_confidence = resolve_threshold(filters, settings, embedder, calibration)
     results = ranked(store, vector, filters, threshold, wanted, first, calibration, negatives, settings.search_cache_mb)
     return answer(store, filters, query, results, limit, (threshold, kind, min_confidence))

@@ -8,7 +8,8 @@ does not match does.
 Asking the ANN index for "enough" frames cannot work: one long scene (thousands of matching frames) fills any
 frame limit, comes back as scattered fragments, and crowds every other video out. So (`retrieve_runs`):
 
-1. seeds: the ANN top-K frames (K = 4 x limit, at least 64) above the threshold;
+1. seeds: the ANN top-K frames (K = 4 x limit, at least 64) above the threshold, as (video id, score) pairs
+   (`store.search_videos`: nothing else of a seed is needed, so nothing else is read or sent);
 2. every video with a seed is scored whole, in numpy, from its frame table (search/frame_tables.py: its frames in
    time order with their vectors, read from the store once and kept): its runs above the threshold are exact,
    whatever their length, with no further store call;
@@ -35,7 +36,8 @@ from framesearch.search.models import Segment
 from framesearch.search.segments import BRIDGE_FACTOR, GAP_FACTOR, SCORE_DIGITS, Confidence, segment_of_columns
 from framesearch.store.api import VectorStore
 from framesearch.store.filters import SearchFilter
-from framesearch.store.schema import FrameHit
+
+Seed = tuple[str, float]  # a seed frame's video id and score
 
 SEED_FACTOR = 4
 MIN_SEEDS = 64
@@ -102,27 +104,27 @@ def retrieve_runs(
     flt: SearchFilter,
     limit: int,
     threshold: float,
-    first: Sequence[FrameHit] | None = None,
+    first: Sequence[Seed] | None = None,
     cache_mb: float = DEFAULT_CACHE_MB,
     tables: FrameTables = TABLES,
 ) -> list[Run]:
     """The runs of the best `limit` moments, best first (by their best frame).
-    `first`: the top `seed_count(limit)` frames for `flt` with no threshold, when the caller has searched already;
+    `first`: the top `seed_count(limit)` seeds for `flt` with no threshold, when the caller has searched already;
     `cache_mb`: the budget of the frame tables kept (setting `search_cache_mb`)."""
     query = np.asarray(vector, dtype=np.float32).reshape(-1)
     query = query / max(float(np.linalg.norm(query)), 1e-12)
     seeds = seed_count(limit)
     if first is not None:
-        hits = [h for h in first if h.score >= threshold]
+        hits = [h for h in first if h[1] >= threshold]
     else:
-        hits = store.search(vector, flt, limit=seeds, threshold=threshold)
+        hits = store.search_videos(vector, flt, limit=seeds, threshold=threshold)
     runs: list[Run] = []
     scored: set[str] = set()
     bound = -np.inf  # every moment not found has its best frame at or below this score
     for step in range(MAX_ROUNDS):
         full = len(hits) >= seeds
-        bound = min(h.score for h in hits) if full else -np.inf
-        for video_id in dict.fromkeys(h.video_id for h in hits):
+        bound = min(score for _, score in hits) if full else -np.inf
+        for video_id in dict.fromkeys(video_id for video_id, _ in hits):
             if video_id not in scored:  # a video is scored whole once: every run of it is known
                 scored.add(video_id)
                 runs += video_runs(tables.get(store, video_id, cache_mb), video_id, query, flt, threshold)
@@ -131,7 +133,7 @@ def retrieve_runs(
             break
         seeds *= SEED_GROWTH
         skip = replace(flt, skip_videos=flt.skip_videos + tuple(sorted(scored - set(flt.skip_videos))))
-        hits = store.search(vector, skip, limit=seeds, threshold=threshold)
+        hits = store.search_videos(vector, skip, limit=seeds, threshold=threshold)
     # a run whose best frame is below the bound may rank below a run not found: it is left out, so the answer at a
     # limit is the start of the answer at any larger limit
     runs = sorted((r for r in runs if r.best >= bound), key=_rank)

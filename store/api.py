@@ -46,6 +46,10 @@ class VectorStore(Protocol):
         self, vector: np.ndarray, flt: SearchFilter = SearchFilter(), limit: int = 100, threshold: float | None = None
     ) -> list[FrameHit]: ...
 
+    def search_videos(
+        self, vector: np.ndarray, flt: SearchFilter = SearchFilter(), limit: int = 100, threshold: float | None = None
+    ) -> list[tuple[str, float]]: ...
+
     def search_batch(
         self, vector: np.ndarray, requests: Sequence[tuple[SearchFilter, int]], threshold: float | None = None
     ) -> list[list[FrameHit]]: ...

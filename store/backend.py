@@ -24,7 +24,7 @@ from framesearch.errors import StoreReadOnly
 from framesearch.store.filters import Kind, SearchFilter, StoredPoint
 from framesearch.store.pages import Listing
 from framesearch.store.runs import CommitListeners
-from framesearch.store.schema import HNSW_EF, CollectionInfo, VideoRecord
+from framesearch.store.schema import HIT_FIELDS, HNSW_EF, CollectionInfo, VideoRecord
 
 T = TypeVar("T")
 WIDE_QUERIES_KEPT = 256
@@ -69,9 +69,16 @@ class Backend(ABC):
 
     @abstractmethod
     def _query(
-        self, vector: list[float], flt: SearchFilter, limit: int, threshold: float | None, wide: bool = False
+        self,
+        vector: list[float],
+        flt: SearchFilter,
+        limit: int,
+        threshold: float | None,
+        wide: bool = False,
+        fields: tuple[str, ...] = HIT_FIELDS,
     ) -> list[tuple[dict, float]]:
-        """The best `limit` frames; `wide`: search the graph WIDE_EF times wider (store/schema.py `search_ef`)."""
+        """The best `limit` frames, with the payload `fields`; `wide`: search the graph WIDE_EF times wider
+        (store/schema.py `search_ef`)."""
 
     def _query_batch(
         self, vector: list[float], requests: list[tuple[SearchFilter, int]], threshold: float | None, wide: bool = False

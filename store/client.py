@@ -239,7 +239,13 @@ class ClientStore(QdrantStore):
         return m.SearchParams(hnsw_ef=search_ef(self.hnsw_ef, limit, wide), quantization=quantization)
 
     def _query(
-        self, vector: list[float], flt: SearchFilter, limit: int, threshold: float | None, wide: bool = False
+        self,
+        vector: list[float],
+        flt: SearchFilter,
+        limit: int,
+        threshold: float | None,
+        wide: bool = False,
+        fields: tuple[str, ...] = HIT_FIELDS,
     ) -> list[tuple[dict, float]]:
         with self._guard("searching"):
             result = self.client.query_points(
@@ -248,7 +254,7 @@ class ClientStore(QdrantStore):
                 query_filter=_client_filter(flt),
                 limit=limit,
                 score_threshold=threshold,
-                with_payload=list(HIT_FIELDS),
+                with_payload=list(fields),
                 search_params=self._params(limit, wide),
             )
         return [(p.payload or {}, p.score) for p in result.points]

@@ -385,7 +385,15 @@ class EdgeStore(QdrantStore):
             self._shard(kind).update(q.UpdateOperation.upsert_points(points))
         self._touched(kind)
 
-    def _request(self, vector: list[float], flt: SearchFilter, limit: int, threshold: float | None, wide: bool = False) -> Any:
+    def _request(
+        self,
+        vector: list[float],
+        flt: SearchFilter,
+        limit: int,
+        threshold: float | None,
+        wide: bool = False,
+        fields: tuple[str, ...] = HIT_FIELDS,
+    ) -> Any:
         q = _edge()
         quantization = None
         if self.index.quantization:
@@ -394,16 +402,22 @@ class EdgeStore(QdrantStore):
             limit=limit,
             query=q.Query.Nearest(vector),
             filter=_edge_filter(flt),
-            with_payload=q.PayloadSelector.Include(list(HIT_FIELDS)),  # only what a hit needs: payloads cost per point
+            with_payload=q.PayloadSelector.Include(list(fields)),  # only what a hit needs: payloads cost per point
             score_threshold=threshold,
             params=q.SearchParams(hnsw_ef=search_ef(self.hnsw_ef, limit, wide), quantization=quantization),
         )
 
     def _query(
-        self, vector: list[float], flt: SearchFilter, limit: int, threshold: float | None, wide: bool = False
+        self,
+        vector: list[float],
+        flt: SearchFilter,
+        limit: int,
+        threshold: float | None,
+        wide: bool = False,
+        fields: tuple[str, ...] = HIT_FIELDS,
     ) -> list[tuple[dict, float]]:
         with engine_errors(self.description, "searching"):
-            points = self._shard("frames").query(self._request(vector, flt, limit, threshold, wide))
+            points = self._shard("frames").query(self._request(vector, flt, limit, threshold, wide, fields))
         return [(p.payload or {}, p.score) for p in points]
 
     def _query_batch(

@@ -68,6 +68,7 @@ READS = frozenset(
     {
         "info",
         "search",
+        "search_videos",
         "search_batch",
         "frame_vector",
         "frame_vectors",
@@ -236,6 +237,11 @@ class HostedStore:
         self, vector: np.ndarray, flt: SearchFilter = SearchFilter(), limit: int = 100, threshold: float | None = None
     ) -> list[FrameHit]:
         return self._call("search", vector, flt, limit, threshold)
+
+    def search_videos(
+        self, vector: np.ndarray, flt: SearchFilter = SearchFilter(), limit: int = 100, threshold: float | None = None
+    ) -> list[tuple[str, float]]:
+        return self._call("search_videos", vector, flt, limit, threshold)
 
     def search_batch(
         self, vector: np.ndarray, requests: Sequence[tuple[SearchFilter, int]], threshold: float | None = None

@@ -70,6 +70,20 @@ def test_search_ranks_by_cosine_and_applies_threshold(store_factory):
     assert [h.frame for h in above] == [0, 12]
 
 
+def test_search_videos_answers_the_video_and_score_of_each_hit_of_the_same_search(store_factory):
+    store = store_factory()
+    write(store, "a", [[1, 0, 0, 0], [0.9, 0.1, 0, 0], [0, 1, 0, 0]])
+    write(store, "b", [[0.95, 0.05, 0, 0], [0, 0, 1, 0]])
+    query = np.asarray([1.0, 0, 0, 0])
+    for flt, threshold in ((SearchFilter(), None), (SearchFilter(skip_videos=("a",)), None), (SearchFilter(), 0.5)):
+        hits = store.search(query, flt, limit=4, threshold=threshold)
+        pairs = store.search_videos(query, flt, limit=4, threshold=threshold)
+        assert [v for v, _ in pairs] == [h.video_id for h in hits]
+        assert [s for _, s in pairs] == pytest.approx([h.score for h in hits], abs=1e-6)
+    assert [v for v, _ in store.search_videos(query, limit=3)] == ["a", "b", "a"]
+    assert store.search_videos(query, SearchFilter(skip_videos=("a", "b"))) == []
+
+
 def test_search_filters_by_video_and_time(store_factory):
     store = store_factory()
     write(store, "a", [[1, 0, 0, 0]] * 4)
