@@ -196,21 +196,21 @@ class OnnxClip:
 
     def preprocess(self, images: Sequence[np.ndarray]) -> np.ndarray:
         """Resize (shorter side, bicubic), centre-crop, scale and normalise to a [N,3,S,S] batch."""
-        from PIL import Image
-
         size = self.config.image_size
         mean = np.asarray(self.config.image_mean, dtype=np.float32)
         std = np.asarray(self.config.image_std, dtype=np.float32)
         batch = np.empty((len(images), 3, size, size), dtype=np.float32)
         for i, array in enumerate(images):
-            img = Image.fromarray(np.asarray(array, dtype=np.uint8)).convert("RGB")
-            w, h = img.size
-            scale = size / min(w, h)
-            img = img.resize((max(size, round(w * scale)), max(size, round(h * scale))), Image.Resampling.BICUBIC)
-            left, top = (img.width - size) // 2, (img.height - size) // 2
-            img = img.crop((left, top, left + size, top + size))
-            pixels = (np.asarray(img, dtype=np.float32) / 255.0 - mean) / std
-            batch[i] = pixels.transpose(2, 0, 1)
+            pixels = np.asarray(array, dtype=np.uint8)
+            if pixels.ndim == 3 and pixels.shape[2] == 3 and min(pixels.shape[:2]) == size:
+                # already at the model's size (an ingest's sampled frames are scaled while decoded): a resize would
+                # copy it unchanged, so only the crop is left (the same pixels, without Pillow: ~2x faster)
+                height, width = pixels.shape[:2]
+                left, top = (width - size) // 2, (height - size) // 2
+                crop = pixels[top : top + size, left : left + size]
+            else:
+                crop = _resized_crop(pixels, size)
+            batch[i] = ((crop.astype(np.float32) / 255.0 - mean) / std).transpose(2, 0, 1)
         return batch
 
     def embed_pixels(self, batch: np.ndarray) -> np.ndarray:
@@ -222,3 +222,15 @@ class OnnxClip:
     def embed_images(self, images: Sequence[np.ndarray]) -> np.ndarray:
         """L2-normalised image vectors of RGB uint8 arrays (H x W x 3)."""
         return self.embed_pixels(self.preprocess(images))
+
+
+def _resized_crop(pixels: np.ndarray, size: int) -> np.ndarray:
+    """An RGB image resized so its shorter side is `size` (bicubic), then its centre `size` x `size` square."""
+    from PIL import Image
+
+    img = Image.fromarray(pixels).convert("RGB")
+    w, h = img.size
+    scale = size / min(w, h)
+    img = img.resize((max(size, round(w * scale)), max(size, round(h * scale))), Image.Resampling.BICUBIC)
+    left, top = (img.width - size) // 2, (img.height - size) // 2
+    return np.asarray(img.crop((left, top, left + size, top + size)))

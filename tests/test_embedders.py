@@ -126,3 +126,25 @@ def test_roboflow_model_is_chosen_for_roboflow_made_vectors(inference_standin, m
     assert isinstance(embedder, RoboflowClipText) and embedder.clip_version == TEST_CLIP_VERSION
     assert embedder.embed_texts(["x"]).shape == (1, 64)
     assert isinstance(image_embedder(settings, recorded), RoboflowClip)  # frames go there too now
+
+
+def test_a_frame_already_at_the_model_size_is_preprocessed_as_pillow_resizes_and_crops_it(tiny_clip):
+    """The ingest's frames come scaled to the model's size: the crop-only path gives the pixels Pillow's gives."""
+    from PIL import Image
+
+    size = tiny_clip.config.image_size
+    rng = np.random.default_rng(3)
+    wide, tall, odd = ((size, size * 16 // 9), (size * 2, size), (size, size + 1))
+    frames = [rng.integers(0, 256, (*shape, 3), dtype=np.uint8) for shape in (wide, tall, odd)]
+    frames.append(rng.integers(0, 256, (size * 3, size * 5, 3), dtype=np.uint8))  # a larger image: resized
+
+    def by_pillow(frame: np.ndarray) -> np.ndarray:
+        img = Image.fromarray(frame)
+        scale = size / min(img.size)
+        img = img.resize((max(size, round(img.width * scale)), max(size, round(img.height * scale))), Image.Resampling.BICUBIC)
+        left, top = (img.width - size) // 2, (img.height - size) // 2
+        pixels = np.asarray(img.crop((left, top, left + size, top + size)), dtype=np.float32) / 255.0
+        mean, std = (np.asarray(v, dtype=np.float32) for v in (tiny_clip.config.image_mean, tiny_clip.config.image_std))
+        return ((pixels - mean) / std).transpose(2, 0, 1)
+
+    assert np.array_equal(tiny_clip.preprocess(frames), np.stack([by_pillow(f) for f in frames]))
