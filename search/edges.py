@@ -12,6 +12,7 @@ imported without the video, or indexed before cut detection) get the half-interv
 from __future__ import annotations
 
 import bisect
+import functools
 from collections.abc import Sequence
 
 from framesearch.search.frame_tables import TABLES
@@ -35,6 +36,12 @@ def shot_starts(cuts: Sequence[float], video_end: float, interval: float) -> lis
     """0 and the cuts, without slivers: no shot is shorter than one sampling interval. Two boundaries closer than
     that (a transition detected at both ends, a flash) become one between them; a cut that close to the video's
     start or end goes."""
+    return list(_shot_starts(tuple(cuts), video_end, interval))
+
+
+@functools.lru_cache(maxsize=1024)
+def _shot_starts(cuts: tuple[float, ...], video_end: float, interval: float) -> tuple[float, ...]:
+    """`shot_starts`, kept: the moments of one video in an answer (and its next searches) share its shots."""
     starts = [0.0]
     for cut in sorted(c for c in cuts if 0 < c < video_end):
         if cut - starts[-1] >= interval - EPS:
@@ -43,7 +50,7 @@ def shot_starts(cuts: Sequence[float], video_end: float, interval: float) -> lis
             starts[-1] = round((starts[-1] + cut) / 2, 4)
     if len(starts) > 1 and video_end - starts[-1] < interval - EPS:
         starts.pop()
-    return starts
+    return tuple(starts)
 
 
 def moment_edges(
@@ -54,7 +61,7 @@ def moment_edges(
     video_end = duration if duration is not None and duration > last + EPS else last + half
     start, end = max(first - half, 0.0), min(last + half, video_end)
     if cuts is not None:
-        starts = shot_starts(cuts, video_end, interval)
+        starts = _shot_starts(tuple(cuts), video_end, interval)
         shot_start = starts[bisect.bisect_right(starts, first + EPS) - 1]
         ends = [*starts[1:], video_end]
         shot_end = ends[bisect.bisect_right(starts, last + EPS) - 1]

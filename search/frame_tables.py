@@ -146,23 +146,25 @@ class FrameTables:
     def records(self, store: VectorStore, video_ids: set[str]) -> dict[str, VideoRecord | None]:
         """The records of the given videos (None for one without a record), kept for the library state."""
         stamp = library_stamp(store)
-        with self._lock:
+        with self._lock:  # only the videos asked for are looked up: nothing here grows with the library
             kept = self._records.get(store)
-            known = dict(kept[1]) if kept is not None and kept[0] == stamp else {}
-        found = {v: known[v] for v in video_ids if v in known}
+            known = kept[1] if kept is not None and kept[0] == stamp else {}
+            found = {v: known[v] for v in video_ids if v in known}
+        fetched: dict[str, VideoRecord | None] = {}
         for video_id in video_ids - found.keys():
             try:
-                found[video_id] = store.get_video(video_id)
+                fetched[video_id] = store.get_video(video_id)
             except NotFound:
-                found[video_id] = None
-        with self._lock:
-            kept = self._records.get(store)
-            if kept is None or kept[0] != stamp:
-                kept = (stamp, LRUCache(maxsize=RECORDS_KEPT))
-                self._records[store] = kept
-            if library_stamp(store) == stamp:
-                kept[1].update(found)
-        return found
+                fetched[video_id] = None
+        if fetched:
+            with self._lock:
+                kept = self._records.get(store)
+                if kept is None or kept[0] != stamp:
+                    kept = (stamp, LRUCache(maxsize=RECORDS_KEPT))
+                    self._records[store] = kept
+                if library_stamp(store) == stamp:
+                    kept[1].update(fetched)
+        return {**found, **fetched}
 
     def clear(self) -> None:
         with self._lock:
