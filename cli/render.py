@@ -11,6 +11,7 @@ import os
 from typing import Any
 
 PIPE_WIDTH = 10_000  # columns when not writing to a terminal: no table cut, no id or path shortened
+TABLE_ROWS = 100  # videos a `videos list` table shows unless told
 
 
 class LazyConsole:

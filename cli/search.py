@@ -30,8 +30,6 @@ from framesearch.cli.remote import service_for
 from framesearch.cli.thin import read_vector_file
 from framesearch.errors import InvalidInput, NotFound
 
-TABLE_ROWS = 100  # videos a `videos list` table shows unless told
-
 
 @app.command("search")
 @fail_cleanly
@@ -213,7 +211,7 @@ def videos_list(
 
     if sort not in SORTS:
         raise InvalidInput(f"--sort: one of {', '.join(SORTS)}, not {sort!r}")
-    shown = (None if as_json else TABLE_ROWS) if limit is None else (limit or None)
+    shown = (None if as_json else render.TABLE_ROWS) if limit is None else (limit or None)
     settings = settings_for(ctx, store=store, qdrant_url=qdrant_url, collection=collection, url=url)
     service = service_for(settings)
     if service is not None:

@@ -23,7 +23,6 @@ from framesearch.errors import InvalidInput
 
 TIMEOUT_S = 30.0
 PAGE = 1000  # videos asked per page (the service's largest page)
-TABLE_ROWS = 100  # videos a `videos list` table shows unless told
 COMMON = {"--store": str, "--collection": str, "--url": str}  # options every read command (and the app) takes
 VIDEOS = {"--limit": int, "--match": str, "--under": str, "--sort": str}
 SEARCH = {
@@ -226,7 +225,7 @@ def videos_list(service: Service, options: dict[str, list[Any]]) -> int:
     limit = _last(options, "--limit")
     if limit is not None and limit < 0:
         raise NotThin
-    shown = TABLE_ROWS if limit is None else (limit or None)
+    shown = render.TABLE_ROWS if limit is None else (limit or None)
     match, under = _last(options, "--match"), _last(options, "--under")
     params = {k: v for k, v in {"q": match, "under": under, "sort": _last(options, "--sort") or "name"}.items() if v}
     records: list[dict[str, Any]] = []

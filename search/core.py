@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import TypeVar
+from typing import TypeVar, cast
 
 import numpy as np
 
@@ -206,12 +206,12 @@ def ranked(
     drop = [Negative.of(store, n) for n in negatives]
     if filters.mode == "segments":
         listed = bool(filters.frames or drop)  # else summaries: the frames of ~20 moments cost ~3 ms to list
-        seeds = [h if isinstance(h, tuple) else (h.video_id, h.score) for h in first] if first is not None else None
+        seeds = cast("Sequence[Seed] | None", first)  # first_search gives seeds in this mode
         found = retrieve_moments(store, vector, filters, threshold, limit, seeds, calibration, cache_mb, listed)
         moments = snap_edges(store, found)
         annotate(moments, calibration)
         return drop_negative_moments(store, moments, calibration, drop) if drop else moments
-    hits = [h for h in first if not isinstance(h, tuple)] if first is not None else None
+    hits = cast("Sequence[FrameHit] | None", first)  # ... and frame hits in this one
     frames = retrieve_frames(store, vector, filters, threshold, limit, hits, calibration)
     annotate(frames, calibration)
     return drop_negative_frames(store, frames, calibration, drop) if drop else frames
@@ -219,15 +219,17 @@ def ranked(
 
 def first_search(
     store: VectorStore, vector: np.ndarray, filters: SearchFilters, wanted: int
-) -> list[FrameHit] | list[Seed] | None:
-    """A search of the whole library gives the best score (for calibration) and the seeds at once: (video id,
-    score) seeds for moments, frame hits for frames; None for a filtered search."""
+) -> tuple[list[FrameHit] | list[Seed] | None, float | None]:
+    """A search of the whole library gives the seeds and the best score (for calibration; -1 when nothing is
+    stored) at once: (video id, score) seeds for moments, frame hits for frames; (None, None) for a filtered search."""
     if store_filter(filters) != SearchFilter():
-        return None
+        return None, None
     depth = first_depth(filters.mode, wanted)
     if filters.mode == "segments":
-        return store.search_videos(vector, SearchFilter(), limit=depth)
-    return store.search(vector, SearchFilter(), limit=depth)
+        seeds = store.search_videos(vector, SearchFilter(), limit=depth)
+        return seeds, seeds[0][1] if seeds else -1.0
+    hits = store.search(vector, SearchFilter(), limit=depth)
+    return hits, hits[0].score if hits else -1.0
 
 
 def first_depth(mode: str, limit: int) -> int:
@@ -265,8 +267,7 @@ def search_vector(
     limit = filters.limit or settings.limit
     depth = page_depth(store, filters, limit)
     wanted = depth * NEGATIVE_OVERFETCH if negatives else depth
-    first = first_search(store, vector, filters, wanted)
-    best = None if first is None else (first[0][1] if isinstance(first[0], tuple) else first[0].score) if first else -1.0
+    first, best = first_search(store, vector, filters, wanted)
     calibration = calibrate(store, vector, best=best)
     threshold, kind, min_confidence = resolve_threshold(filters, settings, embedder, calibration)
     results = ranked(store, vector, filters, threshold, wanted, first, calibration, negatives, settings.search_cache_mb)
